@@ -1,0 +1,1 @@
+//! Loom models of dagqueue's concurrent protocols; see tests/.

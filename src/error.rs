@@ -1,0 +1,118 @@
+//! The one error type: every rejected operation says why, and changes nothing.
+
+use crate::types::{ClusterId, JobId, JobState};
+use core::fmt;
+
+/// Why an operation was rejected. A rejected operation leaves the queue exactly
+/// as it was.
+///
+/// ```
+/// use dagqueue::{Error, JobId, JobQueue, JobSpec, Scheduler};
+/// let queue = JobQueue::builder().build();
+/// queue.submit(JobSpec::new(JobId(1))).unwrap();
+/// assert_eq!(
+///     queue.submit(JobSpec::new(JobId(1))),
+///     Err(Error::DuplicateJob(JobId(1)))
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// No job has this id (never submitted, or pruned).
+    UnknownJob(JobId),
+    /// A job with this id already exists.
+    DuplicateJob(JobId),
+    /// A job may not depend on itself.
+    SelfDependency(JobId),
+    /// A named dependency does not exist.
+    UnknownDependency {
+        /// The job whose dependency is unknown.
+        job: JobId,
+        /// The unknown dependency.
+        dependency: JobId,
+    },
+    /// Adding this dependency would close a cycle.
+    DependencyCycle {
+        /// The job being given a dependency.
+        job: JobId,
+        /// The dependency that (transitively) depends on `job`.
+        dependency: JobId,
+    },
+    /// More dependencies than [`MAX_DEPENDENCIES`](crate::MAX_DEPENDENCIES).
+    TooManyDependencies(JobId),
+    /// More retries than [`MAX_RETRIES_LIMIT`](crate::MAX_RETRIES_LIMIT).
+    TooManyRetries(u32),
+    /// A priority level outside 0..=4.
+    InvalidPriority(i64),
+    /// The operation needs a job that is still waiting or pending.
+    NotQueued {
+        /// The job.
+        job: JobId,
+        /// Its state when the operation looked.
+        state: JobState,
+    },
+    /// The claim is not the job's current attempt, or that attempt already ended.
+    StaleClaim {
+        /// The job named by the claim.
+        job: JobId,
+        /// The attempt named by the claim.
+        attempt: u32,
+    },
+    /// `start` on an attempt that is already running.
+    AlreadyStarted(JobId),
+    /// `start` on an attempt whose cancellation was requested: report its
+    /// completion instead; the job ends `Cancelled`.
+    CancelRequested(JobId),
+    /// The job already finished; it cannot be cancelled.
+    AlreadyFinished {
+        /// The job.
+        job: JobId,
+        /// Its terminal state.
+        state: JobState,
+    },
+    /// A cluster capacity of zero.
+    ZeroCapacity(ClusterId),
+    /// A cluster capacity above [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    CapacityTooLarge {
+        /// The cluster.
+        cluster: ClusterId,
+        /// The requested capacity.
+        capacity: u32,
+    },
+    /// No cluster has this id (clusters are registered by
+    /// `set_cluster_capacity`, `set_cluster_resources` or a job naming them).
+    UnknownCluster(ClusterId),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnknownJob(job) => write!(f, "unknown {job}"),
+            Error::DuplicateJob(job) => write!(f, "{job} already exists"),
+            Error::SelfDependency(job) => write!(f, "{job} cannot depend on itself"),
+            Error::UnknownDependency { job, dependency } => {
+                write!(f, "{job} depends on unknown {dependency}")
+            }
+            Error::DependencyCycle { job, dependency } => {
+                write!(f, "{job} depending on {dependency} would close a cycle")
+            }
+            Error::TooManyDependencies(job) => write!(f, "{job} has too many dependencies"),
+            Error::TooManyRetries(n) => write!(f, "max_retries {n} is above the limit"),
+            Error::InvalidPriority(level) => write!(f, "priority {level} is not in 0..=4"),
+            Error::NotQueued { job, state } => write!(f, "{job} is {state:?}, not queued"),
+            Error::StaleClaim { job, attempt } => {
+                write!(f, "attempt {attempt} of {job} is not current")
+            }
+            Error::AlreadyStarted(job) => write!(f, "{job} already started"),
+            Error::CancelRequested(job) => write!(f, "{job} was asked to cancel"),
+            Error::AlreadyFinished { job, state } => write!(f, "{job} already {state:?}"),
+            Error::ZeroCapacity(cluster) => write!(f, "{cluster}: capacity must be at least 1"),
+            Error::CapacityTooLarge { cluster, capacity } => {
+                write!(f, "{cluster}: capacity {capacity} is above the limit")
+            }
+            Error::UnknownCluster(cluster) => write!(f, "unknown {cluster}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

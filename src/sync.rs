@@ -1,0 +1,285 @@
+//! The sync facade: the only place that names atomics, locks and the
+//! concurrent containers.
+//!
+//! Normally these are `std` atomics, `parking_lot` locks, `dashmap`,
+//! `crossbeam` and `arc-swap`. Under `--cfg dagqueue_loom` they become loom's
+//! atomics and locks, and the containers loom cannot see inside become small
+//! loom-visible stand-ins with the same interface (a loom `Mutex` around a
+//! `HashMap` or `VecDeque`, an `RwLock<Arc<T>>`), so that the model checker
+//! explores every interleaving of the claim / complete / release paths.
+//! `docs/DESIGN.md` lists what loom does and does not see.
+
+#[cfg(not(dagqueue_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+
+#[cfg(dagqueue_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+
+pub(crate) use std::sync::atomic::Ordering;
+
+/// Backs off inside a retry loop that waits for another thread's short step.
+#[inline]
+pub(crate) fn spin_wait() {
+    #[cfg(not(dagqueue_loom))]
+    {
+        std::thread::yield_now();
+    }
+    #[cfg(dagqueue_loom)]
+    {
+        loom::thread::yield_now();
+    }
+}
+
+/// A lock used only off the claim/complete hot path.
+#[cfg(not(dagqueue_loom))]
+pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
+#[cfg(not(dagqueue_loom))]
+pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+/// A condition variable for sleeping workers.
+#[cfg(not(dagqueue_loom))]
+pub(crate) type Condvar = parking_lot::Condvar;
+
+#[cfg(dagqueue_loom)]
+pub(crate) use loom_shim::{Condvar, Mutex, MutexGuard};
+
+/// Waits on `condvar` for at most `timeout`; returns whether it timed out.
+#[cfg(not(dagqueue_loom))]
+pub(crate) fn condvar_wait<T>(
+    condvar: &Condvar,
+    guard: &mut MutexGuard<'_, T>,
+    timeout: std::time::Duration,
+) -> bool {
+    condvar.wait_for(guard, timeout).timed_out()
+}
+
+#[cfg(dagqueue_loom)]
+pub(crate) fn condvar_wait<T>(
+    condvar: &Condvar,
+    guard: &mut MutexGuard<'_, T>,
+    _timeout: std::time::Duration,
+) -> bool {
+    // loom has no time: a wait ends only when notified, so a model in which
+    // the wake-up is lost deadlocks and loom reports it.
+    condvar.wait(guard);
+    false
+}
+
+/// A sharded concurrent map (dashmap; a locked `HashMap` under loom).
+#[cfg(not(dagqueue_loom))]
+pub(crate) type ConcurrentMap<K, V> = sharded::ShardedMap<K, V>;
+#[cfg(dagqueue_loom)]
+pub(crate) type ConcurrentMap<K, V> = loom_shim::LockedMap<K, V>;
+
+/// An unbounded lock-free FIFO (crossbeam `SegQueue`; a locked `VecDeque`
+/// under loom).
+#[cfg(not(dagqueue_loom))]
+pub(crate) type Fifo<T> = crossbeam_queue::SegQueue<T>;
+#[cfg(dagqueue_loom)]
+pub(crate) type Fifo<T> = loom_shim::LockedFifo<T>;
+
+/// A read-mostly snapshot cell (arc-swap; an `RwLock<Arc<T>>` under loom).
+#[cfg(not(dagqueue_loom))]
+pub(crate) type Snapshot<T> = arc_swap::ArcSwap<T>;
+#[cfg(dagqueue_loom)]
+pub(crate) type Snapshot<T> = loom_shim::LockedSnapshot<T>;
+
+/// Loads the current value of a snapshot cell.
+#[cfg(not(dagqueue_loom))]
+#[inline]
+pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
+    cell.load_full()
+}
+#[cfg(dagqueue_loom)]
+pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
+    cell.load_full()
+}
+
+/// A new snapshot cell.
+pub(crate) fn snapshot_new<T>(value: T) -> Snapshot<T> {
+    Snapshot::from_pointee(value)
+}
+
+/// Pads a value to its own cache line.
+pub(crate) use crossbeam_utils::CachePadded;
+
+#[cfg(not(dagqueue_loom))]
+mod sharded {
+    //! dashmap, behind the few methods the crate uses (the same ones the loom
+    //! stand-in offers). Values are cheap to clone (`Arc`s), and no method
+    //! hands out a guard, so no caller can hold a shard lock by mistake.
+    use dashmap::mapref::entry::Entry;
+    use dashmap::DashMap;
+    use std::hash::Hash;
+
+    pub(crate) struct ShardedMap<K, V>(DashMap<K, V>);
+
+    impl<K: Eq + Hash + Clone, V: Clone> ShardedMap<K, V> {
+        pub(crate) fn new() -> Self {
+            ShardedMap(DashMap::new())
+        }
+        #[inline]
+        pub(crate) fn get_cloned(&self, key: &K) -> Option<V> {
+            self.0.get(key).map(|v| v.value().clone())
+        }
+        pub(crate) fn insert_if_absent(&self, key: K, value: V) -> Result<(), V> {
+            match self.0.entry(key) {
+                Entry::Occupied(_) => Err(value),
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                    Ok(())
+                }
+            }
+        }
+        pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {
+            if let Some(v) = self.get_cloned(&key) {
+                return v;
+            }
+            self.0.entry(key).or_insert_with(make).value().clone()
+        }
+        pub(crate) fn values_cloned(&self) -> Vec<V> {
+            self.0.iter().map(|e| e.value().clone()).collect()
+        }
+        pub(crate) fn entries_cloned(&self) -> Vec<(K, V)> {
+            self.0
+                .iter()
+                .map(|e| (e.key().clone(), e.value().clone()))
+                .collect()
+        }
+        pub(crate) fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
+            self.0.retain(keep);
+        }
+        pub(crate) fn len(&self) -> usize {
+            self.0.len()
+        }
+    }
+}
+
+#[cfg(dagqueue_loom)]
+mod loom_shim {
+    //! Loom-visible stand-ins with the subset of the container APIs we use.
+    use std::collections::{HashMap, VecDeque};
+    use std::hash::Hash;
+    use std::ops::{Deref, DerefMut};
+
+    /// `parking_lot`-shaped wrapper over loom's mutex.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().unwrap()))
+        }
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock().ok().map(|g| MutexGuard(Some(g)))
+        }
+    }
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_ref().unwrap()
+        }
+    }
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0.as_mut().unwrap()
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let inner = guard.0.take().unwrap();
+            guard.0 = Some(self.0.wait(inner).unwrap());
+        }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// A `HashMap` behind a loom mutex, with dashmap's method names.
+    pub(crate) struct LockedMap<K, V>(loom::sync::Mutex<HashMap<K, V>>);
+
+    impl<K: Eq + Hash, V: Clone> LockedMap<K, V> {
+        pub(crate) fn new() -> Self {
+            LockedMap(loom::sync::Mutex::new(HashMap::new()))
+        }
+        pub(crate) fn get_cloned(&self, key: &K) -> Option<V> {
+            self.0.lock().unwrap().get(key).cloned()
+        }
+        pub(crate) fn insert_if_absent(&self, key: K, value: V) -> Result<(), V> {
+            let mut map = self.0.lock().unwrap();
+            if map.contains_key(&key) {
+                Err(value)
+            } else {
+                map.insert(key, value);
+                Ok(())
+            }
+        }
+        pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {
+            self.0.lock().unwrap().entry(key).or_insert_with(make).clone()
+        }
+        pub(crate) fn values_cloned(&self) -> Vec<V> {
+            self.0.lock().unwrap().values().cloned().collect()
+        }
+        pub(crate) fn entries_cloned(&self) -> Vec<(K, V)>
+        where
+            K: Clone,
+        {
+            let map = self.0.lock().unwrap();
+            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+        pub(crate) fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
+            self.0.lock().unwrap().retain(keep);
+        }
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().unwrap().len()
+        }
+    }
+
+    /// A `VecDeque` behind a loom mutex, with `SegQueue`'s method names.
+    pub(crate) struct LockedFifo<T>(loom::sync::Mutex<VecDeque<T>>);
+    impl<T> LockedFifo<T> {
+        pub(crate) fn new() -> Self {
+            LockedFifo(loom::sync::Mutex::new(VecDeque::new()))
+        }
+        pub(crate) fn push(&self, value: T) {
+            self.0.lock().unwrap().push_back(value);
+        }
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.lock().unwrap().pop_front()
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.lock().unwrap().is_empty()
+        }
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().unwrap().len()
+        }
+    }
+    impl<T> Default for LockedFifo<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// An `RwLock<Arc<T>>` with arc-swap's method names.
+    pub(crate) struct LockedSnapshot<T>(loom::sync::RwLock<std::sync::Arc<T>>);
+    impl<T> LockedSnapshot<T> {
+        pub(crate) fn from_pointee(value: T) -> Self {
+            LockedSnapshot(loom::sync::RwLock::new(std::sync::Arc::new(value)))
+        }
+        pub(crate) fn load_full(&self) -> std::sync::Arc<T> {
+            self.0.read().unwrap().clone()
+        }
+        pub(crate) fn store(&self, value: std::sync::Arc<T>) {
+            *self.0.write().unwrap() = value;
+        }
+    }
+}
