@@ -31,7 +31,14 @@ mod status;
 mod types;
 
 pub mod baseline;
+mod cluster;
+mod dependents;
+mod job;
+mod lanes;
+mod metrics;
+mod notify;
 mod queue;
+mod state;
 
 pub use error::Error;
 pub use queue::{JobQueue, JobQueueBuilder};

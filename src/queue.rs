@@ -1,49 +1,866 @@
-//! The lock-free queue (being written).
-#![allow(missing_docs, unused)]
-use crate::*;
-use std::time::Duration;
+//! [`JobQueue`]: the public facade that ties the job table, the state words,
+//! the lanes, the clusters, the dependents lists and the metrics together.
+//!
+//! Every operation's linearization point is one compare-and-swap on one word,
+//! named in its doc comment; `docs/DESIGN.md` collects them.
+
+use crate::cluster::Cluster;
+use crate::error::Error;
+use crate::job::Job;
+use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
+use crate::metrics::{Counter, MetricsCell};
+use crate::notify::WakeSignal;
+use crate::scheduler::{QueueConfig, Scheduler, MAX_CAPACITY};
+use crate::state::{Enqueue, StartRefusal, Word};
+use crate::status::{ClusterStatus, Metrics, QueueStatus, StateCounts};
+use crate::sync::{fence, snapshot_load, snapshot_read, AtomicU64, ConcurrentMap, Mutex, Ordering};
+use crate::types::{
+    CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobState, JobView, Outcome,
+    Priority, Resources, RunnerId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
+};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Runner ids below this are looked up in a plain array, not the map.
+const FAST_RUNNERS: usize = 64;
 
 /// The lock-free job queue.
+///
+/// Share it by reference or `Arc`; every method may be called from any number
+/// of threads at once. See [`Scheduler`] for the operations.
+///
+/// ```
+/// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, RunnerId, Scheduler};
+/// use std::sync::Arc;
+///
+/// let queue = Arc::new(JobQueue::builder().default_capacity(4).build());
+/// for id in 0..100 {
+///     queue.submit(JobSpec::new(JobId(id)).priority(Priority::Normal)).unwrap();
+/// }
+/// let workers: Vec<_> = (0..2)
+///     .map(|_| {
+///         let queue = Arc::clone(&queue);
+///         std::thread::spawn(move || {
+///             let mut done = 0;
+///             while let Some(claim) = queue.claim(RunnerId::DEFAULT) {
+///                 queue.start(&claim).unwrap();
+///                 queue.complete(claim, Outcome::Success).unwrap();
+///                 done += 1;
+///             }
+///             done
+///         })
+///     })
+///     .collect();
+/// let done: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+/// assert_eq!(done, 100);
+/// assert_eq!(queue.metrics().completed, 100);
+/// ```
 pub struct JobQueue {
     config: QueueConfig,
+    jobs: ConcurrentMap<JobId, Arc<Job>>,
+    fast_runners: Box<[OnceLock<Arc<RunnerLanes>>]>,
+    runners: ConcurrentMap<RunnerId, Arc<RunnerLanes>>,
+    clusters: ConcurrentMap<ClusterId, Arc<Cluster>>,
+    metrics: MetricsCell,
+    wake: WakeSignal,
+    /// Serialises `add_dependencies` (cycle check + edge insertion); never
+    /// taken on the claim / complete path.
+    graph: Mutex<()>,
+    epoch: Instant,
+    aging: Option<Aging>,
+}
+
+struct Aging {
+    after_micros: u64,
+    sweep_every_micros: u64,
+    next_sweep: AtomicU64,
+    /// Held (by `try_lock` only) by the one claimer sweeping.
+    sweeping: Mutex<()>,
 }
 
 /// Builds a [`JobQueue`].
+///
+/// ```
+/// use dagqueue::JobQueue;
+/// use std::time::Duration;
+/// let queue = JobQueue::builder()
+///     .default_capacity(16)
+///     .fair_share(true)
+///     .aging(Duration::from_secs(60))
+///     .build();
+/// assert_eq!(queue.config().default_capacity, 16);
+/// ```
+#[derive(Clone, Debug, Default)]
 pub struct JobQueueBuilder {
     config: QueueConfig,
 }
 
-impl JobQueue {
-    /// A builder with the default configuration.
-    pub fn builder() -> JobQueueBuilder {
-        JobQueueBuilder { config: QueueConfig::default() }
+impl JobQueueBuilder {
+    /// Capacity of a cluster first named by a job (default 8; 0 is raised to 1,
+    /// values above [`MAX_CAPACITY`] are lowered to it).
+    pub fn default_capacity(mut self, capacity: u32) -> Self {
+        self.config.default_capacity = capacity.clamp(1, MAX_CAPACITY);
+        self
+    }
+
+    /// Round-robin between users within a priority level.
+    pub fn fair_share(mut self, on: bool) -> Self {
+        self.config.fair_share = on;
+        self
+    }
+
+    /// Serve a job that waited longer than `after` at its level one level higher.
+    pub fn aging(mut self, after: Duration) -> Self {
+        self.config.aging = Some(after);
+        self
+    }
+
+    /// Builds the queue.
+    pub fn build(self) -> JobQueue {
+        JobQueue::with_config(self.config)
     }
 }
 
-impl JobQueueBuilder {
-    /// Builds the queue.
-    pub fn build(self) -> JobQueue {
-        JobQueue { config: self.config }
+impl JobQueue {
+    /// A builder with the default configuration.
+    ///
+    /// ```
+    /// let queue = dagqueue::JobQueue::builder().build();
+    /// assert_eq!(queue.config(), dagqueue::QueueConfig::default());
+    /// ```
+    pub fn builder() -> JobQueueBuilder {
+        JobQueueBuilder::default()
+    }
+
+    /// A queue with this configuration.
+    ///
+    /// ```
+    /// use dagqueue::{JobQueue, QueueConfig};
+    /// let queue = JobQueue::with_config(QueueConfig { fair_share: true, ..QueueConfig::default() });
+    /// assert!(queue.config().fair_share);
+    /// ```
+    pub fn with_config(mut config: QueueConfig) -> JobQueue {
+        config.default_capacity = config.default_capacity.clamp(1, MAX_CAPACITY);
+        let aging = config.aging.map(|after| {
+            let after_micros = after.as_micros().min(u128::from(u64::MAX / 4)) as u64;
+            Aging {
+                after_micros,
+                sweep_every_micros: (after_micros / 8).min(100_000),
+                next_sweep: AtomicU64::new(0),
+                sweeping: Mutex::new(()),
+            }
+        });
+        JobQueue {
+            config,
+            jobs: ConcurrentMap::new(),
+            fast_runners: (0..FAST_RUNNERS).map(|_| OnceLock::new()).collect(),
+            runners: ConcurrentMap::new(),
+            clusters: ConcurrentMap::new(),
+            metrics: MetricsCell::new(),
+            wake: WakeSignal::new(),
+            graph: Mutex::new(()),
+            epoch: Instant::now(),
+            aging,
+        }
+    }
+
+    /// The configuration it was built with.
+    ///
+    /// ```
+    /// let queue = dagqueue::JobQueue::builder().default_capacity(3).build();
+    /// assert_eq!(queue.config().default_capacity, 3);
+    /// ```
+    pub fn config(&self) -> QueueConfig {
+        self.config
+    }
+
+    #[inline]
+    fn now_micros(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// A published job (a job still being submitted is unknown).
+    #[inline]
+    fn lookup(&self, id: JobId) -> Result<Arc<Job>, Error> {
+        match self.jobs.get_cloned(&id) {
+            Some(job) if job.word.load().state().is_some() => Ok(job),
+            _ => Err(Error::UnknownJob(id)),
+        }
+    }
+
+    #[inline]
+    fn runner_lanes(&self, runner: RunnerId) -> Option<Arc<RunnerLanes>> {
+        match self.fast_runners.get(runner.0 as usize) {
+            Some(slot) => slot.get().cloned(),
+            None => self.runners.get_cloned(&runner),
+        }
+    }
+
+    #[inline]
+    fn with_runner_lanes<R>(&self, runner: RunnerId, f: impl FnOnce(&RunnerLanes) -> R) -> Option<R> {
+        match self.fast_runners.get(runner.0 as usize) {
+            Some(slot) => slot.get().map(|lanes| f(lanes)),
+            None => self.runners.get_cloned(&runner).map(|lanes| f(&lanes)),
+        }
+    }
+
+    fn runner_lanes_or_create(&self, runner: RunnerId) -> Arc<RunnerLanes> {
+        match self.fast_runners.get(runner.0 as usize) {
+            Some(slot) => Arc::clone(slot.get_or_init(|| Arc::new(RunnerLanes::new()))),
+            None => self
+                .runners
+                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new())),
+        }
+    }
+
+    fn all_runner_lanes(&self) -> Vec<Arc<RunnerLanes>> {
+        let mut all: Vec<_> = self.fast_runners.iter().filter_map(|s| s.get().cloned()).collect();
+        all.extend(self.runners.values_cloned());
+        all
+    }
+
+    fn cluster_or_create(&self, id: ClusterId, capacity: u32) -> (Arc<Cluster>, bool) {
+        let mut created = false;
+        let cluster = self.clusters.get_or_insert_with(id, || {
+            created = true;
+            Arc::new(Cluster::new(id, capacity))
+        });
+        (cluster, created)
+    }
+
+    /// Puts a job that just became pending at the back of its lane, and wakes
+    /// sleeping workers.
+    fn enqueue(&self, job: &Arc<Job>, at: Enqueue) {
+        let now = self.now_micros();
+        job.set_ready_at(now);
+        let group = job.group();
+        group.lanes[at.level].push(LaneEntry {
+            job: Arc::clone(job),
+            version: at.version,
+        });
+        if let Some(aging) = &self.aging {
+            if at.level >= 1 && !at.promoted {
+                group.aging[at.level].push(AgingEntry {
+                    job: Arc::clone(job),
+                    version: at.version,
+                    due_micros: now.saturating_add(aging.after_micros),
+                });
+            }
+        }
+        self.wake.notify();
+    }
+
+    /// The job just became terminal (`terminal`): seal its dependents list and
+    /// release (on completion) or end (on failure / cancellation) them,
+    /// transitively, in registration order.
+    fn settle_dependents(&self, job: &Job, terminal: JobState) {
+        if terminal == JobState::Completed {
+            for dependent in job.dependents.seal() {
+                if let Some(at) = dependent.word.release_one() {
+                    self.enqueue(&dependent, at);
+                }
+            }
+            return;
+        }
+        let mut work: VecDeque<Arc<Job>> = job.dependents.seal().into();
+        while let Some(dependent) = work.pop_front() {
+            if dependent.word.fail_by_dependency(terminal) {
+                self.count_terminal(terminal);
+                work.extend(dependent.dependents.seal());
+            }
+        }
+    }
+
+    fn count_terminal(&self, terminal: JobState) {
+        let counter = match terminal {
+            JobState::Completed => Counter::Completed,
+            JobState::Failed => Counter::Failed,
+            _ => Counter::Cancelled,
+        };
+        self.metrics.add(counter, 1);
+        if terminal == JobState::Completed {
+            self.metrics.record_completion(self.now_micros() / 1_000_000);
+        }
+    }
+
+    /// A job registered with `dependency` learnt that it already finished.
+    fn settle_registration(&self, job: &Arc<Job>, dependency: &Job) {
+        match dependency.word.load().state() {
+            Some(JobState::Completed) => {
+                if let Some(at) = job.word.release_one() {
+                    self.enqueue(job, at);
+                }
+            }
+            Some(terminal @ (JobState::Failed | JobState::Cancelled)) => {
+                if job.word.fail_by_dependency(terminal) {
+                    self.count_terminal(terminal);
+                    self.settle_dependents(job, terminal);
+                }
+            }
+            // Sealed lists belong to terminal jobs only.
+            _ => unreachable!("a sealed dependents list belongs to a finished job"),
+        }
+    }
+
+    /// Registers `job` as a dependent of each of `dependencies`.
+    fn register_dependent(&self, job: &Arc<Job>, dependencies: &[Arc<Job>]) {
+        for dependency in dependencies {
+            if let Err(job) = dependency.dependents.push(Arc::clone(job)) {
+                self.settle_registration(&job, dependency);
+            }
+        }
+    }
+
+    /// Tries the lanes of one group at one level, with a slot of its cluster
+    /// already reserved. Returns the claimed job and its new word.
+    fn take_from_lane(&self, group: &LaneGroup, level: usize) -> Option<(Arc<Job>, Word)> {
+        let lane = &group.lanes[level];
+        let cluster = group.cluster.as_deref();
+        let generation = cluster.map(Cluster::resources_generation);
+        while let Some(entry) = lane.pop() {
+            // Cheap filter before the CAS: skip entries that are stale.
+            let word = entry.job.word.load();
+            if word.state() != Some(JobState::Pending) || word.version() != entry.version {
+                continue;
+            }
+            if let (Some(cluster), Some(generation)) = (cluster, generation) {
+                if !cluster.fits(&entry.job.resources) {
+                    self.set_aside(cluster, generation, entry);
+                    continue;
+                }
+            }
+            if let Some(new) = entry.job.word.claim(entry.version) {
+                return Some((entry.job, new));
+            }
+        }
+        None
+    }
+
+    /// Sets aside an entry whose job does not fit `cluster`'s slot, judged
+    /// with the resources of `generation`.
+    fn set_aside(&self, cluster: &Cluster, generation: u64, entry: LaneEntry) {
+        cluster.set_aside.push(entry);
+        // SeqCst fence, then SeqCst load: if `set_cluster_resources` bumped
+        // the generation after we read it, either we see the bump here and
+        // restore the entry ourselves, or its drain (after its own fence)
+        // sees our push.
+        fence(Ordering::SeqCst);
+        if cluster.resources_generation() != generation {
+            self.restore_set_aside(cluster);
+        }
+    }
+
+    /// Puts set-aside entries that are still current back at the back of
+    /// their lanes, in the order they were set aside.
+    fn restore_set_aside(&self, cluster: &Cluster) {
+        let mut restored = false;
+        while let Some(entry) = cluster.set_aside.pop() {
+            let word = entry.job.word.load();
+            if word.state() == Some(JobState::Pending) && word.version() == entry.version {
+                let group = Arc::clone(entry.job.group());
+                group.lanes[word.level()].push(entry);
+                restored = true;
+            }
+        }
+        if restored {
+            self.wake.notify();
+        }
+    }
+
+    fn claim_from(&self, lanes: &RunnerLanes) -> Option<Claim> {
+        let groups = snapshot_read(&lanes.groups);
+        let count = groups.len();
+        if count == 0 {
+            return None;
+        }
+        // Relaxed: the cursor is a fairness hint; any value is safe.
+        let start = lanes.cursor.load(Ordering::Relaxed) % count;
+        for level in 0..Priority::LEVELS {
+            for step in 0..count {
+                let index = (start + step) % count;
+                let group = &groups[index];
+                if group.lanes[level].is_empty() {
+                    continue;
+                }
+                let cluster = group.cluster.as_deref();
+                if let Some(cluster) = cluster {
+                    if !cluster.try_reserve() {
+                        continue;
+                    }
+                }
+                match self.take_from_lane(group, level) {
+                    Some((job, word)) => {
+                        if let Some(cluster) = cluster {
+                            cluster.commit();
+                        }
+                        lanes.cursor.store(index + 1, Ordering::Relaxed);
+                        self.metrics.add(Counter::Scheduled, 1);
+                        let now = self.now_micros();
+                        self.metrics.record_wait(now.saturating_sub(job.ready_at()));
+                        return Some(Claim {
+                            job: job.id,
+                            attempt: word.attempt(),
+                        });
+                    }
+                    None => {
+                        if let Some(cluster) = cluster {
+                            cluster.cancel_reservation();
+                            // A claimer may have found the cluster full
+                            // because of our reservation.
+                            self.wake.notify();
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Aging: promotes pending jobs that waited too long at their level. Run
+    /// by at most one claimer at a time (`try_lock`: nobody waits for it),
+    /// at most once per sweep interval.
+    fn promote_aged(&self, aging: &Aging) {
+        let now = self.now_micros();
+        if now < aging.next_sweep.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(_sweeping) = aging.sweeping.try_lock() else {
+            return;
+        };
+        aging
+            .next_sweep
+            .store(now + aging.sweep_every_micros, Ordering::Relaxed);
+        for lanes in self.all_runner_lanes() {
+            for group in snapshot_load(&lanes.groups).iter() {
+                let mut heads = group.aging_head.lock();
+                for level in 1..Priority::LEVELS {
+                    loop {
+                        let Some(entry) = heads[level].take().or_else(|| group.aging[level].pop())
+                        else {
+                            break;
+                        };
+                        if entry.due_micros > now {
+                            heads[level] = Some(entry);
+                            break;
+                        }
+                        if let Some(at) = entry.job.word.promote(entry.version) {
+                            self.enqueue(&entry.job, at);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn view(job: &Job, word: Word) -> Option<JobView> {
+        Some(JobView {
+            id: job.id,
+            state: word.state()?,
+            priority: word.priority(),
+            attempt: word.attempt(),
+            cancel_requested: word.cancel_requested(),
+        })
+    }
+
+    /// Whether `target` is reachable from `from` along dependency edges.
+    fn reaches(&self, from: JobId, target: JobId) -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = vec![from];
+        while let Some(id) = stack.pop() {
+            if id == target {
+                return true;
+            }
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(job) = self.jobs.get_cloned(&id) {
+                stack.extend(snapshot_load(&job.dependencies).iter().copied());
+            }
+        }
+        false
     }
 }
 
 impl Scheduler for JobQueue {
-    fn submit(&self, spec: JobSpec) -> Result<JobId, Error> { todo!() }
-    fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> { todo!() }
-    fn claim(&self, runner: RunnerId) -> Option<Claim> { todo!() }
-    fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> { todo!() }
-    fn start(&self, claim: &Claim) -> Result<(), Error> { todo!() }
-    fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> { todo!() }
-    fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error> { todo!() }
-    fn reprioritize(&self, job: JobId, priority: Priority) -> Result<(), Error> { todo!() }
-    fn set_cluster_capacity(&self, cluster: ClusterId, capacity: u32) -> Result<(), Error> { todo!() }
-    fn pause_cluster(&self, cluster: ClusterId) -> Result<(), Error> { todo!() }
-    fn resume_cluster(&self, cluster: ClusterId) -> Result<(), Error> { todo!() }
-    fn set_cluster_resources(&self, cluster: ClusterId, resources: Resources) -> Result<(), Error> { todo!() }
-    fn job(&self, job: JobId) -> Result<JobView, Error> { todo!() }
-    fn dependencies_satisfied(&self, job: JobId) -> Result<bool, Error> { todo!() }
-    fn schedulable(&self, runner: RunnerId) -> Vec<JobId> { todo!() }
-    fn status(&self) -> QueueStatus { todo!() }
-    fn metrics(&self) -> Metrics { todo!() }
-    fn prune_finished(&self) -> usize { todo!() }
+    /// Linearization point: the store that publishes the job (reserved →
+    /// waiting) in [`StateWord::publish`](crate::state). Before it, the id is
+    /// reserved in the table (so a racing duplicate fails) but every
+    /// operation treats the job as unknown.
+    fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
+        let id = spec.id;
+        if spec.max_retries > MAX_RETRIES_LIMIT {
+            return Err(Error::TooManyRetries(spec.max_retries));
+        }
+        if self.jobs.get_cloned(&id).is_some() {
+            return Err(Error::DuplicateJob(id));
+        }
+        let mut dependency_ids = Vec::with_capacity(spec.dependencies.len());
+        for &dependency in &spec.dependencies {
+            if dependency == id {
+                return Err(Error::SelfDependency(id));
+            }
+            if !dependency_ids.contains(&dependency) {
+                dependency_ids.push(dependency);
+            }
+        }
+        if dependency_ids.len() > MAX_DEPENDENCIES {
+            return Err(Error::TooManyDependencies(id));
+        }
+        let dependencies = dependency_ids
+            .iter()
+            .map(|&dependency| {
+                self.lookup(dependency)
+                    .map_err(|_| Error::UnknownDependency { job: id, dependency })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // The guard (+1) keeps the job waiting until every dependency is registered.
+        let word = Word::reserved(spec.priority, dependencies.len() as u64 + 1);
+        let job = Arc::new(Job::new(&spec, word, dependency_ids));
+        if self.jobs.insert_if_absent(id, Arc::clone(&job)).is_err() {
+            return Err(Error::DuplicateJob(id));
+        }
+        let cluster = spec
+            .cluster
+            .map(|c| self.cluster_or_create(c, self.config.default_capacity).0);
+        let user = self.config.fair_share.then_some(spec.user);
+        let group = self
+            .runner_lanes_or_create(spec.runner)
+            .group_for(cluster.as_ref(), user);
+        let _ = job.group.set(group);
+        job.word.publish();
+
+        self.register_dependent(&job, &dependencies);
+        if let Some(at) = job.word.release_one() {
+            self.enqueue(&job, at);
+        }
+        Ok(id)
+    }
+
+    /// Serialised with other `add_dependencies` calls by a lock (cycle
+    /// checks need a stable graph); the claim path never takes it.
+    /// Linearization point: the CAS that makes the job wait for the new
+    /// dependencies ([`StateWord::add_waits`](crate::state)), or that ends it
+    /// when a new dependency already failed.
+    fn add_dependencies(&self, id: JobId, dependencies: &[JobId]) -> Result<(), Error> {
+        let _graph = self.graph.lock();
+        let job = self.lookup(id)?;
+        let word = job.word.load();
+        let state = word.state().ok_or(Error::UnknownJob(id))?;
+        if !matches!(state, JobState::Waiting | JobState::Pending) {
+            return Err(Error::NotQueued { job: id, state });
+        }
+        let existing = snapshot_load(&job.dependencies);
+        let mut new = Vec::new();
+        for &dependency in dependencies {
+            if dependency == id {
+                return Err(Error::SelfDependency(id));
+            }
+            let resolved = self
+                .lookup(dependency)
+                .map_err(|_| Error::UnknownDependency { job: id, dependency })?;
+            if existing.contains(&dependency) || new.iter().any(|d: &Arc<Job>| d.id == dependency) {
+                continue;
+            }
+            if self.reaches(dependency, id) {
+                return Err(Error::DependencyCycle { job: id, dependency });
+            }
+            new.push(resolved);
+        }
+        if existing.len() + new.len() > MAX_DEPENDENCIES {
+            return Err(Error::TooManyDependencies(id));
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut all = (*existing).clone();
+        all.extend(new.iter().map(|d| d.id));
+
+        let ended = new.iter().find_map(|d| match d.word.load().state() {
+            Some(t @ (JobState::Failed | JobState::Cancelled)) => Some(t),
+            _ => None,
+        });
+        if let Some(terminal) = ended {
+            job.word
+                .end_queued(terminal)
+                .map_err(|state| not_queued(id, state))?;
+            job.dependencies.store(Arc::new(all));
+            self.count_terminal(terminal);
+            self.settle_dependents(&job, terminal);
+            return Ok(());
+        }
+        let unfinished: Vec<Arc<Job>> = new
+            .into_iter()
+            .filter(|d| d.word.load().state() != Some(JobState::Completed))
+            .collect();
+        if unfinished.is_empty() {
+            // Only completed dependencies: recorded, nothing else changes.
+            job.dependencies.store(Arc::new(all));
+            return Ok(());
+        }
+        job.word
+            .add_waits(unfinished.len() as u64)
+            .map_err(|state| not_queued(id, state))?;
+        job.dependencies.store(Arc::new(all));
+        self.register_dependent(&job, &unfinished);
+        if let Some(at) = job.word.release_one() {
+            self.enqueue(&job, at);
+        }
+        Ok(())
+    }
+
+    /// Linearization point: the CAS pending → scheduled
+    /// ([`StateWord::claim`](crate::state)), made while a slot of the job's
+    /// cluster is reserved.
+    fn claim(&self, runner: RunnerId) -> Option<Claim> {
+        if let Some(aging) = &self.aging {
+            self.promote_aged(aging);
+        }
+        self.with_runner_lanes(runner, |lanes| self.claim_from(lanes))
+            .flatten()
+    }
+
+    fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> {
+        self.wake.wait_for(timeout, || self.claim(runner))
+    }
+
+    /// Linearization point: the CAS scheduled → running.
+    fn start(&self, claim: &Claim) -> Result<(), Error> {
+        let job = self.lookup(claim.job)?;
+        job.word.start(claim.attempt).map_err(|refusal| match refusal {
+            StartRefusal::Stale => Error::StaleClaim {
+                job: claim.job,
+                attempt: claim.attempt,
+            },
+            StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job),
+            StartRefusal::CancelRequested => Error::CancelRequested(claim.job),
+        })
+    }
+
+    /// Linearization point: the CAS that ends the attempt
+    /// ([`StateWord::finish`](crate::state)); it checks the attempt, so a
+    /// repeated or late report fails it and changes nothing.
+    fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
+        let job = self.lookup(claim.job)?;
+        let word = job
+            .word
+            .finish(claim.attempt, outcome, job.max_retries)
+            .map_err(|()| Error::StaleClaim {
+                job: claim.job,
+                attempt: claim.attempt,
+            })?;
+        if let Some(cluster) = &job.group().cluster {
+            cluster.release();
+        }
+        let completion = match word.state() {
+            Some(JobState::Pending) => {
+                self.metrics.add(Counter::Retried, 1);
+                self.enqueue(&job, Enqueue::of(word));
+                return Ok(Completion::Retrying);
+            }
+            Some(JobState::Completed) => Completion::Completed,
+            Some(JobState::Failed) => Completion::Failed,
+            _ => Completion::Cancelled,
+        };
+        let terminal = word.state().unwrap_or(JobState::Cancelled);
+        self.count_terminal(terminal);
+        self.settle_dependents(&job, terminal);
+        if job.group().cluster.is_some() {
+            self.wake.notify();
+        }
+        Ok(completion)
+    }
+
+    /// Linearization point: the CAS that cancels a queued job or marks a
+    /// claimed one.
+    fn cancel(&self, id: JobId) -> Result<CancelOutcome, Error> {
+        let job = self.lookup(id)?;
+        match job.word.cancel() {
+            Ok((_, new)) if new.state() == Some(JobState::Cancelled) => {
+                self.count_terminal(JobState::Cancelled);
+                self.settle_dependents(&job, JobState::Cancelled);
+                Ok(CancelOutcome::Cancelled)
+            }
+            Ok(_) => Ok(CancelOutcome::Requested),
+            Err(Some(state)) => Err(Error::AlreadyFinished { job: id, state }),
+            Err(None) => Err(Error::UnknownJob(id)),
+        }
+    }
+
+    /// Linearization point: the CAS that changes the priority (and, for a
+    /// pending job, the version, which turns its old lane entry stale).
+    fn reprioritize(&self, id: JobId, priority: Priority) -> Result<(), Error> {
+        let job = self.lookup(id)?;
+        match job.word.reprioritize(priority) {
+            Ok(Some(at)) => {
+                self.enqueue(&job, at);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(state) => Err(not_queued(id, state)),
+        }
+    }
+
+    fn set_cluster_capacity(&self, cluster: ClusterId, capacity: u32) -> Result<(), Error> {
+        if capacity == 0 {
+            return Err(Error::ZeroCapacity(cluster));
+        }
+        if capacity > MAX_CAPACITY {
+            return Err(Error::CapacityTooLarge { cluster, capacity });
+        }
+        let (entry, created) = self.cluster_or_create(cluster, capacity);
+        if !created {
+            entry.set_capacity(capacity);
+        }
+        self.wake.notify();
+        Ok(())
+    }
+
+    /// Returns once the paused flag is set and every claim that reserved a
+    /// slot before it has settled.
+    fn pause_cluster(&self, cluster: ClusterId) -> Result<(), Error> {
+        let entry = self
+            .clusters
+            .get_cloned(&cluster)
+            .ok_or(Error::UnknownCluster(cluster))?;
+        entry.pause();
+        Ok(())
+    }
+
+    fn resume_cluster(&self, cluster: ClusterId) -> Result<(), Error> {
+        let entry = self
+            .clusters
+            .get_cloned(&cluster)
+            .ok_or(Error::UnknownCluster(cluster))?;
+        entry.resume();
+        self.wake.notify();
+        Ok(())
+    }
+
+    fn set_cluster_resources(&self, cluster: ClusterId, resources: Resources) -> Result<(), Error> {
+        let (entry, _) = self.cluster_or_create(cluster, self.config.default_capacity);
+        entry.set_resources(resources);
+        self.restore_set_aside(&entry);
+        self.wake.notify();
+        Ok(())
+    }
+
+    fn job(&self, id: JobId) -> Result<JobView, Error> {
+        let job = self.lookup(id)?;
+        Self::view(&job, job.word.load()).ok_or(Error::UnknownJob(id))
+    }
+
+    /// Reads the job's dependency snapshot and each dependency's state word.
+    fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
+        let job = self.lookup(id)?;
+        let dependencies = snapshot_load(&job.dependencies);
+        Ok(dependencies.iter().all(|dependency| {
+            match self.jobs.get_cloned(dependency) {
+                Some(d) => d.word.load().state() == Some(JobState::Completed),
+                None => true, // pruned: it had completed, or this job would have ended too
+            }
+        }))
+    }
+
+    fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+        let mut ready: Vec<(usize, u64, JobId)> = Vec::new();
+        if self.runner_lanes(runner).is_none() {
+            return Vec::new();
+        }
+        for job in self.jobs.values_cloned() {
+            if job.runner != runner {
+                continue;
+            }
+            let word = job.word.load();
+            if word.state() != Some(JobState::Pending) {
+                continue;
+            }
+            if let Some(cluster) = &job.group().cluster {
+                if !cluster.load().can_accept() || !cluster.fits(&job.resources) {
+                    continue;
+                }
+            }
+            ready.push((word.level(), job.ready_at(), job.id));
+        }
+        ready.sort_unstable();
+        ready.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    fn status(&self) -> QueueStatus {
+        let mut by_state = StateCounts::default();
+        let mut queued_by_priority = [0; Priority::LEVELS];
+        let mut unfinished_by_runner = BTreeMap::new();
+        let mut queued_by_cluster: BTreeMap<ClusterId, usize> = BTreeMap::new();
+        for job in self.jobs.values_cloned() {
+            let word = job.word.load();
+            let Some(state) = word.state() else { continue };
+            by_state.add(state);
+            if matches!(state, JobState::Waiting | JobState::Pending) {
+                queued_by_priority[usize::from(word.priority().level())] += 1;
+                if let Some(cluster) = job.cluster {
+                    *queued_by_cluster.entry(cluster).or_default() += 1;
+                }
+            }
+            if !state.is_terminal() {
+                *unfinished_by_runner.entry(job.runner).or_default() += 1;
+            }
+        }
+        let clusters = self
+            .clusters
+            .entries_cloned()
+            .into_iter()
+            .map(|(id, cluster)| {
+                let word = cluster.load();
+                let status = ClusterStatus {
+                    running: word.running(),
+                    capacity: word.capacity(),
+                    paused: word.paused(),
+                    queued: queued_by_cluster.get(&id).copied().unwrap_or(0),
+                    can_accept: word.can_accept(),
+                    resources: cluster.resources(),
+                };
+                (id, status)
+            })
+            .collect();
+        QueueStatus {
+            by_state,
+            queued_by_priority,
+            unfinished_by_runner,
+            clusters,
+            metrics: self.metrics(),
+        }
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.metrics.read(self.now_micros() / 1_000_000)
+    }
+
+    fn prune_finished(&self) -> usize {
+        let mut pruned = 0;
+        self.jobs.retain(|_, job| {
+            let keep = !job.word.load().state().is_some_and(JobState::is_terminal);
+            if !keep {
+                pruned += 1;
+            }
+            keep
+        });
+        pruned
+    }
+}
+
+fn not_queued(job: JobId, state: Option<JobState>) -> Error {
+    match state {
+        Some(state) => Error::NotQueued { job, state },
+        None => Error::UnknownJob(job),
+    }
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobQueue")
+            .field("config", &self.config)
+            .field("jobs", &self.jobs.len())
+            .finish_non_exhaustive()
+    }
 }

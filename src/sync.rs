@@ -10,10 +10,10 @@
 //! `docs/DESIGN.md` lists what loom does and does not see.
 
 #[cfg(not(dagqueue_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 
 #[cfg(dagqueue_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 
 pub(crate) use std::sync::atomic::Ordering;
 
@@ -91,6 +91,18 @@ pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
 }
 #[cfg(dagqueue_loom)]
 pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
+    cell.load_full()
+}
+
+/// A cheap read guard of a snapshot cell's current value (no reference
+/// count traffic on arc-swap's fast path).
+#[cfg(not(dagqueue_loom))]
+#[inline]
+pub(crate) fn snapshot_read<T>(cell: &Snapshot<T>) -> arc_swap::Guard<std::sync::Arc<T>> {
+    cell.load()
+}
+#[cfg(dagqueue_loom)]
+pub(crate) fn snapshot_read<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
     cell.load_full()
 }
 

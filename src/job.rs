@@ -1,0 +1,73 @@
+//! The job record: what never changes about a job, plus its state word, its
+//! dependency snapshot and its dependents list.
+
+use crate::dependents::DependentsList;
+use crate::lanes::LaneGroup;
+use crate::state::{StateWord, Word};
+use crate::sync::{AtomicU64, Ordering, Snapshot};
+use crate::types::{ClusterId, JobId, Resources, RunnerId};
+use std::sync::{Arc, OnceLock};
+
+/// One job. Shared as `Arc<Job>` by the job table, lane entries and the
+/// dependents lists of its dependencies.
+///
+/// Size: about 150 bytes plus its dependency ids; a finished job's dependents
+/// list is empty (sealed) and it is in no lane, so that is all it keeps
+/// until pruned.
+pub(crate) struct Job {
+    pub(crate) id: JobId,
+    /// State, attempt, priority, level, remaining dependencies, version.
+    pub(crate) word: StateWord,
+    pub(crate) runner: RunnerId,
+    pub(crate) cluster: Option<ClusterId>,
+    pub(crate) max_retries: u32,
+    pub(crate) resources: Resources,
+    /// Its lane group; set once by `submit` before the job is published.
+    pub(crate) group: OnceLock<Arc<LaneGroup>>,
+    /// Its dependency ids: replaced whole by `add_dependencies`, read as a
+    /// snapshot by cycle checks and `dependencies_satisfied`.
+    pub(crate) dependencies: Snapshot<Vec<JobId>>,
+    /// The jobs waiting on this one; sealed when it finishes.
+    pub(crate) dependents: DependentsList<Arc<Job>>,
+    /// When it last became pending (µs since the queue's epoch).
+    pub(crate) ready_at: AtomicU64,
+}
+
+impl Job {
+    pub(crate) fn new(
+        spec: &crate::types::JobSpec,
+        word: Word,
+        dependencies: Vec<JobId>,
+    ) -> Job {
+        Job {
+            id: spec.id,
+            word: StateWord::new(word),
+            runner: spec.runner,
+            cluster: spec.cluster,
+            max_retries: spec.max_retries,
+            resources: spec.resources,
+            group: OnceLock::new(),
+            dependencies: crate::sync::snapshot_new(dependencies),
+            dependents: DependentsList::new(),
+            ready_at: AtomicU64::new(0),
+        }
+    }
+
+    /// Its lane group (always set once the job is visible).
+    #[inline]
+    pub(crate) fn group(&self) -> &Arc<LaneGroup> {
+        self.group.get().expect("a published job has its lane group")
+    }
+
+    /// Records when it became pending. Relaxed: a timestamp for metrics only;
+    /// the lane push that follows publishes it to the claimer.
+    #[inline]
+    pub(crate) fn set_ready_at(&self, micros: u64) {
+        self.ready_at.store(micros, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn ready_at(&self) -> u64 {
+        self.ready_at.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,172 @@
+//! Exact metrics without a shared hot counter.
+//!
+//! Totals are striped: each thread adds to one of several cache-padded
+//! counters, and a read sums them. A transition is counted by the one thread
+//! whose compare-and-swap made it, so totals are exact; a read taken while
+//! transitions are in flight sees each of them either counted or not.
+
+use crate::status::Metrics;
+use crate::sync::{AtomicU64, CachePadded, Ordering};
+use std::time::Duration;
+
+#[cfg(not(dagqueue_loom))]
+const STRIPES: usize = 16;
+#[cfg(dagqueue_loom)]
+const STRIPES: usize = 1;
+
+/// Seconds kept by the throughput window (one bucket a second).
+const WINDOW_SECS: u64 = 60;
+const BUCKETS: usize = 64;
+const COUNT_BITS: u32 = 24;
+
+/// Which stripe this thread uses: the address of a thread-local, hashed.
+#[inline]
+fn stripe() -> usize {
+    #[cfg(not(dagqueue_loom))]
+    {
+        thread_local!(static ANCHOR: u8 = const { 0 });
+        ANCHOR.with(|anchor| {
+            let address = anchor as *const u8 as usize;
+            (address >> 4 ^ address >> 12) % STRIPES
+        })
+    }
+    #[cfg(dagqueue_loom)]
+    {
+        0
+    }
+}
+
+/// The counters of one stripe.
+struct Stripe {
+    scheduled: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    retried: AtomicU64,
+    cancelled: AtomicU64,
+    /// Per-second completion buckets: `second << 24 | count`.
+    window: [AtomicU64; BUCKETS],
+}
+
+impl Stripe {
+    fn new() -> Stripe {
+        Stripe {
+            scheduled: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            window: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// Which total to add to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Counter {
+    Scheduled,
+    Completed,
+    Failed,
+    Retried,
+    Cancelled,
+}
+
+pub(crate) struct MetricsCell {
+    stripes: Box<[CachePadded<Stripe>]>,
+    /// f64 bits of the average wait in µs, or `u64::MAX` before any sample.
+    average_wait: CachePadded<AtomicU64>,
+}
+
+const NO_SAMPLE: u64 = u64::MAX;
+const ALPHA: f64 = 0.1;
+
+impl MetricsCell {
+    pub(crate) fn new() -> MetricsCell {
+        MetricsCell {
+            stripes: (0..STRIPES).map(|_| CachePadded::new(Stripe::new())).collect(),
+            average_wait: CachePadded::new(AtomicU64::new(NO_SAMPLE)),
+        }
+    }
+
+    /// Adds `n` to a total. Relaxed: the totals order nothing else; a reader
+    /// wanting them exact waits for the operations (joins the threads) first.
+    #[inline]
+    pub(crate) fn add(&self, counter: Counter, n: u64) {
+        let stripe = &self.stripes[stripe()];
+        let cell = match counter {
+            Counter::Scheduled => &stripe.scheduled,
+            Counter::Completed => &stripe.completed,
+            Counter::Failed => &stripe.failed,
+            Counter::Retried => &stripe.retried,
+            Counter::Cancelled => &stripe.cancelled,
+        };
+        cell.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one completion in the throughput window at second `now_secs`.
+    #[inline]
+    pub(crate) fn record_completion(&self, now_secs: u64) {
+        let bucket = &self.stripes[stripe()].window[(now_secs % BUCKETS as u64) as usize];
+        let mut current = bucket.load(Ordering::Relaxed);
+        loop {
+            let next = if current >> COUNT_BITS == now_secs {
+                current + 1
+            } else {
+                (now_secs << COUNT_BITS) | 1
+            };
+            match bucket.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Folds one wait sample (µs) into the moving average: a CAS loop, so
+    /// every sample is applied exactly once.
+    #[inline]
+    pub(crate) fn record_wait(&self, wait_micros: u64) {
+        let sample = wait_micros as f64;
+        let mut current = self.average_wait.load(Ordering::Relaxed);
+        loop {
+            let next = if current == NO_SAMPLE {
+                sample
+            } else {
+                let average = f64::from_bits(current);
+                average + ALPHA * (sample - average)
+            };
+            match self.average_wait.compare_exchange_weak(
+                current,
+                next.to_bits(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Sums the stripes.
+    pub(crate) fn read(&self, now_secs: u64) -> Metrics {
+        let mut metrics = Metrics::default();
+        for stripe in self.stripes.iter() {
+            metrics.scheduled += stripe.scheduled.load(Ordering::Relaxed);
+            metrics.completed += stripe.completed.load(Ordering::Relaxed);
+            metrics.failed += stripe.failed.load(Ordering::Relaxed);
+            metrics.retried += stripe.retried.load(Ordering::Relaxed);
+            metrics.cancelled += stripe.cancelled.load(Ordering::Relaxed);
+            for bucket in &stripe.window {
+                let value = bucket.load(Ordering::Relaxed);
+                let second = value >> COUNT_BITS;
+                if second <= now_secs && now_secs - second < WINDOW_SECS {
+                    metrics.completed_in_window += value & ((1 << COUNT_BITS) - 1);
+                }
+            }
+        }
+        let average = self.average_wait.load(Ordering::Relaxed);
+        if average != NO_SAMPLE {
+            metrics.average_wait = Duration::from_secs_f64(f64::from_bits(average).max(0.0) / 1e6);
+        }
+        metrics
+    }
+}

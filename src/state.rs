@@ -1,0 +1,407 @@
+//! The job state word: everything that changes about a job, in one `AtomicU64`
+//! changed only by compare-and-swap.
+//!
+//! Layout (bit 0 is the lowest):
+//!
+//! | bits   | field            | meaning                                             |
+//! |--------|------------------|-----------------------------------------------------|
+//! | 0..3   | state            | [`JobState`] as 0..=6, or [`RESERVED`] (7)          |
+//! | 3      | cancel requested | set on a claimed job by `cancel`                    |
+//! | 4..7   | priority         | declared priority level                             |
+//! | 7..10  | level            | level it is served at (priority, or one better once aged) |
+//! | 10..21 | attempt          | number of claims so far                             |
+//! | 21..41 | remaining        | unfinished dependencies (+1 while a guard is held)  |
+//! | 41..64 | version          | bumped whenever the job (re-)enters a lane          |
+//!
+//! Because state, attempt and version live in one word, a claim's
+//! compare-and-swap both checks that the lane entry is current (version) and
+//! takes the job (state), and a completion both checks the attempt and
+//! finishes it: no transition can be applied twice or to the wrong attempt.
+//!
+//! Every transition below is a pure function from an old word to a new one,
+//! applied by [`StateWord::transition`], a CAS loop. The CAS is the
+//! linearization point of the operation that calls it.
+
+use crate::sync::{AtomicU64, Ordering};
+use crate::types::{JobState, Outcome, Priority};
+
+/// The internal state of a job whose `submit` has not yet linearized: every
+/// operation treats it as unknown.
+pub(crate) const RESERVED: u64 = 7;
+
+const STATE_MASK: u64 = 0b111;
+const CANCEL_BIT: u64 = 1 << 3;
+const PRIORITY_SHIFT: u32 = 4;
+const LEVEL_SHIFT: u32 = 7;
+const ATTEMPT_SHIFT: u32 = 10;
+const ATTEMPT_BITS: u32 = 11;
+const REMAINING_SHIFT: u32 = 21;
+const REMAINING_BITS: u32 = 20;
+const VERSION_SHIFT: u32 = 41;
+const VERSION_BITS: u32 = 23;
+
+/// The largest number a `remaining` field can hold.
+pub(crate) const MAX_REMAINING: u64 = (1 << REMAINING_BITS) - 1;
+/// Versions wrap at this many lane entries; a wrapped version can only make a
+/// stale entry look current, which changes which lane serves the job, never
+/// whether it is claimed once.
+pub(crate) const VERSION_MODULUS: u64 = 1 << VERSION_BITS;
+
+/// A decoded state word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Word(pub(crate) u64);
+
+fn field(word: u64, shift: u32, bits: u32) -> u64 {
+    (word >> shift) & ((1 << bits) - 1)
+}
+
+fn with_field(word: u64, shift: u32, bits: u32, value: u64) -> u64 {
+    let mask = ((1u64 << bits) - 1) << shift;
+    (word & !mask) | ((value << shift) & mask)
+}
+
+impl Word {
+    /// A reserved word: the job is being submitted.
+    pub(crate) fn reserved(priority: Priority, remaining: u64) -> Word {
+        let w = RESERVED
+            | (u64::from(priority.level()) << PRIORITY_SHIFT)
+            | (u64::from(priority.level()) << LEVEL_SHIFT);
+        Word(with_field(w, REMAINING_SHIFT, REMAINING_BITS, remaining))
+    }
+
+    /// The state, or `None` while reserved.
+    pub(crate) fn state(self) -> Option<JobState> {
+        Some(match self.0 & STATE_MASK {
+            0 => JobState::Waiting,
+            1 => JobState::Pending,
+            2 => JobState::Scheduled,
+            3 => JobState::Running,
+            4 => JobState::Completed,
+            5 => JobState::Failed,
+            6 => JobState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    fn is(self, state: JobState) -> bool {
+        self.0 & STATE_MASK == state as u64
+    }
+
+    fn set_state(self, state: JobState) -> Word {
+        Word((self.0 & !STATE_MASK) | state as u64)
+    }
+
+    pub(crate) fn cancel_requested(self) -> bool {
+        self.0 & CANCEL_BIT != 0
+    }
+
+    pub(crate) fn priority(self) -> Priority {
+        level_to_priority(field(self.0, PRIORITY_SHIFT, 3))
+    }
+
+    /// The level the job is served at.
+    pub(crate) fn level(self) -> usize {
+        field(self.0, LEVEL_SHIFT, 3) as usize
+    }
+
+    pub(crate) fn attempt(self) -> u32 {
+        field(self.0, ATTEMPT_SHIFT, ATTEMPT_BITS) as u32
+    }
+
+    pub(crate) fn remaining(self) -> u64 {
+        field(self.0, REMAINING_SHIFT, REMAINING_BITS)
+    }
+
+    pub(crate) fn version(self) -> u32 {
+        field(self.0, VERSION_SHIFT, VERSION_BITS) as u32
+    }
+
+    fn set_priority(self, priority: Priority) -> Word {
+        Word(with_field(
+            self.0,
+            PRIORITY_SHIFT,
+            3,
+            u64::from(priority.level()),
+        ))
+    }
+
+    fn set_level(self, level: usize) -> Word {
+        Word(with_field(self.0, LEVEL_SHIFT, 3, level as u64))
+    }
+
+    fn set_remaining(self, remaining: u64) -> Word {
+        Word(with_field(
+            self.0,
+            REMAINING_SHIFT,
+            REMAINING_BITS,
+            remaining,
+        ))
+    }
+
+    fn bump_version(self) -> Word {
+        let next = (u64::from(self.version()) + 1) % VERSION_MODULUS;
+        Word(with_field(self.0, VERSION_SHIFT, VERSION_BITS, next))
+    }
+
+    fn set_attempt(self, attempt: u32) -> Word {
+        Word(with_field(
+            self.0,
+            ATTEMPT_SHIFT,
+            ATTEMPT_BITS,
+            u64::from(attempt),
+        ))
+    }
+}
+
+fn level_to_priority(level: u64) -> Priority {
+    match level {
+        0 => Priority::Critical,
+        1 => Priority::High,
+        2 => Priority::Normal,
+        3 => Priority::Low,
+        _ => Priority::Background,
+    }
+}
+
+/// Where a job's lane entry must go after a transition that (re-)queued it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Enqueue {
+    /// The lane level.
+    pub(crate) level: usize,
+    /// The entry's version.
+    pub(crate) version: u32,
+    /// Whether aging already promoted it (it is not promoted twice).
+    pub(crate) promoted: bool,
+}
+
+impl Enqueue {
+    pub(crate) fn of(word: Word) -> Enqueue {
+        Enqueue {
+            level: word.level(),
+            version: word.version(),
+            promoted: word.level() < usize::from(word.priority().level()),
+        }
+    }
+}
+
+/// The atomic state word of one job.
+pub(crate) struct StateWord(AtomicU64);
+
+impl StateWord {
+    pub(crate) fn new(word: Word) -> StateWord {
+        StateWord(AtomicU64::new(word.0))
+    }
+
+    /// The current word. Acquire: a reader that sees a state also sees what
+    /// the thread that made the transition wrote before it (lane pushes,
+    /// sealed dependents lists).
+    #[inline]
+    pub(crate) fn load(&self) -> Word {
+        Word(self.0.load(Ordering::Acquire))
+    }
+
+    /// Applies `step` with compare-and-swap until it succeeds or `step`
+    /// refuses (returns `Err`). Returns the old and new words.
+    ///
+    /// Orderings: AcqRel on success, so a transition both publishes what its
+    /// thread did before (Release) and sees what the previous transition's
+    /// thread did (Acquire); Acquire on failure, since the retry reads the
+    /// fresh word.
+    #[inline]
+    pub(crate) fn transition<E>(
+        &self,
+        mut step: impl FnMut(Word) -> Result<Word, E>,
+    ) -> Result<(Word, Word), E> {
+        let mut current = self.0.load(Ordering::Acquire);
+        loop {
+            let next = step(Word(current))?;
+            match self.0.compare_exchange_weak(
+                current,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok((Word(current), next)),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Submit's linearization point: reserved → waiting (dependencies and
+    /// the submission guard are counted in `remaining`).
+    pub(crate) fn publish(&self) {
+        let _ = self.transition(|w| {
+            debug_assert_eq!(w.0 & STATE_MASK, RESERVED);
+            Ok::<_, ()>(w.set_state(JobState::Waiting))
+        });
+    }
+
+    /// One dependency (or guard) is done. Returns where to enqueue the job
+    /// if this made it pending; a job that is no longer waiting is left alone.
+    pub(crate) fn release_one(&self) -> Option<Enqueue> {
+        let (_, new) = self
+            .transition(|w| {
+                if !w.is(JobState::Waiting) || w.remaining() == 0 {
+                    return Err(());
+                }
+                let w = w.set_remaining(w.remaining() - 1);
+                if w.remaining() == 0 {
+                    Ok(w.set_state(JobState::Pending).bump_version())
+                } else {
+                    Ok(w)
+                }
+            })
+            .ok()?;
+        new.is(JobState::Pending).then(|| Enqueue::of(new))
+    }
+
+    /// Claim's linearization point: pending at `version` → scheduled, with
+    /// the attempt incremented. `None` if the entry is stale.
+    #[inline]
+    pub(crate) fn claim(&self, version: u32) -> Option<Word> {
+        self.transition(|w| {
+            if !w.is(JobState::Pending) || w.version() != version {
+                return Err(());
+            }
+            Ok(w.set_state(JobState::Scheduled)
+                .set_attempt(w.attempt() + 1))
+        })
+        .ok()
+        .map(|(_, new)| new)
+    }
+
+    /// Start's linearization point: scheduled → running for this attempt.
+    pub(crate) fn start(&self, attempt: u32) -> Result<(), StartRefusal> {
+        self.transition(|w| {
+            if w.attempt() != attempt || !w.state().is_some_and(JobState::is_claimed) {
+                return Err(StartRefusal::Stale);
+            }
+            if w.is(JobState::Running) {
+                return Err(StartRefusal::AlreadyStarted);
+            }
+            if w.cancel_requested() {
+                return Err(StartRefusal::CancelRequested);
+            }
+            Ok(w.set_state(JobState::Running))
+        })
+        .map(|_| ())
+    }
+
+    /// Complete's linearization point: ends this attempt. Returns the new
+    /// word: pending (a retry; enqueue it), or terminal.
+    pub(crate) fn finish(
+        &self,
+        attempt: u32,
+        outcome: Outcome,
+        max_retries: u32,
+    ) -> Result<Word, ()> {
+        self.transition(|w| {
+            if w.attempt() != attempt || !w.state().is_some_and(JobState::is_claimed) {
+                return Err(());
+            }
+            let next = if w.cancel_requested() {
+                w.set_state(JobState::Cancelled)
+            } else {
+                match outcome {
+                    Outcome::Success => w.set_state(JobState::Completed),
+                    Outcome::Failure if attempt <= max_retries => w
+                        .set_state(JobState::Pending)
+                        .set_level(w.priority().level().into())
+                        .bump_version(),
+                    Outcome::Failure => w.set_state(JobState::Failed),
+                }
+            };
+            Ok(next)
+        })
+        .map(|(_, new)| new)
+    }
+
+    /// Cancel's linearization point. Waiting or pending → cancelled;
+    /// scheduled or running → cancel requested.
+    pub(crate) fn cancel(&self) -> Result<(Word, Word), Option<JobState>> {
+        self.transition(|w| match w.state() {
+            Some(JobState::Waiting | JobState::Pending) => Ok(w.set_state(JobState::Cancelled)),
+            Some(JobState::Scheduled | JobState::Running) => Ok(Word(w.0 | CANCEL_BIT)),
+            other => Err(other),
+        })
+    }
+
+    /// A dependency of this waiting job failed or was cancelled: it ends in
+    /// `terminal` too. Only a waiting job can have an unfinished dependency.
+    pub(crate) fn fail_by_dependency(&self, terminal: JobState) -> bool {
+        self.transition(|w| {
+            if w.is(JobState::Waiting) {
+                Ok(w.set_state(terminal))
+            } else {
+                Err(())
+            }
+        })
+        .is_ok()
+    }
+
+    /// Reprioritize's linearization point. Returns where to enqueue the job
+    /// if it is pending and its level changed.
+    pub(crate) fn reprioritize(
+        &self,
+        priority: Priority,
+    ) -> Result<Option<Enqueue>, Option<JobState>> {
+        let level = usize::from(priority.level());
+        let (old, new) = self.transition(|w| match w.state() {
+            Some(JobState::Waiting) => Ok(w.set_priority(priority).set_level(level)),
+            Some(JobState::Pending) if w.level() == level => Ok(w.set_priority(priority)),
+            Some(JobState::Pending) => Ok(w
+                .set_priority(priority)
+                .set_level(level)
+                .bump_version()),
+            other => Err(other),
+        })?;
+        Ok((new.is(JobState::Pending) && old.version() != new.version()).then(|| Enqueue::of(new)))
+    }
+
+    /// Aging: a pending job at `version` is served one level better.
+    pub(crate) fn promote(&self, version: u32) -> Option<Enqueue> {
+        self.transition(|w| {
+            if !w.is(JobState::Pending) || w.version() != version || w.level() == 0 {
+                return Err(());
+            }
+            Ok(w.set_level(w.level() - 1).bump_version())
+        })
+        .ok()
+        .map(|(_, new)| Enqueue::of(new))
+    }
+
+    /// add_dependencies: a waiting or pending job takes `extra` more
+    /// unfinished dependencies plus one guard, and waits (leaving its lane).
+    pub(crate) fn add_waits(&self, extra: u64) -> Result<(), Option<JobState>> {
+        self.transition(|w| match w.state() {
+            Some(JobState::Waiting) => {
+                debug_assert!(w.remaining() + extra < MAX_REMAINING);
+                Ok(w.set_remaining(w.remaining() + extra + 1))
+            }
+            Some(JobState::Pending) => Ok(w
+                .set_state(JobState::Waiting)
+                .set_remaining(extra + 1)
+                .bump_version()),
+            other => Err(other),
+        })
+        .map(|_| ())
+    }
+
+    /// add_dependencies with an already failed or cancelled dependency: a
+    /// waiting or pending job ends in `terminal`.
+    pub(crate) fn end_queued(&self, terminal: JobState) -> Result<(), Option<JobState>> {
+        self.transition(|w| match w.state() {
+            Some(JobState::Waiting | JobState::Pending) => Ok(w.set_state(terminal)),
+            other => Err(other),
+        })
+        .map(|_| ())
+    }
+}
+
+/// Why `start` was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StartRefusal {
+    Stale,
+    AlreadyStarted,
+    CancelRequested,
+}
