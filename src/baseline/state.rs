@@ -1,0 +1,964 @@
+//! The whole queue as plain collections, meant to live behind one lock.
+//!
+//! Every method takes `&mut self` and runs to completion: the caller holds the
+//! lock. Nothing here blocks, allocates unboundedly per call or panics on bad
+//! input. Validation always comes before the first change, so a method that
+//! returns an error changed nothing.
+//!
+//! Layout:
+//! * `jobs`: one [`JobRecord`] per known job: its state, its dependencies and
+//!   the count of unfinished ones, its dependents in registration order, and
+//!   where it sits in the lanes.
+//! * `runners`: per runner type, lane groups in order of first use, each with
+//!   one FIFO lane per priority level, and the round-robin cursor.
+//! * `clusters`: capacity, running count, paused flag, slot resources and the
+//!   list of set-aside jobs.
+//!
+//! Lane entries are `(job, seq)`; the entry is live while the job's
+//! `entry == Some(seq)`. Leaving a lane other than by being popped (cancel,
+//! reprioritize, promotion, going back to `Waiting`) just clears `entry`: the
+//! dead entry is skipped when popped, and a lane whose dead entries outnumber
+//! its live ones is compacted. `seq` is a strictly increasing counter, so it
+//! also orders entries by the time they entered their lane.
+
+use crate::error::Error;
+use crate::scheduler::{QueueConfig, MAX_CAPACITY};
+use crate::status::{ClusterStatus, Metrics, QueueStatus, StateCounts};
+use crate::types::{
+    CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobState, JobView, Outcome,
+    Priority, Resources, RunnerId, UserId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
+};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+const LEVELS: usize = Priority::LEVELS;
+
+/// Dead entries a lane tolerates before it is worth compacting.
+const COMPACT_MIN_STALE: usize = 32;
+
+/// Seconds in the completion window, one bucket each.
+const WINDOW_SECS: usize = 60;
+
+/// One job.
+#[derive(Debug)]
+struct JobRecord {
+    runner: RunnerId,
+    cluster: Option<ClusterId>,
+    /// Index of its lane group in its runner's `groups`.
+    group: usize,
+    /// Declared priority (what `job()` shows).
+    priority: Priority,
+    /// The level it is served at (its lane); differs from `priority` only
+    /// after an aging promotion.
+    served: usize,
+    state: JobState,
+    attempt: u32,
+    max_retries: u32,
+    cancel_requested: bool,
+    resources: Resources,
+    /// Its dependencies, in the order they were given.
+    dependencies: Vec<JobId>,
+    /// How many of them have not completed (only while `Waiting`).
+    unfinished: usize,
+    /// Jobs that registered on it while it was unfinished, in order.
+    dependents: Vec<JobId>,
+    /// The seq of its live lane entry, if it is in a lane.
+    entry: Option<u64>,
+    /// The token of its live set-aside entry, if it is set aside.
+    set_aside: Option<u64>,
+    /// Promoted by aging since it last entered `Pending` (or was moved by
+    /// reprioritize).
+    promoted: bool,
+    /// When it last entered `Pending` (for the average wait).
+    pending_since: Instant,
+}
+
+/// One FIFO lane.
+#[derive(Debug, Default)]
+struct Lane {
+    entries: VecDeque<(JobId, u64)>,
+    /// How many of `entries` are dead.
+    stale: usize,
+}
+
+/// The lanes of one (cluster) or (cluster, user) group of a runner type.
+#[derive(Debug)]
+struct Group {
+    cluster: Option<ClusterId>,
+    lanes: [Lane; LEVELS],
+}
+
+/// A group's key: the cluster, and the user under fair share
+/// (`UserId::default()` otherwise).
+type GroupKey = (Option<ClusterId>, UserId);
+
+/// The lanes of one runner type.
+#[derive(Debug, Default)]
+struct RunnerLanes {
+    groups: Vec<Group>,
+    index: HashMap<GroupKey, usize>,
+    cursor: usize,
+}
+
+/// One cluster.
+#[derive(Debug)]
+struct Cluster {
+    capacity: u32,
+    running: u32,
+    paused: bool,
+    resources: Option<Resources>,
+    /// Jobs set aside for not fitting, with their tokens, in order.
+    set_aside: Vec<(JobId, u64)>,
+}
+
+impl Cluster {
+    fn new(capacity: u32) -> Cluster {
+        Cluster {
+            capacity,
+            running: 0,
+            paused: false,
+            resources: None,
+            set_aside: Vec::new(),
+        }
+    }
+
+    fn can_accept(&self) -> bool {
+        !self.paused && self.running < self.capacity
+    }
+
+    fn fits(&self, needs: &Resources) -> bool {
+        self.resources.map_or(true, |slot| needs.fits_in(&slot))
+    }
+}
+
+/// Completions per second over the last [`WINDOW_SECS`] seconds.
+#[derive(Debug)]
+struct Window {
+    epoch: Instant,
+    /// `(second since epoch, completions in it)`, indexed by second modulo
+    /// the window length.
+    buckets: [(u64, u64); WINDOW_SECS],
+}
+
+impl Window {
+    fn new(epoch: Instant) -> Window {
+        Window {
+            epoch,
+            buckets: [(0, 0); WINDOW_SECS],
+        }
+    }
+
+    fn second(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_secs()
+    }
+
+    fn record(&mut self, now: Instant) {
+        let second = self.second(now);
+        let bucket = &mut self.buckets[(second % WINDOW_SECS as u64) as usize];
+        if bucket.0 != second {
+            *bucket = (second, 0);
+        }
+        bucket.1 += 1;
+    }
+
+    fn count(&self, now: Instant) -> u64 {
+        let second = self.second(now);
+        self.buckets
+            .iter()
+            .filter(|(at, _)| *at <= second && second - *at < WINDOW_SECS as u64)
+            .map(|(_, count)| count)
+            .sum()
+    }
+}
+
+/// The counters of [`Metrics`].
+#[derive(Debug)]
+struct Counters {
+    scheduled: u64,
+    completed: u64,
+    failed: u64,
+    retried: u64,
+    cancelled: u64,
+    /// EMA of the wait, in seconds; `None` before the first claim.
+    average_wait: Option<f64>,
+    window: Window,
+}
+
+impl Counters {
+    fn count_terminal(&mut self, state: JobState) {
+        match state {
+            JobState::Completed => self.completed += 1,
+            JobState::Failed => self.failed += 1,
+            JobState::Cancelled => self.cancelled += 1,
+            _ => {}
+        }
+    }
+
+    fn sample_wait(&mut self, wait: Duration) {
+        let sample = wait.as_secs_f64();
+        self.average_wait = Some(match self.average_wait {
+            None => sample,
+            Some(average) => average + 0.1 * (sample - average),
+        });
+    }
+}
+
+/// The whole queue.
+#[derive(Debug)]
+pub(super) struct State {
+    config: QueueConfig,
+    jobs: HashMap<JobId, JobRecord>,
+    runners: HashMap<RunnerId, RunnerLanes>,
+    clusters: HashMap<ClusterId, Cluster>,
+    /// The last sequence number handed out.
+    seq: u64,
+    /// Lane entries that may be promoted by aging, oldest first:
+    /// `(entered, job, seq)`. Only kept when aging is on.
+    aging: VecDeque<(Instant, JobId, u64)>,
+    counters: Counters,
+    /// Set by any change that could let a sleeping `claim_wait` succeed; the
+    /// lock wrapper clears it and notifies the condition variable.
+    pub(super) wake: bool,
+}
+
+impl State {
+    pub(super) fn new(config: QueueConfig) -> State {
+        State {
+            config,
+            jobs: HashMap::new(),
+            runners: HashMap::new(),
+            clusters: HashMap::new(),
+            seq: 0,
+            aging: VecDeque::new(),
+            counters: Counters {
+                scheduled: 0,
+                completed: 0,
+                failed: 0,
+                retried: 0,
+                cancelled: 0,
+                average_wait: None,
+                window: Window::new(Instant::now()),
+            },
+            wake: false,
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn register_cluster(&mut self, cluster: ClusterId) -> &mut Cluster {
+        let capacity = self.config.default_capacity;
+        self.clusters
+            .entry(cluster)
+            .or_insert_with(|| Cluster::new(capacity))
+    }
+
+    /// The index of the lane group for this runner and key, created if new.
+    fn group_for(&mut self, runner: RunnerId, cluster: Option<ClusterId>, user: UserId) -> usize {
+        let key = (
+            cluster,
+            if self.config.fair_share {
+                user
+            } else {
+                UserId::default()
+            },
+        );
+        let lanes = self.runners.entry(runner).or_default();
+        if let Some(&index) = lanes.index.get(&key) {
+            return index;
+        }
+        let index = lanes.groups.len();
+        lanes.groups.push(Group {
+            cluster,
+            lanes: Default::default(),
+        });
+        lanes.index.insert(key, index);
+        index
+    }
+
+    /// Puts a `Pending` job at the back of the lane of its served level.
+    fn enlane(&mut self, id: JobId, now: Instant) {
+        let seq = self.next_seq();
+        let aging = self.config.aging.is_some();
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.entry = Some(seq);
+        if aging && job.served >= 1 && !job.promoted {
+            self.aging.push_back((now, id, seq));
+        }
+        if let Some(group) = self
+            .runners
+            .get_mut(&job.runner)
+            .and_then(|lanes| lanes.groups.get_mut(job.group))
+        {
+            group.lanes[job.served].entries.push_back((id, seq));
+        }
+    }
+
+    /// Takes a job out of its lane or set-aside list (if it is in one).
+    fn unlane(&mut self, id: JobId) {
+        let State { jobs, runners, .. } = self;
+        let Some(job) = jobs.get_mut(&id) else {
+            return;
+        };
+        job.set_aside = None;
+        if job.entry.take().is_none() {
+            return;
+        }
+        let Some(lane) = runners
+            .get_mut(&job.runner)
+            .and_then(|lanes| lanes.groups.get_mut(job.group))
+            .map(|group| &mut group.lanes[job.served])
+        else {
+            return;
+        };
+        lane.stale += 1;
+        if lane.stale > COMPACT_MIN_STALE && lane.stale * 2 > lane.entries.len() {
+            lane.entries
+                .retain(|(id, seq)| jobs.get(id).is_some_and(|job| job.entry == Some(*seq)));
+            lane.stale = 0;
+        }
+    }
+
+    /// The job (which must exist) becomes `Pending` at the back of the lane
+    /// of its declared level.
+    fn enter_pending(&mut self, id: JobId, now: Instant) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.state = JobState::Pending;
+        job.served = job.priority.level() as usize;
+        job.promoted = false;
+        job.pending_since = now;
+        self.enlane(id, now);
+        self.wake = true;
+    }
+
+    /// The job (not in a lane) ends `Failed` or `Cancelled`, and so do its
+    /// waiting dependents, transitively, breadth first in registration order.
+    fn finish(&mut self, id: JobId, state: JobState) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.state = state;
+        self.counters.count_terminal(state);
+        let mut queue = VecDeque::from([id]);
+        while let Some(id) = queue.pop_front() {
+            let dependents = match self.jobs.get_mut(&id) {
+                Some(job) => std::mem::take(&mut job.dependents),
+                None => continue,
+            };
+            for dependent in &dependents {
+                if let Some(job) = self.jobs.get_mut(dependent) {
+                    if job.state == JobState::Waiting {
+                        job.state = state;
+                        self.counters.count_terminal(state);
+                        queue.push_back(*dependent);
+                    }
+                }
+            }
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.dependents = dependents;
+            }
+        }
+    }
+
+    /// A job completed: each dependent, in registration order, counts one
+    /// fewer unfinished dependency and is released at zero.
+    fn release_dependents(&mut self, id: JobId, now: Instant) {
+        let dependents = match self.jobs.get_mut(&id) {
+            Some(job) => std::mem::take(&mut job.dependents),
+            None => return,
+        };
+        for dependent in &dependents {
+            let release = match self.jobs.get_mut(dependent) {
+                Some(job) => {
+                    job.unfinished = job.unfinished.saturating_sub(1);
+                    job.unfinished == 0 && job.state == JobState::Waiting
+                }
+                None => false,
+            };
+            if release {
+                self.enter_pending(*dependent, now);
+            }
+        }
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.dependents = dependents;
+        }
+    }
+
+    /// Whether `target` is reachable from `from` along dependency edges.
+    /// `visited` may carry nodes already known not to reach `target`.
+    fn reaches(&self, from: JobId, target: JobId, visited: &mut HashSet<JobId>) -> bool {
+        let mut stack = vec![from];
+        while let Some(id) = stack.pop() {
+            if id == target {
+                return true;
+            }
+            if !visited.insert(id) {
+                continue;
+            }
+            match self.jobs.get(&id) {
+                // A completed job's dependencies all completed: none of them
+                // can reach a job that is still queued.
+                Some(job) if job.state != JobState::Completed => {
+                    stack.extend(
+                        job.dependencies
+                            .iter()
+                            .rev()
+                            .filter(|dep| !visited.contains(dep)),
+                    );
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Aging: promotes every lane entry that has waited longer than the
+    /// threshold at its level (and was not promoted since it entered
+    /// `Pending`) to the back of the next better level.
+    fn age(&mut self, now: Instant) {
+        let Some(threshold) = self.config.aging else {
+            return;
+        };
+        while let Some(&(entered, id, seq)) = self.aging.front() {
+            if now.saturating_duration_since(entered) <= threshold {
+                break;
+            }
+            self.aging.pop_front();
+            let eligible = self.jobs.get(&id).is_some_and(|job| {
+                job.state == JobState::Pending
+                    && job.entry == Some(seq)
+                    && !job.promoted
+                    && job.served >= 1
+            });
+            if !eligible {
+                continue;
+            }
+            self.unlane(id);
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.served -= 1;
+                job.promoted = true;
+            }
+            self.enlane(id, now);
+        }
+    }
+
+    // ---------------------------------------------------------------- ops
+
+    pub(super) fn submit(&mut self, spec: JobSpec) -> Result<JobId, Error> {
+        let JobSpec {
+            id,
+            priority,
+            mut dependencies,
+            runner,
+            cluster,
+            user,
+            max_retries,
+            resources,
+        } = spec;
+        if max_retries > MAX_RETRIES_LIMIT {
+            return Err(Error::TooManyRetries(max_retries));
+        }
+        if self.jobs.contains_key(&id) {
+            return Err(Error::DuplicateJob(id));
+        }
+        if dependencies.len() > 1 {
+            let mut seen = HashSet::with_capacity(dependencies.len());
+            dependencies.retain(|dep| seen.insert(*dep));
+        }
+        if dependencies.contains(&id) {
+            return Err(Error::SelfDependency(id));
+        }
+        if dependencies.len() > MAX_DEPENDENCIES {
+            return Err(Error::TooManyDependencies(id));
+        }
+        if let Some(&dependency) = dependencies.iter().find(|dep| !self.jobs.contains_key(dep)) {
+            return Err(Error::UnknownDependency {
+                job: id,
+                dependency,
+            });
+        }
+
+        if let Some(cluster) = cluster {
+            self.register_cluster(cluster);
+        }
+        let group = self.group_for(runner, cluster, user);
+        let mut ends = None;
+        let mut unfinished = Vec::new();
+        for dep in &dependencies {
+            match self.jobs.get(dep).map(|job| job.state) {
+                Some(JobState::Completed) | None => {}
+                Some(state @ (JobState::Failed | JobState::Cancelled)) => {
+                    ends.get_or_insert(state);
+                }
+                Some(_) => unfinished.push(*dep),
+            }
+        }
+        let now = Instant::now();
+        self.jobs.insert(
+            id,
+            JobRecord {
+                runner,
+                cluster,
+                group,
+                priority,
+                served: priority.level() as usize,
+                state: JobState::Waiting,
+                attempt: 0,
+                max_retries,
+                cancel_requested: false,
+                resources,
+                dependencies,
+                unfinished: 0,
+                dependents: Vec::new(),
+                entry: None,
+                set_aside: None,
+                promoted: false,
+                pending_since: now,
+            },
+        );
+        if let Some(state) = ends {
+            self.finish(id, state);
+        } else if unfinished.is_empty() {
+            self.enter_pending(id, now);
+        } else {
+            for dep in &unfinished {
+                if let Some(job) = self.jobs.get_mut(dep) {
+                    job.dependents.push(id);
+                }
+            }
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.unfinished = unfinished.len();
+            }
+        }
+        Ok(id)
+    }
+
+    pub(super) fn add_dependencies(
+        &mut self,
+        id: JobId,
+        dependencies: &[JobId],
+    ) -> Result<(), Error> {
+        let job = self.jobs.get(&id).ok_or(Error::UnknownJob(id))?;
+        if !matches!(job.state, JobState::Waiting | JobState::Pending) {
+            return Err(Error::NotQueued {
+                job: id,
+                state: job.state,
+            });
+        }
+        let existing: HashSet<JobId> = job.dependencies.iter().copied().collect();
+        let existing_len = job.dependencies.len();
+        let mut added = Vec::new();
+        let mut added_set = HashSet::new();
+        let mut cleared = HashSet::new();
+        for &dependency in dependencies {
+            if dependency == id {
+                return Err(Error::SelfDependency(id));
+            }
+            if !self.jobs.contains_key(&dependency) {
+                return Err(Error::UnknownDependency {
+                    job: id,
+                    dependency,
+                });
+            }
+            if existing.contains(&dependency) || !added_set.insert(dependency) {
+                continue;
+            }
+            if self.reaches(dependency, id, &mut cleared) {
+                return Err(Error::DependencyCycle {
+                    job: id,
+                    dependency,
+                });
+            }
+            added.push(dependency);
+        }
+        if existing_len + added.len() > MAX_DEPENDENCIES {
+            return Err(Error::TooManyDependencies(id));
+        }
+
+        let mut ends = None;
+        let mut unfinished = Vec::new();
+        for dep in &added {
+            match self.jobs.get(dep).map(|job| job.state) {
+                Some(JobState::Completed) | None => {}
+                Some(state @ (JobState::Failed | JobState::Cancelled)) => {
+                    ends.get_or_insert(state);
+                }
+                Some(_) => unfinished.push(*dep),
+            }
+        }
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return Ok(());
+        };
+        job.dependencies.extend_from_slice(&added);
+        if let Some(state) = ends {
+            self.unlane(id);
+            self.finish(id, state);
+        } else if !unfinished.is_empty() {
+            job.unfinished += unfinished.len();
+            let was_pending = job.state == JobState::Pending;
+            job.state = JobState::Waiting;
+            job.promoted = false;
+            if was_pending {
+                self.unlane(id);
+            }
+            for dep in &unfinished {
+                if let Some(job) = self.jobs.get_mut(dep) {
+                    job.dependents.push(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn claim(&mut self, runner: RunnerId) -> Option<Claim> {
+        let now = Instant::now();
+        self.age(now);
+        let State {
+            jobs,
+            runners,
+            clusters,
+            seq,
+            counters,
+            ..
+        } = self;
+        let lanes = runners.get_mut(&runner)?;
+        let n = lanes.groups.len();
+        if n == 0 {
+            return None;
+        }
+        let start = lanes.cursor % n;
+        for level in 0..LEVELS {
+            for i in 0..n {
+                let group = &mut lanes.groups[(start + i) % n];
+                let mut cluster = match group.cluster {
+                    Some(id) => match clusters.get_mut(&id) {
+                        Some(cluster) if cluster.can_accept() => Some(cluster),
+                        Some(_) => continue,
+                        None => None,
+                    },
+                    None => None,
+                };
+                let lane = &mut group.lanes[level];
+                while let Some((id, entry)) = lane.entries.pop_front() {
+                    let Some(job) = jobs.get_mut(&id).filter(|job| job.entry == Some(entry)) else {
+                        lane.stale = lane.stale.saturating_sub(1);
+                        continue;
+                    };
+                    job.entry = None;
+                    if let Some(cluster) = cluster.as_deref_mut() {
+                        if !cluster.fits(&job.resources) {
+                            *seq += 1;
+                            job.set_aside = Some(*seq);
+                            cluster.set_aside.push((id, *seq));
+                            continue;
+                        }
+                        cluster.running += 1;
+                    }
+                    job.state = JobState::Scheduled;
+                    job.attempt += 1;
+                    lanes.cursor = start + i + 1;
+                    counters.scheduled += 1;
+                    counters.sample_wait(now.saturating_duration_since(job.pending_since));
+                    return Some(Claim {
+                        job: id,
+                        attempt: job.attempt,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    pub(super) fn start(&mut self, claim: &Claim) -> Result<(), Error> {
+        let job = self
+            .jobs
+            .get_mut(&claim.job)
+            .ok_or(Error::UnknownJob(claim.job))?;
+        if !job.state.is_claimed() || job.attempt != claim.attempt {
+            return Err(Error::StaleClaim {
+                job: claim.job,
+                attempt: claim.attempt,
+            });
+        }
+        if job.cancel_requested {
+            return Err(Error::CancelRequested(claim.job));
+        }
+        if job.state == JobState::Running {
+            return Err(Error::AlreadyStarted(claim.job));
+        }
+        job.state = JobState::Running;
+        Ok(())
+    }
+
+    pub(super) fn complete(&mut self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
+        let id = claim.job;
+        let job = self.jobs.get_mut(&id).ok_or(Error::UnknownJob(id))?;
+        if !job.state.is_claimed() || job.attempt != claim.attempt {
+            return Err(Error::StaleClaim {
+                job: id,
+                attempt: claim.attempt,
+            });
+        }
+        let now = Instant::now();
+        let cancel_requested = job.cancel_requested;
+        let retry = job.attempt <= job.max_retries;
+        if let Some(cluster) = job.cluster.and_then(|c| self.clusters.get_mut(&c)) {
+            cluster.running = cluster.running.saturating_sub(1);
+        }
+        self.wake = true;
+        if cancel_requested {
+            self.finish(id, JobState::Cancelled);
+            return Ok(Completion::Cancelled);
+        }
+        match outcome {
+            Outcome::Success => {
+                job.state = JobState::Completed;
+                self.counters.completed += 1;
+                self.counters.window.record(now);
+                self.release_dependents(id, now);
+                Ok(Completion::Completed)
+            }
+            Outcome::Failure if retry => {
+                self.counters.retried += 1;
+                self.enter_pending(id, now);
+                Ok(Completion::Retrying)
+            }
+            Outcome::Failure => {
+                self.finish(id, JobState::Failed);
+                Ok(Completion::Failed)
+            }
+        }
+    }
+
+    pub(super) fn cancel(&mut self, id: JobId) -> Result<CancelOutcome, Error> {
+        let job = self.jobs.get_mut(&id).ok_or(Error::UnknownJob(id))?;
+        match job.state {
+            JobState::Waiting | JobState::Pending => {
+                self.unlane(id);
+                self.finish(id, JobState::Cancelled);
+                Ok(CancelOutcome::Cancelled)
+            }
+            JobState::Scheduled | JobState::Running => {
+                job.cancel_requested = true;
+                Ok(CancelOutcome::Requested)
+            }
+            state => Err(Error::AlreadyFinished { job: id, state }),
+        }
+    }
+
+    pub(super) fn reprioritize(&mut self, id: JobId, priority: Priority) -> Result<(), Error> {
+        let job = self.jobs.get_mut(&id).ok_or(Error::UnknownJob(id))?;
+        match job.state {
+            JobState::Waiting => {
+                job.priority = priority;
+                Ok(())
+            }
+            JobState::Pending => {
+                job.priority = priority;
+                let level = priority.level() as usize;
+                if level != job.served {
+                    self.unlane(id);
+                    if let Some(job) = self.jobs.get_mut(&id) {
+                        job.served = level;
+                        job.promoted = false;
+                    }
+                    self.enlane(id, Instant::now());
+                    self.wake = true;
+                }
+                Ok(())
+            }
+            state => Err(Error::NotQueued { job: id, state }),
+        }
+    }
+
+    pub(super) fn set_cluster_capacity(
+        &mut self,
+        cluster: ClusterId,
+        capacity: u32,
+    ) -> Result<(), Error> {
+        if capacity == 0 {
+            return Err(Error::ZeroCapacity(cluster));
+        }
+        if capacity > MAX_CAPACITY {
+            return Err(Error::CapacityTooLarge { cluster, capacity });
+        }
+        self.register_cluster(cluster).capacity = capacity;
+        self.wake = true;
+        Ok(())
+    }
+
+    pub(super) fn pause_cluster(&mut self, cluster: ClusterId) -> Result<(), Error> {
+        let entry = self
+            .clusters
+            .get_mut(&cluster)
+            .ok_or(Error::UnknownCluster(cluster))?;
+        entry.paused = true;
+        Ok(())
+    }
+
+    pub(super) fn resume_cluster(&mut self, cluster: ClusterId) -> Result<(), Error> {
+        let entry = self
+            .clusters
+            .get_mut(&cluster)
+            .ok_or(Error::UnknownCluster(cluster))?;
+        entry.paused = false;
+        self.wake = true;
+        Ok(())
+    }
+
+    pub(super) fn set_cluster_resources(
+        &mut self,
+        cluster: ClusterId,
+        resources: Resources,
+    ) -> Result<(), Error> {
+        let entry = self.register_cluster(cluster);
+        entry.resources = Some(resources);
+        let set_aside = std::mem::take(&mut entry.set_aside);
+        let now = Instant::now();
+        for (id, token) in set_aside {
+            if let Some(job) = self.jobs.get_mut(&id) {
+                if job.state == JobState::Pending && job.set_aside == Some(token) {
+                    job.set_aside = None;
+                    self.enlane(id, now);
+                }
+            }
+        }
+        self.wake = true;
+        Ok(())
+    }
+
+    pub(super) fn job(&self, id: JobId) -> Result<JobView, Error> {
+        let job = self.jobs.get(&id).ok_or(Error::UnknownJob(id))?;
+        Ok(JobView {
+            id,
+            state: job.state,
+            priority: job.priority,
+            attempt: job.attempt,
+            cancel_requested: job.cancel_requested,
+        })
+    }
+
+    pub(super) fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
+        let job = self.jobs.get(&id).ok_or(Error::UnknownJob(id))?;
+        Ok(job.dependencies.iter().all(|dep| {
+            self.jobs
+                .get(dep)
+                .map_or(true, |dep| dep.state == JobState::Completed)
+        }))
+    }
+
+    pub(super) fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+        let Some(lanes) = self.runners.get(&runner) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(usize, u64, JobId)> = Vec::new();
+        for group in &lanes.groups {
+            let cluster = match group.cluster {
+                Some(id) => match self.clusters.get(&id) {
+                    Some(cluster) if cluster.can_accept() => Some(cluster),
+                    Some(_) => continue,
+                    None => None,
+                },
+                None => None,
+            };
+            for (level, lane) in group.lanes.iter().enumerate() {
+                for &(id, seq) in &lane.entries {
+                    let live = self.jobs.get(&id).is_some_and(|job| {
+                        job.entry == Some(seq)
+                            && cluster.map_or(true, |cluster| cluster.fits(&job.resources))
+                    });
+                    if live {
+                        found.push((level, seq, id));
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    pub(super) fn status(&self) -> QueueStatus {
+        let mut by_state = StateCounts::default();
+        let mut queued_by_priority = [0; LEVELS];
+        let mut unfinished_by_runner = BTreeMap::new();
+        let mut queued_by_cluster: HashMap<ClusterId, usize> = HashMap::new();
+        for job in self.jobs.values() {
+            by_state.add(job.state);
+            if matches!(job.state, JobState::Waiting | JobState::Pending) {
+                queued_by_priority[job.priority.level() as usize] += 1;
+                if let Some(cluster) = job.cluster {
+                    *queued_by_cluster.entry(cluster).or_default() += 1;
+                }
+            }
+            if !job.state.is_terminal() {
+                *unfinished_by_runner.entry(job.runner).or_default() += 1;
+            }
+        }
+        let clusters = self
+            .clusters
+            .iter()
+            .map(|(&id, cluster)| {
+                (
+                    id,
+                    ClusterStatus {
+                        running: cluster.running,
+                        capacity: cluster.capacity,
+                        paused: cluster.paused,
+                        queued: queued_by_cluster.get(&id).copied().unwrap_or(0),
+                        can_accept: cluster.can_accept(),
+                        resources: cluster.resources,
+                    },
+                )
+            })
+            .collect();
+        QueueStatus {
+            by_state,
+            queued_by_priority,
+            unfinished_by_runner,
+            clusters,
+            metrics: self.metrics(),
+        }
+    }
+
+    pub(super) fn metrics(&self) -> Metrics {
+        let counters = &self.counters;
+        Metrics {
+            scheduled: counters.scheduled,
+            completed: counters.completed,
+            failed: counters.failed,
+            retried: counters.retried,
+            cancelled: counters.cancelled,
+            average_wait: counters
+                .average_wait
+                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                .unwrap_or(Duration::ZERO),
+            completed_in_window: counters.window.count(Instant::now()),
+        }
+    }
+
+    pub(super) fn prune_finished(&mut self) -> usize {
+        let pruned: HashSet<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| job.state.is_terminal())
+            .map(|(&id, _)| id)
+            .collect();
+        if pruned.is_empty() {
+            return 0;
+        }
+        self.jobs.retain(|id, _| !pruned.contains(id));
+        // Forget them in the remaining jobs' lists too, so that a new job
+        // reusing a pruned id is not mistaken for the old one.
+        for job in self.jobs.values_mut() {
+            job.dependencies.retain(|dep| !pruned.contains(dep));
+            job.dependents.retain(|dep| !pruned.contains(dep));
+        }
+        pruned.len()
+    }
+}

@@ -1,0 +1,1353 @@
+//! Unit tests of the mutex baselines: every rule, on both lock flavours.
+
+use super::{ParkingLotQueue, StdMutexQueue};
+use crate::{
+    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
+    Priority, QueueConfig, Resources, RunnerId, Scheduler, UserId, MAX_CAPACITY, MAX_RETRIES_LIMIT,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const R: RunnerId = RunnerId::DEFAULT;
+const C1: ClusterId = ClusterId(1);
+const C2: ClusterId = ClusterId(2);
+const C3: ClusterId = ClusterId(3);
+
+fn queues(config: QueueConfig) -> Vec<Arc<dyn Scheduler>> {
+    vec![
+        Arc::new(StdMutexQueue::new(config)),
+        Arc::new(ParkingLotQueue::new(config)),
+    ]
+}
+
+/// Runs `test` on both flavours with the default configuration.
+fn each(test: impl Fn(&dyn Scheduler)) {
+    each_with(QueueConfig::default(), test);
+}
+
+fn each_with(config: QueueConfig, test: impl Fn(&dyn Scheduler)) {
+    for queue in queues(config) {
+        test(&*queue);
+    }
+}
+
+fn job(id: u64) -> JobSpec {
+    JobSpec::new(JobId(id))
+}
+
+fn ids(list: &[u64]) -> Vec<JobId> {
+    list.iter().map(|&id| JobId(id)).collect()
+}
+
+/// Claims until nothing is left; returns the ids in claim order.
+fn drain(queue: &dyn Scheduler, runner: RunnerId) -> Vec<u64> {
+    let mut out = Vec::new();
+    while let Some(claim) = queue.claim(runner) {
+        out.push(claim.job.0);
+    }
+    out
+}
+
+fn claim_done(queue: &dyn Scheduler, expect: u64) -> Claim {
+    let claim = queue.claim(R).expect("a claim");
+    assert_eq!(claim.job, JobId(expect));
+    claim
+}
+
+fn state(queue: &dyn Scheduler, id: u64) -> JobState {
+    queue.state(JobId(id)).unwrap()
+}
+
+// ------------------------------------------------------------ claim order
+
+#[test]
+fn fifo_within_level_and_levels_best_first() {
+    each(|q| {
+        q.submit(job(1).priority(Priority::Low)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3).priority(Priority::Critical)).unwrap();
+        q.submit(job(4)).unwrap();
+        q.submit(job(5).priority(Priority::Background)).unwrap();
+        q.submit(job(6).priority(Priority::High)).unwrap();
+        assert_eq!(q.schedulable(R), ids(&[3, 6, 2, 4, 1, 5]));
+        assert_eq!(drain(q, R), vec![3, 6, 2, 4, 1, 5]);
+        assert_eq!(q.claim(R), None);
+        assert_eq!(state(q, 1), JobState::Scheduled);
+    });
+}
+
+#[test]
+fn runners_are_separate() {
+    each(|q| {
+        q.submit(job(1).runner(RunnerId(1))).unwrap();
+        q.submit(job(2)).unwrap();
+        assert_eq!(q.claim(RunnerId(7)), None);
+        assert_eq!(q.schedulable(RunnerId(1)), ids(&[1]));
+        assert_eq!(drain(q, RunnerId(1)), vec![1]);
+        assert_eq!(drain(q, R), vec![2]);
+    });
+}
+
+#[test]
+fn groups_round_robin_within_level() {
+    each(|q| {
+        // Groups in order of first use: None, C1, C2.
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(11).cluster(C1)).unwrap();
+        q.submit(job(12).cluster(C1)).unwrap();
+        q.submit(job(21).cluster(C2)).unwrap();
+        assert_eq!(drain(q, R), vec![1, 11, 21, 2, 12]);
+    });
+}
+
+#[test]
+fn better_level_wins_over_round_robin() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(11).cluster(C1).priority(Priority::High))
+            .unwrap();
+        q.submit(job(2).priority(Priority::High)).unwrap();
+        // Level 1: groups None (2) and C1 (11); cursor 0 starts at None.
+        assert_eq!(drain(q, R), vec![2, 11, 1]);
+    });
+}
+
+#[test]
+fn cursor_is_kept_unreduced_as_groups_grow() {
+    each(|q| {
+        q.submit(job(1)).unwrap(); // group 0
+        q.submit(job(11).cluster(C1)).unwrap(); // group 1
+        assert_eq!(q.claim(R).unwrap().job, JobId(1)); // cursor 1
+        assert_eq!(q.claim(R).unwrap().job, JobId(11)); // cursor 2
+        q.submit(job(2)).unwrap(); // group 0
+        q.submit(job(12).cluster(C1)).unwrap(); // group 1
+        q.submit(job(21).cluster(C2)).unwrap(); // group 2 (new)
+                                                // n = 3, start = 2 % 3 = 2: C2 first (a reduced cursor would start at 0).
+        assert_eq!(drain(q, R), vec![21, 2, 12]);
+    });
+}
+
+#[test]
+fn fair_share_round_robins_users() {
+    let config = QueueConfig {
+        fair_share: true,
+        ..QueueConfig::default()
+    };
+    each_with(config, |q| {
+        q.submit(job(1).user(UserId(1))).unwrap();
+        q.submit(job(2).user(UserId(1))).unwrap();
+        q.submit(job(3).user(UserId(1))).unwrap();
+        q.submit(job(4).user(UserId(2))).unwrap();
+        q.submit(job(5).user(UserId(2))).unwrap();
+        assert_eq!(drain(q, R), vec![1, 4, 2, 5, 3]);
+    });
+    // Without fair share users share one group: plain FIFO.
+    each(|q| {
+        q.submit(job(1).user(UserId(1))).unwrap();
+        q.submit(job(2).user(UserId(1))).unwrap();
+        q.submit(job(4).user(UserId(2))).unwrap();
+        assert_eq!(drain(q, R), vec![1, 2, 4]);
+    });
+}
+
+// --------------------------------------------------------------- clusters
+
+#[test]
+fn cluster_capacity_limits_claims_and_frees_on_complete() {
+    each(|q| {
+        q.set_cluster_capacity(C1, 2).unwrap();
+        for id in 1..=3 {
+            q.submit(job(id).cluster(C1)).unwrap();
+        }
+        let a = q.claim(R).unwrap();
+        let b = q.claim(R).unwrap();
+        assert_eq!((a.job, b.job), (JobId(1), JobId(2)));
+        assert_eq!(q.claim(R), None);
+        assert_eq!(q.schedulable(R), vec![]);
+        let status = q.status().clusters[&C1];
+        assert_eq!((status.running, status.capacity, status.queued), (2, 2, 1));
+        assert!(!status.can_accept);
+        q.complete(a, Outcome::Success).unwrap();
+        assert_eq!(q.status().clusters[&C1].running, 1);
+        assert_eq!(q.schedulable(R), ids(&[3]));
+        assert_eq!(q.claim(R).unwrap().job, JobId(3));
+    });
+}
+
+#[test]
+fn full_cluster_is_skipped_not_blocking() {
+    each(|q| {
+        q.set_cluster_capacity(C1, 1).unwrap();
+        q.submit(job(11).cluster(C1).priority(Priority::Critical))
+            .unwrap();
+        q.submit(job(12).cluster(C1).priority(Priority::Critical))
+            .unwrap();
+        q.submit(job(1)).unwrap();
+        assert_eq!(drain(q, R), vec![11, 1]);
+        assert_eq!(state(q, 12), JobState::Pending);
+    });
+}
+
+#[test]
+fn lowering_capacity_below_running_stops_claims() {
+    each(|q| {
+        for id in 1..=4 {
+            q.submit(job(id).cluster(C1)).unwrap();
+        }
+        assert_eq!(q.status().clusters[&C1].capacity, 8);
+        let first = q.claim(R).unwrap();
+        let _second = q.claim(R).unwrap();
+        q.set_cluster_capacity(C1, 1).unwrap();
+        assert_eq!(q.claim(R), None);
+        q.complete(first, Outcome::Success).unwrap();
+        assert_eq!(q.claim(R), None); // still 1 running, capacity 1
+        q.set_cluster_capacity(C1, 3).unwrap();
+        assert_eq!(drain(q, R), vec![3, 4]);
+    });
+}
+
+#[test]
+fn pause_and_resume() {
+    each(|q| {
+        assert_eq!(q.pause_cluster(C1), Err(Error::UnknownCluster(C1)));
+        assert_eq!(q.resume_cluster(C1), Err(Error::UnknownCluster(C1)));
+        q.submit(job(11).cluster(C1)).unwrap();
+        q.submit(job(12).cluster(C1)).unwrap();
+        q.submit(job(1)).unwrap();
+        let running = q.claim(R).unwrap();
+        assert_eq!(running.job, JobId(11));
+        q.pause_cluster(C1).unwrap();
+        q.pause_cluster(C1).unwrap();
+        let status = q.status().clusters[&C1];
+        assert!(status.paused && !status.can_accept);
+        assert_eq!(q.schedulable(R), ids(&[1]));
+        assert_eq!(drain(q, R), vec![1]);
+        // Running jobs go on.
+        q.start(&running).unwrap();
+        q.complete(running, Outcome::Success).unwrap();
+        q.resume_cluster(C1).unwrap();
+        q.resume_cluster(C1).unwrap();
+        assert!(q.status().clusters[&C1].can_accept);
+        assert_eq!(drain(q, R), vec![12]);
+    });
+}
+
+#[test]
+fn capacity_errors_change_nothing() {
+    each(|q| {
+        assert_eq!(q.set_cluster_capacity(C1, 0), Err(Error::ZeroCapacity(C1)));
+        assert_eq!(
+            q.set_cluster_capacity(C1, MAX_CAPACITY + 1),
+            Err(Error::CapacityTooLarge {
+                cluster: C1,
+                capacity: MAX_CAPACITY + 1
+            })
+        );
+        assert!(q.status().clusters.is_empty());
+        q.set_cluster_capacity(C1, MAX_CAPACITY).unwrap();
+        assert_eq!(q.status().clusters[&C1].capacity, MAX_CAPACITY);
+    });
+}
+
+#[test]
+fn clusters_registered_by_jobs_use_default_capacity() {
+    let config = QueueConfig {
+        default_capacity: 3,
+        ..QueueConfig::default()
+    };
+    each_with(config, |q| {
+        q.submit(job(1).cluster(C1)).unwrap();
+        q.set_cluster_resources(
+            C2,
+            Resources {
+                cores: 4,
+                memory_gb: 8,
+            },
+        )
+        .unwrap();
+        let status = q.status();
+        assert_eq!(status.clusters.len(), 2);
+        assert_eq!(status.clusters[&C1].capacity, 3);
+        assert_eq!(status.clusters[&C2].capacity, 3);
+        assert_eq!(status.clusters[&C1].resources, None);
+        assert_eq!(
+            status.clusters[&C2].resources,
+            Some(Resources {
+                cores: 4,
+                memory_gb: 8
+            })
+        );
+        q.pause_cluster(C2).unwrap();
+    });
+}
+
+#[test]
+fn jobs_that_do_not_fit_are_set_aside_then_put_back_in_order() {
+    each(|q| {
+        let small = Resources {
+            cores: 2,
+            memory_gb: 4,
+        };
+        let big = Resources {
+            cores: 16,
+            memory_gb: 64,
+        };
+        q.set_cluster_resources(C1, small).unwrap();
+        q.submit(job(1).cluster(C1).resources(big)).unwrap();
+        q.submit(job(2).cluster(C1).resources(small)).unwrap();
+        q.submit(job(3).cluster(C1).resources(big)).unwrap();
+        q.submit(job(4).cluster(C1).resources(small)).unwrap();
+        // Jobs that do not fit are not schedulable.
+        assert_eq!(q.schedulable(R), ids(&[2, 4]));
+        // 1 is set aside, 2 claimed.
+        assert_eq!(q.claim(R).unwrap().job, JobId(2));
+        // 3 set aside, 4 claimed.
+        assert_eq!(q.claim(R).unwrap().job, JobId(4));
+        assert_eq!(q.claim(R), None);
+        assert_eq!(state(q, 1), JobState::Pending);
+        assert_eq!(state(q, 3), JobState::Pending);
+        assert_eq!(q.schedulable(R), vec![]);
+        // A new job goes behind nothing: set-aside jobs are out of the lane.
+        q.submit(job(5).cluster(C1)).unwrap();
+        q.set_cluster_resources(C1, big).unwrap();
+        assert_eq!(q.schedulable(R), ids(&[5, 1, 3]));
+        assert_eq!(drain(q, R), vec![5, 1, 3]);
+    });
+}
+
+#[test]
+fn set_aside_job_can_be_cancelled_or_reprioritized() {
+    each(|q| {
+        let small = Resources {
+            cores: 1,
+            memory_gb: 1,
+        };
+        let big = Resources {
+            cores: 8,
+            memory_gb: 8,
+        };
+        q.set_cluster_resources(C1, small).unwrap();
+        q.submit(job(1).cluster(C1).resources(big)).unwrap();
+        q.submit(job(2).cluster(C1).resources(big)).unwrap();
+        q.submit(job(3).cluster(C1).resources(big)).unwrap();
+        assert_eq!(q.claim(R), None); // all three set aside
+        assert_eq!(q.cancel(JobId(1)), Ok(CancelOutcome::Cancelled));
+        // Reprioritize to another level puts it back into a lane...
+        q.reprioritize(JobId(2), Priority::High).unwrap();
+        // ...where the next claim sets it aside again, behind 3.
+        assert_eq!(q.claim(R), None);
+        q.set_cluster_resources(C1, big).unwrap();
+        // Both back at level Normal/High: 2 (High) first.
+        assert_eq!(drain(q, R), vec![2, 3]);
+        assert_eq!(state(q, 1), JobState::Cancelled);
+    });
+}
+
+#[test]
+fn jobs_without_cluster_ignore_resources() {
+    each(|q| {
+        q.submit(job(1).resources(Resources {
+            cores: 1000,
+            memory_gb: 1000,
+        }))
+        .unwrap();
+        assert_eq!(drain(q, R), vec![1]);
+    });
+}
+
+// ------------------------------------------------------------------ aging
+
+#[test]
+fn aging_promotes_one_level_once() {
+    let config = QueueConfig {
+        aging: Some(Duration::from_millis(30)),
+        ..QueueConfig::default()
+    };
+    each_with(config, |q| {
+        q.submit(job(1).priority(Priority::Low)).unwrap();
+        q.submit(job(2).priority(Priority::Critical)).unwrap();
+        thread::sleep(Duration::from_millis(60));
+        q.submit(job(3)).unwrap();
+        q.submit(job(4).priority(Priority::Critical)).unwrap();
+        // The claim first promotes 1 (Low → Normal), 2 is at level 0 already.
+        assert_eq!(q.claim(R).unwrap().job, JobId(2));
+        // Declared priority unchanged.
+        assert_eq!(q.job(JobId(1)).unwrap().priority, Priority::Low);
+        // 1 is now served at Normal, behind 3, which entered that lane first.
+        assert_eq!(q.schedulable(R), ids(&[4, 3, 1]));
+        thread::sleep(Duration::from_millis(60));
+        // 3 (Normal, not promoted) → High; 1 already promoted: stays Normal.
+        assert_eq!(drain(q, R), vec![4, 3, 1]);
+    });
+}
+
+#[test]
+fn aging_resets_when_pending_again() {
+    let config = QueueConfig {
+        aging: Some(Duration::from_millis(20)),
+        ..QueueConfig::default()
+    };
+    each_with(config, |q| {
+        q.submit(job(1).priority(Priority::Low).max_retries(1))
+            .unwrap();
+        thread::sleep(Duration::from_millis(40));
+        q.submit(job(2)).unwrap();
+        // The claim promotes 1 to Normal, behind 2 (which entered that lane
+        // before the claim ran).
+        let claim = q.claim(R).unwrap();
+        assert_eq!(claim.job, JobId(2));
+        let claim1 = q.claim(R).unwrap();
+        assert_eq!(claim1.job, JobId(1));
+        // Retry: back at its declared level, promotable again.
+        assert_eq!(
+            q.complete(claim1, Outcome::Failure),
+            Ok(Completion::Retrying)
+        );
+        q.submit(job(3).priority(Priority::Normal)).unwrap();
+        assert_eq!(q.schedulable(R), ids(&[3, 1]));
+        thread::sleep(Duration::from_millis(40));
+        q.submit(job(4).priority(Priority::Normal)).unwrap();
+        // This claim promotes 1 (Low → Normal) and 3 (Normal → High).
+        assert_eq!(q.claim(R).unwrap().job, JobId(3));
+        assert_eq!(q.schedulable(R), ids(&[4, 1]));
+    });
+}
+
+#[test]
+fn reprioritize_resets_aging_promotion() {
+    let config = QueueConfig {
+        aging: Some(Duration::from_millis(20)),
+        ..QueueConfig::default()
+    };
+    each_with(config, |q| {
+        q.submit(job(1).priority(Priority::Background)).unwrap();
+        q.submit(job(9).runner(RunnerId(9))).unwrap();
+        thread::sleep(Duration::from_millis(40));
+        // A claim on another runner ages every lane: 1 → Low.
+        assert_eq!(q.claim(RunnerId(9)).unwrap().job, JobId(9));
+        q.submit(job(2).priority(Priority::Low)).unwrap();
+        assert_eq!(q.schedulable(R), ids(&[1, 2]));
+        // Same level as served (Low): nothing changes, 1 stays promoted.
+        q.reprioritize(JobId(1), Priority::Low).unwrap();
+        assert_eq!(q.schedulable(R), ids(&[1, 2]));
+        thread::sleep(Duration::from_millis(40));
+        // 2 → Normal; 1 was promoted already and stays Low.
+        assert_eq!(q.claim(R).unwrap().job, JobId(2));
+        // A real move resets the promotion: it can age again.
+        q.reprioritize(JobId(1), Priority::Normal).unwrap();
+        thread::sleep(Duration::from_millis(40));
+        q.submit(job(3).priority(Priority::High)).unwrap();
+        // The claim promotes 1 to High, behind 3, which entered first.
+        assert_eq!(drain(q, R), vec![3, 1]);
+        assert_eq!(q.job(JobId(1)).unwrap().priority, Priority::Normal);
+    });
+}
+
+#[test]
+fn no_aging_without_config() {
+    each(|q| {
+        q.submit(job(1).priority(Priority::Low)).unwrap();
+        thread::sleep(Duration::from_millis(20));
+        q.submit(job(2)).unwrap();
+        assert_eq!(drain(q, R), vec![2, 1]);
+    });
+}
+
+// --------------------------------------------------- attempts and claims
+
+#[test]
+fn start_rules() {
+    each(|q| {
+        q.submit(job(1).max_retries(1)).unwrap();
+        let unknown = Claim {
+            job: JobId(9),
+            attempt: 1,
+        };
+        assert_eq!(q.start(&unknown), Err(Error::UnknownJob(JobId(9))));
+        let early = Claim {
+            job: JobId(1),
+            attempt: 1,
+        };
+        assert_eq!(
+            q.start(&early),
+            Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 1
+            })
+        );
+        let claim = q.claim(R).unwrap();
+        assert_eq!(claim.attempt, 1);
+        let wrong = Claim {
+            job: JobId(1),
+            attempt: 2,
+        };
+        assert_eq!(
+            q.start(&wrong),
+            Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 2
+            })
+        );
+        assert_eq!(state(q, 1), JobState::Scheduled);
+        q.start(&claim).unwrap();
+        assert_eq!(state(q, 1), JobState::Running);
+        assert_eq!(q.start(&claim), Err(Error::AlreadyStarted(JobId(1))));
+        q.complete(claim, Outcome::Failure).unwrap();
+        assert_eq!(
+            q.start(&claim),
+            Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 1
+            })
+        );
+        let second = q.claim(R).unwrap();
+        assert_eq!(second.attempt, 2);
+        assert_eq!(
+            q.start(&claim),
+            Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 1
+            })
+        );
+        assert_eq!(q.cancel(JobId(1)), Ok(CancelOutcome::Requested));
+        assert_eq!(q.start(&second), Err(Error::CancelRequested(JobId(1))));
+        assert_eq!(state(q, 1), JobState::Scheduled);
+    });
+}
+
+#[test]
+fn cancel_requested_wins_over_already_started() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        let claim = q.claim(R).unwrap();
+        q.start(&claim).unwrap();
+        q.cancel(JobId(1)).unwrap();
+        assert_eq!(q.start(&claim), Err(Error::CancelRequested(JobId(1))));
+        assert_eq!(state(q, 1), JobState::Running);
+    });
+}
+
+#[test]
+fn complete_success_and_stale_reports() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        let claim = q.claim(R).unwrap();
+        // Completing a scheduled (not started) attempt is allowed.
+        assert_eq!(
+            q.complete(claim, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+        assert_eq!(state(q, 1), JobState::Completed);
+        for outcome in [Outcome::Success, Outcome::Failure] {
+            assert_eq!(
+                q.complete(claim, outcome),
+                Err(Error::StaleClaim {
+                    job: JobId(1),
+                    attempt: 1
+                })
+            );
+        }
+        assert_eq!(
+            q.complete(
+                Claim {
+                    job: JobId(5),
+                    attempt: 1
+                },
+                Outcome::Success
+            ),
+            Err(Error::UnknownJob(JobId(5)))
+        );
+        let metrics = q.metrics();
+        assert_eq!((metrics.scheduled, metrics.completed), (1, 1));
+        assert_eq!(metrics.completed_in_window, 1);
+    });
+}
+
+#[test]
+fn retries_then_fails() {
+    each(|q| {
+        q.submit(job(1).max_retries(2)).unwrap();
+        q.submit(job(2)).unwrap();
+        let c1 = claim_done(q, 1);
+        assert_eq!(q.complete(c1, Outcome::Failure), Ok(Completion::Retrying));
+        assert_eq!(state(q, 1), JobState::Pending);
+        // Back of its lane: behind 2.
+        assert_eq!(q.schedulable(R), ids(&[2, 1]));
+        let _c2 = claim_done(q, 2);
+        let c1b = claim_done(q, 1);
+        assert_eq!(c1b.attempt, 2);
+        // A late report of attempt 1 is stale.
+        assert_eq!(
+            q.complete(c1, Outcome::Success),
+            Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 1
+            })
+        );
+        assert_eq!(q.complete(c1b, Outcome::Failure), Ok(Completion::Retrying));
+        let c1c = claim_done(q, 1);
+        assert_eq!(c1c.attempt, 3);
+        assert_eq!(q.complete(c1c, Outcome::Failure), Ok(Completion::Failed));
+        assert_eq!(state(q, 1), JobState::Failed);
+        let view = q.job(JobId(1)).unwrap();
+        assert_eq!(view.attempt, 3);
+        let metrics = q.metrics();
+        assert_eq!(
+            (metrics.scheduled, metrics.retried, metrics.failed),
+            (4, 2, 1)
+        );
+        assert_eq!(metrics.failure_rate(), 1.0);
+    });
+}
+
+#[test]
+fn cancel_requested_ends_cancelled_whatever_the_outcome() {
+    each(|q| {
+        for id in 1..=3 {
+            q.submit(job(id).max_retries(5)).unwrap();
+        }
+        q.submit(job(10).depends_on([JobId(1)])).unwrap();
+        q.submit(job(11).depends_on([JobId(10)])).unwrap();
+        let claims: Vec<Claim> = (0..3).map(|_| q.claim(R).unwrap()).collect();
+        for claim in &claims {
+            assert_eq!(q.cancel(claim.job), Ok(CancelOutcome::Requested));
+            assert_eq!(q.cancel(claim.job), Ok(CancelOutcome::Requested));
+            assert!(q.job(claim.job).unwrap().cancel_requested);
+        }
+        assert_eq!(q.start(&claims[2]), Err(Error::CancelRequested(JobId(3))));
+        assert_eq!(
+            q.complete(claims[0], Outcome::Success),
+            Ok(Completion::Cancelled)
+        );
+        assert_eq!(
+            q.complete(claims[1], Outcome::Failure),
+            Ok(Completion::Cancelled)
+        );
+        assert_eq!(
+            q.complete(claims[2], Outcome::Failure),
+            Ok(Completion::Cancelled)
+        );
+        for id in [1, 2, 3, 10, 11] {
+            assert_eq!(state(q, id), JobState::Cancelled);
+        }
+        let metrics = q.metrics();
+        assert_eq!(
+            (metrics.cancelled, metrics.retried, metrics.completed),
+            (5, 0, 0)
+        );
+        assert_eq!(q.status().clusters.len(), 0);
+    });
+}
+
+#[test]
+fn complete_frees_slot_on_every_outcome() {
+    each(|q| {
+        q.set_cluster_capacity(C1, 1).unwrap();
+        q.submit(job(1).cluster(C1).max_retries(1)).unwrap();
+        q.submit(job(2).cluster(C1)).unwrap();
+        let c = q.claim(R).unwrap();
+        assert_eq!(q.complete(c, Outcome::Failure), Ok(Completion::Retrying));
+        assert_eq!(q.status().clusters[&C1].running, 0);
+        let c = q.claim(R).unwrap();
+        assert_eq!(c.job, JobId(2));
+        q.cancel(JobId(2)).unwrap();
+        assert_eq!(q.complete(c, Outcome::Success), Ok(Completion::Cancelled));
+        assert_eq!(q.status().clusters[&C1].running, 0);
+        let c = q.claim(R).unwrap();
+        assert_eq!(q.complete(c, Outcome::Failure), Ok(Completion::Failed));
+        assert_eq!(q.status().clusters[&C1].running, 0);
+    });
+}
+
+// ----------------------------------------------------------- dependencies
+
+#[test]
+fn dependents_released_in_registration_order() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(12).depends_on(ids(&[1, 2]))).unwrap();
+        q.submit(job(11).depends_on(ids(&[1]))).unwrap();
+        q.submit(job(13).depends_on(ids(&[2, 1]))).unwrap();
+        assert_eq!(state(q, 12), JobState::Waiting);
+        assert!(!q.dependencies_satisfied(JobId(12)).unwrap());
+        let c1 = claim_done(q, 1);
+        let c2 = claim_done(q, 2);
+        q.complete(c2, Outcome::Success).unwrap();
+        assert_eq!(state(q, 12), JobState::Waiting);
+        q.complete(c1, Outcome::Success).unwrap();
+        assert!(q.dependencies_satisfied(JobId(12)).unwrap());
+        // Released in the order they registered on job 1: 12, 11, 13.
+        assert_eq!(q.schedulable(R), ids(&[12, 11, 13]));
+        assert_eq!(drain(q, R), vec![12, 11, 13]);
+    });
+}
+
+#[test]
+fn failure_cascades_breadth_first() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3).depends_on(ids(&[1]))).unwrap();
+        q.submit(job(4).depends_on(ids(&[3]))).unwrap();
+        q.submit(job(5).depends_on(ids(&[1, 2]))).unwrap();
+        q.submit(job(6).depends_on(ids(&[2]))).unwrap();
+        q.cancel(JobId(4)).unwrap(); // already terminal: skipped by the cascade
+        let c1 = claim_done(q, 1);
+        assert_eq!(q.complete(c1, Outcome::Failure), Ok(Completion::Failed));
+        for (id, expected) in [
+            (1, JobState::Failed),
+            (2, JobState::Pending),
+            (3, JobState::Failed),
+            (4, JobState::Cancelled),
+            (5, JobState::Failed),
+            (6, JobState::Waiting),
+        ] {
+            assert_eq!(state(q, id), expected, "job {id}");
+        }
+        let metrics = q.metrics();
+        assert_eq!((metrics.failed, metrics.cancelled), (3, 1));
+        // 5 failed: completing 2 releases only 6.
+        let c2 = claim_done(q, 2);
+        q.complete(c2, Outcome::Success).unwrap();
+        assert_eq!(drain(q, R), vec![6]);
+    });
+}
+
+#[test]
+fn cancel_cascades() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2).depends_on(ids(&[1]))).unwrap();
+        q.submit(job(3).depends_on(ids(&[2]))).unwrap();
+        q.submit(job(4)).unwrap();
+        assert_eq!(q.cancel(JobId(1)), Ok(CancelOutcome::Cancelled));
+        assert_eq!(q.cancel(JobId(4)), Ok(CancelOutcome::Cancelled));
+        for id in 1..=4 {
+            assert_eq!(state(q, id), JobState::Cancelled);
+        }
+        assert_eq!(
+            q.cancel(JobId(2)),
+            Err(Error::AlreadyFinished {
+                job: JobId(2),
+                state: JobState::Cancelled
+            })
+        );
+        assert_eq!(q.cancel(JobId(9)), Err(Error::UnknownJob(JobId(9))));
+        assert_eq!(q.metrics().cancelled, 4);
+        assert_eq!(q.claim(R), None);
+        assert!(!q.job(JobId(1)).unwrap().cancel_requested);
+    });
+}
+
+#[test]
+fn cancel_finished_job_is_an_error() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        let c = q.claim(R).unwrap();
+        q.complete(c, Outcome::Success).unwrap();
+        assert_eq!(
+            q.cancel(JobId(1)),
+            Err(Error::AlreadyFinished {
+                job: JobId(1),
+                state: JobState::Completed
+            })
+        );
+    });
+}
+
+// ----------------------------------------------------------------- submit
+
+#[test]
+fn submit_validation_order() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        // TooManyRetries first, even for a duplicate with a self dependency.
+        assert_eq!(
+            q.submit(
+                job(1)
+                    .depends_on(ids(&[1, 99]))
+                    .max_retries(MAX_RETRIES_LIMIT + 1)
+            ),
+            Err(Error::TooManyRetries(MAX_RETRIES_LIMIT + 1))
+        );
+        assert_eq!(
+            q.submit(job(1).depends_on(ids(&[1, 99]))),
+            Err(Error::DuplicateJob(JobId(1)))
+        );
+        assert_eq!(
+            q.submit(job(2).depends_on(ids(&[99, 2]))),
+            Err(Error::SelfDependency(JobId(2)))
+        );
+        assert_eq!(
+            q.submit(job(2).depends_on(ids(&[1, 98, 99]))),
+            Err(Error::UnknownDependency {
+                job: JobId(2),
+                dependency: JobId(98)
+            })
+        );
+        // Nothing was left behind.
+        assert_eq!(q.job(JobId(2)), Err(Error::UnknownJob(JobId(2))));
+        assert_eq!(q.status().by_state.total(), 1);
+        q.submit(job(2).max_retries(MAX_RETRIES_LIMIT)).unwrap();
+        // Repeated ids in a hand-built spec count once.
+        let mut spec = job(3);
+        spec.dependencies = ids(&[1, 1, 2]);
+        q.submit(spec).unwrap();
+        let c = claim_done(q, 1);
+        q.complete(c, Outcome::Success).unwrap();
+        assert_eq!(state(q, 3), JobState::Waiting);
+        let c = claim_done(q, 2);
+        q.complete(c, Outcome::Success).unwrap();
+        assert_eq!(state(q, 3), JobState::Pending);
+    });
+}
+
+#[test]
+fn too_many_dependencies() {
+    // Cheap to check: the count is checked before the ids are looked up.
+    each(|q| {
+        let mut spec = job(1);
+        spec.dependencies = (2..crate::MAX_DEPENDENCIES as u64 + 3).map(JobId).collect();
+        assert_eq!(q.submit(spec), Err(Error::TooManyDependencies(JobId(1))));
+    });
+}
+
+#[test]
+fn submit_on_finished_dependencies() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3)).unwrap();
+        q.submit(job(4)).unwrap();
+        let c = claim_done(q, 1);
+        q.complete(c, Outcome::Success).unwrap();
+        let c = claim_done(q, 2);
+        q.complete(c, Outcome::Failure).unwrap();
+        q.cancel(JobId(3)).unwrap();
+        // Completed only: pending at once.
+        q.submit(job(10).depends_on(ids(&[1]))).unwrap();
+        assert_eq!(state(q, 10), JobState::Pending);
+        // The first failed/cancelled dependency in list order decides.
+        assert_eq!(q.submit(job(11).depends_on(ids(&[1, 2, 3]))), Ok(JobId(11)));
+        assert_eq!(state(q, 11), JobState::Failed);
+        q.submit(job(12).depends_on(ids(&[4, 3, 2]))).unwrap();
+        assert_eq!(state(q, 12), JobState::Cancelled);
+        assert!(!q.dependencies_satisfied(JobId(12)).unwrap());
+        let metrics = q.metrics();
+        assert_eq!((metrics.failed, metrics.cancelled), (2, 2));
+        // Job 4 completing does not revive 12.
+        let c = q.claim(R).unwrap();
+        assert_eq!(c.job, JobId(4));
+        q.complete(c, Outcome::Success).unwrap();
+        assert_eq!(state(q, 12), JobState::Cancelled);
+        assert_eq!(drain(q, R), vec![10]);
+    });
+}
+
+// ------------------------------------------------------ add_dependencies
+
+#[test]
+fn add_dependencies_errors() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2).depends_on(ids(&[1]))).unwrap();
+        q.submit(job(3).depends_on(ids(&[2]))).unwrap();
+        q.submit(job(4)).unwrap();
+        assert_eq!(
+            q.add_dependencies(JobId(9), &ids(&[1])),
+            Err(Error::UnknownJob(JobId(9)))
+        );
+        assert_eq!(
+            q.add_dependencies(JobId(1), &ids(&[1])),
+            Err(Error::SelfDependency(JobId(1)))
+        );
+        assert_eq!(
+            q.add_dependencies(JobId(1), &ids(&[4, 99, 1])),
+            Err(Error::UnknownDependency {
+                job: JobId(1),
+                dependency: JobId(99)
+            })
+        );
+        // Cycle through a chain: 3 → 2 → 1.
+        assert_eq!(
+            q.add_dependencies(JobId(1), &ids(&[4, 3])),
+            Err(Error::DependencyCycle {
+                job: JobId(1),
+                dependency: JobId(3)
+            })
+        );
+        // Checked dependency by dependency: 3's cycle is found before the
+        // self dependency that follows it.
+        assert_eq!(
+            q.add_dependencies(JobId(1), &ids(&[3, 1])),
+            Err(Error::DependencyCycle {
+                job: JobId(1),
+                dependency: JobId(3)
+            })
+        );
+        // Nothing changed.
+        assert_eq!(state(q, 1), JobState::Pending);
+        assert!(q.dependencies_satisfied(JobId(1)).unwrap());
+        let c = claim_done(q, 1);
+        assert_eq!(
+            q.add_dependencies(JobId(1), &ids(&[4])),
+            Err(Error::NotQueued {
+                job: JobId(1),
+                state: JobState::Scheduled
+            })
+        );
+        q.complete(c, Outcome::Success).unwrap();
+        assert_eq!(
+            q.add_dependencies(JobId(1), &ids(&[4])),
+            Err(Error::NotQueued {
+                job: JobId(1),
+                state: JobState::Completed
+            })
+        );
+    });
+}
+
+#[test]
+fn add_dependencies_moves_pending_back_to_waiting() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3)).unwrap();
+        // Already present (none) and completed ones are recorded only.
+        let c = claim_done(q, 1);
+        q.complete(c, Outcome::Success).unwrap();
+        q.add_dependencies(JobId(3), &ids(&[1])).unwrap();
+        assert_eq!(state(q, 3), JobState::Pending);
+        assert_eq!(q.schedulable(R), ids(&[2, 3]));
+        // An unfinished one: back to Waiting, out of the lane.
+        q.add_dependencies(JobId(3), &ids(&[2, 2, 1])).unwrap();
+        assert_eq!(state(q, 3), JobState::Waiting);
+        assert!(!q.dependencies_satisfied(JobId(3)).unwrap());
+        assert_eq!(q.schedulable(R), ids(&[2]));
+        assert_eq!(q.status().queued_by_priority[2], 2);
+        // Adding the same dependency again changes nothing.
+        q.add_dependencies(JobId(3), &ids(&[2])).unwrap();
+        let c = claim_done(q, 2);
+        assert_eq!(q.claim(R), None);
+        q.complete(c, Outcome::Success).unwrap();
+        assert_eq!(state(q, 3), JobState::Pending);
+        assert_eq!(drain(q, R), vec![3]);
+    });
+}
+
+#[test]
+fn add_dependencies_counts_several_new_unfinished() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3).depends_on(ids(&[1]))).unwrap();
+        q.add_dependencies(JobId(3), &ids(&[2])).unwrap();
+        let c1 = claim_done(q, 1);
+        let c2 = claim_done(q, 2);
+        q.complete(c1, Outcome::Success).unwrap();
+        assert_eq!(state(q, 3), JobState::Waiting);
+        q.complete(c2, Outcome::Success).unwrap();
+        assert_eq!(state(q, 3), JobState::Pending);
+    });
+}
+
+#[test]
+fn add_dependencies_on_failed_or_cancelled() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        let c = claim_done(q, 1);
+        q.complete(c, Outcome::Failure).unwrap();
+        q.cancel(JobId(2)).unwrap();
+        q.submit(job(3)).unwrap();
+        q.submit(job(4)).unwrap();
+        q.submit(job(5).depends_on(ids(&[3]))).unwrap();
+        q.submit(job(6).depends_on(ids(&[5]))).unwrap();
+        // Cancelled first in list order: 3 and its waiting dependents cancelled.
+        q.add_dependencies(JobId(3), &ids(&[4, 2, 1])).unwrap();
+        for (id, expected) in [
+            (3, JobState::Cancelled),
+            (5, JobState::Cancelled),
+            (6, JobState::Cancelled),
+            (4, JobState::Pending),
+        ] {
+            assert_eq!(state(q, id), expected, "job {id}");
+        }
+        assert_eq!(q.schedulable(R), ids(&[4]));
+        q.submit(job(7).depends_on(ids(&[4]))).unwrap();
+        q.add_dependencies(JobId(7), &ids(&[1, 2])).unwrap();
+        assert_eq!(state(q, 7), JobState::Failed);
+        let metrics = q.metrics();
+        assert_eq!((metrics.failed, metrics.cancelled), (2, 4));
+        // 4 completing does not revive 7.
+        let c = claim_done(q, 4);
+        q.complete(c, Outcome::Success).unwrap();
+        assert_eq!(state(q, 7), JobState::Failed);
+        assert_eq!(q.claim(R), None);
+    });
+}
+
+#[test]
+fn cycle_through_cancelled_job_is_still_a_cycle() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2).depends_on(ids(&[1]))).unwrap();
+        q.cancel(JobId(2)).unwrap();
+        assert_eq!(
+            q.add_dependencies(JobId(1), &ids(&[2])),
+            Err(Error::DependencyCycle {
+                job: JobId(1),
+                dependency: JobId(2)
+            })
+        );
+        assert_eq!(state(q, 1), JobState::Pending);
+    });
+}
+
+#[test]
+fn diamond_is_not_a_cycle() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2).depends_on(ids(&[1]))).unwrap();
+        q.submit(job(3).depends_on(ids(&[1]))).unwrap();
+        q.submit(job(4).depends_on(ids(&[2]))).unwrap();
+        q.add_dependencies(JobId(4), &ids(&[3, 2])).unwrap();
+        assert_eq!(
+            q.add_dependencies(JobId(1), &ids(&[4])),
+            Err(Error::DependencyCycle {
+                job: JobId(1),
+                dependency: JobId(4)
+            })
+        );
+    });
+}
+
+// ------------------------------------------------------------ reprioritize
+
+#[test]
+fn reprioritize_rules() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3)).unwrap();
+        q.submit(job(4).depends_on(ids(&[1]))).unwrap();
+        // Same level: nothing moves.
+        q.reprioritize(JobId(1), Priority::Normal).unwrap();
+        assert_eq!(q.schedulable(R), ids(&[1, 2, 3]));
+        // Other level: back of that lane.
+        q.reprioritize(JobId(1), Priority::Low).unwrap();
+        q.reprioritize(JobId(2), Priority::Low).unwrap();
+        q.reprioritize(JobId(1), Priority::Normal).unwrap();
+        assert_eq!(q.schedulable(R), ids(&[3, 1, 2]));
+        assert_eq!(q.job(JobId(2)).unwrap().priority, Priority::Low);
+        // Waiting: priority recorded, used on release.
+        q.reprioritize(JobId(4), Priority::Critical).unwrap();
+        assert_eq!(q.status().queued_by_priority, [1, 0, 2, 1, 0]);
+        let c3 = claim_done(q, 3);
+        assert_eq!(
+            q.reprioritize(JobId(3), Priority::High),
+            Err(Error::NotQueued {
+                job: JobId(3),
+                state: JobState::Scheduled
+            })
+        );
+        assert_eq!(
+            q.reprioritize(JobId(9), Priority::High),
+            Err(Error::UnknownJob(JobId(9)))
+        );
+        let c1 = claim_done(q, 1);
+        q.complete(c1, Outcome::Success).unwrap();
+        assert_eq!(drain(q, R), vec![4, 2]);
+        q.complete(c3, Outcome::Success).unwrap();
+    });
+}
+
+// -------------------------------------------------------------- claim_wait
+
+#[test]
+fn claim_wait_times_out() {
+    each(|q| {
+        let start = Instant::now();
+        assert_eq!(q.claim_wait(R, Duration::from_millis(30)), None);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        q.submit(job(1)).unwrap();
+        assert_eq!(
+            q.claim_wait(R, Duration::ZERO).map(|c| c.job),
+            Some(JobId(1))
+        );
+    });
+}
+
+#[test]
+fn claim_wait_wakes_on_each_kind_of_event() {
+    type Event = fn(&dyn Scheduler);
+    let setups: [(Event, Event); 5] = [
+        // A job enters Pending.
+        (
+            |_| {},
+            |q| {
+                q.submit(job(1)).unwrap();
+            },
+        ),
+        // A slot is freed.
+        (
+            |q| {
+                q.set_cluster_capacity(C1, 1).unwrap();
+                q.submit(job(1).cluster(C1)).unwrap();
+                q.submit(job(2).cluster(C1)).unwrap();
+                assert!(q.claim(R).is_some());
+            },
+            |q| {
+                let claim = Claim {
+                    job: JobId(1),
+                    attempt: 1,
+                };
+                q.complete(claim, Outcome::Success).unwrap();
+            },
+        ),
+        // Resume.
+        (
+            |q| {
+                q.submit(job(1).cluster(C1)).unwrap();
+                q.pause_cluster(C1).unwrap();
+            },
+            |q| q.resume_cluster(C1).unwrap(),
+        ),
+        // Capacity raised.
+        (
+            |q| {
+                q.set_cluster_capacity(C1, 1).unwrap();
+                q.submit(job(1).cluster(C1)).unwrap();
+                q.submit(job(2).cluster(C1)).unwrap();
+                assert!(q.claim(R).is_some());
+            },
+            |q| q.set_cluster_capacity(C1, 2).unwrap(),
+        ),
+        // Resources set.
+        (
+            |q| {
+                let none = Resources::default();
+                q.set_cluster_resources(C1, none).unwrap();
+                q.submit(job(1).cluster(C1).resources(Resources {
+                    cores: 1,
+                    memory_gb: 1,
+                }))
+                .unwrap();
+                assert!(q.claim(R).is_none());
+            },
+            |q| {
+                let one = Resources {
+                    cores: 1,
+                    memory_gb: 1,
+                };
+                q.set_cluster_resources(C1, one).unwrap();
+            },
+        ),
+    ];
+    for (setup, event) in setups {
+        for q in queues(QueueConfig::default()) {
+            setup(&*q);
+            let waiter = {
+                let q = Arc::clone(&q);
+                thread::spawn(move || {
+                    let start = Instant::now();
+                    let claim = q.claim_wait(R, Duration::from_secs(20));
+                    (claim, start.elapsed())
+                })
+            };
+            thread::sleep(Duration::from_millis(50));
+            event(&*q);
+            let (claim, waited) = waiter.join().unwrap();
+            assert!(claim.is_some());
+            assert!(waited < Duration::from_secs(10));
+        }
+    }
+}
+
+#[test]
+fn claim_wait_with_huge_timeout_does_not_panic() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        assert!(q.claim_wait(R, Duration::MAX).is_some());
+    });
+}
+
+// ------------------------------------------------------ status and metrics
+
+#[test]
+fn status_counts() {
+    each(|q| {
+        q.submit(job(1).cluster(C1).priority(Priority::High))
+            .unwrap();
+        q.submit(job(2).cluster(C1).depends_on(ids(&[1]))).unwrap();
+        q.submit(job(3).runner(RunnerId(2)).cluster(C2)).unwrap();
+        q.submit(job(4).runner(RunnerId(3))).unwrap();
+        q.set_cluster_capacity(C3, 5).unwrap();
+        let c4 = q.claim(RunnerId(3)).unwrap();
+        q.complete(c4, Outcome::Success).unwrap();
+        let c3 = q.claim(RunnerId(2)).unwrap();
+        q.start(&c3).unwrap();
+        let status = q.status();
+        assert_eq!(status.by_state.get(JobState::Pending), 1);
+        assert_eq!(status.by_state.get(JobState::Waiting), 1);
+        assert_eq!(status.by_state.get(JobState::Running), 1);
+        assert_eq!(status.by_state.get(JobState::Completed), 1);
+        assert_eq!(status.by_state.total(), 4);
+        assert_eq!(status.queued_by_priority, [0, 1, 1, 0, 0]);
+        assert_eq!(
+            status.unfinished_by_runner.into_iter().collect::<Vec<_>>(),
+            vec![(R, 2), (RunnerId(2), 1)]
+        );
+        let c1 = status.clusters[&C1];
+        assert_eq!((c1.running, c1.capacity, c1.queued), (0, 8, 2));
+        assert!(c1.can_accept && !c1.paused);
+        let c2 = status.clusters[&C2];
+        assert_eq!((c2.running, c2.queued), (1, 0));
+        let c3 = status.clusters[&C3];
+        assert_eq!((c3.capacity, c3.queued), (5, 0));
+        assert_eq!(status.clusters.len(), 3);
+        assert_eq!(status.metrics, q.metrics());
+        assert_eq!(status.metrics.scheduled, 2);
+    });
+}
+
+#[test]
+fn average_wait_is_an_ema() {
+    each(|q| {
+        assert_eq!(q.metrics().average_wait, Duration::ZERO);
+        q.submit(job(1)).unwrap();
+        thread::sleep(Duration::from_millis(100));
+        q.claim(R).unwrap();
+        let first = q.metrics().average_wait;
+        assert!(first >= Duration::from_millis(100), "{first:?}");
+        q.submit(job(2)).unwrap();
+        q.claim(R).unwrap();
+        let second = q.metrics().average_wait;
+        // 0.9 * first + 0.1 * (tiny)
+        assert!(second < first);
+        assert!(second >= first.mul_f64(0.9) - Duration::from_micros(1));
+        assert!(second <= first.mul_f64(0.9) + Duration::from_millis(20));
+    });
+}
+
+#[test]
+fn prune_finished_forgets_terminal_jobs() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3).depends_on(ids(&[1, 2]))).unwrap();
+        q.submit(job(4)).unwrap();
+        q.cancel(JobId(4)).unwrap();
+        let c1 = claim_done(q, 1);
+        q.complete(c1, Outcome::Success).unwrap();
+        assert_eq!(q.prune_finished(), 2);
+        assert_eq!(q.prune_finished(), 0);
+        assert_eq!(q.job(JobId(1)), Err(Error::UnknownJob(JobId(1))));
+        assert_eq!(
+            q.submit(job(5).depends_on(ids(&[1]))),
+            Err(Error::UnknownDependency {
+                job: JobId(5),
+                dependency: JobId(1)
+            })
+        );
+        // A pruned completed dependency counts as satisfied.
+        assert!(!q.dependencies_satisfied(JobId(3)).unwrap());
+        // Reusing a pruned id makes a new, unrelated job.
+        q.submit(job(1).depends_on(ids(&[2]))).unwrap();
+        assert_eq!(state(q, 1), JobState::Waiting);
+        assert!(!q.dependencies_satisfied(JobId(3)).unwrap());
+        let c2 = claim_done(q, 2);
+        q.complete(c2, Outcome::Success).unwrap();
+        assert!(q.dependencies_satisfied(JobId(3)).unwrap());
+        assert_eq!(q.schedulable(R), ids(&[3, 1]));
+        q.add_dependencies(JobId(3), &ids(&[1])).unwrap();
+        assert_eq!(state(q, 3), JobState::Waiting);
+        let status = q.status();
+        assert_eq!(status.by_state.total(), 3);
+        // Metrics are not pruned.
+        assert_eq!((status.metrics.completed, status.metrics.cancelled), (2, 1));
+    });
+}
+
+#[test]
+fn dead_lane_entries_are_compacted() {
+    each(|q| {
+        for id in 0..1000 {
+            q.submit(job(id)).unwrap();
+        }
+        for round in 0..10 {
+            let level = if round % 2 == 0 {
+                Priority::Low
+            } else {
+                Priority::Normal
+            };
+            for id in 1..1000 {
+                q.reprioritize(JobId(id), level).unwrap();
+            }
+        }
+        let expected: Vec<u64> = (0..1000).collect();
+        assert_eq!(drain(q, R), expected);
+    });
+}
+
+// -------------------------------------------------------------- threads
+
+#[test]
+fn concurrent_claims_hand_out_each_job_once() {
+    for q in queues(QueueConfig::default()) {
+        for id in 0..2000 {
+            q.submit(job(id).cluster(ClusterId((id % 4) as u32)).max_retries(1))
+                .unwrap();
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..8)
+            .map(|worker| {
+                let q = Arc::clone(&q);
+                let done = Arc::clone(&done);
+                thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    while done.load(Ordering::SeqCst) < 2000 {
+                        let Some(claim) = q.claim_wait(R, Duration::from_millis(10)) else {
+                            continue;
+                        };
+                        q.start(&claim).unwrap();
+                        // Fail each job's first attempt on odd workers.
+                        let outcome = if worker % 2 == 1 && claim.attempt == 1 {
+                            Outcome::Failure
+                        } else {
+                            Outcome::Success
+                        };
+                        if q.complete(claim, outcome).unwrap() == Completion::Completed {
+                            seen.push(claim.job);
+                            done.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let mut all: Vec<JobId> = workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..2000).map(JobId).collect::<Vec<_>>());
+        let metrics = q.metrics();
+        assert_eq!(metrics.completed, 2000);
+        assert_eq!(metrics.scheduled, 2000 + metrics.retried);
+        assert!(q.status().clusters.values().all(|c| c.running == 0));
+    }
+}
+
+#[test]
+fn debug_and_default() {
+    let std_queue = StdMutexQueue::default();
+    let pl_queue = ParkingLotQueue::default();
+    assert!(format!("{std_queue:?}").starts_with("StdMutexQueue"));
+    assert!(format!("{pl_queue:?}").starts_with("ParkingLotQueue"));
+    assert_eq!(std_queue.config(), QueueConfig::default());
+}
