@@ -115,8 +115,19 @@ impl Cluster {
     /// Takes a slot for a claim in progress: the capacity check and the
     /// increment are one CAS. Fails if paused or full.
     #[inline]
-    pub(crate) fn try_reserve(&self) -> bool {
-        self.update(|w| w.can_accept().then_some(ClusterWord(w.0 + (1 << RESERVING_SHIFT))))
+    pub(crate) fn try_reserve(&self, faults: crate::faults::Faults) -> bool {
+        if faults.two_step_reserve() {
+            // Negative control: check capacity, then increment, in two steps.
+            if !self.load().can_accept() {
+                return false;
+            }
+            self.word.fetch_add(1 << RESERVING_SHIFT, Ordering::AcqRel);
+            return true;
+        }
+        self.update(|w| {
+            w.can_accept()
+                .then_some(ClusterWord(w.0 + (1 << RESERVING_SHIFT)))
+        })
     }
 
     /// The reservation became a claim: reserving − 1, running + 1.

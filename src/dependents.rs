@@ -87,7 +87,18 @@ impl<T> DependentsList<T> {
     /// Release so that pushers that find the marker see what the sealer did
     /// before (the job's terminal state).
     pub(crate) fn seal(&self) -> Vec<T> {
-        let mut current = self.head.swap(sealed(), Ordering::AcqRel);
+        self.seal_with(crate::faults::Faults::default())
+    }
+
+    /// [`seal`](Self::seal), or, with the `unsealed_dependents` fault (loom
+    /// negative control), a take that leaves the list open.
+    pub(crate) fn seal_with(&self, faults: crate::faults::Faults) -> Vec<T> {
+        let marker = if faults.unsealed_dependents() {
+            ptr::null_mut()
+        } else {
+            sealed()
+        };
+        let mut current = self.head.swap(marker, Ordering::AcqRel);
         let mut values = Vec::new();
         if current == sealed() {
             return values;
@@ -172,7 +183,9 @@ mod tests {
             });
             let mut all: Vec<_> = sealed_values.iter().chain(&rejected).copied().collect();
             all.sort();
-            let expected: Vec<_> = (0..2).flat_map(|t| (0..10).map(move |i| t * 100 + i)).collect();
+            let expected: Vec<_> = (0..2)
+                .flat_map(|t| (0..10).map(move |i| t * 100 + i))
+                .collect();
             assert_eq!(all, expected, "every push is settled exactly once");
         }
     }

@@ -6,7 +6,26 @@ use crate::lanes::LaneGroup;
 use crate::state::{StateWord, Word};
 use crate::sync::{AtomicU64, Ordering, Snapshot};
 use crate::types::{ClusterId, JobId, Resources, RunnerId};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
+
+/// One dependency edge: a weak reference to the dependency.
+#[derive(Clone)]
+pub(crate) struct DependencyRef {
+    pub(crate) job: Weak<Job>,
+}
+
+impl DependencyRef {
+    pub(crate) fn to(job: &Arc<Job>) -> DependencyRef {
+        DependencyRef {
+            job: Arc::downgrade(job),
+        }
+    }
+
+    /// Whether this edge points at `job` (the same job, not just the same id).
+    pub(crate) fn is(&self, job: &Arc<Job>) -> bool {
+        Weak::ptr_eq(&self.job, &Arc::downgrade(job))
+    }
+}
 
 /// One job. Shared as `Arc<Job>` by the job table, lane entries and the
 /// dependents lists of its dependencies.
@@ -24,9 +43,11 @@ pub(crate) struct Job {
     pub(crate) resources: Resources,
     /// Its lane group; set once by `submit` before the job is published.
     pub(crate) group: OnceLock<Arc<LaneGroup>>,
-    /// Its dependency ids: replaced whole by `add_dependencies`, read as a
-    /// snapshot by cycle checks and `dependencies_satisfied`.
-    pub(crate) dependencies: Snapshot<Vec<JobId>>,
+    /// Its dependencies: replaced whole by `add_dependencies`, read as a
+    /// snapshot by cycle checks and `dependencies_satisfied`. Weak, so a
+    /// pruned dependency is freed, and a new job reusing a pruned id is never
+    /// mistaken for it.
+    pub(crate) dependencies: Snapshot<Vec<DependencyRef>>,
     /// The jobs waiting on this one; sealed when it finishes.
     pub(crate) dependents: DependentsList<Arc<Job>>,
     /// When it last became pending (µs since the queue's epoch).
@@ -37,7 +58,7 @@ impl Job {
     pub(crate) fn new(
         spec: &crate::types::JobSpec,
         word: Word,
-        dependencies: Vec<JobId>,
+        dependencies: Vec<DependencyRef>,
     ) -> Job {
         Job {
             id: spec.id,
@@ -56,7 +77,9 @@ impl Job {
     /// Its lane group (always set once the job is visible).
     #[inline]
     pub(crate) fn group(&self) -> &Arc<LaneGroup> {
-        self.group.get().expect("a published job has its lane group")
+        self.group
+            .get()
+            .expect("a published job has its lane group")
     }
 
     /// Records when it became pending. Relaxed: a timestamp for metrics only;

@@ -90,9 +90,8 @@ impl RunnerLanes {
         cluster: Option<&Arc<Cluster>>,
         user: Option<UserId>,
     ) -> Arc<LaneGroup> {
-        let find = |groups: &Vec<Arc<LaneGroup>>| {
-            groups.iter().find(|g| g.serves(cluster, user)).cloned()
-        };
+        let find =
+            |groups: &Vec<Arc<LaneGroup>>| groups.iter().find(|g| g.serves(cluster, user)).cloned();
         if let Some(group) = find(&crate::sync::snapshot_load(&self.groups)) {
             return group;
         }

@@ -82,7 +82,9 @@ const ALPHA: f64 = 0.1;
 impl MetricsCell {
     pub(crate) fn new() -> MetricsCell {
         MetricsCell {
-            stripes: (0..STRIPES).map(|_| CachePadded::new(Stripe::new())).collect(),
+            stripes: (0..STRIPES)
+                .map(|_| CachePadded::new(Stripe::new()))
+                .collect(),
             average_wait: CachePadded::new(AtomicU64::new(NO_SAMPLE)),
         }
     }

@@ -6,7 +6,7 @@
 
 use crate::cluster::Cluster;
 use crate::error::Error;
-use crate::job::Job;
+use crate::job::{DependencyRef, Job};
 use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
 use crate::metrics::{Counter, MetricsCell};
 use crate::notify::WakeSignal;
@@ -69,6 +69,7 @@ pub struct JobQueue {
     graph: Mutex<()>,
     epoch: Instant,
     aging: Option<Aging>,
+    faults: crate::faults::Faults,
 }
 
 struct Aging {
@@ -94,6 +95,7 @@ struct Aging {
 #[derive(Clone, Debug, Default)]
 pub struct JobQueueBuilder {
     config: QueueConfig,
+    faults: crate::faults::Faults,
 }
 
 impl JobQueueBuilder {
@@ -116,9 +118,20 @@ impl JobQueueBuilder {
         self
     }
 
+    /// Loom negative controls only: build a queue with deliberately broken
+    /// protocol steps.
+    #[cfg(dagqueue_loom)]
+    #[doc(hidden)]
+    pub fn __with_faults(mut self, faults: crate::faults::Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
     /// Builds the queue.
     pub fn build(self) -> JobQueue {
-        JobQueue::with_config(self.config)
+        let mut queue = JobQueue::with_config(self.config);
+        queue.faults = self.faults;
+        queue
     }
 }
 
@@ -162,6 +175,7 @@ impl JobQueue {
             graph: Mutex::new(()),
             epoch: Instant::now(),
             aging,
+            faults: crate::faults::Faults::default(),
         }
     }
 
@@ -198,7 +212,11 @@ impl JobQueue {
     }
 
     #[inline]
-    fn with_runner_lanes<R>(&self, runner: RunnerId, f: impl FnOnce(&RunnerLanes) -> R) -> Option<R> {
+    fn with_runner_lanes<R>(
+        &self,
+        runner: RunnerId,
+        f: impl FnOnce(&RunnerLanes) -> R,
+    ) -> Option<R> {
         match self.fast_runners.get(runner.0 as usize) {
             Some(slot) => slot.get().map(|lanes| f(lanes)),
             None => self.runners.get_cloned(&runner).map(|lanes| f(&lanes)),
@@ -215,7 +233,11 @@ impl JobQueue {
     }
 
     fn all_runner_lanes(&self) -> Vec<Arc<RunnerLanes>> {
-        let mut all: Vec<_> = self.fast_runners.iter().filter_map(|s| s.get().cloned()).collect();
+        let mut all: Vec<_> = self
+            .fast_runners
+            .iter()
+            .filter_map(|s| s.get().cloned())
+            .collect();
         all.extend(self.runners.values_cloned());
         all
     }
@@ -256,18 +278,18 @@ impl JobQueue {
     /// transitively, in registration order.
     fn settle_dependents(&self, job: &Job, terminal: JobState) {
         if terminal == JobState::Completed {
-            for dependent in job.dependents.seal() {
+            for dependent in job.dependents.seal_with(self.faults) {
                 if let Some(at) = dependent.word.release_one() {
                     self.enqueue(&dependent, at);
                 }
             }
             return;
         }
-        let mut work: VecDeque<Arc<Job>> = job.dependents.seal().into();
+        let mut work: VecDeque<Arc<Job>> = job.dependents.seal_with(self.faults).into();
         while let Some(dependent) = work.pop_front() {
             if dependent.word.fail_by_dependency(terminal) {
                 self.count_terminal(terminal);
-                work.extend(dependent.dependents.seal());
+                work.extend(dependent.dependents.seal_with(self.faults));
             }
         }
     }
@@ -280,7 +302,8 @@ impl JobQueue {
         };
         self.metrics.add(counter, 1);
         if terminal == JobState::Completed {
-            self.metrics.record_completion(self.now_micros() / 1_000_000);
+            self.metrics
+                .record_completion(self.now_micros() / 1_000_000);
         }
     }
 
@@ -330,7 +353,7 @@ impl JobQueue {
                     continue;
                 }
             }
-            if let Some(new) = entry.job.word.claim(entry.version) {
+            if let Some(new) = entry.job.word.claim(entry.version, self.faults) {
                 return Some((entry.job, new));
             }
         }
@@ -385,7 +408,7 @@ impl JobQueue {
                 }
                 let cluster = group.cluster.as_deref();
                 if let Some(cluster) = cluster {
-                    if !cluster.try_reserve() {
+                    if !cluster.try_reserve(self.faults) {
                         continue;
                     }
                 }
@@ -453,6 +476,13 @@ impl JobQueue {
         }
     }
 
+    /// One read of a cluster's word (loom models).
+    #[cfg(dagqueue_loom)]
+    pub(crate) fn cluster_word(&self, id: ClusterId) -> Option<(u32, u32, u32, bool)> {
+        let word = self.clusters.get_cloned(&id)?.load();
+        Some((word.running(), word.reserving(), word.capacity(), word.paused()))
+    }
+
     fn view(job: &Job, word: Word) -> Option<JobView> {
         Some(JobView {
             id: job.id,
@@ -463,20 +493,23 @@ impl JobQueue {
         })
     }
 
-    /// Whether `target` is reachable from `from` along dependency edges.
-    fn reaches(&self, from: JobId, target: JobId) -> bool {
+    /// Whether `target` is reachable from `from` along dependency edges
+    /// (edges to pruned jobs end the path: a pruned job is finished).
+    fn reaches(from: &Arc<Job>, target: &Arc<Job>) -> bool {
         let mut seen = HashSet::new();
-        let mut stack = vec![from];
-        while let Some(id) = stack.pop() {
-            if id == target {
+        let mut stack = vec![Arc::clone(from)];
+        while let Some(job) = stack.pop() {
+            if Arc::ptr_eq(&job, target) {
                 return true;
             }
-            if !seen.insert(id) {
+            if !seen.insert(Arc::as_ptr(&job)) {
                 continue;
             }
-            if let Some(job) = self.jobs.get_cloned(&id) {
-                stack.extend(snapshot_load(&job.dependencies).iter().copied());
-            }
+            stack.extend(
+                snapshot_load(&job.dependencies)
+                    .iter()
+                    .filter_map(|edge| edge.job.upgrade()),
+            );
         }
         false
     }
@@ -511,13 +544,17 @@ impl Scheduler for JobQueue {
             .iter()
             .map(|&dependency| {
                 self.lookup(dependency)
-                    .map_err(|_| Error::UnknownDependency { job: id, dependency })
+                    .map_err(|_| Error::UnknownDependency {
+                        job: id,
+                        dependency,
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
 
         // The guard (+1) keeps the job waiting until every dependency is registered.
         let word = Word::reserved(spec.priority, dependencies.len() as u64 + 1);
-        let job = Arc::new(Job::new(&spec, word, dependency_ids));
+        let edges = dependencies.iter().map(DependencyRef::to).collect();
+        let job = Arc::new(Job::new(&spec, word, edges));
         if self.jobs.insert_if_absent(id, Arc::clone(&job)).is_err() {
             return Err(Error::DuplicateJob(id));
         }
@@ -559,12 +596,20 @@ impl Scheduler for JobQueue {
             }
             let resolved = self
                 .lookup(dependency)
-                .map_err(|_| Error::UnknownDependency { job: id, dependency })?;
-            if existing.contains(&dependency) || new.iter().any(|d: &Arc<Job>| d.id == dependency) {
+                .map_err(|_| Error::UnknownDependency {
+                    job: id,
+                    dependency,
+                })?;
+            if existing.iter().any(|edge| edge.is(&resolved))
+                || new.iter().any(|d: &Arc<Job>| Arc::ptr_eq(d, &resolved))
+            {
                 continue;
             }
-            if self.reaches(dependency, id) {
-                return Err(Error::DependencyCycle { job: id, dependency });
+            if Self::reaches(&resolved, &job) {
+                return Err(Error::DependencyCycle {
+                    job: id,
+                    dependency,
+                });
             }
             new.push(resolved);
         }
@@ -575,7 +620,7 @@ impl Scheduler for JobQueue {
             return Ok(());
         }
         let mut all = (*existing).clone();
-        all.extend(new.iter().map(|d| d.id));
+        all.extend(new.iter().map(DependencyRef::to));
 
         let ended = new.iter().find_map(|d| match d.word.load().state() {
             Some(t @ (JobState::Failed | JobState::Cancelled)) => Some(t),
@@ -628,14 +673,16 @@ impl Scheduler for JobQueue {
     /// Linearization point: the CAS scheduled → running.
     fn start(&self, claim: &Claim) -> Result<(), Error> {
         let job = self.lookup(claim.job)?;
-        job.word.start(claim.attempt).map_err(|refusal| match refusal {
-            StartRefusal::Stale => Error::StaleClaim {
-                job: claim.job,
-                attempt: claim.attempt,
-            },
-            StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job),
-            StartRefusal::CancelRequested => Error::CancelRequested(claim.job),
-        })
+        job.word
+            .start(claim.attempt)
+            .map_err(|refusal| match refusal {
+                StartRefusal::Stale => Error::StaleClaim {
+                    job: claim.job,
+                    attempt: claim.attempt,
+                },
+                StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job),
+                StartRefusal::CancelRequested => Error::CancelRequested(claim.job),
+            })
     }
 
     /// Linearization point: the CAS that ends the attempt
@@ -755,11 +802,11 @@ impl Scheduler for JobQueue {
     fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
         let job = self.lookup(id)?;
         let dependencies = snapshot_load(&job.dependencies);
-        Ok(dependencies.iter().all(|dependency| {
-            match self.jobs.get_cloned(dependency) {
-                Some(d) => d.word.load().state() == Some(JobState::Completed),
-                None => true, // pruned: it had completed, or this job would have ended too
-            }
+        Ok(dependencies.iter().all(|edge| match edge.job.upgrade() {
+            Some(dependency) => dependency.word.load().state() == Some(JobState::Completed),
+            // Pruned and freed: it had finished; had it failed or been
+            // cancelled, this job would have ended too and nobody would ask.
+            None => true,
         }))
     }
 
@@ -856,11 +903,100 @@ fn not_queued(job: JobId, state: Option<JobState>) -> Error {
     }
 }
 
+impl Drop for JobQueue {
+    /// Lane entries hold their job, and a job holds its lane group: empty
+    /// every lane, aging queue and set-aside list so that those reference
+    /// cycles are broken and every job is freed.
+    fn drop(&mut self) {
+        for lanes in self.all_runner_lanes() {
+            for group in snapshot_load(&lanes.groups).iter() {
+                for level in 0..Priority::LEVELS {
+                    while group.lanes[level].pop().is_some() {}
+                    while group.aging[level].pop().is_some() {}
+                }
+                *group.aging_head.lock() = [None, None, None, None, None];
+            }
+        }
+        for cluster in self.clusters.values_cloned() {
+            while cluster.set_aside.pop().is_some() {}
+        }
+    }
+}
+
 impl std::fmt::Debug for JobQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobQueue")
             .field("config", &self.config)
             .field("jobs", &self.jobs.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(dagqueue_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_a_queue_frees_its_jobs() {
+        let queue = JobQueue::builder().aging(Duration::from_secs(60)).build();
+        queue
+            .submit(JobSpec::new(JobId(1)).priority(Priority::Low))
+            .unwrap();
+        queue
+            .submit(JobSpec::new(JobId(2)).depends_on([JobId(1)]))
+            .unwrap();
+        let weak = Arc::downgrade(&queue.jobs.get_cloned(&JobId(1)).unwrap());
+        drop(queue);
+        assert!(weak.upgrade().is_none(), "a queued job outlived its queue");
+    }
+
+    #[test]
+    fn a_reused_pruned_id_is_not_mistaken_for_the_old_dependency() {
+        let queue = JobQueue::builder().build();
+        queue.submit(JobSpec::new(JobId(1))).unwrap();
+        let claim = queue.claim(RunnerId::DEFAULT).unwrap();
+        queue.complete(claim, Outcome::Success).unwrap();
+        queue
+            .submit(JobSpec::new(JobId(2)).depends_on([JobId(1)]))
+            .unwrap();
+        assert_eq!(queue.prune_finished(), 1);
+        queue.submit(JobSpec::new(JobId(1))).unwrap(); // the id again, a new job
+        assert_eq!(queue.dependencies_satisfied(JobId(2)), Ok(true));
+        // Job 2 no longer depends on anything live: the new job 1 may depend on it.
+        assert_eq!(queue.add_dependencies(JobId(1), &[JobId(2)]), Ok(()));
+    }
+
+    #[test]
+    fn set_aside_jobs_come_back_when_resources_grow() {
+        let queue = JobQueue::builder().build();
+        let big = Resources {
+            cores: 16,
+            memory_gb: 8,
+        };
+        queue
+            .set_cluster_resources(ClusterId(0), Resources { cores: 8, memory_gb: 8 })
+            .unwrap();
+        queue
+            .submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)).resources(big))
+            .unwrap();
+        assert_eq!(queue.claim(RunnerId::DEFAULT), None);
+        assert_eq!(queue.state(JobId(1)), Ok(JobState::Pending));
+        queue.set_cluster_resources(ClusterId(0), big).unwrap();
+        assert_eq!(queue.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(1)));
+    }
+
+    #[test]
+    fn aging_promotes_a_job_once() {
+        let queue = JobQueue::builder().aging(Duration::ZERO).build();
+        queue
+            .submit(JobSpec::new(JobId(1)).priority(Priority::Low))
+            .unwrap();
+        queue
+            .submit(JobSpec::new(JobId(2)).priority(Priority::Normal))
+            .unwrap();
+        // Both age at once: job 1 is served at Normal, job 2 at High.
+        assert_eq!(queue.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(2)));
+        assert_eq!(queue.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(1)));
+        assert_eq!(queue.job(JobId(1)).unwrap().priority, Priority::Low);
     }
 }

@@ -215,12 +215,10 @@ impl StateWord {
         let mut current = self.0.load(Ordering::Acquire);
         loop {
             let next = step(Word(current))?;
-            match self.0.compare_exchange_weak(
-                current,
-                next.0,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match self
+                .0
+                .compare_exchange_weak(current, next.0, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return Ok((Word(current), next)),
                 Err(actual) => current = actual,
             }
@@ -258,7 +256,20 @@ impl StateWord {
     /// Claim's linearization point: pending at `version` → scheduled, with
     /// the attempt incremented. `None` if the entry is stale.
     #[inline]
-    pub(crate) fn claim(&self, version: u32) -> Option<Word> {
+    pub(crate) fn claim(&self, version: u32, faults: crate::faults::Faults) -> Option<Word> {
+        if faults.racy_claim() {
+            // Negative control: check, then store. Two claimers can both pass.
+            let w = self.load();
+            if !w.is(JobState::Pending) || w.version() != version {
+                return None;
+            }
+            crate::sync::spin_wait();
+            let next = w
+                .set_state(JobState::Scheduled)
+                .set_attempt(w.attempt() + 1);
+            self.0.store(next.0, Ordering::Release);
+            return Some(next);
+        }
         self.transition(|w| {
             if !w.is(JobState::Pending) || w.version() != version {
                 return Err(());
@@ -349,10 +360,7 @@ impl StateWord {
         let (old, new) = self.transition(|w| match w.state() {
             Some(JobState::Waiting) => Ok(w.set_priority(priority).set_level(level)),
             Some(JobState::Pending) if w.level() == level => Ok(w.set_priority(priority)),
-            Some(JobState::Pending) => Ok(w
-                .set_priority(priority)
-                .set_level(level)
-                .bump_version()),
+            Some(JobState::Pending) => Ok(w.set_priority(priority).set_level(level).bump_version()),
             other => Err(other),
         })?;
         Ok((new.is(JobState::Pending) && old.version() != new.version()).then(|| Enqueue::of(new)))

@@ -236,17 +236,33 @@ mod loom_shim {
             }
         }
         pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {
-            self.0.lock().unwrap().entry(key).or_insert_with(make).clone()
+            self.0
+                .lock()
+                .unwrap()
+                .entry(key)
+                .or_insert_with(make)
+                .clone()
         }
-        pub(crate) fn values_cloned(&self) -> Vec<V> {
-            self.0.lock().unwrap().values().cloned().collect()
+        /// Like dashmap's iteration, which locks one shard at a time, this
+        /// takes the lock once for the keys and once per value, so loom
+        /// explores writers running between the reads of two entries.
+        pub(crate) fn values_cloned(&self) -> Vec<V>
+        where
+            K: Clone,
+        {
+            self.entries_cloned().into_iter().map(|(_, v)| v).collect()
         }
         pub(crate) fn entries_cloned(&self) -> Vec<(K, V)>
         where
             K: Clone,
         {
-            let map = self.0.lock().unwrap();
-            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            let keys: Vec<K> = self.0.lock().unwrap().keys().cloned().collect();
+            keys.into_iter()
+                .filter_map(|k| {
+                    let v = self.get_cloned(&k)?;
+                    Some((k, v))
+                })
+                .collect()
         }
         pub(crate) fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
             self.0.lock().unwrap().retain(keep);
@@ -270,9 +286,6 @@ mod loom_shim {
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.0.lock().unwrap().is_empty()
-        }
-        pub(crate) fn len(&self) -> usize {
-            self.0.lock().unwrap().len()
         }
     }
     impl<T> Default for LockedFifo<T> {

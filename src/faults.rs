@@ -1,0 +1,47 @@
+//! Deliberately broken protocol steps, for loom's negative controls.
+//!
+//! Under `--cfg dagqueue_loom`, a queue can be built with faults switched on
+//! (`JobQueueBuilder::__with_faults`), so that the loom models can show they
+//! catch the bugs each protocol step prevents. In every other build
+//! [`Faults`] has no fields and each check is the constant `false`, so the
+//! faulty branches compile away.
+
+/// Which protocol steps to break.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Claim by load-then-store instead of compare-and-swap.
+    #[cfg(dagqueue_loom)]
+    pub racy_claim: bool,
+    /// Reserve a cluster slot in two steps: check capacity, then increment.
+    #[cfg(dagqueue_loom)]
+    pub two_step_reserve: bool,
+    /// Take a finished job's dependents without sealing the list.
+    #[cfg(dagqueue_loom)]
+    pub unsealed_dependents: bool,
+}
+
+impl Faults {
+    #[inline(always)]
+    pub(crate) fn racy_claim(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.racy_claim;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn two_step_reserve(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.two_step_reserve;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn unsealed_dependents(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.unsealed_dependents;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+}
