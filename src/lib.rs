@@ -26,6 +26,7 @@
 pub(crate) mod sync;
 
 mod error;
+mod faults;
 mod scheduler;
 mod status;
 mod types;
@@ -39,6 +40,21 @@ mod metrics;
 mod notify;
 mod queue;
 mod state;
+
+/// Internals the loom models need; only under `--cfg dagqueue_loom`.
+#[cfg(dagqueue_loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::faults::Faults;
+
+    /// One read of a cluster's word: (running, reserving, capacity, paused).
+    pub fn cluster_word(
+        queue: &crate::JobQueue,
+        cluster: crate::ClusterId,
+    ) -> Option<(u32, u32, u32, bool)> {
+        queue.cluster_word(cluster)
+    }
+}
 
 pub use error::Error;
 pub use queue::{JobQueue, JobQueueBuilder};
