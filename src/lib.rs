@@ -56,6 +56,11 @@ pub mod __loom {
     }
 }
 
+/// The README's usage example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use error::Error;
 pub use queue::{JobQueue, JobQueueBuilder};
 pub use scheduler::{QueueConfig, Scheduler, MAX_CAPACITY};

@@ -417,7 +417,11 @@ impl JobQueue {
                         if let Some(cluster) = cluster {
                             cluster.commit();
                         }
-                        lanes.cursor.store(index + 1, Ordering::Relaxed);
+                        // Write only when it moves: an unchanged cursor
+                        // stays a read-shared cache line.
+                        if lanes.cursor.load(Ordering::Relaxed) != index + 1 {
+                            lanes.cursor.store(index + 1, Ordering::Relaxed);
+                        }
                         self.metrics.add(Counter::Scheduled, 1);
                         let now = self.now_micros();
                         self.metrics.record_wait(now.saturating_sub(job.ready_at()));

@@ -662,7 +662,7 @@ impl State {
                     }
                     job.state = JobState::Scheduled;
                     job.attempt += 1;
-                    lanes.cursor = start + i + 1;
+                    lanes.cursor = (start + i) % n + 1;
                     counters.scheduled += 1;
                     counters.sample_wait(now.saturating_duration_since(job.pending_since));
                     return Some(Claim {

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the library's unit tests and the small-scale integration tests under
+# Miri (undefined behaviour, data races, leaks in the `unsafe` code and
+# everything around it). Iteration counts shrink under cfg(miri).
+# Prints a SKIPPED line and exits 0 when no nightly toolchain with Miri exists.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    echo "SKIPPED: miri (no nightly toolchain installed)"
+    exit 0
+fi
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    rustup component add miri rust-src --toolchain nightly >/dev/null 2>&1 || true
+fi
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    echo "SKIPPED: miri (the nightly toolchain has no miri component and it could not be added)"
+    exit 0
+fi
+
+export CARGO_TARGET_DIR=target/miri
+# Strict provenance: the dependents list's sealed marker must not be a
+# pointer made from an integer.
+export MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}"
+cargo +nightly miri setup >/dev/null
+echo "miri: library unit tests"
+cargo +nightly miri test --lib
+for test in ${DAGQUEUE_MIRI_TESTS:-python_scenarios bad_input}; do
+    if [ -f "tests/$test.rs" ]; then
+        echo "miri: integration test $test"
+        cargo +nightly miri test --test "$test"
+    fi
+done
