@@ -1,0 +1,392 @@
+//! Shared benchmark support: the engines compared (the lock-free `JobQueue`,
+//! the two mutex baselines, the atomic floor, the scan-and-sort baseline),
+//! the workload shapes, and the multi-threaded drain harness.
+//!
+//! Every bench binary includes this module with `mod common;` and uses only
+//! part of it.
+#![allow(dead_code)]
+
+pub mod floor;
+pub mod scan_sort;
+
+use criterion::{Criterion, SamplingMode};
+use crossbeam_utils::CachePadded;
+use dagqueue::baseline::{ParkingLotQueue, StdMutexQueue};
+use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, QueueConfig, RunnerId, Scheduler};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+#[allow(unused_imports)]
+pub use floor::Floor;
+#[allow(unused_imports)]
+pub use scan_sort::ScanSort;
+
+/// Whether the larger sizes were asked for (`DAGQUEUE_BENCH_FULL=1`).
+pub fn full() -> bool {
+    std::env::var("DAGQUEUE_BENCH_FULL").is_ok_and(|v| v == "1")
+}
+
+/// `small` normally, `large` with `DAGQUEUE_BENCH_FULL=1`.
+pub fn size(small: usize, large: usize) -> usize {
+    if full() {
+        large
+    } else {
+        small
+    }
+}
+
+/// The machine's parallelism.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Thread counts for the scaling groups: 1, 2 and the machine's parallelism
+/// when larger, or the comma-separated list in `DAGQUEUE_BENCH_THREADS`.
+pub fn thread_counts() -> Vec<usize> {
+    if let Ok(list) = std::env::var("DAGQUEUE_BENCH_THREADS") {
+        let parsed: Vec<usize> = list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .filter(|&n| n > 0)
+            .collect();
+        if !parsed.is_empty() {
+            return parsed;
+        }
+    }
+    let mut counts = vec![1, 2];
+    if cores() > 2 {
+        counts.push(cores());
+    }
+    counts
+}
+
+/// The Criterion configuration every group starts from: few, long samples
+/// (each sample drains a whole workload), flat sampling, short budgets, so
+/// that `cargo bench -- --quick` runs every group in a few minutes.
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .nresamples(10_000)
+        .without_plots()
+}
+
+/// Applies the per-group settings shared by the drain groups.
+pub fn drain_group<M: criterion::measurement::Measurement>(
+    group: &mut criterion::BenchmarkGroup<'_, M>,
+) {
+    group.sampling_mode(SamplingMode::Flat);
+}
+
+/// A small, fast, seeded PRNG (splitmix64).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator with this seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// One job of a workload: its index is its id.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Priority level, 0 (Critical) to 4 (Background).
+    pub level: u8,
+    /// Indices of the jobs it depends on (all lower than its own).
+    pub deps: Vec<u32>,
+}
+
+/// A set of jobs, in submission order (dependencies before dependents).
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// The jobs; job `i` has id `i`.
+    pub jobs: Vec<Spec>,
+}
+
+impl Workload {
+    /// `n` independent Normal jobs.
+    pub fn independent(n: usize) -> Workload {
+        Workload {
+            jobs: (0..n)
+                .map(|_| Spec {
+                    level: 2,
+                    deps: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// `n` independent jobs with random levels.
+    pub fn mixed(n: usize, seed: u64) -> Workload {
+        let mut rng = Rng::new(seed);
+        Workload {
+            jobs: (0..n)
+                .map(|_| Spec {
+                    level: random_level(&mut rng),
+                    deps: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A chain: job i depends on job i − 1.
+    pub fn chain(n: usize) -> Workload {
+        Workload::chains(1, n)
+    }
+
+    /// `k` independent chains of `len` jobs, interleaved: at most `k` jobs
+    /// are ever ready at once.
+    pub fn chains(k: usize, len: usize) -> Workload {
+        Workload {
+            jobs: (0..k * len)
+                .map(|i| Spec {
+                    level: 2,
+                    deps: if i >= k {
+                        vec![(i - k) as u32]
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// One root and `n` jobs that depend on it.
+    pub fn fan_out(n: usize) -> Workload {
+        let mut jobs = vec![Spec {
+            level: 2,
+            deps: Vec::new(),
+        }];
+        jobs.extend((0..n).map(|_| Spec {
+            level: 2,
+            deps: vec![0],
+        }));
+        Workload { jobs }
+    }
+
+    /// `n` roots and one job that depends on all of them.
+    pub fn fan_in(n: usize) -> Workload {
+        let mut jobs: Vec<Spec> = (0..n)
+            .map(|_| Spec {
+                level: 2,
+                deps: Vec::new(),
+            })
+            .collect();
+        jobs.push(Spec {
+            level: 2,
+            deps: (0..n as u32).collect(),
+        });
+        Workload { jobs }
+    }
+
+    /// `layers` layers of `width` jobs; each job below the first depends on
+    /// `deps` distinct random jobs of the layer above.
+    pub fn layered(layers: usize, width: usize, deps: usize, seed: u64) -> Workload {
+        let mut rng = Rng::new(seed);
+        let mut jobs = Vec::with_capacity(layers * width);
+        for layer in 0..layers {
+            for _ in 0..width {
+                let mut picked = Vec::with_capacity(deps);
+                if layer > 0 {
+                    while picked.len() < deps.min(width) {
+                        let d = ((layer - 1) * width) as u32 + rng.below(width as u64) as u32;
+                        if !picked.contains(&d) {
+                            picked.push(d);
+                        }
+                    }
+                }
+                jobs.push(Spec {
+                    level: 2,
+                    deps: picked,
+                });
+            }
+        }
+        Workload { jobs }
+    }
+
+    /// The number of jobs.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+}
+
+/// A random level: 5% Critical, 15% High, 60% Normal, 15% Low, 5% Background.
+pub fn random_level(rng: &mut Rng) -> u8 {
+    match rng.below(100) {
+        0..=4 => 0,
+        5..=19 => 1,
+        20..=79 => 2,
+        80..=94 => 3,
+        _ => 4,
+    }
+}
+
+/// What the benchmarks need from a queue.
+pub trait Engine: Sync + Sized {
+    /// Its name in the reports.
+    const NAME: &'static str;
+    /// An empty queue with room for `capacity` jobs (ids `0..capacity`).
+    fn empty(capacity: usize) -> Self;
+    /// Submits job `id` (its dependencies already submitted).
+    fn submit(&self, id: u64, spec: &Spec);
+    /// Claims, starts and completes one job; false if none could be claimed.
+    fn step(&self) -> bool;
+    /// Forgets finished jobs (no-op where nothing is kept).
+    fn prune(&self) {}
+
+    /// A queue holding the whole workload.
+    fn build(workload: &Workload) -> Self {
+        let engine = Self::empty(workload.len());
+        for (id, spec) in workload.jobs.iter().enumerate() {
+            engine.submit(id as u64, spec);
+        }
+        engine
+    }
+}
+
+/// A [`Scheduler`] implementation as an [`Engine`].
+pub struct Sched<S>(pub S);
+
+fn job_spec(id: u64, spec: &Spec) -> JobSpec {
+    JobSpec::new(JobId(id))
+        .priority(Priority::from_level(spec.level).expect("level below 5"))
+        .depends_on(spec.deps.iter().map(|&d| JobId(u64::from(d))))
+}
+
+impl<S: Scheduler> Sched<S> {
+    #[inline]
+    fn sched_submit(&self, id: u64, spec: &Spec) {
+        self.0.submit(job_spec(id, spec)).expect("submit");
+    }
+
+    #[inline]
+    fn sched_step(&self) -> bool {
+        match self.0.claim(RunnerId::DEFAULT) {
+            Some(claim) => {
+                self.0.start(&claim).expect("start");
+                self.0.complete(claim, Outcome::Success).expect("complete");
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+macro_rules! sched_engine {
+    ($ty:ty, $name:literal, $make:expr) => {
+        impl Engine for Sched<$ty> {
+            const NAME: &'static str = $name;
+            fn empty(_capacity: usize) -> Self {
+                Sched($make)
+            }
+            #[inline]
+            fn submit(&self, id: u64, spec: &Spec) {
+                self.sched_submit(id, spec)
+            }
+            #[inline]
+            fn step(&self) -> bool {
+                self.sched_step()
+            }
+            fn prune(&self) {
+                self.0.prune_finished();
+            }
+        }
+    };
+}
+
+sched_engine!(JobQueue, "JobQueue", JobQueue::builder().build());
+sched_engine!(
+    StdMutexQueue,
+    "StdMutex",
+    StdMutexQueue::new(QueueConfig::default())
+);
+sched_engine!(
+    ParkingLotQueue,
+    "ParkingLot",
+    ParkingLotQueue::new(QueueConfig::default())
+);
+
+/// The lock-free queue.
+pub type Lf = Sched<JobQueue>;
+/// The `std::sync::Mutex` baseline.
+pub type Std = Sched<StdMutexQueue>;
+/// The `parking_lot::Mutex` baseline.
+pub type Pl = Sched<ParkingLotQueue>;
+
+/// Runs `threads` workers that each loop on [`Engine::step`] until `total`
+/// jobs were completed between them; returns the time from the start barrier
+/// to the last worker's exit. A worker that finds nothing to claim yields.
+pub fn drain<E: Engine>(engine: &E, threads: usize, total: usize) -> Duration {
+    let done: Vec<CachePadded<AtomicUsize>> = (0..threads)
+        .map(|_| CachePadded::new(AtomicUsize::new(0)))
+        .collect();
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (done, barrier) = (&done, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    worker_loop(engine, &done[t], done, total);
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        for handle in handles {
+            handle.join().expect("worker");
+        }
+        start.elapsed()
+    })
+}
+
+/// One worker: step until the shared total is reached.
+#[inline]
+pub fn worker_loop<E: Engine>(
+    engine: &E,
+    mine: &AtomicUsize,
+    all: &[CachePadded<AtomicUsize>],
+    total: usize,
+) {
+    let mut count = 0usize;
+    loop {
+        if engine.step() {
+            count += 1;
+            mine.store(count, Ordering::Relaxed);
+        } else {
+            let sum: usize = all.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+            if sum >= total {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// `iters` times: builds the engine on `workload` (not timed), drains it with
+/// `threads` workers (timed); returns the summed drain times.
+pub fn timed_drains<E: Engine>(workload: &Workload, threads: usize, iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let engine = E::build(workload);
+        total += drain(&engine, threads, workload.len());
+        drop(engine);
+    }
+    total
+}
