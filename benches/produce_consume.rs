@@ -21,32 +21,35 @@ fn produce_consume<E: Engine>(workload: &Workload, producers: usize, consumers: 
     let done: Vec<CachePadded<AtomicUsize>> = (0..consumers)
         .map(|_| CachePadded::new(AtomicUsize::new(0)))
         .collect();
-    let barrier = Barrier::new(producers + consumers + 1);
-    let elapsed = std::thread::scope(|s| {
+    let barrier = Barrier::new(producers + consumers);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let mut handles = Vec::new();
         for p in 0..producers {
             let (engine, barrier) = (&engine, &barrier);
             handles.push(s.spawn(move || {
                 barrier.wait();
+                let start = Instant::now();
                 for id in (p..total).step_by(producers) {
                     engine.submit(id as u64, &workload.jobs[id]);
                 }
+                (start, Instant::now())
             }));
         }
         for c in 0..consumers {
             let (engine, barrier, done) = (&engine, &barrier, &done);
             handles.push(s.spawn(move || {
                 barrier.wait();
+                let start = Instant::now();
                 common::worker_loop(engine, &done[c], done, total);
+                (start, Instant::now())
             }));
         }
-        barrier.wait();
-        let start = Instant::now();
-        for handle in handles {
-            handle.join().expect("thread");
-        }
-        start.elapsed()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
     });
+    let elapsed = common::span(&spans);
     drop(engine);
     elapsed
 }

@@ -330,30 +330,40 @@ pub type Std = Sched<StdMutexQueue>;
 pub type Pl = Sched<ParkingLotQueue>;
 
 /// Runs `threads` workers that each loop on [`Engine::step`] until `total`
-/// jobs were completed between them; returns the time from the start barrier
-/// to the last worker's exit. A worker that finds nothing to claim yields.
+/// jobs were completed between them; returns the time from the first worker
+/// leaving the start barrier to the last worker's exit (taken by the workers
+/// themselves, so an oversubscribed machine that delays the spawning thread
+/// does not shorten it). A worker that finds nothing to claim yields.
 pub fn drain<E: Engine>(engine: &E, threads: usize, total: usize) -> Duration {
     let done: Vec<CachePadded<AtomicUsize>> = (0..threads)
         .map(|_| CachePadded::new(AtomicUsize::new(0)))
         .collect();
-    let barrier = Barrier::new(threads + 1);
-    std::thread::scope(|s| {
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (done, barrier) = (&done, &barrier);
                 s.spawn(move || {
                     barrier.wait();
+                    let start = Instant::now();
                     worker_loop(engine, &done[t], done, total);
+                    (start, Instant::now())
                 })
             })
             .collect();
-        barrier.wait();
-        let start = Instant::now();
-        for handle in handles {
-            handle.join().expect("worker");
-        }
-        start.elapsed()
-    })
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker"))
+            .collect()
+    });
+    span(&spans)
+}
+
+/// From the earliest start to the latest end.
+pub fn span(spans: &[(Instant, Instant)]) -> Duration {
+    let start = spans.iter().map(|s| s.0).min().expect("a thread");
+    let end = spans.iter().map(|s| s.1).max().expect("a thread");
+    end.duration_since(start)
 }
 
 /// One worker: step until the shared total is reached.
