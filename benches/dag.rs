@@ -1,7 +1,8 @@
 //! `dag`: time to drain a dependency graph — a chain of 10k, fan-out 1→10k,
 //! fan-in 10k→1, and a layered random DAG (20 layers × 1,000 jobs, 3
 //! dependencies each from the layer above) — with 2 threads (and 1 and
-//! `available_parallelism` for the layered DAG). Throughput in jobs/s.
+//! `available_parallelism` for the layered DAG; every shape at each count of
+//! `DAGQUEUE_BENCH_THREADS` when set). Throughput in jobs/s.
 
 mod common;
 
@@ -30,7 +31,9 @@ fn shape(group: &mut Group<'_>, shape: &str, workload: &Workload, threads: &[usi
 fn dag(c: &mut Criterion) {
     let n = common::size(10_000, 100_000);
     let width = common::size(1_000, 10_000);
-    let two = [2];
+    // The fixed shapes run at 2 threads, or at every count of
+    // `DAGQUEUE_BENCH_THREADS` when it is set.
+    let two = common::thread_override().unwrap_or(vec![2]);
     let mut group = c.benchmark_group("dag");
     common::drain_group(&mut group);
     shape(&mut group, "chain", &Workload::chain(n), &two);

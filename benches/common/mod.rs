@@ -41,18 +41,22 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The comma-separated thread counts in `DAGQUEUE_BENCH_THREADS`, if set.
+pub fn thread_override() -> Option<Vec<usize>> {
+    let list = std::env::var("DAGQUEUE_BENCH_THREADS").ok()?;
+    let parsed: Vec<usize> = list
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .collect();
+    (!parsed.is_empty()).then_some(parsed)
+}
+
 /// Thread counts for the scaling groups: 1, 2 and the machine's parallelism
 /// when larger, or the comma-separated list in `DAGQUEUE_BENCH_THREADS`.
 pub fn thread_counts() -> Vec<usize> {
-    if let Ok(list) = std::env::var("DAGQUEUE_BENCH_THREADS") {
-        let parsed: Vec<usize> = list
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .filter(|&n| n > 0)
-            .collect();
-        if !parsed.is_empty() {
-            return parsed;
-        }
+    if let Some(list) = thread_override() {
+        return list;
     }
     let mut counts = vec![1, 2];
     if cores() > 2 {
