@@ -31,6 +31,7 @@ mod scheduler;
 mod status;
 mod types;
 
+pub mod audit;
 pub mod baseline;
 mod cluster;
 mod dependents;

@@ -1,0 +1,606 @@
+//! One test per bad input, on every implementation: each asserts the exact
+//! typed error and that the queue is unchanged (status without the wait
+//! average, every job's view and dependency check, the previews).
+
+mod common;
+
+use common::*;
+use dagqueue::{
+    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
+    Priority, Resources, RunnerId, Scheduler, MAX_CAPACITY, MAX_RETRIES_LIMIT,
+};
+use std::fmt::Debug;
+
+const R0: RunnerId = RunnerId(0);
+const R1: RunnerId = RunnerId(1);
+/// Capacity 2, both slots taken (J1 running, J2 scheduled).
+const C1: ClusterId = ClusterId(1);
+/// Capacity 3, paused.
+const C2: ClusterId = ClusterId(2);
+/// Never registered.
+const C7: ClusterId = ClusterId(7);
+
+const J1: JobId = JobId(1); // running (C1, High)
+const J2: JobId = JobId(2); // scheduled (C1)
+const J3: JobId = JobId(3); // completed
+const J4: JobId = JobId(4); // failed
+const J5: JobId = JobId(5); // cancelled
+const J6: JobId = JobId(6); // pending (Low)
+const J7: JobId = JobId(7); // waiting on J2
+const J8: JobId = JobId(8); // pending after one failed attempt (2 retries)
+const J9: JobId = JobId(9); // waiting on J6
+const J10: JobId = JobId(10); // waiting on J9
+const J11: JobId = JobId(11); // pending on paused C2
+const J12: JobId = JobId(12); // pending, runner 1
+const NEW: JobId = JobId(20); // never submitted
+const UNKNOWN: JobId = JobId(99); // never submitted
+
+/// A queue holding a job in every state, and the claims behind them.
+struct Fixture {
+    running: Claim,
+    scheduled: Claim,
+    completed: Claim,
+    failed: Claim,
+    /// J8's first attempt, which failed and was retried.
+    retried: Claim,
+}
+
+/// Every id the snapshots look at, known or not.
+fn all_ids() -> Vec<JobId> {
+    let mut all = ids(1..=12);
+    all.extend([NEW, UNKNOWN]);
+    all
+}
+
+fn fixture(q: &dyn Scheduler) -> Fixture {
+    q.set_cluster_capacity(C1, 2).unwrap();
+    q.set_cluster_resources(
+        C1,
+        Resources {
+            cores: 16,
+            memory_gb: 64,
+        },
+    )
+    .unwrap();
+    q.set_cluster_capacity(C2, 3).unwrap();
+    q.pause_cluster(C2).unwrap();
+
+    let claim_only = |spec: JobSpec| {
+        let id = spec.id;
+        q.submit(spec).unwrap();
+        let claim = q.claim(R0).unwrap();
+        assert_eq!(
+            claim,
+            Claim {
+                job: id,
+                attempt: 1
+            }
+        );
+        claim
+    };
+    let running = claim_only(JobSpec::new(J1).cluster(C1).priority(Priority::High));
+    q.start(&running).unwrap();
+    let scheduled = claim_only(JobSpec::new(J2).cluster(C1));
+    let completed = claim_only(JobSpec::new(J3));
+    assert_eq!(
+        q.complete(completed, Outcome::Success),
+        Ok(Completion::Completed)
+    );
+    let failed = claim_only(JobSpec::new(J4));
+    assert_eq!(q.complete(failed, Outcome::Failure), Ok(Completion::Failed));
+    let retried = claim_only(JobSpec::new(J8).max_retries(2));
+    assert_eq!(
+        q.complete(retried, Outcome::Failure),
+        Ok(Completion::Retrying)
+    );
+    q.submit(JobSpec::new(J5)).unwrap();
+    assert_eq!(q.cancel(J5), Ok(CancelOutcome::Cancelled));
+    q.submit(JobSpec::new(J6).priority(Priority::Low)).unwrap();
+    q.submit(JobSpec::new(J7).depends_on([J2])).unwrap();
+    q.submit(JobSpec::new(J9).depends_on([J6])).unwrap();
+    q.submit(JobSpec::new(J10).depends_on([J9])).unwrap();
+    q.submit(JobSpec::new(J11).cluster(C2)).unwrap();
+    q.submit(JobSpec::new(J12).runner(R1)).unwrap();
+
+    let expected = [
+        (J1, JobState::Running),
+        (J2, JobState::Scheduled),
+        (J3, JobState::Completed),
+        (J4, JobState::Failed),
+        (J5, JobState::Cancelled),
+        (J6, JobState::Pending),
+        (J7, JobState::Waiting),
+        (J8, JobState::Pending),
+        (J9, JobState::Waiting),
+        (J10, JobState::Waiting),
+        (J11, JobState::Pending),
+        (J12, JobState::Pending),
+    ];
+    for (job, state) in expected {
+        assert_eq!(q.state(job), Ok(state), "fixture: {job}");
+    }
+    assert_eq!(q.job(J8).unwrap().attempt, 1);
+    let cluster = q.status().clusters[&C1];
+    assert_eq!((cluster.running, cluster.capacity), (2, 2));
+    assert!(q.status().clusters[&C2].paused);
+    assert!(!q.status().clusters.contains_key(&C7));
+    Fixture {
+        running,
+        scheduled,
+        completed,
+        failed,
+        retried,
+    }
+}
+
+/// Runs `op`, asserts it failed with exactly `expected`, and that nothing
+/// observable changed.
+fn assert_rejected<T: Debug>(
+    q: &dyn Scheduler,
+    op: impl FnOnce() -> Result<T, Error>,
+    expected: Error,
+) {
+    let before = snapshot(q, &all_ids());
+    match op() {
+        Ok(value) => panic!("expected {expected:?}, got Ok({value:?})"),
+        Err(error) => assert_eq!(error, expected),
+    }
+    assert_eq!(snapshot(q, &all_ids()), before, "after {expected:?}");
+}
+
+/// Runs `test` on a fresh fixture of every implementation.
+fn with_fixture(test: impl Fn(&dyn Scheduler, &Fixture)) {
+    each_impl(config(), |q| {
+        let fixture = fixture(q);
+        test(q, &fixture);
+    });
+}
+
+fn claim(job: JobId, attempt: u32) -> Claim {
+    Claim { job, attempt }
+}
+
+#[test]
+fn unknown_job_start() {
+    with_fixture(|q, _| {
+        assert_rejected(
+            q,
+            || q.start(&claim(UNKNOWN, 1)),
+            Error::UnknownJob(UNKNOWN),
+        );
+    });
+}
+
+#[test]
+fn unknown_job_complete() {
+    with_fixture(|q, _| {
+        for outcome in [Outcome::Success, Outcome::Failure] {
+            assert_rejected(
+                q,
+                || q.complete(claim(UNKNOWN, 1), outcome),
+                Error::UnknownJob(UNKNOWN),
+            );
+        }
+    });
+}
+
+#[test]
+fn unknown_job_cancel() {
+    with_fixture(|q, _| {
+        assert_rejected(q, || q.cancel(UNKNOWN), Error::UnknownJob(UNKNOWN));
+    });
+}
+
+#[test]
+fn unknown_job_reprioritize() {
+    with_fixture(|q, _| {
+        assert_rejected(
+            q,
+            || q.reprioritize(UNKNOWN, Priority::Critical),
+            Error::UnknownJob(UNKNOWN),
+        );
+    });
+}
+
+#[test]
+fn unknown_job_state_view_and_dependency_check() {
+    with_fixture(|q, _| {
+        assert_rejected(q, || q.state(UNKNOWN), Error::UnknownJob(UNKNOWN));
+        assert_rejected(q, || q.job(UNKNOWN), Error::UnknownJob(UNKNOWN));
+        assert_rejected(
+            q,
+            || q.dependencies_satisfied(UNKNOWN),
+            Error::UnknownJob(UNKNOWN),
+        );
+    });
+}
+
+#[test]
+fn unknown_job_add_dependencies() {
+    with_fixture(|q, _| {
+        assert_rejected(
+            q,
+            || q.add_dependencies(UNKNOWN, &[J6]),
+            Error::UnknownJob(UNKNOWN),
+        );
+    });
+}
+
+#[test]
+fn duplicate_id() {
+    with_fixture(|q, _| {
+        // A pending, a running, a finished and a cancelled job: the
+        // duplicate's different priority and new cluster change nothing.
+        for job in [J6, J1, J3, J5, J7] {
+            assert_rejected(
+                q,
+                || {
+                    q.submit(
+                        JobSpec::new(job)
+                            .priority(Priority::Critical)
+                            .cluster(C7)
+                            .runner(R1),
+                    )
+                },
+                Error::DuplicateJob(job),
+            );
+        }
+    });
+}
+
+#[test]
+fn self_dependency() {
+    with_fixture(|q, _| {
+        assert_rejected(
+            q,
+            || q.submit(JobSpec::new(NEW).depends_on([NEW]).cluster(C7)),
+            Error::SelfDependency(NEW),
+        );
+        assert_rejected(
+            q,
+            || q.submit(JobSpec::new(NEW).depends_on([J6, NEW])),
+            Error::SelfDependency(NEW),
+        );
+        assert_rejected(
+            q,
+            || q.add_dependencies(J6, &[J6]),
+            Error::SelfDependency(J6),
+        );
+        assert_rejected(
+            q,
+            || q.add_dependencies(J9, &[J9]),
+            Error::SelfDependency(J9),
+        );
+    });
+}
+
+#[test]
+fn unknown_dependency() {
+    with_fixture(|q, _| {
+        assert_rejected(
+            q,
+            || q.submit(JobSpec::new(NEW).depends_on([J6, UNKNOWN]).cluster(C7)),
+            Error::UnknownDependency {
+                job: NEW,
+                dependency: UNKNOWN,
+            },
+        );
+        assert_rejected(
+            q,
+            || q.add_dependencies(J6, &[UNKNOWN]),
+            Error::UnknownDependency {
+                job: J6,
+                dependency: UNKNOWN,
+            },
+        );
+        // With a valid (unfinished) dependency alongside: J6 must not become
+        // waiting on J12.
+        assert_rejected(
+            q,
+            || q.add_dependencies(J6, &[J12, UNKNOWN]),
+            Error::UnknownDependency {
+                job: J6,
+                dependency: UNKNOWN,
+            },
+        );
+    });
+}
+
+#[test]
+fn dependency_cycle() {
+    with_fixture(|q, _| {
+        // J9 depends on J6, J10 on J9.
+        assert_rejected(
+            q,
+            || q.add_dependencies(J6, &[J9]),
+            Error::DependencyCycle {
+                job: J6,
+                dependency: J9,
+            },
+        );
+        assert_rejected(
+            q,
+            || q.add_dependencies(J6, &[J10]),
+            Error::DependencyCycle {
+                job: J6,
+                dependency: J10,
+            },
+        );
+        assert_rejected(
+            q,
+            || q.add_dependencies(J9, &[J10]),
+            Error::DependencyCycle {
+                job: J9,
+                dependency: J10,
+            },
+        );
+        // A valid dependency alongside is not added either.
+        assert_rejected(
+            q,
+            || q.add_dependencies(J6, &[J12, J10]),
+            Error::DependencyCycle {
+                job: J6,
+                dependency: J10,
+            },
+        );
+    });
+}
+
+#[test]
+fn stale_completion_wrong_attempt() {
+    with_fixture(|q, f| {
+        for attempt in [0, 2, u32::MAX] {
+            for c in [f.running, f.scheduled] {
+                let stale = claim(c.job, attempt);
+                assert_rejected(
+                    q,
+                    || q.complete(stale, Outcome::Success),
+                    Error::StaleClaim {
+                        job: c.job,
+                        attempt,
+                    },
+                );
+                assert_rejected(
+                    q,
+                    || q.start(&stale),
+                    Error::StaleClaim {
+                        job: c.job,
+                        attempt,
+                    },
+                );
+            }
+        }
+        // Jobs never claimed: pending, waiting.
+        for job in [J6, J7] {
+            assert_rejected(
+                q,
+                || q.complete(claim(job, 1), Outcome::Failure),
+                Error::StaleClaim { job, attempt: 1 },
+            );
+            assert_rejected(
+                q,
+                || q.start(&claim(job, 1)),
+                Error::StaleClaim { job, attempt: 1 },
+            );
+        }
+    });
+}
+
+#[test]
+fn repeated_completion() {
+    with_fixture(|q, f| {
+        for c in [f.completed, f.failed] {
+            for outcome in [Outcome::Success, Outcome::Failure] {
+                assert_rejected(
+                    q,
+                    || q.complete(c, outcome),
+                    Error::StaleClaim {
+                        job: c.job,
+                        attempt: 1,
+                    },
+                );
+            }
+            assert_rejected(
+                q,
+                || q.start(&c),
+                Error::StaleClaim {
+                    job: c.job,
+                    attempt: 1,
+                },
+            );
+        }
+        // And right after a successful completion of a fresh job.
+        q.submit(JobSpec::new(NEW).priority(Priority::Critical))
+            .unwrap();
+        let c = q.claim(R0).unwrap();
+        assert_eq!(c, claim(NEW, 1));
+        assert_eq!(q.complete(c, Outcome::Success), Ok(Completion::Completed));
+        assert_rejected(
+            q,
+            || q.complete(c, Outcome::Success),
+            Error::StaleClaim {
+                job: NEW,
+                attempt: 1,
+            },
+        );
+        assert_eq!(q.metrics().completed, 2);
+    });
+}
+
+#[test]
+fn completion_after_retry_from_old_attempt() {
+    with_fixture(|q, f| {
+        let old = f.retried;
+        let stale = Error::StaleClaim {
+            job: J8,
+            attempt: 1,
+        };
+        // While the retry is pending...
+        assert_rejected(q, || q.complete(old, Outcome::Success), stale.clone());
+        assert_rejected(q, || q.start(&old), stale.clone());
+        // ... and once the second attempt is claimed and running.
+        let second = q.claim(R0).unwrap();
+        assert_eq!(second, claim(J8, 2));
+        assert_rejected(q, || q.complete(old, Outcome::Success), stale.clone());
+        assert_rejected(q, || q.complete(old, Outcome::Failure), stale.clone());
+        q.start(&second).unwrap();
+        assert_rejected(q, || q.complete(old, Outcome::Success), stale.clone());
+        assert_eq!(
+            q.complete(second, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+        assert_rejected(q, || q.complete(old, Outcome::Success), stale);
+    });
+}
+
+#[test]
+fn start_twice() {
+    with_fixture(|q, f| {
+        assert_rejected(q, || q.start(&f.running), Error::AlreadyStarted(J1));
+        q.start(&f.scheduled).unwrap();
+        assert_rejected(q, || q.start(&f.scheduled), Error::AlreadyStarted(J2));
+    });
+}
+
+#[test]
+fn start_after_cancel_requested() {
+    with_fixture(|q, f| {
+        assert_eq!(q.cancel(J2), Ok(CancelOutcome::Requested));
+        assert!(q.job(J2).unwrap().cancel_requested);
+        assert_rejected(q, || q.start(&f.scheduled), Error::CancelRequested(J2));
+        // A second cancel of a claimed job is not an error and changes nothing.
+        let before = snapshot(q, &all_ids());
+        assert_eq!(q.cancel(J2), Ok(CancelOutcome::Requested));
+        assert_eq!(snapshot(q, &all_ids()), before);
+    });
+}
+
+#[test]
+fn invalid_priority() {
+    with_fixture(|q, _| {
+        let before = snapshot(q, &all_ids());
+        assert_eq!(Priority::try_from(5u8), Err(Error::InvalidPriority(5)));
+        assert_eq!(Priority::try_from(255u8), Err(Error::InvalidPriority(255)));
+        assert_eq!(Priority::try_from(-1i64), Err(Error::InvalidPriority(-1)));
+        assert_eq!(Priority::try_from(5i64), Err(Error::InvalidPriority(5)));
+        assert_eq!(Priority::try_from(256i64), Err(Error::InvalidPriority(256)));
+        assert_eq!(
+            Priority::try_from(i64::MIN),
+            Err(Error::InvalidPriority(i64::MIN))
+        );
+        assert_eq!(Priority::from_level(9), Err(Error::InvalidPriority(9)));
+        assert_eq!(Priority::try_from(4u8), Ok(Priority::Background));
+        assert_eq!(Priority::try_from(0i64), Ok(Priority::Critical));
+        assert_eq!(snapshot(q, &all_ids()), before);
+    });
+}
+
+#[test]
+fn zero_capacity() {
+    with_fixture(|q, _| {
+        assert_rejected(q, || q.set_cluster_capacity(C1, 0), Error::ZeroCapacity(C1));
+        assert_rejected(q, || q.set_cluster_capacity(C7, 0), Error::ZeroCapacity(C7));
+    });
+}
+
+#[test]
+fn capacity_too_large() {
+    with_fixture(|q, _| {
+        for capacity in [MAX_CAPACITY + 1, u32::MAX] {
+            for cluster in [C1, C7] {
+                assert_rejected(
+                    q,
+                    || q.set_cluster_capacity(cluster, capacity),
+                    Error::CapacityTooLarge { cluster, capacity },
+                );
+            }
+        }
+        // The limit itself is accepted.
+        q.set_cluster_capacity(C7, MAX_CAPACITY).unwrap();
+        assert_eq!(q.status().clusters[&C7].capacity, MAX_CAPACITY);
+    });
+}
+
+#[test]
+fn unknown_cluster_pause_resume() {
+    with_fixture(|q, _| {
+        assert_rejected(q, || q.pause_cluster(C7), Error::UnknownCluster(C7));
+        assert_rejected(q, || q.resume_cluster(C7), Error::UnknownCluster(C7));
+    });
+}
+
+#[test]
+fn too_many_retries() {
+    with_fixture(|q, _| {
+        assert_rejected(
+            q,
+            || {
+                q.submit(
+                    JobSpec::new(NEW)
+                        .max_retries(MAX_RETRIES_LIMIT + 1)
+                        .cluster(C7),
+                )
+            },
+            Error::TooManyRetries(MAX_RETRIES_LIMIT + 1),
+        );
+        assert_rejected(
+            q,
+            || q.submit(JobSpec::new(NEW).max_retries(u32::MAX)),
+            Error::TooManyRetries(u32::MAX),
+        );
+        // The limit itself is accepted.
+        assert_eq!(
+            q.submit(JobSpec::new(NEW).max_retries(MAX_RETRIES_LIMIT)),
+            Ok(NEW)
+        );
+    });
+}
+
+#[test]
+fn cancel_finished_job() {
+    with_fixture(|q, _| {
+        for (job, state) in [
+            (J3, JobState::Completed),
+            (J4, JobState::Failed),
+            (J5, JobState::Cancelled),
+        ] {
+            assert_rejected(q, || q.cancel(job), Error::AlreadyFinished { job, state });
+        }
+    });
+}
+
+#[test]
+fn reprioritize_claimed_or_finished_job() {
+    with_fixture(|q, _| {
+        for (job, state) in [
+            (J2, JobState::Scheduled),
+            (J1, JobState::Running),
+            (J3, JobState::Completed),
+            (J4, JobState::Failed),
+            (J5, JobState::Cancelled),
+        ] {
+            assert_rejected(
+                q,
+                || q.reprioritize(job, Priority::Critical),
+                Error::NotQueued { job, state },
+            );
+        }
+    });
+}
+
+#[test]
+fn add_dependencies_to_claimed_or_finished_job() {
+    with_fixture(|q, _| {
+        for (job, state) in [
+            (J2, JobState::Scheduled),
+            (J1, JobState::Running),
+            (J3, JobState::Completed),
+        ] {
+            assert_rejected(
+                q,
+                || q.add_dependencies(job, &[J6]),
+                Error::NotQueued { job, state },
+            );
+        }
+    });
+}
