@@ -484,7 +484,12 @@ impl JobQueue {
     #[cfg(dagqueue_loom)]
     pub(crate) fn cluster_word(&self, id: ClusterId) -> Option<(u32, u32, u32, bool)> {
         let word = self.clusters.get_cloned(&id)?.load();
-        Some((word.running(), word.reserving(), word.capacity(), word.paused()))
+        Some((
+            word.running(),
+            word.reserving(),
+            word.capacity(),
+            word.paused(),
+        ))
     }
 
     fn view(job: &Job, word: Word) -> Option<JobView> {
@@ -978,7 +983,13 @@ mod tests {
             memory_gb: 8,
         };
         queue
-            .set_cluster_resources(ClusterId(0), Resources { cores: 8, memory_gb: 8 })
+            .set_cluster_resources(
+                ClusterId(0),
+                Resources {
+                    cores: 8,
+                    memory_gb: 8,
+                },
+            )
             .unwrap();
         queue
             .submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)).resources(big))
@@ -986,7 +997,10 @@ mod tests {
         assert_eq!(queue.claim(RunnerId::DEFAULT), None);
         assert_eq!(queue.state(JobId(1)), Ok(JobState::Pending));
         queue.set_cluster_resources(ClusterId(0), big).unwrap();
-        assert_eq!(queue.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(1)));
+        assert_eq!(
+            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            Some(JobId(1))
+        );
     }
 
     #[test]
@@ -999,8 +1013,14 @@ mod tests {
             .submit(JobSpec::new(JobId(2)).priority(Priority::Normal))
             .unwrap();
         // Both age at once: job 1 is served at Normal, job 2 at High.
-        assert_eq!(queue.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(2)));
-        assert_eq!(queue.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(1)));
+        assert_eq!(
+            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            Some(JobId(2))
+        );
+        assert_eq!(
+            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            Some(JobId(1))
+        );
         assert_eq!(queue.job(JobId(1)).unwrap().priority, Priority::Low);
     }
 }

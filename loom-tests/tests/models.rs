@@ -70,7 +70,6 @@ fn m01_two_claimers_race_for_one_job() {
     model(3, || two_claimers_one_job(queue()));
 }
 
-
 // ---------------------------------------------------------------- model 2
 
 fn dependency_finishes_during_submit(q: Arc<JobQueue>) {
