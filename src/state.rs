@@ -287,11 +287,12 @@ impl StateWord {
             if w.attempt() != attempt || !w.state().is_some_and(JobState::is_claimed) {
                 return Err(StartRefusal::Stale);
             }
-            if w.is(JobState::Running) {
-                return Err(StartRefusal::AlreadyStarted);
-            }
+            // Cancellation first: it is what the worker must act on.
             if w.cancel_requested() {
                 return Err(StartRefusal::CancelRequested);
+            }
+            if w.is(JobState::Running) {
+                return Err(StartRefusal::AlreadyStarted);
             }
             Ok(w.set_state(JobState::Running))
         })
