@@ -25,9 +25,10 @@ export MIRIFLAGS="${MIRIFLAGS:--Zmiri-permissive-provenance}"
 cargo +nightly miri setup >/dev/null
 echo "miri: library unit tests"
 cargo +nightly miri test --lib
-for test in ${DAGQUEUE_MIRI_TESTS:-python_scenarios bad_input}; do
-    if [ -f "tests/$test.rs" ]; then
-        echo "miri: integration test $test"
-        cargo +nightly miri test --test "$test"
-    fi
-done
+# The small-scale integration tests: the Python scenarios that race claims,
+# completions and dependency releases (2 rounds each under Miri; the whole
+# file takes ~10 minutes there, so CI runs these; DAGQUEUE_MIRI_FILTER="" runs all).
+filters="${DAGQUEUE_MIRI_FILTER-s03_ s04_ s05_ s10_}"
+echo "miri: integration tests python_scenarios ${filters:-(all)}"
+# shellcheck disable=SC2086
+cargo +nightly miri test --test python_scenarios -- $filters

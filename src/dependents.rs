@@ -117,7 +117,7 @@ impl<T> DependentsList<T> {
     }
 
     /// Whether the list is sealed.
-    #[cfg(test)]
+    #[cfg(all(test, not(dagqueue_loom)))]
     pub(crate) fn is_sealed(&self) -> bool {
         self.head.load(Ordering::Acquire) == sealed()
     }

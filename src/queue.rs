@@ -526,7 +526,7 @@ impl JobQueue {
 
 impl Scheduler for JobQueue {
     /// Linearization point: the store that publishes the job (reserved →
-    /// waiting) in [`StateWord::publish`](crate::state). Before it, the id is
+    /// waiting) in `StateWord::publish` in `state.rs`. Before it, the id is
     /// reserved in the table (so a racing duplicate fails) but every
     /// operation treats the job as unknown.
     fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
@@ -587,7 +587,7 @@ impl Scheduler for JobQueue {
     /// Serialised with other `add_dependencies` calls by a lock (cycle
     /// checks need a stable graph); the claim path never takes it.
     /// Linearization point: the CAS that makes the job wait for the new
-    /// dependencies ([`StateWord::add_waits`](crate::state)), or that ends it
+    /// dependencies (`StateWord::add_waits` in `state.rs`), or that ends it
     /// when a new dependency already failed.
     fn add_dependencies(&self, id: JobId, dependencies: &[JobId]) -> Result<(), Error> {
         let _graph = self.graph.lock();
@@ -665,7 +665,7 @@ impl Scheduler for JobQueue {
     }
 
     /// Linearization point: the CAS pending → scheduled
-    /// ([`StateWord::claim`](crate::state)), made while a slot of the job's
+    /// (`StateWord::claim` in `state.rs`), made while a slot of the job's
     /// cluster is reserved.
     fn claim(&self, runner: RunnerId) -> Option<Claim> {
         if let Some(aging) = &self.aging {
@@ -695,7 +695,7 @@ impl Scheduler for JobQueue {
     }
 
     /// Linearization point: the CAS that ends the attempt
-    /// ([`StateWord::finish`](crate::state)); it checks the attempt, so a
+    /// (`StateWord::finish` in `state.rs`); it checks the attempt, so a
     /// repeated or late report fails it and changes nothing.
     fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
         let job = self.lookup(claim.job)?;

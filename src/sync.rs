@@ -227,12 +227,12 @@ mod loom_shim {
             self.0.lock().unwrap().get(key).cloned()
         }
         pub(crate) fn insert_if_absent(&self, key: K, value: V) -> Result<(), V> {
-            let mut map = self.0.lock().unwrap();
-            if map.contains_key(&key) {
-                Err(value)
-            } else {
-                map.insert(key, value);
-                Ok(())
+            match self.0.lock().unwrap().entry(key) {
+                std::collections::hash_map::Entry::Occupied(_) => Err(value),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(value);
+                    Ok(())
+                }
             }
         }
         pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {

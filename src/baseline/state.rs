@@ -127,7 +127,7 @@ impl Cluster {
     }
 
     fn fits(&self, needs: &Resources) -> bool {
-        self.resources.map_or(true, |slot| needs.fits_in(&slot))
+        self.resources.is_none_or(|slot| needs.fits_in(&slot))
     }
 }
 
@@ -849,7 +849,7 @@ impl State {
         Ok(job.dependencies.iter().all(|dep| {
             self.jobs
                 .get(dep)
-                .map_or(true, |dep| dep.state == JobState::Completed)
+                .is_none_or(|dep| dep.state == JobState::Completed)
         }))
     }
 
@@ -871,7 +871,7 @@ impl State {
                 for &(id, seq) in &lane.entries {
                     let live = self.jobs.get(&id).is_some_and(|job| {
                         job.entry == Some(seq)
-                            && cluster.map_or(true, |cluster| cluster.fits(&job.resources))
+                            && cluster.is_none_or(|cluster| cluster.fits(&job.resources))
                     });
                     if live {
                         found.push((level, seq, id));

@@ -807,7 +807,10 @@ fn submit_validation_order() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "a million dependencies / lane entries: too slow under Miri")]
+#[cfg_attr(
+    miri,
+    ignore = "a million dependencies / lane entries: too slow under Miri"
+)]
 fn too_many_dependencies() {
     // Cheap to check: the count is checked before the ids are looked up.
     each(|q| {
@@ -1275,7 +1278,10 @@ fn prune_finished_forgets_terminal_jobs() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "a million dependencies / lane entries: too slow under Miri")]
+#[cfg_attr(
+    miri,
+    ignore = "a million dependencies / lane entries: too slow under Miri"
+)]
 fn dead_lane_entries_are_compacted() {
     each(|q| {
         for id in 0..1000 {
