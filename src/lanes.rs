@@ -92,7 +92,7 @@ impl RunnerLanes {
     ) -> Arc<LaneGroup> {
         let find =
             |groups: &Vec<Arc<LaneGroup>>| groups.iter().find(|g| g.serves(cluster, user)).cloned();
-        if let Some(group) = find(&crate::sync::snapshot_load(&self.groups)) {
+        if let Some(group) = find(&crate::sync::snapshot_read(&self.groups)) {
             return group;
         }
         let _grow = self.grow.lock();

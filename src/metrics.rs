@@ -19,16 +19,13 @@ const WINDOW_SECS: u64 = 60;
 const BUCKETS: usize = 64;
 const COUNT_BITS: u32 = 24;
 
-/// Which stripe this thread uses: the address of a thread-local, hashed.
+/// Which stripe this thread uses: threads take stripes round-robin on first
+/// use, so up to `STRIPES` threads never share one.
 #[inline]
 fn stripe() -> usize {
     #[cfg(not(dagqueue_loom))]
     {
-        thread_local!(static ANCHOR: u8 = const { 0 });
-        ANCHOR.with(|anchor| {
-            let address = anchor as *const u8 as usize;
-            (address >> 4 ^ address >> 12) % STRIPES
-        })
+        crate::sync::thread_index() % STRIPES
     }
     #[cfg(dagqueue_loom)]
     {
@@ -45,6 +42,10 @@ struct Stripe {
     cancelled: AtomicU64,
     /// Per-second completion buckets: `second << 24 | count`.
     window: [AtomicU64; BUCKETS],
+    /// f64 bits of this stripe's average wait in µs, or `NO_SAMPLE`.
+    average_wait: AtomicU64,
+    /// Wait samples folded into `average_wait`.
+    wait_samples: AtomicU64,
 }
 
 impl Stripe {
@@ -56,6 +57,8 @@ impl Stripe {
             retried: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             window: core::array::from_fn(|_| AtomicU64::new(0)),
+            average_wait: AtomicU64::new(NO_SAMPLE),
+            wait_samples: AtomicU64::new(0),
         }
     }
 }
@@ -72,8 +75,6 @@ pub(crate) enum Counter {
 
 pub(crate) struct MetricsCell {
     stripes: Box<[CachePadded<Stripe>]>,
-    /// f64 bits of the average wait in µs, or `u64::MAX` before any sample.
-    average_wait: CachePadded<AtomicU64>,
 }
 
 const NO_SAMPLE: u64 = u64::MAX;
@@ -85,7 +86,6 @@ impl MetricsCell {
             stripes: (0..STRIPES)
                 .map(|_| CachePadded::new(Stripe::new()))
                 .collect(),
-            average_wait: CachePadded::new(AtomicU64::new(NO_SAMPLE)),
         }
     }
 
@@ -123,12 +123,15 @@ impl MetricsCell {
         }
     }
 
-    /// Folds one wait sample (µs) into the moving average: a CAS loop, so
-    /// every sample is applied exactly once.
+    /// Folds one wait sample (µs) into this thread's stripe's moving
+    /// average: a CAS loop, so every sample is applied exactly once. One
+    /// thread's samples form one exact EMA; see [`MetricsCell::read`] for how
+    /// stripes combine.
     #[inline]
     pub(crate) fn record_wait(&self, wait_micros: u64) {
+        let stripe = &self.stripes[stripe()];
         let sample = wait_micros as f64;
-        let mut current = self.average_wait.load(Ordering::Relaxed);
+        let mut current = stripe.average_wait.load(Ordering::Relaxed);
         loop {
             let next = if current == NO_SAMPLE {
                 sample
@@ -136,16 +139,17 @@ impl MetricsCell {
                 let average = f64::from_bits(current);
                 average + ALPHA * (sample - average)
             };
-            match self.average_wait.compare_exchange_weak(
+            match stripe.average_wait.compare_exchange_weak(
                 current,
                 next.to_bits(),
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => break,
                 Err(actual) => current = actual,
             }
         }
+        stripe.wait_samples.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sums the stripes.
@@ -165,9 +169,22 @@ impl MetricsCell {
                 }
             }
         }
-        let average = self.average_wait.load(Ordering::Relaxed);
-        if average != NO_SAMPLE {
-            metrics.average_wait = Duration::from_secs_f64(f64::from_bits(average).max(0.0) / 1e6);
+        // The stripes' averages, weighted by their sample counts: with one
+        // claiming thread this is exactly the EMA of its samples; with
+        // several, concurrent claims have no single order to average over,
+        // and each thread's EMA counts in proportion to its claims.
+        let (mut weighted, mut samples) = (0.0, 0u64);
+        for stripe in self.stripes.iter() {
+            let average = stripe.average_wait.load(Ordering::Relaxed);
+            let count = stripe.wait_samples.load(Ordering::Relaxed);
+            if average != NO_SAMPLE && count > 0 {
+                weighted += f64::from_bits(average) * count as f64;
+                samples += count;
+            }
+        }
+        if samples > 0 {
+            metrics.average_wait =
+                Duration::from_secs_f64((weighted / samples as f64).max(0.0) / 1e6);
         }
         metrics
     }

@@ -111,7 +111,10 @@ pub struct Metrics {
     /// Jobs that reached `Cancelled`, dependents cancelled by the cascade included.
     pub cancelled: u64,
     /// Exponential moving average (alpha 0.1) of the time from becoming
-    /// pending to being claimed; zero before the first claim.
+    /// pending to being claimed; zero before the first claim. `JobQueue`
+    /// keeps one EMA per claiming thread (no shared hot word) and reports
+    /// their mean weighted by claims: with one claimer it is exactly the EMA
+    /// of its claims.
     pub average_wait: Duration,
     /// Jobs completed within the last [`Metrics::WINDOW`].
     pub completed_in_window: u64,

@@ -17,6 +17,23 @@ pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 
 pub(crate) use std::sync::atomic::Ordering;
 
+/// A small number unique to the calling thread (0, 1, 2... in order of first
+/// call), for striping counters.
+#[cfg(not(dagqueue_loom))]
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    use std::cell::Cell;
+    // A process-wide ticket; Relaxed: only uniqueness matters.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
+    INDEX.with(|index| {
+        if index.get() == usize::MAX {
+            index.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        index.get()
+    })
+}
+
 /// Backs off inside a retry loop that waits for another thread's short step.
 #[inline]
 pub(crate) fn spin_wait() {
@@ -121,13 +138,40 @@ mod sharded {
     //! hands out a guard, so no caller can hold a shard lock by mistake.
     use dashmap::mapref::entry::Entry;
     use dashmap::DashMap;
-    use std::hash::Hash;
+    use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-    pub(crate) struct ShardedMap<K, V>(DashMap<K, V>);
+    /// Hashes the crate's integer ids with one multiply (Fx-style) instead
+    /// of SipHash: ids come from the caller's own database, not from an
+    /// adversary, and the multiply spreads them over dashmap's shard bits.
+    #[derive(Default, Clone, Copy)]
+    pub(crate) struct IdHasher(u64);
+
+    impl Hasher for IdHasher {
+        #[inline]
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        #[inline]
+        fn write(&mut self, bytes: &[u8]) {
+            for &byte in bytes {
+                self.write_u64(u64::from(byte));
+            }
+        }
+        #[inline]
+        fn write_u32(&mut self, value: u32) {
+            self.write_u64(u64::from(value));
+        }
+        #[inline]
+        fn write_u64(&mut self, value: u64) {
+            self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    pub(crate) struct ShardedMap<K, V>(DashMap<K, V, BuildHasherDefault<IdHasher>>);
 
     impl<K: Eq + Hash + Clone, V: Clone> ShardedMap<K, V> {
         pub(crate) fn new() -> Self {
-            ShardedMap(DashMap::new())
+            ShardedMap(DashMap::default())
         }
         #[inline]
         pub(crate) fn get_cloned(&self, key: &K) -> Option<V> {
