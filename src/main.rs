@@ -33,7 +33,7 @@ use workload::{Audit, Plan, Progress, RunStats};
 )]
 struct Args {
     /// Number of jobs.
-    #[arg(long, default_value_t = 800_000)]
+    #[arg(long, default_value_t = 1_000_000)]
     jobs: usize,
     /// Layers of the DAG.
     #[arg(long, default_value_t = 40)]

@@ -45,7 +45,8 @@ const WAIT_STEP: Duration = Duration::from_micros(500);
 pub struct Plan {
     /// Job `i` has id `i`; dependencies come before dependents.
     pub specs: Vec<JobSpec>,
-    /// Jobs cancelled mid-run (half a layer after being submitted), in id order.
+    /// Jobs cancelled mid-run (every other one right after it is submitted,
+    /// the rest half a layer later), in id order.
     pub cancels: Vec<JobId>,
     /// Layers of the DAG.
     pub layers: usize,
@@ -328,12 +329,20 @@ fn run<S: Scheduler, K: Sink + Send>(
         barrier.wait();
         let start = Instant::now();
 
-        // Submit everything, showing progress now and then; cancel each
-        // planned job half a layer after submitting it (by then it may be
-        // waiting, pending, claimed or finished).
+        // Submit everything, showing progress now and then; cancel every
+        // other planned job right after submitting it (it is then most
+        // likely waiting or pending) and the rest half a layer later (by
+        // then it may be waiting, pending, claimed or finished).
         let lag = (plan.len() / plan.layers / 2) as u64;
-        let mut cancels = plan.cancels.iter().copied().peekable();
-        let mut cancel = |job: JobId| {
+        let mut cancels = plan
+            .cancels
+            .iter()
+            .enumerate()
+            .map(|(k, job)| (if k % 2 == 0 { job.0 } else { job.0 + lag }, *job))
+            .collect::<Vec<_>>();
+        cancels.sort_unstable();
+        let mut cancels = cancels.into_iter().peekable();
+        let cancel = |job: JobId| {
             let result = queue.cancel(job);
             if let Some(log) = log {
                 log.record(EventKind::CancelCalled { job, result });
@@ -341,14 +350,14 @@ fn run<S: Scheduler, K: Sink + Send>(
         };
         for (i, spec) in plan.specs.iter().enumerate() {
             queue.submit(spec.clone()).expect("submit");
-            while let Some(job) = cancels.next_if(|job| job.0 + lag <= i as u64) {
+            while let Some((_, job)) = cancels.next_if(|(due, _)| *due <= i as u64) {
                 cancel(job);
             }
             if i % 4096 == 0 {
                 progress.update(settled(queue));
             }
         }
-        cancels.for_each(&mut cancel);
+        cancels.for_each(|(_, job)| cancel(job));
         // Pause one cluster at 60% and resume it at 75% (or after 100 ms).
         let mut paused_at: Option<Instant> = None;
         let mut resumed = false;
