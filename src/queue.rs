@@ -824,21 +824,21 @@ impl Scheduler for JobQueue {
         if self.runner_lanes(runner).is_none() {
             return Vec::new();
         }
-        for job in self.jobs.values_cloned() {
+        self.jobs.for_each_value(|job| {
             if job.runner != runner {
-                continue;
+                return;
             }
             let word = job.word.load();
             if word.state() != Some(JobState::Pending) {
-                continue;
+                return;
             }
             if let Some(cluster) = &job.group().cluster {
                 if !cluster.load().can_accept() || !cluster.fits(&job.resources) {
-                    continue;
+                    return;
                 }
             }
             ready.push((word.level(), job.ready_at(), job.id));
-        }
+        });
         ready.sort_unstable();
         ready.into_iter().map(|(_, _, id)| id).collect()
     }
@@ -848,9 +848,9 @@ impl Scheduler for JobQueue {
         let mut queued_by_priority = [0; Priority::LEVELS];
         let mut unfinished_by_runner = BTreeMap::new();
         let mut queued_by_cluster: BTreeMap<ClusterId, usize> = BTreeMap::new();
-        for job in self.jobs.values_cloned() {
+        self.jobs.for_each_value(|job| {
             let word = job.word.load();
-            let Some(state) = word.state() else { continue };
+            let Some(state) = word.state() else { return };
             by_state.add(state);
             if matches!(state, JobState::Waiting | JobState::Pending) {
                 queued_by_priority[usize::from(word.priority().level())] += 1;
@@ -861,7 +861,7 @@ impl Scheduler for JobQueue {
             if !state.is_terminal() {
                 *unfinished_by_runner.entry(job.runner).or_default() += 1;
             }
-        }
+        });
         let clusters = self
             .clusters
             .entries_cloned()

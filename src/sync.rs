@@ -192,6 +192,13 @@ mod sharded {
             }
             self.0.entry(key).or_insert_with(make).value().clone()
         }
+        /// Visits every value in place, one shard read-locked at a time (no
+        /// reference-count traffic). `visit` must not touch this map.
+        pub(crate) fn for_each_value(&self, mut visit: impl FnMut(&V)) {
+            for entry in self.0.iter() {
+                visit(entry.value());
+            }
+        }
         pub(crate) fn values_cloned(&self) -> Vec<V> {
             self.0.iter().map(|e| e.value().clone()).collect()
         }
@@ -290,6 +297,14 @@ mod loom_shim {
         /// Like dashmap's iteration, which locks one shard at a time, this
         /// takes the lock once for the keys and once per value, so loom
         /// explores writers running between the reads of two entries.
+        pub(crate) fn for_each_value(&self, mut visit: impl FnMut(&V))
+        where
+            K: Clone,
+        {
+            for value in self.values_cloned() {
+                visit(&value);
+            }
+        }
         pub(crate) fn values_cloned(&self) -> Vec<V>
         where
             K: Clone,
