@@ -230,7 +230,7 @@ fn csv(rows: &[Row]) -> String {
         let elements = r.elements.map_or(String::new(), |e| e.to_string());
         let _ = writeln!(
             out,
-            "{},{},{},{},{:.3},{:.3},{:.3}",
+            "{},{},{},{},{},{},{}",
             r.group, r.function, r.parameter, elements, r.median_ns, r.lower_ns, r.upper_ns
         );
     }
