@@ -33,6 +33,7 @@ mod types;
 
 pub mod audit;
 pub mod baseline;
+mod clock;
 mod cluster;
 mod dependents;
 mod job;

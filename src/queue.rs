@@ -20,10 +20,18 @@ use crate::types::{
 };
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runner ids below this are looked up in a plain array, not the map.
 const FAST_RUNNERS: usize = 64;
+
+#[cfg(not(dagqueue_loom))]
+thread_local! {
+    /// The job this thread claimed last, with its queue's id (see
+    /// `JobQueue::remember_claimed`).
+    static LAST_CLAIMED: std::cell::Cell<Option<(u64, Arc<Job>)>> =
+        const { std::cell::Cell::new(None) };
+}
 
 /// The lock-free job queue.
 ///
@@ -67,9 +75,11 @@ pub struct JobQueue {
     /// Serialises `add_dependencies` (cycle check + edge insertion); never
     /// taken on the claim / complete path.
     graph: Mutex<()>,
-    epoch: Instant,
+    clock: crate::clock::Clock,
     aging: Option<Aging>,
     faults: crate::faults::Faults,
+    /// Unique per queue in this process: tags the per-thread claim memory.
+    uid: u64,
 }
 
 struct Aging {
@@ -173,9 +183,10 @@ impl JobQueue {
             metrics: MetricsCell::new(),
             wake: WakeSignal::new(),
             graph: Mutex::new(()),
-            epoch: Instant::now(),
+            clock: crate::clock::Clock::new(),
             aging,
             faults: crate::faults::Faults::default(),
+            uid: crate::sync::next_queue_uid(),
         }
     }
 
@@ -191,7 +202,7 @@ impl JobQueue {
 
     #[inline]
     fn now_micros(&self) -> u64 {
-        self.epoch.elapsed().as_micros() as u64
+        self.clock.now_micros()
     }
 
     /// A published job (a job still being submitted is unknown).
@@ -425,10 +436,12 @@ impl JobQueue {
                         self.metrics.add(Counter::Scheduled, 1);
                         let now = self.now_micros();
                         self.metrics.record_wait(now.saturating_sub(job.ready_at()));
-                        return Some(Claim {
+                        let claim = Claim {
                             job: job.id,
                             attempt: word.attempt(),
-                        });
+                        };
+                        self.remember_claimed(job);
+                        return Some(claim);
                     }
                     None => {
                         if let Some(cluster) = cluster {
@@ -490,6 +503,68 @@ impl JobQueue {
             word.capacity(),
             word.paused(),
         ))
+    }
+
+    /// Keeps the job this thread just claimed, so that the `start` and
+    /// `complete` it usually calls next skip the table lookup (a cold hash
+    /// probe plus a shard lock at a million jobs). One job per thread is
+    /// kept, tagged with this queue's id; it is only a hint: whenever the
+    /// remembered job refuses a transition, the table is asked.
+    #[inline]
+    fn remember_claimed(&self, job: Arc<Job>) {
+        #[cfg(not(dagqueue_loom))]
+        LAST_CLAIMED.with(|slot| {
+            // Replace, and drop the previous job outside the borrow.
+            let previous = slot.replace(Some((self.uid, job)));
+            drop(previous);
+        });
+        #[cfg(dagqueue_loom)]
+        drop(job);
+    }
+
+    /// Runs `f` on the remembered job if it is `id` of this queue.
+    #[inline]
+    fn with_remembered<R>(&self, id: JobId, f: impl FnOnce(&Arc<Job>) -> R) -> Option<R> {
+        #[cfg(not(dagqueue_loom))]
+        {
+            LAST_CLAIMED.with(|slot| {
+                let current = slot.take();
+                let result = match &current {
+                    Some((uid, job)) if *uid == self.uid && job.id == id => Some(f(job)),
+                    _ => None,
+                };
+                slot.set(current);
+                result
+            })
+        }
+        #[cfg(dagqueue_loom)]
+        {
+            let _ = (id, f);
+            None
+        }
+    }
+
+    /// Takes the remembered job if it is `id` of this queue.
+    #[inline]
+    fn take_remembered(&self, id: JobId) -> Option<Arc<Job>> {
+        #[cfg(not(dagqueue_loom))]
+        {
+            LAST_CLAIMED.with(|slot| {
+                let current = slot.take();
+                match current {
+                    Some((uid, job)) if uid == self.uid && job.id == id => Some(job),
+                    other => {
+                        slot.set(other);
+                        None
+                    }
+                }
+            })
+        }
+        #[cfg(dagqueue_loom)]
+        {
+            let _ = id;
+            None
+        }
     }
 
     fn view(job: &Job, word: Word) -> Option<JobView> {
@@ -681,6 +756,13 @@ impl Scheduler for JobQueue {
 
     /// Linearization point: the CAS scheduled → running.
     fn start(&self, claim: &Claim) -> Result<(), Error> {
+        // Fast path: the job this thread just claimed. A refusal there may
+        // come from a pruned namesake, so it is settled by the table.
+        if self.with_remembered(claim.job, |job| job.word.start(claim.attempt).is_ok())
+            == Some(true)
+        {
+            return Ok(());
+        }
         let job = self.lookup(claim.job)?;
         job.word
             .start(claim.attempt)
@@ -698,14 +780,29 @@ impl Scheduler for JobQueue {
     /// (`StateWord::finish` in `state.rs`); it checks the attempt, so a
     /// repeated or late report fails it and changes nothing.
     fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
-        let job = self.lookup(claim.job)?;
-        let word = job
-            .word
-            .finish(claim.attempt, outcome, job.max_retries)
-            .map_err(|()| Error::StaleClaim {
-                job: claim.job,
-                attempt: claim.attempt,
-            })?;
+        // Fast path: the job this thread claimed last (no table lookup). If
+        // its CAS fails it may be a pruned namesake: the table decides.
+        let remembered = self.take_remembered(claim.job).and_then(|job| {
+            let word = job
+                .word
+                .finish(claim.attempt, outcome, job.max_retries)
+                .ok()?;
+            Some((job, word))
+        });
+        let (job, word) = match remembered {
+            Some(found) => found,
+            None => {
+                let job = self.lookup(claim.job)?;
+                let word = job
+                    .word
+                    .finish(claim.attempt, outcome, job.max_retries)
+                    .map_err(|()| Error::StaleClaim {
+                        job: claim.job,
+                        attempt: claim.attempt,
+                    })?;
+                (job, word)
+            }
+        };
         if let Some(cluster) = &job.group().cluster {
             cluster.release();
         }
@@ -973,6 +1070,64 @@ mod tests {
         assert_eq!(queue.dependencies_satisfied(JobId(2)), Ok(true));
         // Job 2 no longer depends on anything live: the new job 1 may depend on it.
         assert_eq!(queue.add_dependencies(JobId(1), &[JobId(2)]), Ok(()));
+    }
+
+    #[test]
+    fn a_remembered_claim_of_a_pruned_namesake_defers_to_the_table() {
+        let queue = JobQueue::builder().build();
+        queue.submit(JobSpec::new(JobId(1))).unwrap();
+        // This thread claims the first job 1 and remembers it.
+        let old = queue.claim(RunnerId::DEFAULT).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Another thread finishes it, prunes it, and claims a new job 1.
+                queue.complete(old, Outcome::Success).unwrap();
+                assert_eq!(queue.prune_finished(), 1);
+                queue.submit(JobSpec::new(JobId(1))).unwrap();
+                let new = queue.claim(RunnerId::DEFAULT).unwrap();
+                assert_eq!(
+                    new,
+                    Claim {
+                        job: JobId(1),
+                        attempt: 1
+                    }
+                );
+            });
+        });
+        // Same id and attempt as the remembered (pruned) job: the table's job
+        // is the one started and completed.
+        let claim = Claim {
+            job: JobId(1),
+            attempt: 1,
+        };
+        assert_eq!(queue.start(&claim), Ok(()));
+        assert_eq!(queue.state(JobId(1)), Ok(JobState::Running));
+        assert_eq!(
+            queue.complete(claim, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+        assert_eq!(queue.metrics().completed, 2);
+    }
+
+    #[test]
+    fn a_remembered_claim_is_per_queue() {
+        let first = JobQueue::builder().build();
+        let second = JobQueue::builder().build();
+        first.submit(JobSpec::new(JobId(1))).unwrap();
+        second.submit(JobSpec::new(JobId(1))).unwrap();
+        let claim = first.claim(RunnerId::DEFAULT).unwrap();
+        // The same claim on the other queue names a job nobody claimed there.
+        assert_eq!(
+            second.complete(claim, Outcome::Success),
+            Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 1
+            })
+        );
+        assert_eq!(
+            first.complete(claim, Outcome::Success),
+            Ok(Completion::Completed)
+        );
     }
 
     #[test]

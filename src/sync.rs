@@ -34,6 +34,14 @@ pub(crate) fn thread_index() -> usize {
     })
 }
 
+/// A number unique to each call in this process (queue identities).
+pub(crate) fn next_queue_uid() -> u64 {
+    // A std atomic even under loom: a process-wide counter is not part of any
+    // protocol a model checks. Relaxed: only uniqueness matters.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Backs off inside a retry loop that waits for another thread's short step.
 #[inline]
 pub(crate) fn spin_wait() {
