@@ -111,18 +111,44 @@ pub struct JobQueueBuilder {
 impl JobQueueBuilder {
     /// Capacity of a cluster first named by a job (default 8; 0 is raised to 1,
     /// values above [`MAX_CAPACITY`] are lowered to it).
+    ///
+    /// ```
+    /// use dagqueue::{ClusterId, JobId, JobQueue, JobSpec, Scheduler};
+    /// let q = JobQueue::builder().default_capacity(2).build();
+    /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(5))).unwrap();
+    /// assert_eq!(q.status().clusters[&ClusterId(5)].capacity, 2);
+    /// ```
     pub fn default_capacity(mut self, capacity: u32) -> Self {
         self.config.default_capacity = capacity.clamp(1, MAX_CAPACITY);
         self
     }
 
     /// Round-robin between users within a priority level.
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobQueue, JobSpec, RunnerId, Scheduler, UserId};
+    /// let q = JobQueue::builder().fair_share(true).build();
+    /// for id in 0..3 {
+    ///     q.submit(JobSpec::new(JobId(id)).user(UserId(1))).unwrap();
+    /// }
+    /// q.submit(JobSpec::new(JobId(9)).user(UserId(2))).unwrap();
+    /// let order: Vec<u64> = (0..4).map(|_| q.claim(RunnerId::DEFAULT).unwrap().job.0).collect();
+    /// assert_eq!(order, vec![0, 9, 1, 2]); // user 2 does not wait behind user 1
+    /// ```
     pub fn fair_share(mut self, on: bool) -> Self {
         self.config.fair_share = on;
         self
     }
 
     /// Serve a job that waited longer than `after` at its level one level higher.
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobQueue, JobSpec, Priority, Scheduler};
+    /// use std::time::Duration;
+    /// let q = JobQueue::builder().aging(Duration::from_secs(600)).build();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+    /// assert_eq!(q.config().aging, Some(Duration::from_secs(600)));
+    /// ```
     pub fn aging(mut self, after: Duration) -> Self {
         self.config.aging = Some(after);
         self
@@ -138,6 +164,11 @@ impl JobQueueBuilder {
     }
 
     /// Builds the queue.
+    ///
+    /// ```
+    /// let queue = dagqueue::JobQueue::builder().build();
+    /// assert!(format!("{queue:?}").starts_with("JobQueue"));
+    /// ```
     pub fn build(self) -> JobQueue {
         let mut queue = JobQueue::with_config(self.config);
         queue.faults = self.faults;

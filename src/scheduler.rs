@@ -15,6 +15,16 @@ use crate::types::{
 use std::time::Duration;
 
 /// The largest cluster capacity.
+///
+/// ```
+/// use dagqueue::{ClusterId, Error, JobQueue, Scheduler, MAX_CAPACITY};
+/// let q = JobQueue::builder().build();
+/// assert!(q.set_cluster_capacity(ClusterId(0), MAX_CAPACITY).is_ok());
+/// assert!(matches!(
+///     q.set_cluster_capacity(ClusterId(0), MAX_CAPACITY + 1),
+///     Err(Error::CapacityTooLarge { .. })
+/// ));
+/// ```
 pub const MAX_CAPACITY: u32 = (1 << 20) - 1;
 
 /// How a queue is built. See [`JobQueue::builder`](crate::JobQueue::builder).
@@ -88,6 +98,15 @@ pub trait Scheduler: Send + Sync {
     /// # Errors
     /// `DuplicateJob`, `SelfDependency`, `UnknownDependency`,
     /// `TooManyDependencies`, `TooManyRetries`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
+    /// assert_eq!(q.state(JobId(2)), Ok(JobState::Waiting));
+    /// assert_eq!(q.submit(JobSpec::new(JobId(3)).depends_on([JobId(3)])), Err(Error::SelfDependency(JobId(3))));
+    /// ```
     fn submit(&self, spec: JobSpec) -> Result<JobId, Error>;
 
     /// Adds dependencies to a job that is still `Waiting` or `Pending`.
@@ -98,21 +117,59 @@ pub trait Scheduler: Send + Sync {
     /// # Errors
     /// `UnknownJob`, `NotQueued`, `SelfDependency`, `UnknownDependency`,
     /// `DependencyCycle`, `TooManyDependencies`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2))).unwrap();
+    /// q.add_dependencies(JobId(2), &[JobId(1)]).unwrap();
+    /// assert_eq!(q.state(JobId(2)), Ok(JobState::Waiting));
+    /// assert!(matches!(q.add_dependencies(JobId(1), &[JobId(2)]), Err(Error::DependencyCycle { .. })));
+    /// ```
     fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error>;
 
     /// Hands the best pending job of this runner type to exactly one caller
     /// (`Pending` → `Scheduled`), taking a slot of its cluster. `None` when no
     /// job of this runner type can be claimed now.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).priority(Priority::High)).unwrap();
+    /// assert_eq!(q.claim(RunnerId::DEFAULT), Some(Claim { job: JobId(2), attempt: 1 }));
+    /// assert_eq!(q.claim(RunnerId(7)), None); // no job of that runner type
+    /// ```
     fn claim(&self, runner: RunnerId) -> Option<Claim>;
 
     /// Like [`claim`](Scheduler::claim), but sleeps (without polling) until a
     /// job can be claimed or `timeout` passes.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// use std::time::Duration;
+    /// assert_eq!(q.claim_wait(RunnerId::DEFAULT, Duration::from_millis(5)), None); // timed out
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// assert!(q.claim_wait(RunnerId::DEFAULT, Duration::from_secs(1)).is_some());
+    /// ```
     fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim>;
 
     /// Marks a claimed attempt as started (`Scheduled` → `Running`).
     ///
     /// # Errors
     /// `UnknownJob`, `StaleClaim`, `AlreadyStarted`, `CancelRequested`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// q.start(&claim).unwrap();
+    /// assert_eq!(q.state(JobId(1)), Ok(JobState::Running));
+    /// assert_eq!(q.start(&claim), Err(Error::AlreadyStarted(JobId(1))));
+    /// ```
     fn start(&self, claim: &Claim) -> Result<(), Error>;
 
     /// Reports how a claimed attempt (scheduled or running) ended, freeing its
@@ -122,6 +179,18 @@ pub trait Scheduler: Send + Sync {
     ///
     /// # Errors
     /// `UnknownJob`, `StaleClaim` (a repeated or late report changes nothing).
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1)).max_retries(1)).unwrap();
+    /// let first = q.claim(RunnerId::DEFAULT).unwrap();
+    /// assert_eq!(q.complete(first, Outcome::Failure), Ok(Completion::Retrying));
+    /// let second = q.claim(RunnerId::DEFAULT).unwrap();
+    /// assert_eq!(second.attempt, 2);
+    /// assert!(q.complete(first, Outcome::Success).is_err()); // a late report of attempt 1
+    /// assert_eq!(q.complete(second, Outcome::Success), Ok(Completion::Completed));
+    /// ```
     fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error>;
 
     /// Cancels a job: a waiting or pending one at once, a claimed one when its
@@ -130,6 +199,15 @@ pub trait Scheduler: Send + Sync {
     ///
     /// # Errors
     /// `UnknownJob`, `AlreadyFinished`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
+    /// assert_eq!(q.cancel(JobId(1)), Ok(CancelOutcome::Cancelled));
+    /// assert_eq!(q.state(JobId(2)), Ok(JobState::Cancelled)); // its dependent too
+    /// ```
     fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error>;
 
     /// Changes the priority of a job not yet claimed. A pending job moves to
@@ -137,6 +215,15 @@ pub trait Scheduler: Send + Sync {
     ///
     /// # Errors
     /// `UnknownJob`, `NotQueued`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+    /// q.submit(JobSpec::new(JobId(2))).unwrap();
+    /// q.reprioritize(JobId(1), Priority::Critical).unwrap();
+    /// assert_eq!(q.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(1)));
+    /// ```
     fn reprioritize(&self, job: JobId, priority: Priority) -> Result<(), Error>;
 
     /// Sets (or registers) a cluster's concurrency limit. Lowering it below the
@@ -144,6 +231,17 @@ pub trait Scheduler: Send + Sync {
     ///
     /// # Errors
     /// `ZeroCapacity`, `CapacityTooLarge`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.set_cluster_capacity(ClusterId(1), 1).unwrap();
+    /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).cluster(ClusterId(1))).unwrap();
+    /// assert!(q.claim(RunnerId::DEFAULT).is_some());
+    /// assert!(q.claim(RunnerId::DEFAULT).is_none()); // full
+    /// assert_eq!(q.set_cluster_capacity(ClusterId(1), 0), Err(Error::ZeroCapacity(ClusterId(1))));
+    /// ```
     fn set_cluster_capacity(&self, cluster: ClusterId, capacity: u32) -> Result<(), Error>;
 
     /// Pauses a cluster: running jobs go on; once this returns, no new claim
@@ -151,22 +249,62 @@ pub trait Scheduler: Send + Sync {
     ///
     /// # Errors
     /// `UnknownCluster`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.set_cluster_capacity(ClusterId(1), 4).unwrap();
+    /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1))).unwrap();
+    /// q.pause_cluster(ClusterId(1)).unwrap();
+    /// assert!(q.claim(RunnerId::DEFAULT).is_none());
+    /// assert_eq!(q.pause_cluster(ClusterId(9)), Err(Error::UnknownCluster(ClusterId(9))));
+    /// ```
     fn pause_cluster(&self, cluster: ClusterId) -> Result<(), Error>;
 
     /// Resumes a paused cluster (resuming a running one is not an error).
     ///
     /// # Errors
     /// `UnknownCluster`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.set_cluster_capacity(ClusterId(1), 4).unwrap();
+    /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1))).unwrap();
+    /// q.pause_cluster(ClusterId(1)).unwrap();
+    /// q.resume_cluster(ClusterId(1)).unwrap();
+    /// assert!(q.claim(RunnerId::DEFAULT).is_some());
+    /// ```
     fn resume_cluster(&self, cluster: ClusterId) -> Result<(), Error>;
 
     /// Sets (or registers) the resources of one slot of a cluster, and puts
     /// back the jobs that were set aside for not fitting.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// let node = Resources { cores: 8, memory_gb: 32 };
+    /// q.set_cluster_resources(ClusterId(1), node).unwrap();
+    /// let big = Resources { cores: 16, memory_gb: 8 };
+    /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1)).resources(big)).unwrap();
+    /// assert!(q.claim(RunnerId::DEFAULT).is_none()); // set aside: it does not fit
+    /// q.set_cluster_resources(ClusterId(1), big).unwrap();
+    /// assert!(q.claim(RunnerId::DEFAULT).is_some());
+    /// ```
     fn set_cluster_resources(&self, cluster: ClusterId, resources: Resources) -> Result<(), Error>;
 
     /// A job's state.
     ///
     /// # Errors
     /// `UnknownJob`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// assert_eq!(q.state(JobId(1)), Ok(JobState::Pending));
+    /// assert_eq!(q.state(JobId(2)), Err(Error::UnknownJob(JobId(2))));
+    /// ```
     fn state(&self, job: JobId) -> Result<JobState, Error> {
         self.job(job).map(|view| view.state)
     }
@@ -175,26 +313,83 @@ pub trait Scheduler: Send + Sync {
     ///
     /// # Errors
     /// `UnknownJob`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::High)).unwrap();
+    /// let view = q.job(JobId(1)).unwrap();
+    /// assert_eq!((view.state, view.priority, view.attempt), (JobState::Pending, Priority::High, 0));
+    /// ```
     fn job(&self, job: JobId) -> Result<JobView, Error>;
 
     /// Whether every dependency of the job has completed.
     ///
     /// # Errors
     /// `UnknownJob`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
+    /// assert_eq!(q.dependencies_satisfied(JobId(1)), Ok(true));
+    /// assert_eq!(q.dependencies_satisfied(JobId(2)), Ok(false));
+    /// ```
     fn dependencies_satisfied(&self, job: JobId) -> Result<bool, Error>;
 
     /// The pending jobs of this runner type that could be claimed now (their
     /// cluster not paused, not full, their resources fitting), best first:
     /// by level served at, then the time they entered it, then id. Claims nothing.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).priority(Priority::High)).unwrap();
+    /// assert_eq!(q.schedulable(RunnerId::DEFAULT), vec![JobId(2), JobId(1)]);
+    /// assert_eq!(q.status().by_state.get(JobState::Pending), 2); // nothing claimed
+    /// ```
     fn schedulable(&self, runner: RunnerId) -> Vec<JobId>;
 
     /// Totals by state, priority, runner and cluster, and the metrics.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.set_cluster_capacity(ClusterId(1), 2).unwrap();
+    /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1))).unwrap();
+    /// let status = q.status();
+    /// assert_eq!(status.by_state.get(JobState::Pending), 1);
+    /// assert_eq!(status.clusters[&ClusterId(1)].queued, 1);
+    /// ```
     fn status(&self) -> QueueStatus;
 
     /// The metrics.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// q.complete(claim, Outcome::Failure).unwrap();
+    /// let metrics = q.metrics();
+    /// assert_eq!((metrics.scheduled, metrics.failed), (1, 1));
+    /// assert_eq!(metrics.failure_rate(), 1.0);
+    /// ```
     fn metrics(&self) -> Metrics;
 
     /// Forgets every finished job; returns how many. New jobs can no longer
     /// depend on them (`UnknownDependency`).
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::builder().build();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// q.complete(claim, Outcome::Success).unwrap();
+    /// assert_eq!(q.prune_finished(), 1);
+    /// assert_eq!(q.state(JobId(1)), Err(Error::UnknownJob(JobId(1))));
+    /// ```
     fn prune_finished(&self) -> usize;
 }

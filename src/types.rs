@@ -163,9 +163,20 @@ impl Resources {
 }
 
 /// The largest `max_retries` a job may ask for.
+///
+/// ```
+/// use dagqueue::{Error, JobId, JobQueue, JobSpec, Scheduler, MAX_RETRIES_LIMIT};
+/// let q = JobQueue::builder().build();
+/// let spec = JobSpec::new(JobId(1)).max_retries(MAX_RETRIES_LIMIT + 1);
+/// assert_eq!(q.submit(spec), Err(Error::TooManyRetries(MAX_RETRIES_LIMIT + 1)));
+/// ```
 pub const MAX_RETRIES_LIMIT: u32 = 1000;
 
 /// The most dependencies one job may have.
+///
+/// ```
+/// assert_eq!(dagqueue::MAX_DEPENDENCIES, (1 << 20) - 2);
+/// ```
 pub const MAX_DEPENDENCIES: usize = (1 << 20) - 2;
 
 /// A job to submit, built with chained methods.
