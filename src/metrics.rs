@@ -42,10 +42,10 @@ struct Stripe {
     cancelled: AtomicU64,
     /// Per-second completion buckets: `second << 24 | count`.
     window: [AtomicU64; BUCKETS],
-    /// f64 bits of this stripe's average wait in µs, or `NO_SAMPLE`.
+    /// f64 bits of this stripe's average wait in µs, or `NO_SAMPLE`. Every
+    /// claim counted in `scheduled` folds one sample into it, so `scheduled`
+    /// is also its sample count.
     average_wait: AtomicU64,
-    /// Wait samples folded into `average_wait`.
-    wait_samples: AtomicU64,
 }
 
 impl Stripe {
@@ -58,7 +58,6 @@ impl Stripe {
             cancelled: AtomicU64::new(0),
             window: core::array::from_fn(|_| AtomicU64::new(0)),
             average_wait: AtomicU64::new(NO_SAMPLE),
-            wait_samples: AtomicU64::new(0),
         }
     }
 }
@@ -145,11 +144,10 @@ impl MetricsCell {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => break,
+                Ok(_) => return,
                 Err(actual) => current = actual,
             }
         }
-        stripe.wait_samples.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Sums the stripes.
@@ -176,7 +174,7 @@ impl MetricsCell {
         let (mut weighted, mut samples) = (0.0, 0u64);
         for stripe in self.stripes.iter() {
             let average = stripe.average_wait.load(Ordering::Relaxed);
-            let count = stripe.wait_samples.load(Ordering::Relaxed);
+            let count = stripe.scheduled.load(Ordering::Relaxed);
             if average != NO_SAMPLE && count > 0 {
                 weighted += f64::from_bits(average) * count as f64;
                 samples += count;
