@@ -13,7 +13,7 @@ use crate::notify::WakeSignal;
 use crate::scheduler::{QueueConfig, Scheduler, MAX_CAPACITY};
 use crate::state::{Enqueue, StartRefusal, Word};
 use crate::status::{ClusterStatus, Metrics, QueueStatus, StateCounts};
-use crate::sync::{fence, snapshot_load, snapshot_read, AtomicU64, ConcurrentMap, Mutex, Ordering};
+use crate::sync::{fence, snapshot_load, AtomicU64, ConcurrentMap, Mutex, Ordering};
 use crate::types::{
     CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobState, JobView, Outcome,
     Priority, Resources, RunnerId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
@@ -23,7 +23,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Runner ids below this are looked up in a plain array, not the map.
+#[cfg(not(dagqueue_loom))]
 const FAST_RUNNERS: usize = 64;
+/// Under loom every runner goes through the (loom-visible) map: the array's
+/// `OnceLock` synchronises through std atomics, which loom cannot see.
+#[cfg(dagqueue_loom)]
+const FAST_RUNNERS: usize = 0;
 
 #[cfg(not(dagqueue_loom))]
 thread_local! {
@@ -434,7 +439,7 @@ impl JobQueue {
     }
 
     fn claim_from(&self, lanes: &RunnerLanes) -> Option<Claim> {
-        let groups = snapshot_read(&lanes.groups);
+        let groups = &lanes.groups;
         let count = groups.len();
         if count == 0 {
             return None;
@@ -444,7 +449,7 @@ impl JobQueue {
         for level in 0..Priority::LEVELS {
             for step in 0..count {
                 let index = (start + step) % count;
-                let group = &groups[index];
+                let group = groups.get(index);
                 if group.lanes[level].is_empty() {
                     continue;
                 }
@@ -503,7 +508,7 @@ impl JobQueue {
             .next_sweep
             .store(now + aging.sweep_every_micros, Ordering::Relaxed);
         for lanes in self.all_runner_lanes() {
-            for group in snapshot_load(&lanes.groups).iter() {
+            for group in lanes.groups.iter() {
                 let mut heads = group.aging_head.lock();
                 for level in 1..Priority::LEVELS {
                     loop {
@@ -1046,7 +1051,7 @@ impl Drop for JobQueue {
     /// cycles are broken and every job is freed.
     fn drop(&mut self) {
         for lanes in self.all_runner_lanes() {
-            for group in snapshot_load(&lanes.groups).iter() {
+            for group in lanes.groups.iter() {
                 for level in 0..Priority::LEVELS {
                     while group.lanes[level].pop().is_some() {}
                     while group.aging[level].pop().is_some() {}

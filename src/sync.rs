@@ -119,18 +119,6 @@ pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
     cell.load_full()
 }
 
-/// A cheap read guard of a snapshot cell's current value (no reference
-/// count traffic on arc-swap's fast path).
-#[cfg(not(dagqueue_loom))]
-#[inline]
-pub(crate) fn snapshot_read<T>(cell: &Snapshot<T>) -> arc_swap::Guard<std::sync::Arc<T>> {
-    cell.load()
-}
-#[cfg(dagqueue_loom)]
-pub(crate) fn snapshot_read<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
-    cell.load_full()
-}
-
 /// A new snapshot cell.
 pub(crate) fn snapshot_new<T>(value: T) -> Snapshot<T> {
     Snapshot::from_pointee(value)
