@@ -36,7 +36,7 @@ fn coarse_micros() -> u64 {
 
 #[cfg(target_os = "linux")]
 fn fallback_micros() -> u64 {
-    use std::sync::OnceLock;
+    use crate::sync::OnceLock;
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_micros() as u64
 }

@@ -4,9 +4,10 @@
 use crate::dependents::DependentsList;
 use crate::lanes::LaneGroup;
 use crate::state::{StateWord, Word};
+use crate::sync::OnceLock;
 use crate::sync::{AtomicU64, Ordering, Snapshot};
 use crate::types::{ClusterId, JobId, Resources, RunnerId};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 
 /// One dependency edge: a weak reference to the dependency.
 #[derive(Clone)]

@@ -9,9 +9,10 @@
 
 use crate::cluster::Cluster;
 use crate::job::Job;
+use crate::sync::OnceLock;
 use crate::sync::{AtomicUsize, Fifo, Mutex, Ordering};
 use crate::types::{Priority, UserId};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// One lane entry: the job and the version that makes the entry current.
 pub(crate) struct LaneEntry {

@@ -13,13 +13,14 @@ use crate::notify::WakeSignal;
 use crate::scheduler::{QueueConfig, Scheduler, MAX_CAPACITY};
 use crate::state::{Enqueue, StartRefusal, Word};
 use crate::status::{ClusterStatus, Metrics, QueueStatus, StateCounts};
+use crate::sync::OnceLock;
 use crate::sync::{fence, snapshot_load, AtomicU64, ConcurrentMap, Mutex, Ordering};
 use crate::types::{
     CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobState, JobView, Outcome,
     Priority, Resources, RunnerId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
 };
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runner ids below this are looked up in a plain array, not the map.

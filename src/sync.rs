@@ -17,6 +17,11 @@ pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
 
 pub(crate) use std::sync::atomic::Ordering;
 
+/// A set-once cell. Always std's: loom has none, so what is published
+/// through one must also be published by a loom-visible step (see
+/// docs/DESIGN.md, "what loom does not see").
+pub(crate) use std::sync::OnceLock;
+
 /// A small number unique to the calling thread (0, 1, 2... in order of first
 /// call), for striping counters.
 #[cfg(not(dagqueue_loom))]
