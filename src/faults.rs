@@ -18,6 +18,9 @@ pub struct Faults {
     /// Take a finished job's dependents without sealing the list.
     #[cfg(dagqueue_loom)]
     pub unsealed_dependents: bool,
+    /// Set a job aside without re-checking the resources generation.
+    #[cfg(dagqueue_loom)]
+    pub unchecked_set_aside: bool,
 }
 
 impl Faults {
@@ -33,6 +36,14 @@ impl Faults {
     pub(crate) fn two_step_reserve(self) -> bool {
         #[cfg(dagqueue_loom)]
         return self.two_step_reserve;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn unchecked_set_aside(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.unchecked_set_aside;
         #[cfg(not(dagqueue_loom))]
         false
     }

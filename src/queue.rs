@@ -84,7 +84,9 @@ pub struct JobQueue {
     clock: crate::clock::Clock,
     aging: Option<Aging>,
     faults: crate::faults::Faults,
-    /// Unique per queue in this process: tags the per-thread claim memory.
+    /// Unique per queue in this process: tags the per-thread claim memory
+    /// (which loom builds leave out).
+    #[cfg_attr(dagqueue_loom, allow(dead_code))]
     uid: u64,
 }
 
@@ -417,7 +419,7 @@ impl JobQueue {
         // restore the entry ourselves, or its drain (after its own fence)
         // sees our push.
         fence(Ordering::SeqCst);
-        if cluster.resources_generation() != generation {
+        if cluster.resources_generation() != generation && !self.faults.unchecked_set_aside() {
             self.restore_set_aside(cluster);
         }
     }

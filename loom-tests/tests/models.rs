@@ -452,3 +452,53 @@ fn m12_claim_wait_is_woken() {
         assert_eq!(claim.map(|c| c.job), Some(JobId(1)));
     });
 }
+
+// ---------------------------------------------------------------- model 13
+
+/// Model 13 (beyond the list): a claimer sets a job aside because it
+/// does not fit its cluster's slot while another thread raises the slot's
+/// resources: the job is never stranded in the set-aside list (the
+/// generation check and fences of `set_aside` / `set_cluster_resources`).
+fn set_aside_races_resource_raise(q: Arc<JobQueue>) {
+    {
+        let small = dagqueue::Resources {
+            cores: 1,
+            memory_gb: 1,
+        };
+        let big = dagqueue::Resources {
+            cores: 4,
+            memory_gb: 1,
+        };
+        q.set_cluster_resources(ClusterId(0), small).unwrap();
+        q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)).resources(big))
+            .unwrap();
+        let q1 = Arc::clone(&q);
+        let t = thread::spawn(move || q1.set_cluster_resources(ClusterId(0), big).unwrap());
+        let first = q.claim(R);
+        t.join().unwrap();
+        let claimed = first.or_else(|| q.claim(R));
+        assert_eq!(
+            claimed.map(|c| c.job),
+            Some(JobId(1)),
+            "a job that fits after the raise was stranded"
+        );
+    }
+}
+
+#[test]
+fn m13_set_aside_races_resource_raise() {
+    model(3, || set_aside_races_resource_raise(queue()));
+}
+
+/// Negative control for model 13: setting a job aside without re-checking
+/// the resources generation strands it.
+#[test]
+#[should_panic(expected = "stranded")]
+fn m13_negative_unchecked_set_aside_is_caught() {
+    model(3, || {
+        set_aside_races_resource_raise(faulty(Faults {
+            unchecked_set_aside: true,
+            ..Faults::default()
+        }))
+    });
+}
