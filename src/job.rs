@@ -21,11 +21,6 @@ impl DependencyRef {
             job: Arc::downgrade(job),
         }
     }
-
-    /// Whether this edge points at `job` (the same job, not just the same id).
-    pub(crate) fn is(&self, job: &Arc<Job>) -> bool {
-        Weak::ptr_eq(&self.job, &Arc::downgrade(job))
-    }
 }
 
 /// One job. Shared as `Arc<Job>` by the job table, lane entries and the

@@ -618,8 +618,10 @@ impl JobQueue {
 
     /// Whether `target` is reachable from `from` along dependency edges
     /// (edges to pruned jobs end the path: a pruned job is finished).
-    fn reaches(from: &Arc<Job>, target: &Arc<Job>) -> bool {
-        let mut seen = HashSet::new();
+    /// `seen` holds jobs known not to reach `target`: a search that returns
+    /// false explored every descendant of what it visited, so one set serves
+    /// every search for the same target.
+    fn reaches(from: &Arc<Job>, target: &Arc<Job>, seen: &mut HashSet<*const Job>) -> bool {
         let mut stack = vec![Arc::clone(from)];
         while let Some(job) = stack.pop() {
             if Arc::ptr_eq(&job, target) {
@@ -651,15 +653,10 @@ impl Scheduler for JobQueue {
         if self.jobs.get_cloned(&id).is_some() {
             return Err(Error::DuplicateJob(id));
         }
-        let mut dependency_ids = Vec::with_capacity(spec.dependencies.len());
-        for &dependency in &spec.dependencies {
-            if dependency == id {
-                return Err(Error::SelfDependency(id));
-            }
-            if !dependency_ids.contains(&dependency) {
-                dependency_ids.push(dependency);
-            }
+        if spec.dependencies.contains(&id) {
+            return Err(Error::SelfDependency(id));
         }
+        let dependency_ids = crate::types::dedup_in_order(&spec.dependencies);
         if dependency_ids.len() > MAX_DEPENDENCIES {
             return Err(Error::TooManyDependencies(id));
         }
@@ -712,6 +709,12 @@ impl Scheduler for JobQueue {
             return Err(Error::NotQueued { job: id, state });
         }
         let existing = snapshot_load(&job.dependencies);
+        // Edges already recorded or named twice, by identity (not id: an id
+        // may have been pruned and reused).
+        let mut known: HashSet<*const Job> =
+            existing.iter().map(|edge| edge.job.as_ptr()).collect();
+        // Jobs a failed cycle search already explored cannot reach `job`.
+        let mut explored = HashSet::new();
         let mut new = Vec::new();
         for &dependency in dependencies {
             if dependency == id {
@@ -723,12 +726,10 @@ impl Scheduler for JobQueue {
                     job: id,
                     dependency,
                 })?;
-            if existing.iter().any(|edge| edge.is(&resolved))
-                || new.iter().any(|d: &Arc<Job>| Arc::ptr_eq(d, &resolved))
-            {
+            if !known.insert(Arc::as_ptr(&resolved)) {
                 continue;
             }
-            if Self::reaches(&resolved, &job) {
+            if Self::reaches(&resolved, &job, &mut explored) {
                 return Err(Error::DependencyCycle {
                     job: id,
                     dependency,

@@ -179,6 +179,25 @@ pub const MAX_RETRIES_LIMIT: u32 = 1000;
 /// ```
 pub const MAX_DEPENDENCIES: usize = (1 << 20) - 2;
 
+/// `ids` without repeats, first occurrences in order: linear time (a seen-set
+/// beyond a handful of ids), so a job with a million dependencies is checked
+/// as fast as it is built.
+pub(crate) fn dedup_in_order(ids: &[JobId]) -> Vec<JobId> {
+    const LINEAR_SCAN_UP_TO: usize = 16;
+    let mut unique = Vec::with_capacity(ids.len());
+    if ids.len() <= LINEAR_SCAN_UP_TO {
+        for &id in ids {
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        unique.extend(ids.iter().copied().filter(|id| seen.insert(*id)));
+    }
+    unique
+}
+
 /// A job to submit, built with chained methods.
 ///
 /// ```
@@ -237,11 +256,8 @@ impl JobSpec {
 
     /// Adds dependencies (repeated ids count once).
     pub fn depends_on(mut self, dependencies: impl IntoIterator<Item = JobId>) -> JobSpec {
-        for dependency in dependencies {
-            if !self.dependencies.contains(&dependency) {
-                self.dependencies.push(dependency);
-            }
-        }
+        self.dependencies.extend(dependencies);
+        self.dependencies = dedup_in_order(&self.dependencies);
         self
     }
 

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
-    Priority, Resources, RunnerId, Scheduler, MAX_CAPACITY, MAX_RETRIES_LIMIT,
+    Priority, Resources, RunnerId, Scheduler, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
 };
 use std::fmt::Debug;
 
@@ -526,6 +526,30 @@ fn unknown_cluster_pause_resume() {
     with_fixture(|q, _| {
         assert_rejected(q, || q.pause_cluster(C7), Error::UnknownCluster(C7));
         assert_rejected(q, || q.resume_cluster(C7), Error::UnknownCluster(C7));
+    });
+}
+
+/// More than `MAX_DEPENDENCIES` distinct dependencies, built with
+/// `depends_on`: rejected with the typed error, nothing changed, and quickly
+/// (duplicate detection is linear, not quadratic, in the list's length).
+#[test]
+#[cfg_attr(miri, ignore = "a million dependencies: too slow under Miri")]
+fn too_many_dependencies() {
+    let many: Vec<JobId> = (1_000_000..1_000_000 + MAX_DEPENDENCIES as u64 + 1)
+        .map(JobId)
+        .collect();
+    let spec = JobSpec::new(NEW).depends_on(many.iter().copied().chain(many.iter().copied()));
+    assert_eq!(
+        spec.dependencies.len(),
+        MAX_DEPENDENCIES + 1,
+        "repeats removed"
+    );
+    with_fixture(|q, _| {
+        assert_rejected(
+            q,
+            || q.submit(spec.clone()),
+            Error::TooManyDependencies(NEW),
+        );
     });
 }
 
