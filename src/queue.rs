@@ -254,14 +254,6 @@ impl JobQueue {
     }
 
     #[inline]
-    fn runner_lanes(&self, runner: RunnerId) -> Option<Arc<RunnerLanes>> {
-        match self.fast_runners.get(runner.0 as usize) {
-            Some(slot) => slot.get().cloned(),
-            None => self.runners.get_cloned(&runner),
-        }
-    }
-
-    #[inline]
     fn with_runner_lanes<R>(
         &self,
         runner: RunnerId,
@@ -323,6 +315,13 @@ impl JobQueue {
         self.wake.notify();
     }
 
+    /// The one step after any CAS that made `job` terminal: count it, then
+    /// settle its dependents.
+    fn finished(&self, job: &Job, terminal: JobState) {
+        self.count_terminal(terminal);
+        self.settle_dependents(job, terminal);
+    }
+
     /// The job just became terminal (`terminal`): seal its dependents list and
     /// release (on completion) or end (on failure / cancellation) them,
     /// transitively, in registration order.
@@ -367,8 +366,7 @@ impl JobQueue {
             }
             Some(terminal @ (JobState::Failed | JobState::Cancelled)) => {
                 if job.word.fail_by_dependency(terminal) {
-                    self.count_terminal(terminal);
-                    self.settle_dependents(job, terminal);
+                    self.finished(job, terminal);
                 }
             }
             // Sealed lists belong to terminal jobs only.
@@ -755,8 +753,7 @@ impl Scheduler for JobQueue {
                 .end_queued(terminal)
                 .map_err(|state| not_queued(id, state))?;
             job.dependencies.store(Arc::new(all));
-            self.count_terminal(terminal);
-            self.settle_dependents(&job, terminal);
+            self.finished(&job, terminal);
             return Ok(());
         }
         let unfinished: Vec<Arc<Job>> = new
@@ -846,19 +843,17 @@ impl Scheduler for JobQueue {
         if let Some(cluster) = &job.group().cluster {
             cluster.release();
         }
-        let completion = match word.state() {
+        let (terminal, completion) = match word.state() {
             Some(JobState::Pending) => {
                 self.metrics.add(Counter::Retried, 1);
                 self.enqueue(&job, Enqueue::of(word));
                 return Ok(Completion::Retrying);
             }
-            Some(JobState::Completed) => Completion::Completed,
-            Some(JobState::Failed) => Completion::Failed,
-            _ => Completion::Cancelled,
+            Some(JobState::Completed) => (JobState::Completed, Completion::Completed),
+            Some(JobState::Failed) => (JobState::Failed, Completion::Failed),
+            _ => (JobState::Cancelled, Completion::Cancelled),
         };
-        let terminal = word.state().unwrap_or(JobState::Cancelled);
-        self.count_terminal(terminal);
-        self.settle_dependents(&job, terminal);
+        self.finished(&job, terminal);
         if job.group().cluster.is_some() {
             self.wake.notify();
         }
@@ -871,8 +866,7 @@ impl Scheduler for JobQueue {
         let job = self.lookup(id)?;
         match job.word.cancel() {
             Ok((_, new)) if new.state() == Some(JobState::Cancelled) => {
-                self.count_terminal(JobState::Cancelled);
-                self.settle_dependents(&job, JobState::Cancelled);
+                self.finished(&job, JobState::Cancelled);
                 Ok(CancelOutcome::Cancelled)
             }
             Ok(_) => Ok(CancelOutcome::Requested),
@@ -958,7 +952,7 @@ impl Scheduler for JobQueue {
 
     fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
         let mut ready: Vec<(usize, u64, JobId)> = Vec::new();
-        if self.runner_lanes(runner).is_none() {
+        if self.with_runner_lanes(runner, |_| ()).is_none() {
             return Vec::new();
         }
         self.jobs.for_each_value(|job| {
