@@ -17,7 +17,7 @@ use crate::sync::OnceLock;
 use crate::sync::{fence, snapshot_load, AtomicU64, ConcurrentMap, Mutex, Ordering};
 use crate::types::{
     CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobState, JobView, Outcome,
-    Priority, Resources, RunnerId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
+    Priority, Resources, RunnerId, UserId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
 };
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -265,12 +265,23 @@ impl JobQueue {
         }
     }
 
-    fn runner_lanes_or_create(&self, runner: RunnerId) -> Arc<RunnerLanes> {
+    /// The lane group of (runner, cluster[, user]), creating the runner's
+    /// lanes and the group if new. Borrows the runner's lanes (no reference
+    /// count traffic on a line every submitter of that runner shares).
+    fn lane_group(
+        &self,
+        runner: RunnerId,
+        cluster: Option<&Arc<Cluster>>,
+        user: Option<UserId>,
+    ) -> Arc<LaneGroup> {
         match self.fast_runners.get(runner.0 as usize) {
-            Some(slot) => Arc::clone(slot.get_or_init(|| Arc::new(RunnerLanes::new()))),
+            Some(slot) => slot
+                .get_or_init(|| Arc::new(RunnerLanes::new()))
+                .group_for(cluster, user),
             None => self
                 .runners
-                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new())),
+                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new()))
+                .group_for(cluster, user),
         }
     }
 
@@ -680,9 +691,7 @@ impl Scheduler for JobQueue {
             .cluster
             .map(|c| self.cluster_or_create(c, self.config.default_capacity).0);
         let user = self.config.fair_share.then_some(spec.user);
-        let group = self
-            .runner_lanes_or_create(spec.runner)
-            .group_for(cluster.as_ref(), user);
+        let group = self.lane_group(spec.runner, cluster.as_ref(), user);
         let _ = job.group.set(group);
         job.word.publish();
 
