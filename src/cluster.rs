@@ -62,7 +62,6 @@ impl ClusterWord {
 
 /// One cluster.
 pub(crate) struct Cluster {
-    #[allow(dead_code)] // kept for debugging and Debug output
     pub(crate) id: ClusterId,
     word: AtomicU64,
     /// Packed `cores << 32 | memory_gb`, or `NO_RESOURCES`.

@@ -93,27 +93,46 @@ impl<T> DependentsList<T> {
     /// [`seal`](Self::seal), or, with the `unsealed_dependents` fault (loom
     /// negative control), a take that leaves the list open.
     pub(crate) fn seal_with(&self, faults: crate::faults::Faults) -> Vec<T> {
+        let mut values = Vec::new();
+        self.seal_each(faults, |value| values.push(value));
+        values
+    }
+
+    /// Like [`seal_with`](Self::seal_with), but hands each value to `f`, in
+    /// registration order, without collecting them: sealing a list nobody
+    /// registered with (most jobs) costs the swap and nothing else.
+    #[inline]
+    pub(crate) fn seal_each(&self, faults: crate::faults::Faults, mut f: impl FnMut(T)) {
         let marker = if faults.unsealed_dependents() {
             ptr::null_mut()
         } else {
             sealed()
         };
         let mut current = self.head.swap(marker, Ordering::AcqRel);
-        let mut values = Vec::new();
-        if current == sealed() {
-            return values;
+        if current == sealed() || current.is_null() {
+            return;
         }
+        // Reverse the chain in place (it was pushed newest first).
+        let mut reversed: *mut Node<T> = ptr::null_mut();
         while !current.is_null() {
             // SAFETY: every non-null, non-marker pointer reachable from head
             // was produced by `Box::into_raw` in `push` and published by its
             // CAS; the swap above unlinked the whole chain, so this thread is
-            // its only owner, and each node is freed exactly once here.
-            let node = unsafe { Box::from_raw(current) };
+            // its only owner. Each node is taken out of its box here and put
+            // back with `Box::into_raw` at once (relinked, not freed).
+            let mut node = unsafe { Box::from_raw(current) };
             current = node.next;
-            values.push(node.value);
+            node.next = reversed;
+            reversed = Box::into_raw(node);
         }
-        values.reverse();
-        values
+        while !reversed.is_null() {
+            // SAFETY: the reversed chain holds exactly the nodes unlinked
+            // above, each from `Box::into_raw`, owned by this thread only;
+            // each is freed exactly once here.
+            let node = unsafe { Box::from_raw(reversed) };
+            reversed = node.next;
+            f(node.value);
+        }
     }
 
     /// Whether the list is sealed.

@@ -14,7 +14,7 @@ use crate::scheduler::{QueueConfig, Scheduler, MAX_CAPACITY};
 use crate::state::{Enqueue, StartRefusal, Word};
 use crate::status::{ClusterStatus, Metrics, QueueStatus, StateCounts};
 use crate::sync::OnceLock;
-use crate::sync::{fence, snapshot_load, AtomicU64, ConcurrentMap, Mutex, Ordering};
+use crate::sync::{fence, AtomicU64, ConcurrentMap, Mutex, Ordering};
 use crate::types::{
     CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobState, JobView, Outcome,
     Priority, Resources, RunnerId, UserId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
@@ -35,8 +35,8 @@ const FAST_RUNNERS: usize = 0;
 thread_local! {
     /// The job this thread claimed last, with its queue's id (see
     /// `JobQueue::remember_claimed`).
-    static LAST_CLAIMED: std::cell::Cell<Option<(u64, Arc<Job>)>> =
-        const { std::cell::Cell::new(None) };
+    static LAST_CLAIMED: std::cell::RefCell<Option<Remembered>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// The lock-free job queue.
@@ -88,6 +88,13 @@ pub struct JobQueue {
     /// (which loom builds leave out).
     #[cfg_attr(dagqueue_loom, allow(dead_code))]
     uid: u64,
+}
+
+/// A claimed job kept by the claiming thread, tagged with its queue's id.
+#[cfg(not(dagqueue_loom))]
+struct Remembered {
+    queue: u64,
+    job: Arc<Job>,
 }
 
 struct Aging {
@@ -338,11 +345,11 @@ impl JobQueue {
     /// transitively, in registration order.
     fn settle_dependents(&self, job: &Job, terminal: JobState) {
         if terminal == JobState::Completed {
-            for dependent in job.dependents.seal_with(self.faults) {
+            job.dependents.seal_each(self.faults, |dependent| {
                 if let Some(at) = dependent.word.release_one() {
                     self.enqueue(&dependent, at);
                 }
-            }
+            });
             return;
         }
         let mut work: VecDeque<Arc<Job>> = job.dependents.seal_with(self.faults).into();
@@ -457,52 +464,67 @@ impl JobQueue {
             return None;
         }
         // Relaxed: the cursor is a fairness hint; any value is safe.
-        let start = lanes.cursor.load(Ordering::Relaxed) % count;
+        // It holds one past the group served last (taken modulo the current
+        // count: groups may have been added since); no division in the
+        // common cases.
+        let start = match lanes.cursor.load(Ordering::Relaxed) {
+            cursor if cursor < count => cursor,
+            cursor if cursor == count => 0,
+            cursor => cursor % count,
+        };
         for level in 0..Priority::LEVELS {
-            for step in 0..count {
-                let index = (start + step) % count;
+            let mut index = start;
+            for _ in 0..count {
                 let group = groups.get(index);
-                if group.lanes[level].is_empty() {
-                    continue;
-                }
-                let cluster = group.cluster.as_deref();
-                if let Some(cluster) = cluster {
-                    if !cluster.try_reserve(self.faults) {
-                        continue;
+                if let Some(claim) = self.claim_in(group, level) {
+                    // Write only when it moves: an unchanged cursor stays a
+                    // read-shared cache line.
+                    if lanes.cursor.load(Ordering::Relaxed) != index + 1 {
+                        lanes.cursor.store(index + 1, Ordering::Relaxed);
                     }
+                    return Some(claim);
                 }
-                match self.take_from_lane(group, level) {
-                    Some((job, word)) => {
-                        if let Some(cluster) = cluster {
-                            cluster.commit();
-                        }
-                        // Write only when it moves: an unchanged cursor
-                        // stays a read-shared cache line.
-                        if lanes.cursor.load(Ordering::Relaxed) != index + 1 {
-                            lanes.cursor.store(index + 1, Ordering::Relaxed);
-                        }
-                        self.metrics.add(Counter::Scheduled, 1);
-                        let now = self.now_micros();
-                        self.metrics.record_wait(now.saturating_sub(job.ready_at()));
-                        let claim = Claim {
-                            job: job.id,
-                            attempt: word.attempt(),
-                        };
-                        self.remember_claimed(job);
-                        return Some(claim);
-                    }
-                    None => {
-                        if let Some(cluster) = cluster {
-                            cluster.cancel_reservation();
-                            // A claimer may have found the cluster full
-                            // because of our reservation.
-                            self.wake.notify();
-                        }
-                    }
-                }
+                index = if index + 1 == count { 0 } else { index + 1 };
             }
         }
         None
+    }
+
+    /// Claims from one group's lane at one level, reserving a slot of its
+    /// cluster first; `None` if the lane is empty or the cluster is full,
+    /// paused, or has no job that fits.
+    #[inline]
+    fn claim_in(&self, group: &LaneGroup, level: usize) -> Option<Claim> {
+        if group.lanes[level].is_empty() {
+            return None;
+        }
+        let cluster = group.cluster.as_deref();
+        if let Some(cluster) = cluster {
+            if !cluster.try_reserve(self.faults) {
+                return None;
+            }
+        }
+        let Some((job, word)) = self.take_from_lane(group, level) else {
+            if let Some(cluster) = cluster {
+                cluster.cancel_reservation();
+                // A claimer may have found the cluster full because of our
+                // reservation.
+                self.wake.notify();
+            }
+            return None;
+        };
+        if let Some(cluster) = cluster {
+            cluster.commit();
+        }
+        self.metrics.add(Counter::Scheduled, 1);
+        let now = self.now_micros();
+        self.metrics.record_wait(now.saturating_sub(job.ready_at()));
+        let claim = Claim {
+            job: job.id,
+            attempt: word.attempt(),
+        };
+        self.remember_claimed(job);
+        Some(claim)
     }
 
     /// Aging: promotes pending jobs that waited too long at their level. Run
@@ -561,28 +583,41 @@ impl JobQueue {
     #[inline]
     fn remember_claimed(&self, job: Arc<Job>) {
         #[cfg(not(dagqueue_loom))]
-        LAST_CLAIMED.with(|slot| {
-            // Replace, and drop the previous job outside the borrow.
-            let previous = slot.replace(Some((self.uid, job)));
+        {
+            let remembered = Remembered {
+                queue: self.uid,
+                job,
+            };
+            // Replace, and drop the previous job outside the borrow. The
+            // slot is only ever borrowed briefly by this thread's own calls,
+            // none of which claims meanwhile, so the borrow cannot fail; if
+            // it did, nothing would be remembered (only a hint is lost).
+            let previous = LAST_CLAIMED.with(|slot| {
+                slot.try_borrow_mut()
+                    .map(|mut slot| slot.replace(remembered))
+                    .ok()
+                    .flatten()
+            });
             drop(previous);
-        });
+        }
         #[cfg(dagqueue_loom)]
         drop(job);
     }
 
-    /// Runs `f` on the remembered job if it is `id` of this queue.
+    /// Runs `f` on the remembered job if it is `id` of this queue; the job
+    /// stays remembered (it is dropped when this thread claims again).
     #[inline]
     fn with_remembered<R>(&self, id: JobId, f: impl FnOnce(&Arc<Job>) -> R) -> Option<R> {
         #[cfg(not(dagqueue_loom))]
         {
             LAST_CLAIMED.with(|slot| {
-                let current = slot.take();
-                let result = match &current {
-                    Some((uid, job)) if *uid == self.uid && job.id == id => Some(f(job)),
+                let slot = slot.try_borrow().ok()?;
+                match &*slot {
+                    Some(remembered) if remembered.queue == self.uid && remembered.job.id == id => {
+                        Some(f(&remembered.job))
+                    }
                     _ => None,
-                };
-                slot.set(current);
-                result
+                }
             })
         }
         #[cfg(dagqueue_loom)]
@@ -592,27 +627,40 @@ impl JobQueue {
         }
     }
 
-    /// Takes the remembered job if it is `id` of this queue.
-    #[inline]
-    fn take_remembered(&self, id: JobId) -> Option<Arc<Job>> {
-        #[cfg(not(dagqueue_loom))]
-        {
-            LAST_CLAIMED.with(|slot| {
-                let current = slot.take();
-                match current {
-                    Some((uid, job)) if uid == self.uid && job.id == id => Some(job),
-                    other => {
-                        slot.set(other);
-                        None
-                    }
-                }
-            })
+    /// `complete` on a found job: the CAS that ends the attempt, then the
+    /// slot release and the retry or the terminal step.
+    fn complete_job(
+        &self,
+        job: &Arc<Job>,
+        claim: Claim,
+        outcome: Outcome,
+    ) -> Result<Completion, Error> {
+        let word = job
+            .word
+            .finish(claim.attempt, outcome, job.max_retries)
+            .map_err(|()| Error::StaleClaim {
+                job: claim.job,
+                attempt: claim.attempt,
+            })?;
+        let cluster = job.group().cluster.as_deref();
+        if let Some(cluster) = cluster {
+            cluster.release();
         }
-        #[cfg(dagqueue_loom)]
-        {
-            let _ = id;
-            None
+        let (terminal, completion) = match word.state() {
+            Some(JobState::Pending) => {
+                self.metrics.add(Counter::Retried, 1);
+                self.enqueue(job, Enqueue::of(word));
+                return Ok(Completion::Retrying);
+            }
+            Some(JobState::Completed) => (JobState::Completed, Completion::Completed),
+            Some(JobState::Failed) => (JobState::Failed, Completion::Failed),
+            _ => (JobState::Cancelled, Completion::Cancelled),
+        };
+        self.finished(job, terminal);
+        if cluster.is_some() {
+            self.wake.notify();
         }
+        Ok(completion)
     }
 
     fn view(job: &Job, word: Word) -> Option<JobView> {
@@ -640,7 +688,8 @@ impl JobQueue {
                 continue;
             }
             stack.extend(
-                snapshot_load(&job.dependencies)
+                job.dependencies
+                    .load()
                     .iter()
                     .filter_map(|edge| edge.job.upgrade()),
             );
@@ -715,7 +764,7 @@ impl Scheduler for JobQueue {
         if !matches!(state, JobState::Waiting | JobState::Pending) {
             return Err(Error::NotQueued { job: id, state });
         }
-        let existing = snapshot_load(&job.dependencies);
+        let existing = job.dependencies.load();
         // Edges already recorded or named twice, by identity (not id: an id
         // may have been pruned and reused).
         let mut known: HashSet<*const Job> =
@@ -750,7 +799,7 @@ impl Scheduler for JobQueue {
         if new.is_empty() {
             return Ok(());
         }
-        let mut all = (*existing).clone();
+        let mut all = existing.to_vec();
         all.extend(new.iter().map(DependencyRef::to));
 
         let ended = new.iter().find_map(|d| match d.word.load().state() {
@@ -761,7 +810,7 @@ impl Scheduler for JobQueue {
             job.word
                 .end_queued(terminal)
                 .map_err(|state| not_queued(id, state))?;
-            job.dependencies.store(Arc::new(all));
+            job.dependencies.store(all);
             self.finished(&job, terminal);
             return Ok(());
         }
@@ -771,13 +820,13 @@ impl Scheduler for JobQueue {
             .collect();
         if unfinished.is_empty() {
             // Only completed dependencies: recorded, nothing else changes.
-            job.dependencies.store(Arc::new(all));
+            job.dependencies.store(all);
             return Ok(());
         }
         job.word
             .add_waits(unfinished.len() as u64)
             .map_err(|state| not_queued(id, state))?;
-        job.dependencies.store(Arc::new(all));
+        job.dependencies.store(all);
         self.register_dependent(&job, &unfinished);
         if let Some(at) = job.word.release_one() {
             self.enqueue(&job, at);
@@ -828,45 +877,13 @@ impl Scheduler for JobQueue {
     fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
         // Fast path: the job this thread claimed last (no table lookup). If
         // its CAS fails it may be a pruned namesake: the table decides.
-        let remembered = self.take_remembered(claim.job).and_then(|job| {
-            let word = job
-                .word
-                .finish(claim.attempt, outcome, job.max_retries)
-                .ok()?;
-            Some((job, word))
-        });
-        let (job, word) = match remembered {
-            Some(found) => found,
-            None => {
-                let job = self.lookup(claim.job)?;
-                let word = job
-                    .word
-                    .finish(claim.attempt, outcome, job.max_retries)
-                    .map_err(|()| Error::StaleClaim {
-                        job: claim.job,
-                        attempt: claim.attempt,
-                    })?;
-                (job, word)
-            }
-        };
-        if let Some(cluster) = &job.group().cluster {
-            cluster.release();
+        if let Some(Ok(completion)) =
+            self.with_remembered(claim.job, |job| self.complete_job(job, claim, outcome))
+        {
+            return Ok(completion);
         }
-        let (terminal, completion) = match word.state() {
-            Some(JobState::Pending) => {
-                self.metrics.add(Counter::Retried, 1);
-                self.enqueue(&job, Enqueue::of(word));
-                return Ok(Completion::Retrying);
-            }
-            Some(JobState::Completed) => (JobState::Completed, Completion::Completed),
-            Some(JobState::Failed) => (JobState::Failed, Completion::Failed),
-            _ => (JobState::Cancelled, Completion::Cancelled),
-        };
-        self.finished(&job, terminal);
-        if job.group().cluster.is_some() {
-            self.wake.notify();
-        }
-        Ok(completion)
+        let job = self.lookup(claim.job)?;
+        self.complete_job(&job, claim, outcome)
     }
 
     /// Linearization point: the CAS that cancels a queued job or marks a
@@ -950,7 +967,7 @@ impl Scheduler for JobQueue {
     /// Reads the job's dependency snapshot and each dependency's state word.
     fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
         let job = self.lookup(id)?;
-        let dependencies = snapshot_load(&job.dependencies);
+        let dependencies = job.dependencies.load();
         Ok(dependencies.iter().all(|edge| match edge.job.upgrade() {
             Some(dependency) => dependency.word.load().state() == Some(JobState::Completed),
             // Pruned and freed: it had finished; had it failed or been
@@ -994,8 +1011,8 @@ impl Scheduler for JobQueue {
             by_state.add(state);
             if matches!(state, JobState::Waiting | JobState::Pending) {
                 queued_by_priority[usize::from(word.priority().level())] += 1;
-                if let Some(cluster) = job.cluster {
-                    *queued_by_cluster.entry(cluster).or_default() += 1;
+                if let Some(cluster) = &job.group().cluster {
+                    *queued_by_cluster.entry(cluster.id).or_default() += 1;
                 }
             }
             if !state.is_terminal() {

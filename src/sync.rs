@@ -107,26 +107,29 @@ pub(crate) type Fifo<T> = crossbeam_queue::SegQueue<T>;
 #[cfg(dagqueue_loom)]
 pub(crate) type Fifo<T> = loom_shim::LockedFifo<T>;
 
-/// A read-mostly snapshot cell (arc-swap; an `RwLock<Arc<T>>` under loom).
+/// A read-mostly snapshot cell that may be empty (arc-swap's
+/// `ArcSwapOption`; an `RwLock<Option<Arc<T>>>` under loom). Empty costs no
+/// allocation.
 #[cfg(not(dagqueue_loom))]
-pub(crate) type Snapshot<T> = arc_swap::ArcSwap<T>;
+pub(crate) type Snapshot<T> = arc_swap::ArcSwapOption<T>;
 #[cfg(dagqueue_loom)]
 pub(crate) type Snapshot<T> = loom_shim::LockedSnapshot<T>;
 
 /// Loads the current value of a snapshot cell.
-#[cfg(not(dagqueue_loom))]
 #[inline]
-pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
-    cell.load_full()
-}
-#[cfg(dagqueue_loom)]
-pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> std::sync::Arc<T> {
+pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> Option<std::sync::Arc<T>> {
     cell.load_full()
 }
 
+/// Replaces the value of a snapshot cell.
+#[inline]
+pub(crate) fn snapshot_store<T>(cell: &Snapshot<T>, value: Option<std::sync::Arc<T>>) {
+    cell.store(value);
+}
+
 /// A new snapshot cell.
-pub(crate) fn snapshot_new<T>(value: T) -> Snapshot<T> {
-    Snapshot::from_pointee(value)
+pub(crate) fn snapshot_new<T>(value: Option<std::sync::Arc<T>>) -> Snapshot<T> {
+    Snapshot::from(value)
 }
 
 /// Pads a value to its own cache line.
@@ -354,16 +357,18 @@ mod loom_shim {
         }
     }
 
-    /// An `RwLock<Arc<T>>` with arc-swap's method names.
-    pub(crate) struct LockedSnapshot<T>(loom::sync::RwLock<std::sync::Arc<T>>);
-    impl<T> LockedSnapshot<T> {
-        pub(crate) fn from_pointee(value: T) -> Self {
-            LockedSnapshot(loom::sync::RwLock::new(std::sync::Arc::new(value)))
+    /// An `RwLock<Option<Arc<T>>>` with arc-swap's method names.
+    pub(crate) struct LockedSnapshot<T>(loom::sync::RwLock<Option<std::sync::Arc<T>>>);
+    impl<T> From<Option<std::sync::Arc<T>>> for LockedSnapshot<T> {
+        fn from(value: Option<std::sync::Arc<T>>) -> Self {
+            LockedSnapshot(loom::sync::RwLock::new(value))
         }
-        pub(crate) fn load_full(&self) -> std::sync::Arc<T> {
+    }
+    impl<T> LockedSnapshot<T> {
+        pub(crate) fn load_full(&self) -> Option<std::sync::Arc<T>> {
             self.0.read().unwrap().clone()
         }
-        pub(crate) fn store(&self, value: std::sync::Arc<T>) {
+        pub(crate) fn store(&self, value: Option<std::sync::Arc<T>>) {
             *self.0.write().unwrap() = value;
         }
     }
