@@ -90,6 +90,23 @@ pub struct JobQueue {
     uid: u64,
 }
 
+/// A runner type's lanes, borrowed or shared.
+enum RunnerRef<'a> {
+    Borrowed(&'a RunnerLanes),
+    Shared(Arc<RunnerLanes>),
+}
+
+impl core::ops::Deref for RunnerRef<'_> {
+    type Target = RunnerLanes;
+    #[inline]
+    fn deref(&self) -> &RunnerLanes {
+        match self {
+            RunnerRef::Borrowed(lanes) => lanes,
+            RunnerRef::Shared(lanes) => lanes,
+        }
+    }
+}
+
 /// A claimed job kept by the claiming thread, tagged with its queue's id.
 #[cfg(not(dagqueue_loom))]
 struct Remembered {
@@ -260,15 +277,14 @@ impl JobQueue {
         }
     }
 
+    /// The lanes of a runner type, if it has any. Borrowed from the array
+    /// for small ids (no reference count traffic), an `Arc` from the map
+    /// otherwise.
     #[inline]
-    fn with_runner_lanes<R>(
-        &self,
-        runner: RunnerId,
-        f: impl FnOnce(&RunnerLanes) -> R,
-    ) -> Option<R> {
+    fn runner_lanes(&self, runner: RunnerId) -> Option<RunnerRef<'_>> {
         match self.fast_runners.get(runner.0 as usize) {
-            Some(slot) => slot.get().map(|lanes| f(lanes)),
-            None => self.runners.get_cloned(&runner).map(|lanes| f(&lanes)),
+            Some(slot) => slot.get().map(|lanes| RunnerRef::Borrowed(lanes)),
+            None => self.runners.get_cloned(&runner).map(RunnerRef::Shared),
         }
     }
 
@@ -628,20 +644,14 @@ impl JobQueue {
     }
 
     /// `complete` on a found job: the CAS that ends the attempt, then the
-    /// slot release and the retry or the terminal step.
-    fn complete_job(
-        &self,
-        job: &Arc<Job>,
-        claim: Claim,
-        outcome: Outcome,
-    ) -> Result<Completion, Error> {
+    /// slot release and the retry or the terminal step. `None`: the claim is
+    /// stale. (A one-byte result: a wide `Result` handed back through the
+    /// thread-local closure cost a store-forwarding stall per job.)
+    fn complete_job(&self, job: &Arc<Job>, claim: Claim, outcome: Outcome) -> Option<Completion> {
         let word = job
             .word
             .finish(claim.attempt, outcome, job.max_retries)
-            .map_err(|()| Error::StaleClaim {
-                job: claim.job,
-                attempt: claim.attempt,
-            })?;
+            .ok()?;
         let cluster = job.group().cluster.as_deref();
         if let Some(cluster) = cluster {
             cluster.release();
@@ -650,7 +660,7 @@ impl JobQueue {
             Some(JobState::Pending) => {
                 self.metrics.add(Counter::Retried, 1);
                 self.enqueue(job, Enqueue::of(word));
-                return Ok(Completion::Retrying);
+                return Some(Completion::Retrying);
             }
             Some(JobState::Completed) => (JobState::Completed, Completion::Completed),
             Some(JobState::Failed) => (JobState::Failed, Completion::Failed),
@@ -660,7 +670,7 @@ impl JobQueue {
         if cluster.is_some() {
             self.wake.notify();
         }
-        Ok(completion)
+        Some(completion)
     }
 
     fn view(job: &Job, word: Word) -> Option<JobView> {
@@ -841,8 +851,12 @@ impl Scheduler for JobQueue {
         if let Some(aging) = &self.aging {
             self.promote_aged(aging);
         }
-        self.with_runner_lanes(runner, |lanes| self.claim_from(lanes))
-            .flatten()
+        // No closure here: the claim is built straight into the caller's
+        // return slot (a 24-byte value handed back through a closure was
+        // copied with a 16-byte load over narrower stores, a store-forwarding
+        // stall on every claim).
+        let lanes = self.runner_lanes(runner)?;
+        self.claim_from(&lanes)
     }
 
     fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> {
@@ -877,13 +891,17 @@ impl Scheduler for JobQueue {
     fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
         // Fast path: the job this thread claimed last (no table lookup). If
         // its CAS fails it may be a pruned namesake: the table decides.
-        if let Some(Ok(completion)) =
+        if let Some(Some(completion)) =
             self.with_remembered(claim.job, |job| self.complete_job(job, claim, outcome))
         {
             return Ok(completion);
         }
         let job = self.lookup(claim.job)?;
         self.complete_job(&job, claim, outcome)
+            .ok_or(Error::StaleClaim {
+                job: claim.job,
+                attempt: claim.attempt,
+            })
     }
 
     /// Linearization point: the CAS that cancels a queued job or marks a
@@ -978,7 +996,7 @@ impl Scheduler for JobQueue {
 
     fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
         let mut ready: Vec<(usize, u64, JobId)> = Vec::new();
-        if self.with_runner_lanes(runner, |_| ()).is_none() {
+        if self.runner_lanes(runner).is_none() {
             return Vec::new();
         }
         self.jobs.for_each_value(|job| {
