@@ -167,6 +167,30 @@ mod tests {
     }
 
     #[test]
+    fn sealing_an_empty_list_closes_it_and_yields_nothing() {
+        let list = DependentsList::new();
+        let mut seen = Vec::new();
+        list.seal_each(crate::faults::Faults::default(), |value: i32| {
+            seen.push(value)
+        });
+        assert!(seen.is_empty());
+        assert!(list.is_sealed());
+        assert_eq!(list.push(7), Err(7));
+    }
+
+    #[test]
+    fn seal_each_hands_values_over_in_registration_order() {
+        let list = DependentsList::new();
+        for value in 0..100 {
+            list.push(value).unwrap();
+        }
+        let mut seen = Vec::new();
+        list.seal_each(crate::faults::Faults::default(), |value| seen.push(value));
+        assert_eq!(seen, (0..100).collect::<Vec<_>>());
+        assert!(list.is_sealed());
+    }
+
+    #[test]
     fn drop_frees_unsealed_values() {
         let value = Arc::new(());
         let list = DependentsList::new();

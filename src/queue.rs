@@ -1209,6 +1209,41 @@ mod tests {
     }
 
     #[test]
+    fn runners_beyond_the_array_are_served_from_the_map() {
+        // Runner ids below FAST_RUNNERS live in an array, the others in the
+        // map: both paths claim only their own runner's jobs.
+        let queue = JobQueue::builder().build();
+        let runners = [
+            RunnerId(0),
+            RunnerId(FAST_RUNNERS as u32),
+            RunnerId(u32::MAX),
+        ];
+        for (index, &runner) in runners.iter().enumerate() {
+            for n in 0..3 {
+                let id = JobId((index * 10 + n) as u64);
+                queue.submit(JobSpec::new(id).runner(runner)).unwrap();
+            }
+        }
+        assert_eq!(queue.claim(RunnerId(7)), None, "a runner with no jobs");
+        assert!(queue.schedulable(RunnerId(7)).is_empty());
+        for (index, &runner) in runners.iter().enumerate() {
+            let expected: Vec<JobId> = (0..3).map(|n| JobId((index * 10 + n) as u64)).collect();
+            assert_eq!(queue.schedulable(runner), expected);
+            for &id in &expected {
+                let claim = queue.claim(runner).unwrap();
+                assert_eq!(claim.job, id);
+                queue.start(&claim).unwrap();
+                assert_eq!(
+                    queue.complete(claim, Outcome::Success),
+                    Ok(Completion::Completed)
+                );
+            }
+            assert_eq!(queue.claim(runner), None);
+        }
+        assert_eq!(queue.metrics().completed, 9);
+    }
+
+    #[test]
     fn set_aside_jobs_come_back_when_resources_grow() {
         let queue = JobQueue::builder().build();
         let big = Resources {
