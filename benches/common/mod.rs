@@ -84,28 +84,11 @@ pub fn drain_group<M: criterion::measurement::Measurement>(
     group.sampling_mode(SamplingMode::Flat);
 }
 
-/// A small, fast, seeded PRNG (splitmix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator with this seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-}
+/// The main job's seeded PRNG (splitmix64), the same file compiled into the
+/// benches: one generator, one stream per seed everywhere.
+#[path = "../../src/workload/rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 /// One job of a workload: its index is its id.
 #[derive(Clone, Debug)]

@@ -31,10 +31,9 @@ impl Rng {
 
 #[cfg(test)]
 mod tests {
-    use super::Rng;
-
     #[test]
     fn known_stream_and_range() {
+        use super::Rng;
         assert_eq!(Rng::new(1).next_u64(), 0x910a_2dec_8902_5cc1);
         let mut rng = Rng::new(7);
         assert!((0..1000).all(|_| rng.below(10) < 10));
