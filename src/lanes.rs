@@ -110,11 +110,7 @@ impl GroupList {
     /// Group `index`, which must be below a length read before.
     #[inline]
     pub(crate) fn get(&self, index: usize) -> &Arc<LaneGroup> {
-        let (chunk, offset) = if index < FIRST_CHUNK {
-            (0, index)
-        } else {
-            locate(index)
-        };
+        let (chunk, offset) = locate(index);
         self.chunks[chunk]
             .get()
             .and_then(|slots| slots[offset].get())
