@@ -31,7 +31,12 @@ pub(crate) struct Dependencies(Snapshot<Vec<DependencyRef>>);
 
 impl Dependencies {
     fn new(edges: Vec<DependencyRef>) -> Dependencies {
-        Dependencies(snapshot_new((!edges.is_empty()).then(|| Arc::new(edges))))
+        Dependencies(snapshot_new(Self::shared(edges)))
+    }
+
+    /// What the cell holds for `edges`: nothing for an empty list.
+    fn shared(edges: Vec<DependencyRef>) -> Option<Arc<Vec<DependencyRef>>> {
+        (!edges.is_empty()).then(|| Arc::new(edges))
     }
 
     /// The current list.
@@ -42,7 +47,7 @@ impl Dependencies {
 
     /// Replaces the list.
     pub(crate) fn store(&self, edges: Vec<DependencyRef>) {
-        snapshot_store(&self.0, (!edges.is_empty()).then(|| Arc::new(edges)));
+        snapshot_store(&self.0, Self::shared(edges));
     }
 }
 
