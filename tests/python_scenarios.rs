@@ -6,14 +6,32 @@
 mod common;
 
 use common::*;
-use dagqueue::audit::{verify, DagInfo, EventKind, EventLog};
+use dagqueue::audit::{verify, DagInfo, EventKind, EventLog, Recorder};
 use dagqueue::{
-    ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome, Priority, QueueConfig,
-    Resources, RunnerId,
+    Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome, Priority, QueueConfig,
+    Resources, RunnerId, Scheduler,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// Completes `claim` successfully and records what the verifier needs of it:
+/// the slot release (before the report, as the queue releases it inside
+/// `complete`), then the report with its result.
+fn complete_logged(
+    q: &dyn Scheduler,
+    rec: &mut Recorder<'_>,
+    claim: Claim,
+    cluster: Option<ClusterId>,
+) {
+    rec.record(EventKind::Released { claim, cluster });
+    let result = q.complete(claim, Outcome::Success);
+    rec.record(EventKind::Reported {
+        claim,
+        outcome: Outcome::Success,
+        result,
+    });
+}
 
 const R0: RunnerId = RunnerId(0);
 
@@ -351,16 +369,7 @@ fn s06_submit_while_workers_run_nothing_lost() {
                 });
                 let result = q.start(&claim);
                 rec.record(EventKind::Started { claim, result });
-                rec.record(EventKind::Released {
-                    claim,
-                    cluster: None,
-                });
-                let result = q.complete(claim, Outcome::Success);
-                rec.record(EventKind::Reported {
-                    claim,
-                    outcome: Outcome::Success,
-                    result,
-                });
+                complete_logged(q, &mut rec, claim, None);
                 completed.fetch_add(1, Ordering::SeqCst);
             }
         });
@@ -529,16 +538,7 @@ fn s08_concurrent_pause_resume_no_deadlock_consistent_state() {
                                 cluster: Some(cluster),
                                 began,
                             });
-                            rec.record(EventKind::Released {
-                                claim,
-                                cluster: Some(cluster),
-                            });
-                            let result = q.complete(claim, Outcome::Success);
-                            rec.record(EventKind::Reported {
-                                claim,
-                                outcome: Outcome::Success,
-                                result,
-                            });
+                            complete_logged(q, &mut rec, claim, Some(cluster));
                         }
                     }
                     return;
@@ -582,16 +582,7 @@ fn s08_concurrent_pause_resume_no_deadlock_consistent_state() {
                     cluster: Some(cluster),
                     began,
                 });
-                rec.record(EventKind::Released {
-                    claim,
-                    cluster: Some(cluster),
-                });
-                let result = q.complete(claim, Outcome::Success);
-                rec.record(EventKind::Reported {
-                    claim,
-                    outcome: Outcome::Success,
-                    result,
-                });
+                complete_logged(q, &mut rec, claim, Some(cluster));
             }
             drop(rec);
             log.record_final_states(q, ids(0..jobs));
