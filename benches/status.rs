@@ -6,7 +6,7 @@ mod common;
 
 use common::{Rng, Sched, Spec};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use dagqueue::Scheduler;
+use harness::Scheduler;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -63,8 +63,8 @@ fn status(c: &mut Criterion) {
     let size = common::size(10_000, 100_000);
     let mut group = c.benchmark_group("status");
     run::<dagqueue::JobQueue>(&mut group, size);
-    run::<dagqueue::baseline::StdMutexQueue>(&mut group, size);
-    run::<dagqueue::baseline::ParkingLotQueue>(&mut group, size);
+    run::<harness::baseline::StdMutexQueue>(&mut group, size);
+    run::<harness::baseline::ParkingLotQueue>(&mut group, size);
     group.finish();
 }
 

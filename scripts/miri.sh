@@ -24,11 +24,11 @@ export CARGO_TARGET_DIR=target/miri
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-permissive-provenance}"
 cargo +nightly miri setup >/dev/null
 echo "miri: library unit tests"
-cargo +nightly miri test --lib
-# The small-scale integration tests: the Python scenarios that race claims,
+cargo +nightly miri test -p dagqueue --lib
+# The small-scale integration tests: the scenarios that race claims,
 # completions and dependency releases (2 rounds each under Miri; the whole
 # file takes ~10 minutes there, so CI runs these; DAGQUEUE_MIRI_FILTER="" runs all).
 filters="${DAGQUEUE_MIRI_FILTER-s03_ s04_ s05_ s10_}"
-echo "miri: integration tests python_scenarios ${filters:-(all)}"
+echo "miri: integration tests scenarios ${filters:-(all)}"
 # shellcheck disable=SC2086
-cargo +nightly miri test --test python_scenarios -- $filters
+cargo +nightly miri test -p dagqueue --test scenarios -- $filters

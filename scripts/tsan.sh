@@ -25,5 +25,5 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}"
 # A bounded stress run: TSan slows threads down ~10x.
 export DAGQUEUE_STRESS_JOBS="${DAGQUEUE_STRESS_JOBS:-1000}"
 echo "tsan: stress test and dependents-list tests ($DAGQUEUE_STRESS_JOBS jobs)"
-cargo +nightly test -Zbuild-std --target "$target" --test stress
-cargo +nightly test -Zbuild-std --target "$target" --lib dependents
+cargo +nightly test -Zbuild-std --target "$target" -p dagqueue --test stress
+cargo +nightly test -Zbuild-std --target "$target" -p dagqueue --lib dependents

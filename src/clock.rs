@@ -65,7 +65,7 @@ impl Clock {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom), not(miri)))]
+#[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;
 

@@ -19,8 +19,9 @@
 //! flag and then waits for reservations in flight to settle, so once it
 //! returns no claim on the cluster can still succeed.
 
+use crate::ids::ClusterId;
+use crate::spec::Resources;
 use crate::sync::{spin_wait, AtomicU64, Fifo, Mutex, Ordering};
-use crate::types::{ClusterId, Resources};
 
 const FIELD_BITS: u32 = 21;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;

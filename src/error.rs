@@ -1,14 +1,15 @@
 //! The one error type: every rejected operation says why, and changes nothing.
 
-use crate::types::{ClusterId, JobId, JobState};
+use crate::ids::{ClusterId, JobId};
+use crate::view::JobState;
 use core::fmt;
 
 /// Why an operation was rejected. A rejected operation leaves the queue exactly
 /// as it was.
 ///
 /// ```
-/// use dagqueue::{Error, JobId, JobQueue, JobSpec, Scheduler};
-/// let queue = JobQueue::builder().build();
+/// use dagqueue::{Error, JobId, JobQueue, JobSpec};
+/// let queue = JobQueue::new();
 /// queue.submit(JobSpec::new(JobId(1))).unwrap();
 /// assert_eq!(
 ///     queue.submit(JobSpec::new(JobId(1))),
@@ -40,10 +41,8 @@ pub enum Error {
     },
     /// More dependencies than [`MAX_DEPENDENCIES`](crate::MAX_DEPENDENCIES).
     TooManyDependencies(JobId),
-    /// More retries than [`MAX_RETRIES_LIMIT`](crate::MAX_RETRIES_LIMIT).
+    /// More retries than [`MAX_RETRIES`](crate::MAX_RETRIES).
     TooManyRetries(u32),
-    /// A priority level outside 0..=4.
-    InvalidPriority(i64),
     /// The operation needs a job that is still waiting or pending.
     NotQueued {
         /// The job.
@@ -79,9 +78,15 @@ pub enum Error {
         /// The requested capacity.
         capacity: u32,
     },
-    /// No cluster has this id (clusters are registered by
-    /// `set_cluster_capacity`, `set_cluster_resources` or a job naming them).
+    /// No cluster has this id. Only with
+    /// [`declared_clusters_only`](crate::JobQueueBuilder::declared_clusters_only):
+    /// clusters are then declared by `set_cluster_capacity` or
+    /// `set_cluster_resources`, and any other operation naming an undeclared
+    /// one is rejected.
     UnknownCluster(ClusterId),
+    /// A builder's `default_capacity` of zero or above
+    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    InvalidDefaultCapacity(u32),
 }
 
 impl fmt::Display for Error {
@@ -98,7 +103,6 @@ impl fmt::Display for Error {
             }
             Error::TooManyDependencies(job) => write!(f, "{job} has too many dependencies"),
             Error::TooManyRetries(n) => write!(f, "max_retries {n} is above the limit"),
-            Error::InvalidPriority(level) => write!(f, "priority {level} is not in 0..=4"),
             Error::NotQueued { job, state } => write!(f, "{job} is {state:?}, not queued"),
             Error::StaleClaim { job, attempt } => {
                 write!(f, "attempt {attempt} of {job} is not current")
@@ -111,6 +115,9 @@ impl fmt::Display for Error {
                 write!(f, "{cluster}: capacity {capacity} is above the limit")
             }
             Error::UnknownCluster(cluster) => write!(f, "unknown {cluster}"),
+            Error::InvalidDefaultCapacity(capacity) => {
+                write!(f, "default capacity {capacity} is not in 1..=MAX_CAPACITY")
+            }
         }
     }
 }

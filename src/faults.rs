@@ -1,7 +1,7 @@
 //! Deliberately broken protocol steps, for loom's negative controls.
 //!
 //! Under `--cfg dagqueue_loom`, a queue can be built with faults switched on
-//! (`JobQueueBuilder::__with_faults`), so that the loom models can show they
+//! (`JobQueueBuilder::__with_faults`, reached through `dagqueue::__loom`), so that the loom models can show they
 //! catch the bugs each protocol step prevents. In every other build
 //! [`Faults`] has no fields and each check is the constant `false`, so the
 //! faulty branches compile away.
@@ -54,5 +54,19 @@ impl Faults {
         return self.unsealed_dependents;
         #[cfg(not(dagqueue_loom))]
         false
+    }
+}
+
+/// What the loom models reach of the crate's internals: [`Faults`] and one
+/// read of a cluster's word. Hidden; not part of the API.
+pub mod __loom {
+    pub use super::Faults;
+
+    /// One read of a cluster's word: (running, reserving, capacity, paused).
+    pub fn cluster_word(
+        queue: &crate::JobQueue,
+        cluster: crate::ClusterId,
+    ) -> Option<(u32, u32, u32, bool)> {
+        queue.cluster_word(cluster)
     }
 }

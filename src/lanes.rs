@@ -8,10 +8,11 @@
 //! claimer that later pops the old entry sees the mismatch and skips it.
 
 use crate::cluster::Cluster;
+use crate::ids::UserId;
 use crate::job::Job;
+use crate::spec::Priority;
 use crate::sync::OnceLock;
 use crate::sync::{AtomicUsize, Fifo, Mutex, Ordering};
-use crate::types::{Priority, UserId};
 use std::sync::Arc;
 
 /// One lane entry: the job and the version that makes the entry current.
@@ -178,7 +179,7 @@ impl RunnerLanes {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -4,9 +4,9 @@
 //! per-cluster limits, for schedulers that cannot afford a global lock.
 //!
 //! ```
-//! use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerId, Scheduler};
+//! use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerId};
 //!
-//! let queue = JobQueue::builder().build();
+//! let queue = JobQueue::new();
 //! queue.submit(JobSpec::new(JobId(1))).unwrap();
 //! queue.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
 //!
@@ -18,56 +18,49 @@
 //! assert_eq!(queue.claim(RunnerId::DEFAULT).unwrap().job, JobId(2));
 //! ```
 //!
-//! See `docs/DESIGN.md` for the state machine, the linearization point of
-//! every operation and the memory orderings.
+//! Start with [`JobQueue`] (every operation, its semantics, a worker pool)
+//! and [`JobSpec`] (what a job asks for). The [`docs`] module holds the
+//! design: the state machine, the linearization point of every operation,
+//! the memory orderings, what the model checker sees.
 #![deny(missing_docs)]
-#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(unreachable_pub)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
-pub(crate) mod sync;
+mod sync;
 
-mod error;
-mod faults;
-mod scheduler;
-mod status;
-mod types;
-
-pub mod audit;
-pub mod baseline;
+mod claim;
 mod clock;
 mod cluster;
-mod dependents;
+mod config;
+mod error;
+mod faults;
+mod ids;
 mod job;
 mod lanes;
 mod metrics;
-mod notify;
 mod queue;
-mod state;
+mod spec;
+mod view;
+mod wake;
 
-/// Internals the loom models need; only under `--cfg dagqueue_loom`.
-#[cfg(dagqueue_loom)]
+pub mod docs;
+
+/// Internals the loom models need (`Faults`, a cluster word read); what it
+/// holds outside a `--cfg dagqueue_loom` build is not part of the API.
 #[doc(hidden)]
-pub mod __loom {
-    pub use crate::faults::Faults;
+pub use faults::__loom;
 
-    /// One read of a cluster's word: (running, reserving, capacity, paused).
-    pub fn cluster_word(
-        queue: &crate::JobQueue,
-        cluster: crate::ClusterId,
-    ) -> Option<(u32, u32, u32, bool)> {
-        queue.cluster_word(cluster)
-    }
-}
-
-/// The README's usage example, compiled and run as a doctest.
+/// The README, whose examples are compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub use claim::{CancelOutcome, Claim, Completion, Outcome};
+#[doc(hidden)]
+pub use config::check_capacity;
+pub use config::{JobQueueBuilder, QueueConfig, MAX_CAPACITY};
 pub use error::Error;
-pub use queue::{JobQueue, JobQueueBuilder};
-pub use scheduler::{QueueConfig, Scheduler, MAX_CAPACITY};
-pub use status::{ClusterStatus, Metrics, QueueStatus, StateCounts};
-pub use types::{
-    CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobState, JobView, Outcome,
-    Priority, Resources, RunnerId, UserId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
-};
+pub use ids::{ClusterId, JobId, RunnerId, UserId};
+pub use queue::JobQueue;
+pub use spec::{InvalidPriority, JobSpec, Priority, Resources, MAX_DEPENDENCIES, MAX_RETRIES};
+pub use view::{ClusterStatus, JobState, JobView, Metrics, QueueStatus, StateCounts};

@@ -5,14 +5,11 @@
 //! whose compare-and-swap made it, so totals are exact; a read taken while
 //! transitions are in flight sees each of them either counted or not.
 
-use crate::status::Metrics;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
+use crate::view::Metrics;
 use std::time::Duration;
 
-#[cfg(not(dagqueue_loom))]
-const STRIPES: usize = 16;
-#[cfg(dagqueue_loom)]
-const STRIPES: usize = 1;
+const STRIPES: usize = crate::sync::METRIC_STRIPES;
 
 /// Seconds kept by the throughput window (one bucket a second).
 const WINDOW_SECS: u64 = 60;
@@ -23,14 +20,7 @@ const COUNT_BITS: u32 = 24;
 /// use, so up to `STRIPES` threads never share one.
 #[inline]
 fn stripe() -> usize {
-    #[cfg(not(dagqueue_loom))]
-    {
-        crate::sync::thread_index() % STRIPES
-    }
-    #[cfg(dagqueue_loom)]
-    {
-        0
-    }
+    crate::sync::thread_index() % STRIPES
 }
 
 /// The counters of one stripe.

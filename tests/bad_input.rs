@@ -6,9 +6,10 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
-    Priority, Resources, RunnerId, Scheduler, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
+    CancelOutcome, Claim, ClusterId, Completion, Error, InvalidPriority, JobId, JobSpec, JobState,
+    Outcome, Priority, Resources, RunnerId, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_RETRIES,
 };
+use harness::Scheduler;
 use std::fmt::Debug;
 
 const R0: RunnerId = RunnerId(0);
@@ -66,7 +67,7 @@ fn fixture(q: &dyn Scheduler) -> Fixture {
     q.pause_cluster(C2).unwrap();
 
     let claim_only = |spec: JobSpec| {
-        let id = spec.id;
+        let id = spec.id();
         q.submit(spec).unwrap();
         let claim = q.claim(R0).unwrap();
         assert_eq!(
@@ -150,7 +151,11 @@ fn assert_rejected<T: Debug>(
 
 /// Runs `test` on a fresh fixture of every implementation.
 fn with_fixture(test: impl Fn(&dyn Scheduler, &Fixture)) {
-    each_impl(config(), |q| {
+    with_fixture_in(config(), test);
+}
+
+fn with_fixture_in(config: dagqueue::QueueConfig, test: impl Fn(&dyn Scheduler, &Fixture)) {
+    each_impl(config, |q| {
         let fixture = fixture(q);
         test(q, &fixture);
     });
@@ -479,16 +484,13 @@ fn start_after_cancel_requested() {
 fn invalid_priority() {
     with_fixture(|q, _| {
         let before = snapshot(q, &all_ids());
-        assert_eq!(Priority::try_from(5u8), Err(Error::InvalidPriority(5)));
-        assert_eq!(Priority::try_from(255u8), Err(Error::InvalidPriority(255)));
-        assert_eq!(Priority::try_from(-1i64), Err(Error::InvalidPriority(-1)));
-        assert_eq!(Priority::try_from(5i64), Err(Error::InvalidPriority(5)));
-        assert_eq!(Priority::try_from(256i64), Err(Error::InvalidPriority(256)));
-        assert_eq!(
-            Priority::try_from(i64::MIN),
-            Err(Error::InvalidPriority(i64::MIN))
-        );
-        assert_eq!(Priority::from_level(9), Err(Error::InvalidPriority(9)));
+        assert_eq!(Priority::try_from(5u8), Err(InvalidPriority(5)));
+        assert_eq!(Priority::try_from(255u8), Err(InvalidPriority(255)));
+        assert_eq!(Priority::try_from(-1i64), Err(InvalidPriority(-1)));
+        assert_eq!(Priority::try_from(5i64), Err(InvalidPriority(5)));
+        assert_eq!(Priority::try_from(256i64), Err(InvalidPriority(256)));
+        assert_eq!(Priority::try_from(i64::MIN), Err(InvalidPriority(i64::MIN)));
+        assert_eq!(Priority::from_level(9), Err(InvalidPriority(9)));
         assert_eq!(Priority::try_from(4u8), Ok(Priority::Background));
         assert_eq!(Priority::try_from(0i64), Ok(Priority::Critical));
         assert_eq!(snapshot(q, &all_ids()), before);
@@ -522,11 +524,41 @@ fn capacity_too_large() {
 }
 
 #[test]
-fn unknown_cluster_pause_resume() {
-    with_fixture(|q, _| {
+fn unknown_cluster_pause_resume_submit() {
+    // Only a queue that takes declared clusters only knows an unknown cluster.
+    let strict = config_with(|b| b.declared_clusters_only(true));
+    with_fixture_in(strict, |q, _| {
         assert_rejected(q, || q.pause_cluster(C7), Error::UnknownCluster(C7));
         assert_rejected(q, || q.resume_cluster(C7), Error::UnknownCluster(C7));
+        assert_rejected(
+            q,
+            || q.submit(JobSpec::new(NEW).cluster(C7)),
+            Error::UnknownCluster(C7),
+        );
+        // Declared, it is accepted.
+        q.set_cluster_capacity(C7, 1).unwrap();
+        assert_eq!(q.submit(JobSpec::new(NEW).cluster(C7)), Ok(NEW));
     });
+}
+
+#[test]
+fn invalid_default_capacity() {
+    use dagqueue::{JobQueue, MAX_CAPACITY};
+    for capacity in [0, MAX_CAPACITY + 1, u32::MAX] {
+        let builder = JobQueue::builder().default_capacity(capacity);
+        assert_eq!(
+            builder.config(),
+            Err(Error::InvalidDefaultCapacity(capacity))
+        );
+        assert!(matches!(
+            builder.build(),
+            Err(Error::InvalidDefaultCapacity(c)) if c == capacity
+        ));
+    }
+    for capacity in [1, MAX_CAPACITY] {
+        let config = JobQueue::builder().default_capacity(capacity).config();
+        assert_eq!(config.map(|c| c.default_capacity()), Ok(capacity));
+    }
 }
 
 /// More than `MAX_DEPENDENCIES` distinct dependencies, built with
@@ -540,7 +572,7 @@ fn too_many_dependencies() {
         .collect();
     let spec = JobSpec::new(NEW).depends_on(many.iter().copied().chain(many.iter().copied()));
     assert_eq!(
-        spec.dependencies.len(),
+        spec.dependencies().len(),
         MAX_DEPENDENCIES + 1,
         "repeats removed"
     );
@@ -558,14 +590,8 @@ fn too_many_retries() {
     with_fixture(|q, _| {
         assert_rejected(
             q,
-            || {
-                q.submit(
-                    JobSpec::new(NEW)
-                        .max_retries(MAX_RETRIES_LIMIT + 1)
-                        .cluster(C7),
-                )
-            },
-            Error::TooManyRetries(MAX_RETRIES_LIMIT + 1),
+            || q.submit(JobSpec::new(NEW).max_retries(MAX_RETRIES + 1).cluster(C7)),
+            Error::TooManyRetries(MAX_RETRIES + 1),
         );
         assert_rejected(
             q,
@@ -574,7 +600,7 @@ fn too_many_retries() {
         );
         // The limit itself is accepted.
         assert_eq!(
-            q.submit(JobSpec::new(NEW).max_retries(MAX_RETRIES_LIMIT)),
+            q.submit(JobSpec::new(NEW).max_retries(MAX_RETRIES)),
             Ok(NEW)
         );
     });

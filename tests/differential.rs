@@ -13,8 +13,9 @@ mod common;
 use common::*;
 use dagqueue::{
     Claim, ClusterId, JobId, JobSpec, Priority, QueueConfig, QueueStatus, Resources, RunnerId,
-    Scheduler, UserId, MAX_CAPACITY, MAX_RETRIES_LIMIT,
+    UserId, MAX_CAPACITY, MAX_RETRIES,
 };
+use harness::Scheduler;
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -80,7 +81,7 @@ fn op() -> impl Strategy<Value = Op> {
         0..RUNNERS,
         prop_oneof![2 => Just(None), 3 => (0..3u32).prop_map(Some)],
         0..3u32,
-        prop_oneof![10 => 0..3u32, 1 => Just(MAX_RETRIES_LIMIT + 1)],
+        prop_oneof![10 => 0..3u32, 1 => Just(MAX_RETRIES + 1)],
         prop_oneof![4 => Just(0u32), 1 => 0..10u32],
     )
         .prop_map(
@@ -318,10 +319,12 @@ fn cases() -> u32 {
 }
 
 fn config_strategy() -> impl Strategy<Value = QueueConfig> {
-    (1..4u32, any::<bool>()).prop_map(|(default_capacity, fair_share)| QueueConfig {
-        default_capacity,
-        fair_share,
-        aging: None,
+    (1..4u32, any::<bool>()).prop_map(|(default_capacity, fair_share)| {
+        dagqueue::JobQueue::builder()
+            .default_capacity(default_capacity)
+            .fair_share(fair_share)
+            .config()
+            .unwrap()
     })
 }
 
@@ -381,11 +384,11 @@ fn implementations_agree_on_a_fixed_sequence() {
         Op::Status,
     ];
     for fair_share in [false, true] {
-        let config = QueueConfig {
-            default_capacity: 2,
-            fair_share,
-            aging: None,
-        };
+        let config = dagqueue::JobQueue::builder()
+            .default_capacity(2)
+            .fair_share(fair_share)
+            .config()
+            .unwrap();
         check(config, &ops).unwrap();
     }
 }

@@ -8,8 +8,9 @@ mod common;
 use common::*;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
-    Priority, QueueConfig, Resources, RunnerId, Scheduler, UserId,
+    Priority, Resources, RunnerId, UserId,
 };
+use harness::Scheduler;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -42,7 +43,7 @@ fn strict_priority_then_fifo_within_a_level() {
         }
         // A stable sort keeps submission order within a level.
         let mut expected = submitted.clone();
-        expected.sort_by_key(|(p, _)| *p);
+        expected.sort_by_key(|(p, _)| p.level());
         let expected: Vec<JobId> = expected.into_iter().map(|(_, j)| j).collect();
         assert_eq!(q.schedulable(R0), expected);
         assert_eq!(jobs_of(&drain(q, R0)), expected);
@@ -89,10 +90,10 @@ fn clusters_are_served_round_robin_within_a_level() {
 
 #[test]
 fn fair_share_round_robin_between_users() {
-    let fair = QueueConfig {
-        fair_share: true,
-        ..config()
-    };
+    let fair = dagqueue::JobQueue::builder()
+        .fair_share(true)
+        .config()
+        .unwrap();
     let submit = |q: &dyn Scheduler| {
         for (id, user) in [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 3)] {
             q.submit(job(id).user(UserId(user))).unwrap();
@@ -422,10 +423,10 @@ fn cluster_capacity_is_respected() {
 
 #[test]
 fn a_cluster_named_by_a_job_gets_the_default_capacity() {
-    let three = QueueConfig {
-        default_capacity: 3,
-        ..config()
-    };
+    let three = dagqueue::JobQueue::builder()
+        .default_capacity(3)
+        .config()
+        .unwrap();
     each_impl(three, |q| {
         for id in 1..=5 {
             q.submit(job(id).cluster(C2)).unwrap();
@@ -520,10 +521,7 @@ fn until_conclusive(mut attempt: impl FnMut(u64) -> Option<()>) {
 #[test]
 fn aging_serves_an_old_job_one_level_higher() {
     let aging = Duration::from_millis(50);
-    let aged = QueueConfig {
-        aging: Some(aging),
-        ..config()
-    };
+    let aged = dagqueue::JobQueue::builder().aging(aging).config().unwrap();
     each_impl(aged, |q| {
         until_conclusive(|round| {
             let (old, trigger, new) =
@@ -555,10 +553,7 @@ fn aging_serves_an_old_job_one_level_higher() {
 #[test]
 fn aging_lifts_by_one_level_only() {
     let aging = Duration::from_millis(30);
-    let aged = QueueConfig {
-        aging: Some(aging),
-        ..config()
-    };
+    let aged = dagqueue::JobQueue::builder().aging(aging).config().unwrap();
     each_impl(aged, |q| {
         q.submit(job(1).priority(Priority::Background)).unwrap();
         q.submit(job(2).priority(Priority::Low)).unwrap();

@@ -13,11 +13,11 @@
 mod common;
 
 use common::*;
-use dagqueue::audit::{verify, AuditReport, DagInfo, EventKind, EventLog};
 use dagqueue::{
-    ClusterId, JobId, JobSpec, JobState, Outcome, Priority, QueueConfig, Resources, RunnerId,
-    Scheduler, UserId,
+    ClusterId, JobId, JobSpec, JobState, Outcome, Priority, Resources, RunnerId, UserId,
 };
+use harness::audit::{verify, AuditReport, DagInfo, EventKind, EventLog};
+use harness::Scheduler;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -165,7 +165,7 @@ fn run(q: &dyn Scheduler, work: &Workload, seed: u64) -> AuditReport {
                     continue;
                 };
                 let job = claim.job.0 as usize;
-                let cluster = work.specs[job].cluster;
+                let cluster = work.specs[job].get_cluster();
                 rec.record(EventKind::Claimed {
                     claim,
                     cluster,
@@ -195,10 +195,10 @@ fn run(q: &dyn Scheduler, work: &Workload, seed: u64) -> AuditReport {
             for (spec, plan) in work.specs.iter().zip(&work.plans) {
                 q.submit(spec.clone()).unwrap();
                 submitted.fetch_add(1, Ordering::SeqCst);
-                if plan.cancel && spec.id.0 % 2 == 0 {
-                    let result = q.cancel(spec.id);
+                if plan.cancel && spec.id().0 % 2 == 0 {
+                    let result = q.cancel(spec.id());
                     rec.record(EventKind::CancelCalled {
-                        job: spec.id,
+                        job: spec.id(),
                         result,
                     });
                 }
@@ -333,7 +333,7 @@ fn check_plans(q: &dyn Scheduler, work: &Workload, report: &AuditReport) {
         }
         if !plan.cancel && state == JobState::Cancelled {
             let cancelled_dependency = work.specs[id]
-                .dependencies
+                .dependencies()
                 .iter()
                 .any(|d| q.state(*d) == Ok(JobState::Cancelled));
             assert!(cancelled_dependency, "{job} cancelled without a cause");
@@ -355,10 +355,12 @@ fn check_plans(q: &dyn Scheduler, work: &Workload, report: &AuditReport) {
 fn stress_plain() {
     let n = jobs();
     let work = workload(n, 1);
-    for (name, q) in impls(QueueConfig {
-        default_capacity: 2,
-        ..QueueConfig::default()
-    }) {
+    for (name, q) in impls(
+        dagqueue::JobQueue::builder()
+            .default_capacity(2)
+            .config()
+            .unwrap(),
+    ) {
         let _context = Context(name.to_string());
         run(&*q, &work, 1);
     }
@@ -368,11 +370,12 @@ fn stress_plain() {
 fn stress_fair_share_and_aging() {
     let n = jobs();
     let work = workload(n, 2);
-    let config = QueueConfig {
-        default_capacity: 2,
-        fair_share: true,
-        aging: Some(Duration::from_millis(1)),
-    };
+    let config = dagqueue::JobQueue::builder()
+        .default_capacity(2)
+        .fair_share(true)
+        .aging(Duration::from_millis(1))
+        .config()
+        .unwrap();
     for (name, q) in impls(config) {
         let _context = Context(name.to_string());
         run(&*q, &work, 2);

@@ -11,8 +11,9 @@ pub mod scan_sort;
 
 use criterion::{Criterion, SamplingMode};
 use crossbeam_utils::CachePadded;
-use dagqueue::baseline::{ParkingLotQueue, StdMutexQueue};
-use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, QueueConfig, RunnerId, Scheduler};
+use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, QueueConfig, RunnerId};
+use harness::baseline::{ParkingLotQueue, StdMutexQueue};
+use harness::Scheduler;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -84,11 +85,8 @@ pub fn drain_group<M: criterion::measurement::Measurement>(
     group.sampling_mode(SamplingMode::Flat);
 }
 
-/// The main job's seeded PRNG (splitmix64), the same file compiled into the
-/// benches: one generator, one stream per seed everywhere.
-#[path = "../../src/workload/rng.rs"]
-mod rng;
-pub use rng::Rng;
+/// The workspace's one seeded PRNG (splitmix64): one stream per seed everywhere.
+pub use harness::rng::Rng;
 
 /// One job of a workload: its index is its id.
 #[derive(Clone, Debug)]
@@ -297,7 +295,7 @@ macro_rules! sched_engine {
     };
 }
 
-sched_engine!(JobQueue, "JobQueue", JobQueue::builder().build());
+sched_engine!(JobQueue, "JobQueue", JobQueue::new());
 sched_engine!(
     StdMutexQueue,
     "StdMutex",

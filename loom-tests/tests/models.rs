@@ -11,7 +11,7 @@
 use dagqueue::__loom::{cluster_word, Faults};
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
-    Outcome, Priority, RunnerId, Scheduler,
+    Outcome, Priority, RunnerId,
 };
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
@@ -33,11 +33,11 @@ fn model(max_preemptions: usize, body: impl Fn() + Sync + Send + 'static) {
 }
 
 fn queue() -> Arc<JobQueue> {
-    Arc::new(JobQueue::builder().build())
+    Arc::new(JobQueue::new())
 }
 
 fn faulty(faults: Faults) -> Arc<JobQueue> {
-    Arc::new(JobQueue::builder().__with_faults(faults).build())
+    Arc::new(JobQueue::builder().__with_faults(faults).build().unwrap())
 }
 
 fn submit(q: &JobQueue, id: u64) {
@@ -307,7 +307,7 @@ fn m07_duplicate_completion_counts_once() {
 #[test]
 fn m08_late_completion_never_completes_retry() {
     model(3, || {
-        let q = Arc::new(JobQueue::builder().build());
+        let q = Arc::new(JobQueue::new());
         q.submit(JobSpec::new(JobId(1)).max_retries(1)).unwrap();
         let first = claimed(&q, 1);
         let q1 = Arc::clone(&q);

@@ -3,22 +3,20 @@
 //! rejected operation must leave unchanged, a small deterministic RNG.
 #![allow(dead_code)]
 
-use dagqueue::baseline::{ParkingLotQueue, StdMutexQueue};
 use dagqueue::{
-    Claim, Error, JobId, JobQueue, JobView, Outcome, QueueConfig, QueueStatus, RunnerId, Scheduler,
+    Claim, Error, JobId, JobQueue, JobQueueBuilder, JobView, Outcome, QueueConfig, QueueStatus,
+    RunnerId,
 };
+use harness::baseline::{ParkingLotQueue, StdMutexQueue};
+#[allow(unused_imports)]
+pub use harness::rng::Rng;
+use harness::Scheduler;
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
 
-/// The lock-free queue built from `config` through its builder.
+/// The lock-free queue built from `config`.
 pub fn job_queue(config: QueueConfig) -> JobQueue {
-    let mut builder = JobQueue::builder()
-        .default_capacity(config.default_capacity)
-        .fair_share(config.fair_share);
-    if let Some(after) = config.aging {
-        builder = builder.aging(after);
-    }
-    builder.build()
+    JobQueue::with_config(config)
 }
 
 /// Every implementation, built from `config`, with its name.
@@ -36,6 +34,13 @@ pub fn impls(config: QueueConfig) -> Vec<(&'static str, Arc<dyn Scheduler>)> {
 /// The default configuration.
 pub fn config() -> QueueConfig {
     QueueConfig::default()
+}
+
+/// A configuration from the builder (the one validated path).
+pub fn config_with(build: impl FnOnce(JobQueueBuilder) -> JobQueueBuilder) -> QueueConfig {
+    build(JobQueue::builder())
+        .config()
+        .expect("a valid test configuration")
 }
 
 /// Names what was running when a test panics (printed on unwinding, so the
@@ -198,29 +203,4 @@ pub fn jobs_of(claims: &[Claim]) -> Vec<JobId> {
 /// `JobId`s from numbers.
 pub fn ids(numbers: impl IntoIterator<Item = u64>) -> Vec<JobId> {
     numbers.into_iter().map(JobId).collect()
-}
-
-/// A small deterministic generator (SplitMix64).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-    /// True with probability `percent` / 100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
 }

@@ -10,19 +10,18 @@
 //!
 //! Each implementation runs the same plan twice on a fresh queue: a *timed*
 //! run that records nothing (jobs/s, claim latency) and an *audited* run that
-//! records every event into [`dagqueue::audit`] and replays it (every job
+//! records every event into [`harness::audit`] and replays it (every job
 //! finished exactly once, never before its dependencies, never over a
 //! cluster's capacity, never on a paused cluster, none lost). A failed
 //! verification exits with status 1.
 
-mod workload;
-
 use clap::{Parser, ValueEnum};
-use dagqueue::baseline::ParkingLotQueue;
-use dagqueue::{JobQueue, QueueConfig, Scheduler};
+use dagqueue::{JobQueue, QueueConfig};
+use harness::baseline::ParkingLotQueue;
+use harness::workload::{self, Audit, Plan, Progress, RunStats};
+use harness::Scheduler;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::process::ExitCode;
-use workload::{Audit, Plan, Progress, RunStats};
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -127,7 +126,7 @@ fn main() -> ExitCode {
 
     let mut outcomes = Vec::new();
     if args.only != Some(Only::Baseline) {
-        let make = || JobQueue::builder().build();
+        let make = JobQueue::new;
         outcomes.push(run_one("JobQueue", make, &plan, threads));
     }
     if args.only != Some(Only::Dagqueue) {

@@ -136,7 +136,7 @@ impl<T> DependentsList<T> {
     }
 
     /// Whether the list is sealed.
-    #[cfg(all(test, not(dagqueue_loom)))]
+    #[cfg(test)]
     pub(crate) fn is_sealed(&self) -> bool {
         self.head.load(Ordering::Acquire) == sealed()
     }
@@ -148,7 +148,7 @@ impl<T> Drop for DependentsList<T> {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;

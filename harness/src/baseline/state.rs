@@ -21,14 +21,12 @@
 //! its live ones is compacted. `seq` is a strictly increasing counter, so it
 //! also orders entries by the time they entered their lane.
 
-use crate::error::Error;
-use crate::scheduler::{QueueConfig, MAX_CAPACITY};
-use crate::status::{ClusterStatus, Metrics, QueueStatus, StateCounts};
-use crate::types::{
-    CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobState, JobView, Outcome,
-    Priority, Resources, RunnerId, UserId, MAX_DEPENDENCIES, MAX_RETRIES_LIMIT,
+use dagqueue::{
+    check_capacity, CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState,
+    JobView, Metrics, Outcome, Priority, QueueConfig, QueueStatus, Resources, RunnerId, UserId,
+    MAX_DEPENDENCIES,
 };
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 const LEVELS: usize = Priority::LEVELS;
@@ -248,8 +246,23 @@ impl State {
         self.seq
     }
 
+    /// A cluster named by a job, a pause or a resume: registered if new, or
+    /// `UnknownCluster` with declared clusters only (`JobQueue`'s rule).
+    fn named_cluster(&mut self, cluster: ClusterId) -> Result<&mut Cluster, Error> {
+        self.check_cluster_named(cluster)?;
+        Ok(self.register_cluster(cluster))
+    }
+
+    /// Whether an operation may name `cluster`; registers nothing.
+    fn check_cluster_named(&self, cluster: ClusterId) -> Result<(), Error> {
+        if self.config.declared_clusters_only() && !self.clusters.contains_key(&cluster) {
+            return Err(Error::UnknownCluster(cluster));
+        }
+        Ok(())
+    }
+
     fn register_cluster(&mut self, cluster: ClusterId) -> &mut Cluster {
-        let capacity = self.config.default_capacity;
+        let capacity = self.config.default_capacity();
         self.clusters
             .entry(cluster)
             .or_insert_with(|| Cluster::new(capacity))
@@ -259,7 +272,7 @@ impl State {
     fn group_for(&mut self, runner: RunnerId, cluster: Option<ClusterId>, user: UserId) -> usize {
         let key = (
             cluster,
-            if self.config.fair_share {
+            if self.config.fair_share() {
                 user
             } else {
                 UserId::default()
@@ -281,7 +294,7 @@ impl State {
     /// Puts a `Pending` job at the back of the lane of its served level.
     fn enlane(&mut self, id: JobId, now: Instant) {
         let seq = self.next_seq();
-        let aging = self.config.aging.is_some();
+        let aging = self.config.aging().is_some();
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
@@ -422,7 +435,7 @@ impl State {
     /// threshold at its level (and was not promoted since it entered
     /// `Pending`) to the back of the next better level.
     fn age(&mut self, now: Instant) {
-        let Some(threshold) = self.config.aging else {
+        let Some(threshold) = self.config.aging() else {
             return;
         };
         while let Some(&(entered, id, seq)) = self.aging.front() {
@@ -451,39 +464,24 @@ impl State {
     // ---------------------------------------------------------------- ops
 
     pub(super) fn submit(&mut self, spec: JobSpec) -> Result<JobId, Error> {
-        let JobSpec {
-            id,
-            priority,
-            mut dependencies,
-            runner,
-            cluster,
-            user,
-            max_retries,
-            resources,
-        } = spec;
-        if max_retries > MAX_RETRIES_LIMIT {
-            return Err(Error::TooManyRetries(max_retries));
-        }
+        spec.validate()?;
+        let id = spec.id();
         if self.jobs.contains_key(&id) {
             return Err(Error::DuplicateJob(id));
         }
-        if dependencies.len() > 1 {
-            let mut seen = HashSet::with_capacity(dependencies.len());
-            dependencies.retain(|dep| seen.insert(*dep));
+        let cluster = spec.get_cluster();
+        if let Some(cluster) = cluster {
+            self.check_cluster_named(cluster)?;
         }
-        if dependencies.contains(&id) {
-            return Err(Error::SelfDependency(id));
-        }
-        if dependencies.len() > MAX_DEPENDENCIES {
-            return Err(Error::TooManyDependencies(id));
-        }
+        let dependencies = spec.dependencies().to_vec();
         if let Some(&dependency) = dependencies.iter().find(|dep| !self.jobs.contains_key(dep)) {
             return Err(Error::UnknownDependency {
                 job: id,
                 dependency,
             });
         }
-
+        let (priority, runner, user) = (spec.get_priority(), spec.get_runner(), spec.get_user());
+        let (max_retries, resources) = (spec.get_max_retries(), spec.get_resources());
         if let Some(cluster) = cluster {
             self.register_cluster(cluster);
         }
@@ -782,32 +780,19 @@ impl State {
         cluster: ClusterId,
         capacity: u32,
     ) -> Result<(), Error> {
-        if capacity == 0 {
-            return Err(Error::ZeroCapacity(cluster));
-        }
-        if capacity > MAX_CAPACITY {
-            return Err(Error::CapacityTooLarge { cluster, capacity });
-        }
+        check_capacity(cluster, capacity)?;
         self.register_cluster(cluster).capacity = capacity;
         self.wake = true;
         Ok(())
     }
 
     pub(super) fn pause_cluster(&mut self, cluster: ClusterId) -> Result<(), Error> {
-        let entry = self
-            .clusters
-            .get_mut(&cluster)
-            .ok_or(Error::UnknownCluster(cluster))?;
-        entry.paused = true;
+        self.named_cluster(cluster)?.paused = true;
         Ok(())
     }
 
     pub(super) fn resume_cluster(&mut self, cluster: ClusterId) -> Result<(), Error> {
-        let entry = self
-            .clusters
-            .get_mut(&cluster)
-            .ok_or(Error::UnknownCluster(cluster))?;
-        entry.paused = false;
+        self.named_cluster(cluster)?.paused = false;
         self.wake = true;
         Ok(())
     }
@@ -835,13 +820,13 @@ impl State {
 
     pub(super) fn job(&self, id: JobId) -> Result<JobView, Error> {
         let job = self.jobs.get(&id).ok_or(Error::UnknownJob(id))?;
-        Ok(JobView {
+        Ok(JobView::new(
             id,
-            state: job.state,
-            priority: job.priority,
-            attempt: job.attempt,
-            cancel_requested: job.cancel_requested,
-        })
+            job.state,
+            job.priority,
+            job.attempt,
+            job.cancel_requested,
+        ))
     }
 
     pub(super) fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
@@ -884,62 +869,38 @@ impl State {
     }
 
     pub(super) fn status(&self) -> QueueStatus {
-        let mut by_state = StateCounts::default();
-        let mut queued_by_priority = [0; LEVELS];
-        let mut unfinished_by_runner = BTreeMap::new();
-        let mut queued_by_cluster: HashMap<ClusterId, usize> = HashMap::new();
+        let mut status = QueueStatus::default();
         for job in self.jobs.values() {
-            by_state.add(job.state);
-            if matches!(job.state, JobState::Waiting | JobState::Pending) {
-                queued_by_priority[job.priority.level() as usize] += 1;
-                if let Some(cluster) = job.cluster {
-                    *queued_by_cluster.entry(cluster).or_default() += 1;
-                }
-            }
-            if !job.state.is_terminal() {
-                *unfinished_by_runner.entry(job.runner).or_default() += 1;
-            }
+            status.count_job(job.state, job.priority, job.runner, job.cluster);
         }
-        let clusters = self
-            .clusters
-            .iter()
-            .map(|(&id, cluster)| {
-                (
-                    id,
-                    ClusterStatus {
-                        running: cluster.running,
-                        capacity: cluster.capacity,
-                        paused: cluster.paused,
-                        queued: queued_by_cluster.get(&id).copied().unwrap_or(0),
-                        can_accept: cluster.can_accept(),
-                        resources: cluster.resources,
-                    },
-                )
-            })
-            .collect();
-        QueueStatus {
-            by_state,
-            queued_by_priority,
-            unfinished_by_runner,
-            clusters,
-            metrics: self.metrics(),
+        for (&id, cluster) in &self.clusters {
+            status.add_cluster(
+                id,
+                cluster.running,
+                cluster.capacity,
+                cluster.paused,
+                cluster.can_accept(),
+                cluster.resources,
+            );
         }
+        status.metrics = self.metrics();
+        status
     }
 
     pub(super) fn metrics(&self) -> Metrics {
         let counters = &self.counters;
-        Metrics {
-            scheduled: counters.scheduled,
-            completed: counters.completed,
-            failed: counters.failed,
-            retried: counters.retried,
-            cancelled: counters.cancelled,
-            average_wait: counters
-                .average_wait
-                .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-                .unwrap_or(Duration::ZERO),
-            completed_in_window: counters.window.count(Instant::now()),
-        }
+        let mut metrics = Metrics::default();
+        metrics.scheduled = counters.scheduled;
+        metrics.completed = counters.completed;
+        metrics.failed = counters.failed;
+        metrics.retried = counters.retried;
+        metrics.cancelled = counters.cancelled;
+        metrics.average_wait = counters
+            .average_wait
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .unwrap_or(Duration::ZERO);
+        metrics.completed_in_window = counters.window.count(Instant::now());
+        metrics
     }
 
     pub(super) fn prune_finished(&mut self) -> usize {

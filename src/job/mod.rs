@@ -1,13 +1,17 @@
 //! The job record: what never changes about a job, plus its state word, its
 //! dependency snapshot and its dependents list.
 
-use crate::dependents::DependentsList;
+pub(crate) mod dependents;
+pub(crate) mod word;
+
+use crate::ids::{JobId, RunnerId};
 use crate::lanes::LaneGroup;
-use crate::state::{StateWord, Word};
+use crate::spec::Resources;
 use crate::sync::OnceLock;
 use crate::sync::{snapshot_load, snapshot_new, snapshot_store, AtomicU64, Ordering, Snapshot};
-use crate::types::{JobId, Resources, RunnerId};
+use dependents::DependentsList;
 use std::sync::{Arc, Weak};
+use word::{StateWord, Word};
 
 /// One dependency edge: a weak reference to the dependency.
 #[derive(Clone)]
@@ -89,16 +93,16 @@ pub(crate) struct Job {
 
 impl Job {
     pub(crate) fn new(
-        spec: &crate::types::JobSpec,
+        spec: &crate::spec::JobSpec,
         word: Word,
         dependencies: Vec<DependencyRef>,
     ) -> Job {
         Job {
-            id: spec.id,
+            id: spec.id(),
             word: StateWord::new(word),
-            runner: spec.runner,
-            max_retries: spec.max_retries,
-            resources: spec.resources,
+            runner: spec.get_runner(),
+            max_retries: spec.get_max_retries(),
+            resources: spec.get_resources(),
             group: OnceLock::new(),
             dependencies: Dependencies::new(dependencies),
             dependents: DependentsList::new(),
@@ -127,7 +131,7 @@ impl Job {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -141,8 +145,8 @@ mod tests {
         assert!(size <= 72, "Job is {size} bytes");
         assert_eq!(core::mem::size_of::<DependencyRef>(), 8);
         let job = Job::new(
-            &crate::types::JobSpec::new(JobId(1)),
-            Word::reserved(crate::types::Priority::Normal, 1),
+            &crate::spec::JobSpec::new(JobId(1)),
+            Word::reserved(crate::spec::Priority::Normal, 1),
             Vec::new(),
         );
         assert!(job.dependencies.load().is_empty());

@@ -22,8 +22,10 @@
 //! applied by [`StateWord::transition`], a CAS loop. The CAS is the
 //! linearization point of the operation that calls it.
 
+use crate::claim::Outcome;
+use crate::spec::Priority;
 use crate::sync::{AtomicU64, Ordering};
-use crate::types::{JobState, Outcome, Priority};
+use crate::view::JobState;
 
 /// The internal state of a job whose `submit` has not yet linearized: every
 /// operation treats it as unknown.

@@ -31,7 +31,7 @@
 //! completion was even called proves the dependency order was broken.
 //!
 //! ```
-//! use dagqueue::audit::{verify, DagInfo, EventKind, EventLog};
+//! use harness::audit::{verify, DagInfo, EventKind, EventLog};
 //! use dagqueue::{Claim, ClusterId, Completion, JobId, JobSpec, JobState, Outcome};
 //!
 //! let spec = JobSpec::new(JobId(1)).cluster(ClusterId(0));
@@ -56,17 +56,18 @@
 //! assert_eq!((report.claims, report.completed), (1, 1));
 //! ```
 
-use crate::sync::{AtomicU64, Mutex, Ordering};
-use crate::{
+use crate::Scheduler;
+use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
-    Scheduler,
 };
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One recorded event: its global sequence number and what happened.
 ///
 /// ```
-/// use dagqueue::audit::{Event, EventKind};
+/// use harness::audit::{Event, EventKind};
 /// use dagqueue::{ClusterId, JobId};
 /// let event = Event { seq: 3, kind: EventKind::Paused { cluster: ClusterId(1), began: 2 } };
 /// assert_eq!(event.seq, 3);
@@ -83,7 +84,7 @@ pub struct Event {
 /// recorded.
 ///
 /// ```
-/// use dagqueue::audit::EventKind;
+/// use harness::audit::EventKind;
 /// use dagqueue::{Claim, JobId};
 /// let claim = Claim { job: JobId(1), attempt: 1 };
 /// let kind = EventKind::Released { claim, cluster: None };
@@ -162,7 +163,7 @@ impl EventKind {
     /// The job the event is about; for a cluster event, `JobId(u64::MAX)`.
     ///
     /// ```
-    /// use dagqueue::audit::EventKind;
+    /// use harness::audit::EventKind;
     /// use dagqueue::JobId;
     /// assert_eq!(EventKind::Final { job: JobId(4), state: None }.job(), JobId(4));
     /// ```
@@ -185,7 +186,7 @@ impl EventKind {
 /// when flushed or dropped, so workers do not contend on the lock.
 ///
 /// ```
-/// use dagqueue::audit::{EventKind, EventLog};
+/// use harness::audit::{EventKind, EventLog};
 /// use dagqueue::{ClusterId, JobId};
 /// let log = EventLog::new();
 /// std::thread::scope(|s| {
@@ -215,7 +216,7 @@ impl EventLog {
     /// An empty log.
     ///
     /// ```
-    /// use dagqueue::audit::EventLog;
+    /// use harness::audit::EventLog;
     /// assert!(EventLog::new().is_empty());
     /// ```
     pub fn new() -> EventLog {
@@ -229,7 +230,7 @@ impl EventLog {
     /// `began` of a call).
     ///
     /// ```
-    /// use dagqueue::audit::EventLog;
+    /// use harness::audit::EventLog;
     /// let log = EventLog::new();
     /// let first = log.tick();
     /// assert!(log.tick() > first);
@@ -243,7 +244,7 @@ impl EventLog {
     /// Records an event now; returns its sequence number.
     ///
     /// ```
-    /// use dagqueue::audit::{EventKind, EventLog};
+    /// use harness::audit::{EventKind, EventLog};
     /// use dagqueue::{JobId, JobState};
     /// let log = EventLog::new();
     /// let seq = log.record(EventKind::Final { job: JobId(1), state: Some(JobState::Completed) });
@@ -259,7 +260,7 @@ impl EventLog {
     /// them to this log when flushed or dropped.
     ///
     /// ```
-    /// use dagqueue::audit::{EventKind, EventLog};
+    /// use harness::audit::{EventKind, EventLog};
     /// use dagqueue::{JobId, JobState};
     /// let log = EventLog::new();
     /// {
@@ -279,7 +280,7 @@ impl EventLog {
     /// The events appended so far, in sequence order.
     ///
     /// ```
-    /// use dagqueue::audit::{EventKind, EventLog};
+    /// use harness::audit::{EventKind, EventLog};
     /// use dagqueue::JobId;
     /// let log = EventLog::new();
     /// log.record(EventKind::Final { job: JobId(2), state: None });
@@ -296,7 +297,7 @@ impl EventLog {
     /// The number of events appended so far.
     ///
     /// ```
-    /// use dagqueue::audit::EventLog;
+    /// use harness::audit::EventLog;
     /// assert_eq!(EventLog::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
@@ -306,7 +307,7 @@ impl EventLog {
     /// Whether nothing was appended yet.
     ///
     /// ```
-    /// use dagqueue::audit::EventLog;
+    /// use harness::audit::EventLog;
     /// assert!(EventLog::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -317,9 +318,9 @@ impl EventLog {
     /// `queue` (call it once the run is over, before pruning).
     ///
     /// ```
-    /// use dagqueue::audit::{EventKind, EventLog};
-    /// use dagqueue::{JobId, JobQueue, JobSpec, JobState, Scheduler};
-    /// let queue = JobQueue::builder().build();
+    /// use harness::audit::{EventKind, EventLog};
+    /// use dagqueue::{JobId, JobQueue, JobSpec, JobState};
+    /// let queue = JobQueue::new();
     /// queue.submit(JobSpec::new(JobId(1))).unwrap();
     /// let log = EventLog::new();
     /// log.record_final_states(&queue, [JobId(1), JobId(2)]);
@@ -344,7 +345,7 @@ impl EventLog {
 /// and immediate, appending is deferred to [`flush`](Recorder::flush) or drop.
 ///
 /// ```
-/// use dagqueue::audit::{EventKind, EventLog};
+/// use harness::audit::{EventKind, EventLog};
 /// use dagqueue::{JobId, JobState};
 /// let log = EventLog::new();
 /// let mut recorder = log.recorder();
@@ -362,7 +363,7 @@ impl Recorder<'_> {
     /// Takes the next global sequence number (see [`EventLog::tick`]).
     ///
     /// ```
-    /// use dagqueue::audit::EventLog;
+    /// use harness::audit::EventLog;
     /// let log = EventLog::new();
     /// let recorder = log.recorder();
     /// let a = recorder.tick();
@@ -375,7 +376,7 @@ impl Recorder<'_> {
     /// Numbers an event now and buffers it; returns its sequence number.
     ///
     /// ```
-    /// use dagqueue::audit::{EventKind, EventLog};
+    /// use harness::audit::{EventKind, EventLog};
     /// use dagqueue::JobId;
     /// let log = EventLog::new();
     /// let mut recorder = log.recorder();
@@ -392,7 +393,7 @@ impl Recorder<'_> {
     /// Appends the buffered events to the log.
     ///
     /// ```
-    /// use dagqueue::audit::{EventKind, EventLog};
+    /// use harness::audit::{EventKind, EventLog};
     /// use dagqueue::JobId;
     /// let log = EventLog::new();
     /// let mut recorder = log.recorder();
@@ -418,7 +419,7 @@ impl Drop for Recorder<'_> {
 /// without one is not checked for capacity).
 ///
 /// ```
-/// use dagqueue::audit::DagInfo;
+/// use harness::audit::DagInfo;
 /// use dagqueue::{ClusterId, JobId, JobSpec};
 /// let a = JobSpec::new(JobId(1));
 /// let b = JobSpec::new(JobId(2)).depends_on([JobId(1)]).cluster(ClusterId(0));
@@ -437,7 +438,7 @@ pub struct DagInfo {
 /// One job of a [`DagInfo`].
 ///
 /// ```
-/// use dagqueue::audit::JobNode;
+/// use harness::audit::JobNode;
 /// use dagqueue::{ClusterId, JobId};
 /// let node = JobNode { dependencies: vec![JobId(1)], cluster: Some(ClusterId(0)) };
 /// assert_eq!(node.cluster, Some(ClusterId(0)));
@@ -454,7 +455,7 @@ impl DagInfo {
     /// An empty DAG.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// assert!(DagInfo::new().is_empty());
     /// ```
     pub fn new() -> DagInfo {
@@ -464,7 +465,7 @@ impl DagInfo {
     /// The DAG of these job specifications.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// use dagqueue::{JobId, JobSpec};
     /// let specs = vec![JobSpec::new(JobId(1)), JobSpec::new(JobId(2))];
     /// assert_eq!(DagInfo::from_specs(&specs).len(), 2);
@@ -480,7 +481,7 @@ impl DagInfo {
     /// Adds (or replaces) a job, from its specification.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// use dagqueue::{JobId, JobSpec};
     /// let mut dag = DagInfo::new();
     /// dag.add_job(&JobSpec::new(JobId(5)));
@@ -488,10 +489,10 @@ impl DagInfo {
     /// ```
     pub fn add_job(&mut self, spec: &JobSpec) {
         self.jobs.insert(
-            spec.id,
+            spec.id(),
             JobNode {
-                dependencies: spec.dependencies.clone(),
-                cluster: spec.cluster,
+                dependencies: spec.dependencies().to_vec(),
+                cluster: spec.get_cluster(),
             },
         );
     }
@@ -499,7 +500,7 @@ impl DagInfo {
     /// Sets a cluster's capacity.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// use dagqueue::ClusterId;
     /// let mut dag = DagInfo::new();
     /// dag.set_capacity(ClusterId(1), 3);
@@ -512,7 +513,7 @@ impl DagInfo {
     /// A cluster's capacity, if set.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// use dagqueue::ClusterId;
     /// assert_eq!(DagInfo::new().capacity(ClusterId(1)), None);
     /// ```
@@ -523,7 +524,7 @@ impl DagInfo {
     /// A job's node, if known.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// use dagqueue::JobId;
     /// assert!(DagInfo::new().node(JobId(1)).is_none());
     /// ```
@@ -534,7 +535,7 @@ impl DagInfo {
     /// The jobs, in id order.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// use dagqueue::{JobId, JobSpec};
     /// let dag = DagInfo::from_specs(&[JobSpec::new(JobId(2)), JobSpec::new(JobId(1))]);
     /// assert_eq!(dag.jobs().collect::<Vec<_>>(), [JobId(1), JobId(2)]);
@@ -546,7 +547,7 @@ impl DagInfo {
     /// The number of jobs.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// assert_eq!(DagInfo::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
@@ -556,7 +557,7 @@ impl DagInfo {
     /// Whether there is no job.
     ///
     /// ```
-    /// use dagqueue::audit::DagInfo;
+    /// use harness::audit::DagInfo;
     /// assert!(DagInfo::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -568,7 +569,7 @@ impl DagInfo {
 /// event where it shows.
 ///
 /// ```
-/// use dagqueue::audit::Violation;
+/// use harness::audit::Violation;
 /// use dagqueue::JobId;
 /// let v = Violation::Lost { job: JobId(1), state: None };
 /// assert!(matches!(v, Violation::Lost { .. }));
@@ -705,7 +706,7 @@ pub enum Violation {
 /// What a clean log showed.
 ///
 /// ```
-/// use dagqueue::audit::{verify, DagInfo};
+/// use harness::audit::{verify, DagInfo};
 /// let report = verify(&[], &DagInfo::new()).unwrap();
 /// assert_eq!(report.claims, 0);
 /// assert!(report.peak_running.is_empty());
@@ -742,8 +743,8 @@ pub struct AuditReport {
 /// only for a cause in the log; every job of the DAG is terminal at the end.
 ///
 /// ```
-/// use dagqueue::audit::{verify, DagInfo, EventKind, Violation};
-/// use dagqueue::audit::Event;
+/// use harness::audit::{verify, DagInfo, EventKind, Violation};
+/// use harness::audit::Event;
 /// use dagqueue::{JobId, JobSpec, JobState};
 /// let dag = DagInfo::from_specs(&[JobSpec::new(JobId(1))]);
 /// let log = [Event { seq: 0, kind: EventKind::Final { job: JobId(1), state: Some(JobState::Pending) } }];

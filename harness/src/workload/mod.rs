@@ -7,16 +7,13 @@
 //! The same [`Plan`] (built from a seed) runs on any [`Scheduler`]. A run is
 //! either *timed* (nothing recorded; gives jobs/s and the claim latencies) or
 //! *audited* (every claim, start, release, report, cancel and pause recorded
-//! into a [`dagqueue::audit::EventLog`], then replayed by
-//! [`dagqueue::audit::verify`]).
+//! into a [`crate::audit::EventLog`], then replayed by
+//! [`crate::audit::verify`]).
 
-pub mod rng;
-
-use dagqueue::audit::{self, AuditReport, DagInfo, EventKind, EventLog, Recorder, Violation};
-use dagqueue::{
-    Claim, ClusterId, Completion, JobId, JobSpec, Outcome, Priority, RunnerId, Scheduler,
-};
-use rng::Rng;
+use crate::audit::{self, AuditReport, DagInfo, EventKind, EventLog, Recorder, Violation};
+use crate::rng::Rng;
+use crate::Scheduler;
+use dagqueue::{Claim, ClusterId, Completion, JobId, JobSpec, Outcome, Priority, RunnerId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -118,9 +115,14 @@ impl Plan {
         self.specs.len()
     }
 
+    /// Whether it has no job.
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
     /// The cluster of job `id`.
     fn cluster(&self, job: JobId) -> Option<ClusterId> {
-        self.specs[job.0 as usize].cluster
+        self.specs[job.0 as usize].get_cluster()
     }
 
     /// Whether this attempt fails (a pure function of seed, job and attempt,
@@ -266,7 +268,7 @@ pub fn audited<S: Scheduler>(
         let mut sinks: Vec<Recorder<'_>> = (0..threads).map(|_| log.recorder()).collect();
         run(queue, plan, &mut sinks, Some(&log), progress)
     };
-    log.record_final_states(queue, plan.specs.iter().map(|spec| spec.id));
+    log.record_final_states(queue, plan.specs.iter().map(|spec| spec.id()));
     let verdict = audit::verify(&log.events(), &plan.dag());
     let mut metric_mismatches = Vec::new();
     if let Ok(report) = &verdict {
@@ -528,7 +530,7 @@ fn busy_work(ns: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dagqueue::baseline::ParkingLotQueue;
+    use crate::baseline::ParkingLotQueue;
     use dagqueue::{JobQueue, QueueConfig};
 
     struct Quiet;
@@ -543,15 +545,15 @@ mod tests {
         assert_eq!(a.specs, b.specs);
         assert_eq!(a.cancels, b.cancels);
         for spec in &a.specs {
-            assert!(spec.dependencies.iter().all(|d| d.0 < spec.id.0));
+            assert!(spec.dependencies().iter().all(|d| d.0 < spec.id().0));
         }
-        assert!(a.specs.iter().any(|s| !s.dependencies.is_empty()));
+        assert!(a.specs.iter().any(|s| !s.dependencies().is_empty()));
     }
 
     #[test]
     fn small_runs_verify_on_both_queues() {
         let plan = Plan::new(3_000, 10, 1, 0);
-        let lock_free = audited(&JobQueue::builder().build(), &plan, 2, &Quiet);
+        let lock_free = audited(&JobQueue::new(), &plan, 2, &Quiet);
         assert!(lock_free.passed(), "{:?}", lock_free.verdict.err());
         let baseline = audited(
             &ParkingLotQueue::new(QueueConfig::default()),
@@ -560,7 +562,7 @@ mod tests {
             &Quiet,
         );
         assert!(baseline.passed(), "{:?}", baseline.verdict.err());
-        let stats = timed(&JobQueue::builder().build(), &plan, 2, &Quiet);
+        let stats = timed(&JobQueue::new(), &plan, 2, &Quiet);
         assert_eq!(
             stats.completed + stats.failed + stats.cancelled,
             plan.len() as u64

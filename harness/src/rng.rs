@@ -1,5 +1,6 @@
-//! A small seeded PRNG (splitmix64): the same seed gives the same workload
-//! on every machine.
+//! The one seeded PRNG of the workspace (splitmix64), used by the tests, the
+//! benchmarks and the main job's workload: the same seed gives the same
+//! inputs on every machine.
 
 /// splitmix64.
 ///
@@ -27,6 +28,11 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
 }
 
 #[cfg(test)]
@@ -37,5 +43,7 @@ mod tests {
         assert_eq!(Rng::new(1).next_u64(), 0x910a_2dec_8902_5cc1);
         let mut rng = Rng::new(7);
         assert!((0..1000).all(|_| rng.below(10) < 10));
+        assert!(!(0..100).any(|_| rng.chance(0)));
+        assert!((0..100).all(|_| rng.chance(100)));
     }
 }

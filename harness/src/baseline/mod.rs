@@ -5,7 +5,7 @@
 //! [`ParkingLotQueue`] uses [`parking_lot::Mutex`] and
 //! [`parking_lot::Condvar`]. Both share one implementation and have exactly
 //! the semantics documented on [`Scheduler`]; they are what the lock-free
-//! [`JobQueue`](crate::JobQueue) is tested against and benchmarked against.
+//! [`JobQueue`](dagqueue::JobQueue) is tested against and benchmarked against.
 //!
 //! They are reasonable designs, not strawmen: a hash map of job records,
 //! per-(runner, lane group, level) FIFO lanes, per-job dependents lists and
@@ -15,8 +15,9 @@
 //! sleeps on a condition variable tied to that lock.
 //!
 //! ```
-//! use dagqueue::baseline::{ParkingLotQueue, StdMutexQueue};
-//! use dagqueue::{JobId, JobSpec, Outcome, QueueConfig, RunnerId, Scheduler};
+//! use harness::baseline::{ParkingLotQueue, StdMutexQueue};
+//! use harness::Scheduler;
+//! use dagqueue::{JobId, JobSpec, Outcome, QueueConfig, RunnerId};
 //!
 //! fn run(queue: &dyn Scheduler) {
 //!     queue.submit(JobSpec::new(JobId(1))).unwrap();
@@ -32,15 +33,11 @@
 //! ```
 
 mod state;
-#[cfg(test)]
-mod tests;
 
-use crate::error::Error;
-use crate::scheduler::{QueueConfig, Scheduler};
-use crate::status::{Metrics, QueueStatus};
-use crate::types::{
-    CancelOutcome, Claim, ClusterId, Completion, JobId, JobSpec, JobView, Outcome, Priority,
-    Resources, RunnerId,
+use crate::Scheduler;
+use dagqueue::{
+    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobView, Metrics, Outcome,
+    Priority, QueueConfig, QueueStatus, Resources, RunnerId,
 };
 use state::State;
 use std::fmt;
@@ -267,13 +264,12 @@ macro_rules! baseline_queue {
             ///
             #[doc = concat!(
                 "```\n",
-                "use dagqueue::baseline::", stringify!($name), ";\n",
-                "use dagqueue::{JobId, JobSpec, QueueConfig, RunnerId, Scheduler};\n",
-                "let queue = ", stringify!($name), "::new(QueueConfig {\n",
-                "    fair_share: true,\n",
-                "    ..QueueConfig::default()\n",
-                "});\n",
-                "assert!(queue.config().fair_share);\n",
+                "use harness::baseline::", stringify!($name), ";\n",
+                "use harness::Scheduler;\n",
+                "use dagqueue::{JobId, JobQueue, JobSpec, RunnerId};\n",
+                "let config = JobQueue::builder().fair_share(true).config().unwrap();\n",
+                "let queue = ", stringify!($name), "::new(config);\n",
+                "assert!(queue.config().fair_share());\n",
                 "queue.submit(JobSpec::new(JobId(1))).unwrap();\n",
                 "assert_eq!(queue.claim(RunnerId::DEFAULT).unwrap().job, JobId(1));\n",
                 "```",
@@ -286,7 +282,8 @@ macro_rules! baseline_queue {
             ///
             #[doc = concat!(
                 "```\n",
-                "use dagqueue::baseline::", stringify!($name), ";\n",
+                "use harness::baseline::", stringify!($name), ";\n",
+                "use harness::Scheduler;\n",
                 "use dagqueue::QueueConfig;\n",
                 "let queue = ", stringify!($name), "::default();\n",
                 "assert_eq!(queue.config(), QueueConfig::default());\n",
@@ -380,8 +377,9 @@ baseline_queue! {
     /// every operation takes one lock around plain collections.
     ///
     /// ```
-    /// use dagqueue::baseline::StdMutexQueue;
-    /// use dagqueue::{JobId, JobSpec, JobState, Outcome, RunnerId, Scheduler};
+    /// use harness::baseline::StdMutexQueue;
+    /// use harness::Scheduler;
+    /// use dagqueue::{JobId, JobSpec, JobState, Outcome, RunnerId};
     /// let queue = StdMutexQueue::default();
     /// queue.submit(JobSpec::new(JobId(1))).unwrap();
     /// let claim = queue.claim(RunnerId::DEFAULT).unwrap();
@@ -398,8 +396,9 @@ baseline_queue! {
     /// collections.
     ///
     /// ```
-    /// use dagqueue::baseline::ParkingLotQueue;
-    /// use dagqueue::{JobId, JobSpec, JobState, Outcome, RunnerId, Scheduler};
+    /// use harness::baseline::ParkingLotQueue;
+    /// use harness::Scheduler;
+    /// use dagqueue::{JobId, JobSpec, JobState, Outcome, RunnerId};
     /// let queue = ParkingLotQueue::default();
     /// queue.submit(JobSpec::new(JobId(1))).unwrap();
     /// let claim = queue.claim(RunnerId::DEFAULT).unwrap();
@@ -408,4 +407,20 @@ baseline_queue! {
     /// assert_eq!(queue.state(JobId(1)), Ok(JobState::Completed));
     /// ```
     ParkingLotQueue, ParkingLotLock
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ParkingLotQueue, StdMutexQueue};
+    use dagqueue::QueueConfig;
+
+    #[test]
+    fn debug_and_default() {
+        let std_queue = StdMutexQueue::default();
+        let pl_queue = ParkingLotQueue::default();
+        assert!(format!("{std_queue:?}").starts_with("StdMutexQueue"));
+        assert!(format!("{pl_queue:?}").starts_with("ParkingLotQueue"));
+        assert_eq!(std_queue.config(), QueueConfig::default());
+        assert_eq!(pl_queue.config(), QueueConfig::default());
+    }
 }

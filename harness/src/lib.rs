@@ -1,0 +1,20 @@
+//! dagqueue's harness: everything the tests, benchmarks and the main job
+//! need that is not the library itself. Not published.
+//!
+//! * [`Scheduler`]: the operations of a queue as a trait, implemented by
+//!   [`dagqueue::JobQueue`] and by the mutex baselines, so one test or one
+//!   benchmark runs on all of them;
+//! * [`baseline`]: the same operations behind one `std` or `parking_lot`
+//!   mutex, the reference the lock-free queue is tested and measured against;
+//! * [`audit`]: an event log of a concurrent run and a verifier that replays it;
+//! * [`workload`]: the main job's layered DAG workload;
+//! * [`rng`]: the one seeded generator every test, bench and workload uses.
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod baseline;
+pub mod rng;
+mod scheduler;
+pub mod workload;
+
+pub use scheduler::Scheduler;

@@ -1,0 +1,198 @@
+//! [`Scheduler`]: the operations of a queue as one trait, so that a test or
+//! a benchmark written once runs on [`JobQueue`] and on every mutex
+//! baseline.
+//!
+//! It lives in the harness, not in the library: the library's users call
+//! `JobQueue`'s inherent methods (no trait import), and the trait can grow
+//! with the queue without a semver promise to outside implementors. Each
+//! method's semantics are documented on the `JobQueue` method of the same
+//! name; an implementation must match them exactly (the differential tests
+//! check it).
+
+use dagqueue::{
+    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
+    JobView, Metrics, Outcome, Priority, QueueStatus, Resources, RunnerId,
+};
+use std::time::Duration;
+
+/// A concurrent job queue: every operation of [`JobQueue`], with its
+/// semantics (see the method of the same name there).
+pub trait Scheduler: Send + Sync {
+    /// Adds a job. It is `Pending` at once if all its dependencies already
+    /// completed, otherwise `Waiting`. Registers its cluster, if new, with the
+    /// default capacity.
+    ///
+    /// # Errors
+    /// `DuplicateJob`, `SelfDependency`, `UnknownDependency`,
+    /// `TooManyDependencies`, `TooManyRetries`.
+    fn submit(&self, spec: JobSpec) -> Result<JobId, Error>;
+
+    /// Adds dependencies to a job that is still `Waiting` or `Pending`.
+    /// Dependencies it already has are ignored; completed ones are recorded
+    /// only. If any new one is unfinished, a `Pending` job goes back to
+    /// `Waiting` (leaving its lane).
+    ///
+    /// # Errors
+    /// `UnknownJob`, `NotQueued`, `SelfDependency`, `UnknownDependency`,
+    /// `DependencyCycle`, `TooManyDependencies`.
+    fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error>;
+
+    /// Hands the best pending job of this runner type to exactly one caller
+    /// (`Pending` → `Scheduled`), taking a slot of its cluster. `None` when no
+    /// job of this runner type can be claimed now.
+    fn claim(&self, runner: RunnerId) -> Option<Claim>;
+
+    /// Like [`claim`](JobQueue::claim), but sleeps (without polling) until a
+    /// job can be claimed or `timeout` passes.
+    fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim>;
+
+    /// Marks a claimed attempt as started (`Scheduled` → `Running`).
+    ///
+    /// # Errors
+    /// `UnknownJob`, `StaleClaim`, `AlreadyStarted`, `CancelRequested`.
+    fn start(&self, claim: &Claim) -> Result<(), Error>;
+
+    /// Reports how a claimed attempt (scheduled or running) ended, freeing its
+    /// cluster slot. Success completes the job; failure re-queues it while
+    /// `attempt <= max_retries`, else fails it and its dependents; if
+    /// cancellation was requested the job ends `Cancelled` whatever the outcome.
+    ///
+    /// # Errors
+    /// `UnknownJob`, `StaleClaim` (a repeated or late report changes nothing).
+    fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error>;
+
+    /// Cancels a job: a waiting or pending one at once, a claimed one when its
+    /// worker reports. Waiting dependents of a cancelled job are cancelled too.
+    /// Cancelling a claimed job twice is not an error.
+    ///
+    /// # Errors
+    /// `UnknownJob`, `AlreadyFinished`.
+    fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error>;
+
+    /// Changes the priority of a job not yet claimed. A pending job moves to
+    /// the back of its new level's lane (same level: nothing changes).
+    ///
+    /// # Errors
+    /// `UnknownJob`, `NotQueued`.
+    fn reprioritize(&self, job: JobId, priority: Priority) -> Result<(), Error>;
+
+    /// Sets (or registers) a cluster's concurrency limit. Lowering it below the
+    /// number running stops new claims until enough finish.
+    ///
+    /// # Errors
+    /// `ZeroCapacity`, `CapacityTooLarge`.
+    fn set_cluster_capacity(&self, cluster: ClusterId, capacity: u32) -> Result<(), Error>;
+
+    /// Pauses a cluster: running jobs go on; once this returns, no new claim
+    /// on it succeeds until [`resume_cluster`](JobQueue::resume_cluster).
+    ///
+    /// # Errors
+    /// `UnknownCluster`.
+    fn pause_cluster(&self, cluster: ClusterId) -> Result<(), Error>;
+
+    /// Resumes a paused cluster (resuming a running one is not an error).
+    ///
+    /// # Errors
+    /// `UnknownCluster`.
+    fn resume_cluster(&self, cluster: ClusterId) -> Result<(), Error>;
+
+    /// Sets (or registers) the resources of one slot of a cluster, and puts
+    /// back the jobs that were set aside for not fitting.
+    fn set_cluster_resources(&self, cluster: ClusterId, resources: Resources) -> Result<(), Error>;
+
+    /// A job's state.
+    ///
+    /// # Errors
+    /// `UnknownJob`.
+    fn state(&self, job: JobId) -> Result<JobState, Error> {
+        self.job(job).map(|view| view.state)
+    }
+
+    /// A consistent view of one job.
+    ///
+    /// # Errors
+    /// `UnknownJob`.
+    fn job(&self, job: JobId) -> Result<JobView, Error>;
+
+    /// Whether every dependency of the job has completed.
+    ///
+    /// # Errors
+    /// `UnknownJob`.
+    fn dependencies_satisfied(&self, job: JobId) -> Result<bool, Error>;
+
+    /// The pending jobs of this runner type that could be claimed now (their
+    /// cluster not paused, not full, their resources fitting), best first:
+    /// by level served at, then the time they entered it, then id. Claims nothing.
+    fn schedulable(&self, runner: RunnerId) -> Vec<JobId>;
+
+    /// Totals by state, priority, runner and cluster, and the metrics.
+    fn status(&self) -> QueueStatus;
+
+    /// The metrics.
+    fn metrics(&self) -> Metrics;
+
+    /// Forgets every finished job; returns how many. New jobs can no longer
+    /// depend on them (`UnknownDependency`).
+    fn prune_finished(&self) -> usize;
+}
+
+/// Forwards every [`Scheduler`] method to the inherent method of the same name.
+impl Scheduler for JobQueue {
+    fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
+        JobQueue::submit(self, spec)
+    }
+    fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
+        JobQueue::add_dependencies(self, job, dependencies)
+    }
+    fn claim(&self, runner: RunnerId) -> Option<Claim> {
+        JobQueue::claim(self, runner)
+    }
+    fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> {
+        JobQueue::claim_wait(self, runner, timeout)
+    }
+    fn start(&self, claim: &Claim) -> Result<(), Error> {
+        JobQueue::start(self, claim)
+    }
+    fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
+        JobQueue::complete(self, claim, outcome)
+    }
+    fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error> {
+        JobQueue::cancel(self, job)
+    }
+    fn reprioritize(&self, job: JobId, priority: Priority) -> Result<(), Error> {
+        JobQueue::reprioritize(self, job, priority)
+    }
+    fn set_cluster_capacity(&self, cluster: ClusterId, capacity: u32) -> Result<(), Error> {
+        JobQueue::set_cluster_capacity(self, cluster, capacity)
+    }
+    fn pause_cluster(&self, cluster: ClusterId) -> Result<(), Error> {
+        JobQueue::pause_cluster(self, cluster)
+    }
+    fn resume_cluster(&self, cluster: ClusterId) -> Result<(), Error> {
+        JobQueue::resume_cluster(self, cluster)
+    }
+    fn set_cluster_resources(&self, cluster: ClusterId, resources: Resources) -> Result<(), Error> {
+        JobQueue::set_cluster_resources(self, cluster, resources)
+    }
+    fn state(&self, job: JobId) -> Result<JobState, Error> {
+        JobQueue::state(self, job)
+    }
+    fn job(&self, job: JobId) -> Result<JobView, Error> {
+        JobQueue::job(self, job)
+    }
+    fn dependencies_satisfied(&self, job: JobId) -> Result<bool, Error> {
+        JobQueue::dependencies_satisfied(self, job)
+    }
+    fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+        JobQueue::schedulable(self, runner)
+    }
+    fn status(&self) -> QueueStatus {
+        JobQueue::status(self)
+    }
+    fn metrics(&self) -> Metrics {
+        JobQueue::metrics(self)
+    }
+    fn prune_finished(&self) -> usize {
+        JobQueue::prune_finished(self)
+    }
+}

@@ -1,0 +1,160 @@
+//! Claiming: reserve a slot of the group's cluster, pop the lane, CAS the
+//! job `Pending` → `Scheduled`, commit the slot; `claim_wait` sleeps between
+//! attempts (`wake.rs`).
+
+use super::JobQueue;
+use crate::claim::Claim;
+use crate::cluster::Cluster;
+use crate::ids::RunnerId;
+use crate::job::word::Word;
+use crate::job::Job;
+use crate::lanes::{LaneGroup, RunnerLanes};
+use crate::metrics::Counter;
+use crate::spec::Priority;
+use crate::sync::Ordering;
+use crate::view::JobState;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl JobQueue {
+    /// Hands the best pending job of this runner type to exactly one caller
+    /// (`Pending` → `Scheduled`), taking a slot of its cluster. `None` when no
+    /// job of this runner type can be claimed now.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).priority(Priority::High)).unwrap();
+    /// assert_eq!(q.claim(RunnerId::DEFAULT), Some(Claim { job: JobId(2), attempt: 1 }));
+    /// assert_eq!(q.claim(RunnerId(7)), None); // no job of that runner type
+    /// ```
+    // Linearization point: the CAS pending → scheduled
+    // (`StateWord::claim` in `state.rs`), made while a slot of the job's
+    // cluster is reserved.
+    pub fn claim(&self, runner: RunnerId) -> Option<Claim> {
+        if let Some(aging) = &self.aging {
+            self.promote_aged(aging);
+        }
+        // No closure here: the claim is built straight into the caller's
+        // return slot (a 24-byte value handed back through a closure was
+        // copied with a 16-byte load over narrower stores, a store-forwarding
+        // stall on every claim).
+        let lanes = self.runner_lanes(runner)?;
+        self.claim_from(&lanes)
+    }
+
+    /// Like [`claim`](JobQueue::claim), but sleeps (without polling) until a
+    /// job can be claimed or `timeout` passes.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// use std::time::Duration;
+    /// assert_eq!(q.claim_wait(RunnerId::DEFAULT, Duration::from_millis(5)), None); // timed out
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// assert!(q.claim_wait(RunnerId::DEFAULT, Duration::from_secs(1)).is_some());
+    /// ```
+    pub fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> {
+        self.wake.wait_for(timeout, || self.claim(runner))
+    }
+
+    pub(super) fn claim_from(&self, lanes: &RunnerLanes) -> Option<Claim> {
+        let groups = &lanes.groups;
+        let count = groups.len();
+        if count == 0 {
+            return None;
+        }
+        // Relaxed: the cursor is a fairness hint; any value is safe.
+        // It holds one past the group served last (taken modulo the current
+        // count: groups may have been added since); no division in the
+        // common cases.
+        let start = match lanes.cursor.load(Ordering::Relaxed) {
+            cursor if cursor < count => cursor,
+            cursor if cursor == count => 0,
+            cursor => cursor % count,
+        };
+        for level in 0..Priority::LEVELS {
+            let mut index = start;
+            for _ in 0..count {
+                let group = groups.get(index);
+                if let Some(claim) = self.claim_in(group, level) {
+                    // Write only when it moves: an unchanged cursor stays a
+                    // read-shared cache line.
+                    if lanes.cursor.load(Ordering::Relaxed) != index + 1 {
+                        lanes.cursor.store(index + 1, Ordering::Relaxed);
+                    }
+                    return Some(claim);
+                }
+                index = if index + 1 == count { 0 } else { index + 1 };
+            }
+        }
+        None
+    }
+
+    /// Claims from one group's lane at one level, reserving a slot of its
+    /// cluster first; `None` if the lane is empty or the cluster is full,
+    /// paused, or has no job that fits.
+    #[inline]
+    pub(super) fn claim_in(&self, group: &LaneGroup, level: usize) -> Option<Claim> {
+        if group.lanes[level].is_empty() {
+            return None;
+        }
+        let cluster = group.cluster.as_deref();
+        if let Some(cluster) = cluster {
+            if !cluster.try_reserve(self.faults) {
+                return None;
+            }
+        }
+        let Some((job, word)) = self.take_from_lane(group, level) else {
+            if let Some(cluster) = cluster {
+                cluster.cancel_reservation();
+                // A claimer may have found the cluster full because of our
+                // reservation.
+                self.wake.notify();
+            }
+            return None;
+        };
+        if let Some(cluster) = cluster {
+            cluster.commit();
+        }
+        self.metrics.add(Counter::Scheduled, 1);
+        let now = self.now_micros();
+        self.metrics.record_wait(now.saturating_sub(job.ready_at()));
+        let claim = Claim {
+            job: job.id,
+            attempt: word.attempt(),
+        };
+        self.remember_claimed(job);
+        Some(claim)
+    }
+
+    /// Tries the lanes of one group at one level, with a slot of its cluster
+    /// already reserved. Returns the claimed job and its new word.
+    pub(super) fn take_from_lane(
+        &self,
+        group: &LaneGroup,
+        level: usize,
+    ) -> Option<(Arc<Job>, Word)> {
+        let lane = &group.lanes[level];
+        let cluster = group.cluster.as_deref();
+        let generation = cluster.map(Cluster::resources_generation);
+        while let Some(entry) = lane.pop() {
+            // Cheap filter before the CAS: skip entries that are stale.
+            let word = entry.job.word.load();
+            if word.state() != Some(JobState::Pending) || word.version() != entry.version {
+                continue;
+            }
+            if let (Some(cluster), Some(generation)) = (cluster, generation) {
+                if !cluster.fits(&entry.job.resources) {
+                    self.set_aside(cluster, generation, entry);
+                    continue;
+                }
+            }
+            if let Some(new) = entry.job.word.claim(entry.version, self.faults) {
+                return Some((entry.job, new));
+            }
+        }
+        None
+    }
+}

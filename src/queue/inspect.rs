@@ -1,0 +1,189 @@
+//! Reading the queue without changing it: one job, its dependencies, the
+//! schedulable list, status and metrics; and `prune_finished`.
+
+use super::JobQueue;
+use crate::error::Error;
+use crate::ids::{JobId, RunnerId};
+use crate::job::word::Word;
+use crate::job::Job;
+use crate::view::{JobState, JobView, Metrics, QueueStatus};
+
+impl JobQueue {
+    /// A job's state.
+    ///
+    /// # Errors
+    /// `UnknownJob`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// assert_eq!(q.state(JobId(1)), Ok(JobState::Pending));
+    /// assert_eq!(q.state(JobId(2)), Err(Error::UnknownJob(JobId(2))));
+    /// ```
+    pub fn state(&self, job: JobId) -> Result<JobState, Error> {
+        self.job(job).map(|view| view.state)
+    }
+
+    /// A consistent view of one job.
+    ///
+    /// # Errors
+    /// `UnknownJob`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::High)).unwrap();
+    /// let view = q.job(JobId(1)).unwrap();
+    /// assert_eq!((view.state, view.priority, view.attempt), (JobState::Pending, Priority::High, 0));
+    /// ```
+    pub fn job(&self, id: JobId) -> Result<JobView, Error> {
+        let job = self.lookup(id)?;
+        Self::view(&job, job.word.load()).ok_or(Error::UnknownJob(id))
+    }
+
+    pub(super) fn view(job: &Job, word: Word) -> Option<JobView> {
+        Some(JobView {
+            id: job.id,
+            state: word.state()?,
+            priority: word.priority(),
+            attempt: word.attempt(),
+            cancel_requested: word.cancel_requested(),
+        })
+    }
+
+    /// Whether every dependency of the job has completed.
+    ///
+    /// # Errors
+    /// `UnknownJob`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
+    /// assert_eq!(q.dependencies_satisfied(JobId(1)), Ok(true));
+    /// assert_eq!(q.dependencies_satisfied(JobId(2)), Ok(false));
+    /// ```
+    // Reads the job's dependency snapshot and each dependency's state word.
+    pub fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
+        let job = self.lookup(id)?;
+        let dependencies = job.dependencies.load();
+        Ok(dependencies.iter().all(|edge| match edge.job.upgrade() {
+            Some(dependency) => dependency.word.load().state() == Some(JobState::Completed),
+            // Pruned and freed: it had finished; had it failed or been
+            // cancelled, this job would have ended too and nobody would ask.
+            None => true,
+        }))
+    }
+
+    /// The pending jobs of this runner type that could be claimed now (their
+    /// cluster not paused, not full, their resources fitting), best first:
+    /// by level served at, then the time they entered it, then id. Claims nothing.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).priority(Priority::High)).unwrap();
+    /// assert_eq!(q.schedulable(RunnerId::DEFAULT), vec![JobId(2), JobId(1)]);
+    /// assert_eq!(q.status().by_state.get(JobState::Pending), 2); // nothing claimed
+    /// ```
+    pub fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+        let mut ready: Vec<(usize, u64, JobId)> = Vec::new();
+        if self.runner_lanes(runner).is_none() {
+            return Vec::new();
+        }
+        self.jobs.for_each_value(|job| {
+            if job.runner != runner {
+                return;
+            }
+            let word = job.word.load();
+            if word.state() != Some(JobState::Pending) {
+                return;
+            }
+            if let Some(cluster) = &job.group().cluster {
+                if !cluster.load().can_accept() || !cluster.fits(&job.resources) {
+                    return;
+                }
+            }
+            ready.push((word.level(), job.ready_at(), job.id));
+        });
+        ready.sort_unstable();
+        ready.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    /// Totals by state, priority, runner and cluster, and the metrics.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.set_cluster_capacity(ClusterId(1), 2).unwrap();
+    /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1))).unwrap();
+    /// let status = q.status();
+    /// assert_eq!(status.by_state.get(JobState::Pending), 1);
+    /// assert_eq!(status.clusters[&ClusterId(1)].queued, 1);
+    /// ```
+    pub fn status(&self) -> QueueStatus {
+        let mut status = QueueStatus::default();
+        self.jobs.for_each_value(|job| {
+            let word = job.word.load();
+            let Some(state) = word.state() else { return };
+            let cluster = job.group().cluster.as_ref().map(|cluster| cluster.id);
+            status.count_job(state, word.priority(), job.runner, cluster);
+        });
+        for (id, cluster) in self.clusters.entries_cloned() {
+            let word = cluster.load();
+            status.add_cluster(
+                id,
+                word.running(),
+                word.capacity(),
+                word.paused(),
+                word.can_accept(),
+                cluster.resources(),
+            );
+        }
+        status.metrics = self.metrics();
+        status
+    }
+
+    /// The metrics.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// q.complete(claim, Outcome::Failure).unwrap();
+    /// let metrics = q.metrics();
+    /// assert_eq!((metrics.scheduled, metrics.failed), (1, 1));
+    /// assert_eq!(metrics.failure_rate(), 1.0);
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.read(self.now_micros() / 1_000_000)
+    }
+
+    /// Forgets every finished job; returns how many. New jobs can no longer
+    /// depend on them (`UnknownDependency`).
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// q.complete(claim, Outcome::Success).unwrap();
+    /// assert_eq!(q.prune_finished(), 1);
+    /// assert_eq!(q.state(JobId(1)), Err(Error::UnknownJob(JobId(1))));
+    /// ```
+    pub fn prune_finished(&self) -> usize {
+        let mut pruned = 0;
+        self.jobs.retain(|_, job| {
+            let keep = !job.word.load().state().is_some_and(JobState::is_terminal);
+            if !keep {
+                pruned += 1;
+            }
+            keep
+        });
+        pruned
+    }
+}

@@ -1,0 +1,506 @@
+//! [`JobQueue`]: the public facade that ties the job table, the state words,
+//! the lanes, the clusters, the dependents lists and the metrics together.
+//!
+//! One file per protocol, both halves of it together: `submit.rs`,
+//! `release.rs` (dependents registered, then sealed and settled),
+//! `claim.rs`, `report.rs` (start, complete, cancel, reprioritize),
+//! `clusters.rs` (capacity, pause, resources, set-aside), `aging.rs`,
+//! `inspect.rs` (views, status, pruning), `hint.rs` (the per-thread claim
+//! hint). Every operation's linearization point is one compare-and-swap on
+//! one word, named in a comment above its function; `docs/DESIGN.md`
+//! collects them.
+
+mod aging;
+mod claim;
+mod clusters;
+mod hint;
+mod inspect;
+mod release;
+mod report;
+mod submit;
+
+use crate::cluster::Cluster;
+use crate::config::{JobQueueBuilder, QueueConfig};
+use crate::error::Error;
+use crate::ids::{ClusterId, JobId, RunnerId, UserId};
+use crate::job::word::Enqueue;
+use crate::job::Job;
+use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
+use crate::metrics::MetricsCell;
+use crate::spec::Priority;
+use crate::sync::{ConcurrentMap, Mutex, OnceLock, FAST_RUNNERS};
+use crate::view::JobState;
+use crate::wake::WakeSignal;
+use aging::Aging;
+use std::sync::Arc;
+
+/// A lock-free job queue with dependencies, priorities and cluster limits.
+///
+/// Share it by reference or `Arc`; every method may be called from any
+/// number of threads at once. A method that returns an error changed
+/// nothing.
+///
+/// ```
+/// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, RunnerId};
+/// use std::sync::Arc;
+///
+/// let queue = Arc::new(JobQueue::builder().default_capacity(4).build().unwrap());
+/// for id in 0..100 {
+///     queue.submit(JobSpec::new(JobId(id)).priority(Priority::Normal)).unwrap();
+/// }
+/// let workers: Vec<_> = (0..2)
+///     .map(|_| {
+///         let queue = Arc::clone(&queue);
+///         std::thread::spawn(move || {
+///             let mut done = 0;
+///             while let Some(claim) = queue.claim(RunnerId::DEFAULT) {
+///                 queue.start(&claim).unwrap();
+///                 queue.complete(claim, Outcome::Success).unwrap();
+///                 done += 1;
+///             }
+///             done
+///         })
+///     })
+///     .collect();
+/// let done: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+/// assert_eq!(done, 100);
+/// assert_eq!(queue.metrics().completed, 100);
+/// ```
+///
+///
+/// # Semantics
+///
+/// * **States**: `Waiting` (a dependency unfinished) → `Pending` (in its lane)
+///   → `Scheduled` (claimed) → `Running` (started) → `Completed`, `Failed` or
+///   `Cancelled`. A failed attempt with retries left goes back to `Pending`.
+/// * **Lanes**: each runner type has lane groups, one per cluster (`None`
+///   included) or, with fair share, one per (cluster, user); groups are kept
+///   in order of first use. Each group has one FIFO lane per priority level.
+///   A job entering `Pending` (on submit with no unfinished dependency, on
+///   release, on retry, on reprioritize) goes to the back of its lane.
+/// * **Claim order**: levels best first; within a level the runner's groups
+///   are visited round-robin from the runner's cursor, and the cursor moves
+///   just past the group a claim was served from. A group whose cluster is
+///   paused or full is skipped. A job whose resources do not fit its
+///   cluster's slot is set aside (still `Pending`) until
+///   `set_cluster_resources` is called for that cluster, which puts the set
+///   aside jobs back at the back of their lanes in the order they were set aside.
+/// * **Dependencies**: a job is released (`Waiting` → `Pending`) when its last
+///   dependency completes; its dependents are released in the order they were
+///   registered. A job whose dependency fails ends `Failed`, and one whose
+///   dependency is cancelled ends `Cancelled`, transitively, in the same order;
+///   this holds also for a job submitted (or given dependencies) after its
+///   dependency already failed or was cancelled.
+/// * **Attempts**: each claim increments the job's attempt; a [`Claim`](crate::Claim) names
+///   the attempt. Only the current attempt, `Scheduled` or `Running`, may be
+///   started or completed; anything else is [`Error::StaleClaim`].
+/// * **Finished jobs** stay known (so new jobs may depend on them) until
+///   [`prune_finished`](JobQueue::prune_finished).
+/// * **Runners, clusters, users**: a *runner type* (`RunnerId`) is what a
+///   worker asks for work of (a local pool, an SSH host, a SLURM account);
+///   a *cluster* (`ClusterId`) is a pool of slots with a capacity that
+///   limits how many of its jobs are claimed at once, and can be paused; a
+///   *user* (`UserId`) only matters with fair share.
+/// * **Clusters are registered** with the default capacity by any operation
+///   that names one, unless the queue was built with
+///   [`declared_clusters_only`](JobQueueBuilder::declared_clusters_only).
+/// * **`start` is optional**: `complete` accepts a `Scheduled` or `Running`
+///   attempt; `start` only marks that the worker began (and refuses once a
+///   cancel was requested).
+pub struct JobQueue {
+    config: QueueConfig,
+    jobs: ConcurrentMap<JobId, Arc<Job>>,
+    fast_runners: Box<[OnceLock<Arc<RunnerLanes>>]>,
+    runners: ConcurrentMap<RunnerId, Arc<RunnerLanes>>,
+    clusters: ConcurrentMap<ClusterId, Arc<Cluster>>,
+    metrics: MetricsCell,
+    wake: WakeSignal,
+    /// Serialises `add_dependencies` (cycle check + edge insertion); never
+    /// taken on the claim / complete path.
+    graph: Mutex<()>,
+    clock: crate::clock::Clock,
+    aging: Option<Aging>,
+    faults: crate::faults::Faults,
+    /// Unique per queue in this process: tags the per-thread claim hint.
+    uid: u64,
+}
+
+/// A runner type's lanes, borrowed or shared.
+enum RunnerRef<'a> {
+    Borrowed(&'a RunnerLanes),
+    Shared(Arc<RunnerLanes>),
+}
+
+impl core::ops::Deref for RunnerRef<'_> {
+    type Target = RunnerLanes;
+    #[inline]
+    fn deref(&self) -> &RunnerLanes {
+        match self {
+            RunnerRef::Borrowed(lanes) => lanes,
+            RunnerRef::Shared(lanes) => lanes,
+        }
+    }
+}
+
+impl Default for JobQueue {
+    /// [`JobQueue::new`].
+    fn default() -> JobQueue {
+        JobQueue::new()
+    }
+}
+
+impl JobQueue {
+    /// A queue with the default configuration ([`QueueConfig::default`]).
+    ///
+    /// ```
+    /// let queue = dagqueue::JobQueue::new();
+    /// assert_eq!(queue.config(), dagqueue::QueueConfig::default());
+    /// ```
+    pub fn new() -> JobQueue {
+        JobQueue::with_config(QueueConfig::default())
+    }
+
+    /// A builder, starting from the default configuration.
+    ///
+    /// ```
+    /// let queue = dagqueue::JobQueue::builder().fair_share(true).build().unwrap();
+    /// assert!(queue.config().fair_share());
+    /// ```
+    pub fn builder() -> JobQueueBuilder {
+        JobQueueBuilder::default()
+    }
+
+    /// A queue with this configuration (validated when it was built).
+    ///
+    /// ```
+    /// use dagqueue::JobQueue;
+    /// let config = JobQueue::builder().fair_share(true).config().unwrap();
+    /// assert!(JobQueue::with_config(config).config().fair_share());
+    /// ```
+    pub fn with_config(config: QueueConfig) -> JobQueue {
+        JobQueue::from_parts(config, crate::faults::Faults::default())
+    }
+
+    pub(crate) fn from_parts(config: QueueConfig, faults: crate::faults::Faults) -> JobQueue {
+        JobQueue {
+            config,
+            jobs: ConcurrentMap::new(),
+            fast_runners: (0..FAST_RUNNERS).map(|_| OnceLock::new()).collect(),
+            runners: ConcurrentMap::new(),
+            clusters: ConcurrentMap::new(),
+            metrics: MetricsCell::new(),
+            wake: WakeSignal::new(),
+            graph: Mutex::new(()),
+            clock: crate::clock::Clock::new(),
+            aging: config.aging().map(Aging::new),
+            faults,
+            uid: crate::sync::next_queue_uid(),
+        }
+    }
+
+    /// The configuration it was built with.
+    ///
+    /// ```
+    /// let queue = dagqueue::JobQueue::builder().default_capacity(3).build().unwrap();
+    /// assert_eq!(queue.config().default_capacity(), 3);
+    /// ```
+    pub fn config(&self) -> QueueConfig {
+        self.config
+    }
+
+    #[inline]
+    fn now_micros(&self) -> u64 {
+        self.clock.now_micros()
+    }
+
+    /// A published job (a job still being submitted is unknown).
+    #[inline]
+    fn lookup(&self, id: JobId) -> Result<Arc<Job>, Error> {
+        match self.jobs.get_cloned(&id) {
+            Some(job) if job.word.load().state().is_some() => Ok(job),
+            _ => Err(Error::UnknownJob(id)),
+        }
+    }
+
+    /// The lanes of a runner type, if it has any. Borrowed from the array
+    /// for small ids (no reference count traffic), an `Arc` from the map
+    /// otherwise.
+    #[inline]
+    fn runner_lanes(&self, runner: RunnerId) -> Option<RunnerRef<'_>> {
+        match self.fast_runners.get(runner.0 as usize) {
+            Some(slot) => slot.get().map(|lanes| RunnerRef::Borrowed(lanes)),
+            None => self.runners.get_cloned(&runner).map(RunnerRef::Shared),
+        }
+    }
+
+    /// The lane group of (runner, cluster[, user]), creating the runner's
+    /// lanes and the group if new. Borrows the runner's lanes (no reference
+    /// count traffic on a line every submitter of that runner shares).
+    fn lane_group(
+        &self,
+        runner: RunnerId,
+        cluster: Option<&Arc<Cluster>>,
+        user: Option<UserId>,
+    ) -> Arc<LaneGroup> {
+        match self.fast_runners.get(runner.0 as usize) {
+            Some(slot) => slot
+                .get_or_init(|| Arc::new(RunnerLanes::new()))
+                .group_for(cluster, user),
+            None => self
+                .runners
+                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new()))
+                .group_for(cluster, user),
+        }
+    }
+
+    fn all_runner_lanes(&self) -> Vec<Arc<RunnerLanes>> {
+        let mut all: Vec<_> = self
+            .fast_runners
+            .iter()
+            .filter_map(|s| s.get().cloned())
+            .collect();
+        all.extend(self.runners.values_cloned());
+        all
+    }
+
+    /// Puts a job that just became pending at the back of its lane, and wakes
+    /// sleeping workers.
+    fn enqueue(&self, job: &Arc<Job>, at: Enqueue) {
+        let now = self.now_micros();
+        job.set_ready_at(now);
+        let group = job.group();
+        group.lanes[at.level].push(LaneEntry {
+            job: Arc::clone(job),
+            version: at.version,
+        });
+        if let Some(aging) = &self.aging {
+            if at.level >= 1 && !at.promoted {
+                group.aging[at.level].push(AgingEntry {
+                    job: Arc::clone(job),
+                    version: at.version,
+                    due_micros: now.saturating_add(aging.after_micros),
+                });
+            }
+        }
+        self.wake.notify();
+    }
+}
+
+fn not_queued(job: JobId, state: Option<JobState>) -> Error {
+    match state {
+        Some(state) => Error::NotQueued { job, state },
+        None => Error::UnknownJob(job),
+    }
+}
+
+impl Drop for JobQueue {
+    /// Lane entries hold their job, and a job holds its lane group: empty
+    /// every lane, aging queue and set-aside list so that those reference
+    /// cycles are broken and every job is freed.
+    fn drop(&mut self) {
+        for lanes in self.all_runner_lanes() {
+            for group in lanes.groups.iter() {
+                for level in 0..Priority::LEVELS {
+                    while group.lanes[level].pop().is_some() {}
+                    while group.aging[level].pop().is_some() {}
+                }
+                *group.aging_head.lock() = [None, None, None, None, None];
+            }
+        }
+        for cluster in self.clusters.values_cloned() {
+            while cluster.set_aside.pop().is_some() {}
+        }
+    }
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobQueue")
+            .field("config", &self.config)
+            .field("jobs", &self.jobs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claim::{Claim, Completion, Outcome};
+    use crate::spec::{JobSpec, Resources};
+    use std::time::Duration;
+
+    #[test]
+    fn dropping_a_queue_frees_its_jobs() {
+        let queue = JobQueue::builder()
+            .aging(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        queue
+            .submit(JobSpec::new(JobId(1)).priority(Priority::Low))
+            .unwrap();
+        queue
+            .submit(JobSpec::new(JobId(2)).depends_on([JobId(1)]))
+            .unwrap();
+        let weak = Arc::downgrade(&queue.jobs.get_cloned(&JobId(1)).unwrap());
+        drop(queue);
+        assert!(weak.upgrade().is_none(), "a queued job outlived its queue");
+    }
+
+    #[test]
+    fn a_reused_pruned_id_is_not_mistaken_for_the_old_dependency() {
+        let queue = JobQueue::new();
+        queue.submit(JobSpec::new(JobId(1))).unwrap();
+        let claim = queue.claim(RunnerId::DEFAULT).unwrap();
+        queue.complete(claim, Outcome::Success).unwrap();
+        queue
+            .submit(JobSpec::new(JobId(2)).depends_on([JobId(1)]))
+            .unwrap();
+        assert_eq!(queue.prune_finished(), 1);
+        queue.submit(JobSpec::new(JobId(1))).unwrap(); // the id again, a new job
+        assert_eq!(queue.dependencies_satisfied(JobId(2)), Ok(true));
+        // Job 2 no longer depends on anything live: the new job 1 may depend on it.
+        assert_eq!(queue.add_dependencies(JobId(1), &[JobId(2)]), Ok(()));
+    }
+
+    #[test]
+    fn a_remembered_claim_of_a_pruned_namesake_defers_to_the_table() {
+        let queue = JobQueue::new();
+        queue.submit(JobSpec::new(JobId(1))).unwrap();
+        // This thread claims the first job 1 and remembers it.
+        let old = queue.claim(RunnerId::DEFAULT).unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // Another thread finishes it, prunes it, and claims a new job 1.
+                queue.complete(old, Outcome::Success).unwrap();
+                assert_eq!(queue.prune_finished(), 1);
+                queue.submit(JobSpec::new(JobId(1))).unwrap();
+                let new = queue.claim(RunnerId::DEFAULT).unwrap();
+                assert_eq!(
+                    new,
+                    Claim {
+                        job: JobId(1),
+                        attempt: 1
+                    }
+                );
+            });
+        });
+        // Same id and attempt as the remembered (pruned) job: the table's job
+        // is the one started and completed.
+        let claim = Claim {
+            job: JobId(1),
+            attempt: 1,
+        };
+        assert_eq!(queue.start(&claim), Ok(()));
+        assert_eq!(queue.state(JobId(1)), Ok(JobState::Running));
+        assert_eq!(
+            queue.complete(claim, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+        assert_eq!(queue.metrics().completed, 2);
+    }
+
+    #[test]
+    fn a_remembered_claim_is_per_queue() {
+        let first = JobQueue::new();
+        let second = JobQueue::new();
+        first.submit(JobSpec::new(JobId(1))).unwrap();
+        second.submit(JobSpec::new(JobId(1))).unwrap();
+        let claim = first.claim(RunnerId::DEFAULT).unwrap();
+        // The same claim on the other queue names a job nobody claimed there.
+        assert_eq!(
+            second.complete(claim, Outcome::Success),
+            Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 1
+            })
+        );
+        assert_eq!(
+            first.complete(claim, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+    }
+
+    #[test]
+    fn runners_beyond_the_array_are_served_from_the_map() {
+        // Runner ids below FAST_RUNNERS live in an array, the others in the
+        // map: both paths claim only their own runner's jobs.
+        let queue = JobQueue::new();
+        let runners = [
+            RunnerId(0),
+            RunnerId(FAST_RUNNERS as u32),
+            RunnerId(u32::MAX),
+        ];
+        for (index, &runner) in runners.iter().enumerate() {
+            for n in 0..3 {
+                let id = JobId((index * 10 + n) as u64);
+                queue.submit(JobSpec::new(id).runner(runner)).unwrap();
+            }
+        }
+        assert_eq!(queue.claim(RunnerId(7)), None, "a runner with no jobs");
+        assert!(queue.schedulable(RunnerId(7)).is_empty());
+        for (index, &runner) in runners.iter().enumerate() {
+            let expected: Vec<JobId> = (0..3).map(|n| JobId((index * 10 + n) as u64)).collect();
+            assert_eq!(queue.schedulable(runner), expected);
+            for &id in &expected {
+                let claim = queue.claim(runner).unwrap();
+                assert_eq!(claim.job, id);
+                queue.start(&claim).unwrap();
+                assert_eq!(
+                    queue.complete(claim, Outcome::Success),
+                    Ok(Completion::Completed)
+                );
+            }
+            assert_eq!(queue.claim(runner), None);
+        }
+        assert_eq!(queue.metrics().completed, 9);
+    }
+
+    #[test]
+    fn set_aside_jobs_come_back_when_resources_grow() {
+        let queue = JobQueue::new();
+        let big = Resources {
+            cores: 16,
+            memory_gb: 8,
+        };
+        queue
+            .set_cluster_resources(
+                ClusterId(0),
+                Resources {
+                    cores: 8,
+                    memory_gb: 8,
+                },
+            )
+            .unwrap();
+        queue
+            .submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)).resources(big))
+            .unwrap();
+        assert_eq!(queue.claim(RunnerId::DEFAULT), None);
+        assert_eq!(queue.state(JobId(1)), Ok(JobState::Pending));
+        queue.set_cluster_resources(ClusterId(0), big).unwrap();
+        assert_eq!(
+            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            Some(JobId(1))
+        );
+    }
+
+    #[test]
+    fn aging_promotes_a_job_once() {
+        let queue = JobQueue::builder().aging(Duration::ZERO).build().unwrap();
+        queue
+            .submit(JobSpec::new(JobId(1)).priority(Priority::Low))
+            .unwrap();
+        queue
+            .submit(JobSpec::new(JobId(2)).priority(Priority::Normal))
+            .unwrap();
+        // Both age at once: job 1 is served at Normal, job 2 at High.
+        assert_eq!(
+            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            Some(JobId(2))
+        );
+        assert_eq!(
+            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            Some(JobId(1))
+        );
+        assert_eq!(queue.job(JobId(1)).unwrap().priority, Priority::Low);
+    }
+}

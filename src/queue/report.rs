@@ -1,0 +1,183 @@
+//! What a worker reports, and what a user changes about a queued job:
+//! `start`, `complete`, `cancel`, `reprioritize`; each is one CAS on the
+//! job's state word, then the steps that follow from it.
+
+use super::{not_queued, JobQueue};
+use crate::claim::{CancelOutcome, Claim, Completion, Outcome};
+use crate::error::Error;
+use crate::ids::JobId;
+use crate::job::word::{Enqueue, StartRefusal};
+use crate::job::Job;
+use crate::metrics::Counter;
+use crate::spec::Priority;
+use crate::view::JobState;
+use std::sync::Arc;
+
+impl JobQueue {
+    /// Marks a claimed attempt as started (`Scheduled` → `Running`).
+    ///
+    /// # Errors
+    /// `UnknownJob`, `StaleClaim`, `AlreadyStarted`, `CancelRequested`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// q.start(&claim).unwrap();
+    /// assert_eq!(q.state(JobId(1)), Ok(JobState::Running));
+    /// assert_eq!(q.start(&claim), Err(Error::AlreadyStarted(JobId(1))));
+    /// ```
+    // Linearization point: the CAS scheduled → running.
+    pub fn start(&self, claim: &Claim) -> Result<(), Error> {
+        // Fast path: the job this thread just claimed. A refusal there may
+        // come from a pruned namesake, so it is settled by the table.
+        if self.with_remembered(claim.job, |job| job.word.start(claim.attempt).is_ok())
+            == Some(true)
+        {
+            return Ok(());
+        }
+        let job = self.lookup(claim.job)?;
+        job.word
+            .start(claim.attempt)
+            .map_err(|refusal| match refusal {
+                StartRefusal::Stale => Error::StaleClaim {
+                    job: claim.job,
+                    attempt: claim.attempt,
+                },
+                StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job),
+                StartRefusal::CancelRequested => Error::CancelRequested(claim.job),
+            })
+    }
+
+    /// Reports how a claimed attempt (scheduled or running) ended, freeing its
+    /// cluster slot. Success completes the job; failure re-queues it while
+    /// `attempt <= max_retries`, else fails it and its dependents; if
+    /// cancellation was requested the job ends `Cancelled` whatever the outcome.
+    ///
+    /// # Errors
+    /// `UnknownJob`, `StaleClaim` (a repeated or late report changes nothing).
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1)).max_retries(1)).unwrap();
+    /// let first = q.claim(RunnerId::DEFAULT).unwrap();
+    /// assert_eq!(q.complete(first, Outcome::Failure), Ok(Completion::Retrying));
+    /// let second = q.claim(RunnerId::DEFAULT).unwrap();
+    /// assert_eq!(second.attempt, 2);
+    /// assert!(q.complete(first, Outcome::Success).is_err()); // a late report of attempt 1
+    /// assert_eq!(q.complete(second, Outcome::Success), Ok(Completion::Completed));
+    /// ```
+    // Linearization point: the CAS that ends the attempt
+    // (`StateWord::finish` in `state.rs`); it checks the attempt, so a
+    // repeated or late report fails it and changes nothing.
+    pub fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
+        // Fast path: the job this thread claimed last (no table lookup). If
+        // its CAS fails it may be a pruned namesake: the table decides.
+        if let Some(Some(completion)) =
+            self.with_remembered(claim.job, |job| self.complete_job(job, claim, outcome))
+        {
+            return Ok(completion);
+        }
+        let job = self.lookup(claim.job)?;
+        self.complete_job(&job, claim, outcome)
+            .ok_or(Error::StaleClaim {
+                job: claim.job,
+                attempt: claim.attempt,
+            })
+    }
+
+    /// `complete` on a found job: the CAS that ends the attempt, then the
+    /// slot release and the retry or the terminal step. `None`: the claim is
+    /// stale. (A one-byte result: a wide `Result` handed back through the
+    /// thread-local closure cost a store-forwarding stall per job.)
+    pub(super) fn complete_job(
+        &self,
+        job: &Arc<Job>,
+        claim: Claim,
+        outcome: Outcome,
+    ) -> Option<Completion> {
+        let word = job
+            .word
+            .finish(claim.attempt, outcome, job.max_retries)
+            .ok()?;
+        let cluster = job.group().cluster.as_deref();
+        if let Some(cluster) = cluster {
+            cluster.release();
+        }
+        let (terminal, completion) = match word.state() {
+            Some(JobState::Pending) => {
+                self.metrics.add(Counter::Retried, 1);
+                self.enqueue(job, Enqueue::of(word));
+                return Some(Completion::Retrying);
+            }
+            Some(JobState::Completed) => (JobState::Completed, Completion::Completed),
+            Some(JobState::Failed) => (JobState::Failed, Completion::Failed),
+            _ => (JobState::Cancelled, Completion::Cancelled),
+        };
+        self.finished(job, terminal);
+        if cluster.is_some() {
+            self.wake.notify();
+        }
+        Some(completion)
+    }
+
+    /// Cancels a job: a waiting or pending one at once, a claimed one when its
+    /// worker reports. Waiting dependents of a cancelled job are cancelled too.
+    /// Cancelling a claimed job twice is not an error.
+    ///
+    /// # Errors
+    /// `UnknownJob`, `AlreadyFinished`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
+    /// assert_eq!(q.cancel(JobId(1)), Ok(CancelOutcome::Cancelled));
+    /// assert_eq!(q.state(JobId(2)), Ok(JobState::Cancelled)); // its dependent too
+    /// ```
+    // Linearization point: the CAS that cancels a queued job or marks a
+    // claimed one.
+    pub fn cancel(&self, id: JobId) -> Result<CancelOutcome, Error> {
+        let job = self.lookup(id)?;
+        match job.word.cancel() {
+            Ok((_, new)) if new.state() == Some(JobState::Cancelled) => {
+                self.finished(&job, JobState::Cancelled);
+                Ok(CancelOutcome::Cancelled)
+            }
+            Ok(_) => Ok(CancelOutcome::Requested),
+            Err(Some(state)) => Err(Error::AlreadyFinished { job: id, state }),
+            Err(None) => Err(Error::UnknownJob(id)),
+        }
+    }
+
+    /// Changes the priority of a job not yet claimed. A pending job moves to
+    /// the back of its new level's lane (same level: nothing changes).
+    ///
+    /// # Errors
+    /// `UnknownJob`, `NotQueued`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+    /// q.submit(JobSpec::new(JobId(2))).unwrap();
+    /// q.reprioritize(JobId(1), Priority::Critical).unwrap();
+    /// assert_eq!(q.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(1)));
+    /// ```
+    // Linearization point: the CAS that changes the priority (and, for a
+    // pending job, the version, which turns its old lane entry stale).
+    pub fn reprioritize(&self, id: JobId, priority: Priority) -> Result<(), Error> {
+        let job = self.lookup(id)?;
+        match job.word.reprioritize(priority) {
+            Ok(Some(at)) => {
+                self.enqueue(&job, at);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(state) => Err(not_queued(id, state)),
+        }
+    }
+}

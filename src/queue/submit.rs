@@ -1,0 +1,208 @@
+//! Submission: `submit` publishes a new job, `add_dependencies` gives a
+//! queued one more; both register the job with its dependencies (the
+//! registration half of the release protocol, in `release.rs`).
+
+use super::{not_queued, JobQueue};
+use crate::error::Error;
+use crate::ids::JobId;
+use crate::job::word::Word;
+use crate::job::{DependencyRef, Job};
+use crate::spec::{JobSpec, MAX_DEPENDENCIES};
+use crate::view::JobState;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+impl JobQueue {
+    /// Adds a job. It is `Pending` at once if all its dependencies already
+    /// completed, otherwise `Waiting`. Registers its cluster, if new, with the
+    /// default capacity.
+    ///
+    /// # Errors
+    /// `DuplicateJob`, `SelfDependency`, `UnknownDependency`,
+    /// `TooManyDependencies`, `TooManyRetries`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
+    /// assert_eq!(q.state(JobId(2)), Ok(JobState::Waiting));
+    /// assert_eq!(q.submit(JobSpec::new(JobId(3)).depends_on([JobId(3)])), Err(Error::SelfDependency(JobId(3))));
+    /// ```
+    // Linearization point: the store that publishes the job (reserved →
+    // waiting) in `StateWord::publish` in `state.rs`. Before it, the id is
+    // reserved in the table (so a racing duplicate fails) but every
+    // operation treats the job as unknown.
+    pub fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
+        spec.validate()?;
+        let id = spec.id();
+        if self.jobs.get_cloned(&id).is_some() {
+            return Err(Error::DuplicateJob(id));
+        }
+        if let Some(cluster) = spec.get_cluster() {
+            self.check_cluster_named(cluster)?;
+        }
+        let dependencies = spec
+            .dependencies()
+            .iter()
+            .map(|&dependency| {
+                self.lookup(dependency)
+                    .map_err(|_| Error::UnknownDependency {
+                        job: id,
+                        dependency,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // The guard (+1) keeps the job waiting until every dependency is registered.
+        let word = Word::reserved(spec.get_priority(), dependencies.len() as u64 + 1);
+        let edges = dependencies.iter().map(DependencyRef::to).collect();
+        let job = Arc::new(Job::new(&spec, word, edges));
+        if self.jobs.insert_if_absent(id, Arc::clone(&job)).is_err() {
+            return Err(Error::DuplicateJob(id));
+        }
+        // Registered only now: a rejected submit registers nothing.
+        let cluster = spec
+            .get_cluster()
+            .map(|c| self.cluster_or_create(c, self.config.default_capacity()).0);
+        let user = self.config.fair_share().then_some(spec.get_user());
+        let group = self.lane_group(spec.get_runner(), cluster.as_ref(), user);
+        let _ = job.group.set(group);
+        job.word.publish();
+
+        self.register_dependent(&job, &dependencies);
+        if let Some(at) = job.word.release_one() {
+            self.enqueue(&job, at);
+        }
+        Ok(id)
+    }
+
+    /// Adds dependencies to a job that is still `Waiting` or `Pending`.
+    /// Dependencies it already has are ignored; completed ones are recorded
+    /// only. If any new one is unfinished, a `Pending` job goes back to
+    /// `Waiting` (leaving its lane).
+    ///
+    /// # Errors
+    /// `UnknownJob`, `NotQueued`, `SelfDependency`, `UnknownDependency`,
+    /// `DependencyCycle`, `TooManyDependencies`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2))).unwrap();
+    /// q.add_dependencies(JobId(2), &[JobId(1)]).unwrap();
+    /// assert_eq!(q.state(JobId(2)), Ok(JobState::Waiting));
+    /// assert!(matches!(q.add_dependencies(JobId(1), &[JobId(2)]), Err(Error::DependencyCycle { .. })));
+    /// ```
+    // Serialised with other `add_dependencies` calls by a lock (cycle
+    // checks need a stable graph); the claim path never takes it.
+    // Linearization point: the CAS that makes the job wait for the new
+    // dependencies (`StateWord::add_waits` in `state.rs`), or that ends it
+    // when a new dependency already failed.
+    pub fn add_dependencies(&self, id: JobId, dependencies: &[JobId]) -> Result<(), Error> {
+        let _graph = self.graph.lock();
+        let job = self.lookup(id)?;
+        let word = job.word.load();
+        let state = word.state().ok_or(Error::UnknownJob(id))?;
+        if !matches!(state, JobState::Waiting | JobState::Pending) {
+            return Err(Error::NotQueued { job: id, state });
+        }
+        let existing = job.dependencies.load();
+        // Edges already recorded or named twice, by identity (not id: an id
+        // may have been pruned and reused).
+        let mut known: HashSet<*const Job> =
+            existing.iter().map(|edge| edge.job.as_ptr()).collect();
+        // Jobs a failed cycle search already explored cannot reach `job`.
+        let mut explored = HashSet::new();
+        let mut new = Vec::new();
+        for &dependency in dependencies {
+            if dependency == id {
+                return Err(Error::SelfDependency(id));
+            }
+            let resolved = self
+                .lookup(dependency)
+                .map_err(|_| Error::UnknownDependency {
+                    job: id,
+                    dependency,
+                })?;
+            if !known.insert(Arc::as_ptr(&resolved)) {
+                continue;
+            }
+            if Self::reaches(&resolved, &job, &mut explored) {
+                return Err(Error::DependencyCycle {
+                    job: id,
+                    dependency,
+                });
+            }
+            new.push(resolved);
+        }
+        if existing.len() + new.len() > MAX_DEPENDENCIES {
+            return Err(Error::TooManyDependencies(id));
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut all = existing.to_vec();
+        all.extend(new.iter().map(DependencyRef::to));
+
+        let ended = new.iter().find_map(|d| match d.word.load().state() {
+            Some(t @ (JobState::Failed | JobState::Cancelled)) => Some(t),
+            _ => None,
+        });
+        if let Some(terminal) = ended {
+            job.word
+                .end_queued(terminal)
+                .map_err(|state| not_queued(id, state))?;
+            job.dependencies.store(all);
+            self.finished(&job, terminal);
+            return Ok(());
+        }
+        let unfinished: Vec<Arc<Job>> = new
+            .into_iter()
+            .filter(|d| d.word.load().state() != Some(JobState::Completed))
+            .collect();
+        if unfinished.is_empty() {
+            // Only completed dependencies: recorded, nothing else changes.
+            job.dependencies.store(all);
+            return Ok(());
+        }
+        job.word
+            .add_waits(unfinished.len() as u64)
+            .map_err(|state| not_queued(id, state))?;
+        job.dependencies.store(all);
+        self.register_dependent(&job, &unfinished);
+        if let Some(at) = job.word.release_one() {
+            self.enqueue(&job, at);
+        }
+        Ok(())
+    }
+
+    /// Whether `target` is reachable from `from` along dependency edges
+    /// (edges to pruned jobs end the path: a pruned job is finished).
+    /// `seen` holds jobs known not to reach `target`: a search that returns
+    /// false explored every descendant of what it visited, so one set serves
+    /// every search for the same target.
+    pub(super) fn reaches(
+        from: &Arc<Job>,
+        target: &Arc<Job>,
+        seen: &mut HashSet<*const Job>,
+    ) -> bool {
+        let mut stack = vec![Arc::clone(from)];
+        while let Some(job) = stack.pop() {
+            if Arc::ptr_eq(&job, target) {
+                return true;
+            }
+            if !seen.insert(Arc::as_ptr(&job)) {
+                continue;
+            }
+            stack.extend(
+                job.dependencies
+                    .load()
+                    .iter()
+                    .filter_map(|edge| edge.job.upgrade()),
+            );
+        }
+        false
+    }
+}

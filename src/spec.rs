@@ -1,0 +1,361 @@
+//! What a job asks for: [`JobSpec`], its [`Priority`] and [`Resources`], the
+//! limits, and [`JobSpec::validate`], the one copy of the checks a spec must
+//! pass before any queue looks at it.
+
+use crate::error::Error;
+use crate::ids::{ClusterId, JobId, RunnerId, UserId};
+
+/// A job's priority. Five levels; a more urgent priority compares greater
+/// (`Critical > Background`), and is served first.
+///
+/// ```
+/// use dagqueue::Priority;
+/// assert!(Priority::Critical > Priority::Background);
+/// assert_eq!(Priority::ALL.iter().max(), Some(&Priority::Critical));
+/// assert_eq!(Priority::try_from(1u8), Ok(Priority::High));
+/// assert!(Priority::try_from(5u8).is_err());
+/// assert_eq!(Priority::Normal.level(), 2);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum Priority {
+    /// Level 0, served first.
+    Critical = 0,
+    /// Level 1.
+    High = 1,
+    /// Level 2, the default.
+    #[default]
+    Normal = 2,
+    /// Level 3.
+    Low = 3,
+    /// Level 4, served last.
+    Background = 4,
+}
+
+impl Ord for Priority {
+    /// More urgent is greater: the level (0 = Critical) compared in reverse.
+    fn cmp(&self, other: &Priority) -> core::cmp::Ordering {
+        other.level().cmp(&self.level())
+    }
+}
+
+impl PartialOrd for Priority {
+    fn partial_cmp(&self, other: &Priority) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Priority {
+    /// The number of priority levels.
+    pub const LEVELS: usize = 5;
+
+    /// All levels, served-first first (Critical to Background).
+    pub const ALL: [Priority; 5] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+        Priority::Background,
+    ];
+
+    /// The numeric level, 0 (Critical) to 4 (Background).
+    ///
+    /// ```
+    /// assert_eq!(dagqueue::Priority::Critical.level(), 0);
+    /// ```
+    pub fn level(self) -> u8 {
+        self as u8
+    }
+
+    /// The priority of a numeric level.
+    ///
+    /// # Errors
+    /// [`InvalidPriority`] for a level above 4.
+    ///
+    /// ```
+    /// use dagqueue::{InvalidPriority, Priority};
+    /// assert_eq!(Priority::from_level(4), Ok(Priority::Background));
+    /// assert_eq!(Priority::from_level(9), Err(InvalidPriority(9)));
+    /// ```
+    pub fn from_level(level: u8) -> Result<Priority, InvalidPriority> {
+        match level {
+            0 => Ok(Priority::Critical),
+            1 => Ok(Priority::High),
+            2 => Ok(Priority::Normal),
+            3 => Ok(Priority::Low),
+            4 => Ok(Priority::Background),
+            other => Err(InvalidPriority(other.into())),
+        }
+    }
+}
+
+impl TryFrom<u8> for Priority {
+    type Error = InvalidPriority;
+    fn try_from(level: u8) -> Result<Priority, InvalidPriority> {
+        Priority::from_level(level)
+    }
+}
+
+impl TryFrom<i64> for Priority {
+    type Error = InvalidPriority;
+    fn try_from(level: i64) -> Result<Priority, InvalidPriority> {
+        match u8::try_from(level) {
+            Ok(l) if l < 5 => Priority::from_level(l),
+            _ => Err(InvalidPriority(level)),
+        }
+    }
+}
+
+/// A priority level outside `0..=4`, rejected by [`Priority::try_from`] and
+/// [`Priority::from_level`] (no queue operation takes a raw level).
+///
+/// ```
+/// use dagqueue::{InvalidPriority, Priority};
+/// let error = Priority::try_from(-1i64).unwrap_err();
+/// assert_eq!(error, InvalidPriority(-1));
+/// assert_eq!(error.to_string(), "priority -1 is not in 0..=4");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InvalidPriority(pub i64);
+
+impl core::fmt::Display for InvalidPriority {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "priority {} is not in 0..=4", self.0)
+    }
+}
+
+impl std::error::Error for InvalidPriority {}
+
+/// What a job needs from one execution slot of its cluster.
+///
+/// A cluster's [`Resources`] describe one slot (a node); a job is eligible
+/// on the cluster only if its needs fit within that slot. They are checked per
+/// job, not summed over the running jobs: the cluster's capacity bounds how many
+/// run at once (SLURM's whole-node model).
+///
+/// ```
+/// use dagqueue::Resources;
+/// let node = Resources { cores: 32, memory_gb: 128 };
+/// assert!(Resources { cores: 8, memory_gb: 16 }.fits_in(&node));
+/// assert!(!Resources { cores: 64, memory_gb: 16 }.fits_in(&node));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Resources {
+    /// CPU cores.
+    pub cores: u32,
+    /// Memory in GiB.
+    pub memory_gb: u32,
+}
+
+impl Resources {
+    /// Whether these needs fit within `available`.
+    pub fn fits_in(&self, available: &Resources) -> bool {
+        self.cores <= available.cores && self.memory_gb <= available.memory_gb
+    }
+}
+
+/// The largest `max_retries` a job may ask for.
+///
+/// ```
+/// use dagqueue::{Error, JobId, JobQueue, JobSpec, MAX_RETRIES};
+/// let q = JobQueue::new();
+/// let spec = JobSpec::new(JobId(1)).max_retries(MAX_RETRIES + 1);
+/// assert_eq!(q.submit(spec), Err(Error::TooManyRetries(MAX_RETRIES + 1)));
+/// ```
+pub const MAX_RETRIES: u32 = 1000;
+
+/// The most dependencies one job may have.
+///
+/// ```
+/// assert_eq!(dagqueue::MAX_DEPENDENCIES, (1 << 20) - 2);
+/// ```
+pub const MAX_DEPENDENCIES: usize = (1 << 20) - 2;
+
+/// `ids` without repeats, first occurrences in order: linear time (a seen-set
+/// beyond a handful of ids), so a job with a million dependencies is checked
+/// as fast as it is built.
+pub(crate) fn dedup_in_order(ids: &[JobId]) -> Vec<JobId> {
+    const LINEAR_SCAN_UP_TO: usize = 16;
+    let mut unique = Vec::with_capacity(ids.len());
+    if ids.len() <= LINEAR_SCAN_UP_TO {
+        for &id in ids {
+            if !unique.contains(&id) {
+                unique.push(id);
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        unique.extend(ids.iter().copied().filter(|id| seen.insert(*id)));
+    }
+    unique
+}
+
+/// A job to submit, built with chained methods. The fields are private (a
+/// spec grows with new options without breaking callers); read them back
+/// with [`id`](JobSpec::id), [`dependencies`](JobSpec::dependencies) and the
+/// `get_` accessors (the plain names are the setters, as on
+/// `std::process::Command`).
+///
+/// ```
+/// use dagqueue::{ClusterId, JobId, JobSpec, Priority, Resources, RunnerId, UserId};
+/// let spec = JobSpec::new(JobId(10))
+///     .priority(Priority::High)
+///     .depends_on([JobId(1), JobId(2), JobId(1)])
+///     .runner(RunnerId(1))
+///     .cluster(ClusterId(0))
+///     .user(UserId(42))
+///     .max_retries(2)
+///     .resources(Resources { cores: 8, memory_gb: 16 });
+/// assert_eq!(spec.id(), JobId(10));
+/// assert_eq!(spec.dependencies(), &[JobId(1), JobId(2)]); // repeats count once
+/// assert_eq!(spec.get_cluster(), Some(ClusterId(0)));
+/// assert_eq!(spec.get_max_retries(), 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobSpec {
+    id: JobId,
+    priority: Priority,
+    /// Without repeats, in the order given.
+    dependencies: Vec<JobId>,
+    runner: RunnerId,
+    cluster: Option<ClusterId>,
+    user: UserId,
+    max_retries: u32,
+    resources: Resources,
+}
+
+impl JobSpec {
+    /// A Normal-priority job with no dependencies, default runner, no cluster,
+    /// no retries.
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobSpec, Priority, RunnerId};
+    /// let spec = JobSpec::new(JobId(1));
+    /// assert_eq!((spec.get_priority(), spec.get_runner(), spec.get_max_retries()), (Priority::Normal, RunnerId::DEFAULT, 0));
+    /// ```
+    pub fn new(id: JobId) -> JobSpec {
+        JobSpec {
+            id,
+            priority: Priority::Normal,
+            dependencies: Vec::new(),
+            runner: RunnerId::DEFAULT,
+            cluster: None,
+            user: UserId::default(),
+            max_retries: 0,
+            resources: Resources::default(),
+        }
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: Priority) -> JobSpec {
+        self.priority = priority;
+        self
+    }
+
+    /// Adds dependencies (repeated ids count once).
+    pub fn depends_on(mut self, dependencies: impl IntoIterator<Item = JobId>) -> JobSpec {
+        self.dependencies.extend(dependencies);
+        self.dependencies = dedup_in_order(&self.dependencies);
+        self
+    }
+
+    /// Sets the runner type.
+    pub fn runner(mut self, runner: RunnerId) -> JobSpec {
+        self.runner = runner;
+        self
+    }
+
+    /// Sets the cluster.
+    pub fn cluster(mut self, cluster: ClusterId) -> JobSpec {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// Sets the user.
+    pub fn user(mut self, user: UserId) -> JobSpec {
+        self.user = user;
+        self
+    }
+
+    /// Sets how many times a failure is retried (at most [`MAX_RETRIES`]).
+    pub fn max_retries(mut self, max_retries: u32) -> JobSpec {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// Sets the resources needed from a cluster slot.
+    pub fn resources(mut self, resources: Resources) -> JobSpec {
+        self.resources = resources;
+        self
+    }
+
+    /// The job's id.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Its dependencies, without repeats, in the order given.
+    pub fn dependencies(&self) -> &[JobId] {
+        &self.dependencies
+    }
+
+    /// Its priority.
+    pub fn get_priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// Its runner type.
+    pub fn get_runner(&self) -> RunnerId {
+        self.runner
+    }
+
+    /// Its cluster, if any (`None`: no cluster limit applies).
+    pub fn get_cluster(&self) -> Option<ClusterId> {
+        self.cluster
+    }
+
+    /// Its user (for fair share).
+    pub fn get_user(&self) -> UserId {
+        self.user
+    }
+
+    /// How many times a failed attempt is retried.
+    pub fn get_max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// What it needs from a slot of its cluster.
+    pub fn get_resources(&self) -> Resources {
+        self.resources
+    }
+
+    /// The checks a spec must pass on its own, before any queue looks at it,
+    /// in this order: `max_retries` at most [`MAX_RETRIES`]
+    /// (`TooManyRetries`), no dependency on itself (`SelfDependency`), at
+    /// most [`MAX_DEPENDENCIES`] dependencies (`TooManyDependencies`).
+    /// `submit` calls it first, then checks the spec against the queue:
+    /// `DuplicateJob`, `UnknownCluster` (only with declared clusters only),
+    /// `UnknownDependency`.
+    ///
+    /// # Errors
+    /// The first check that fails, as above.
+    ///
+    /// ```
+    /// use dagqueue::{Error, JobId, JobSpec};
+    /// assert_eq!(JobSpec::new(JobId(1)).validate(), Ok(()));
+    /// let cyclic = JobSpec::new(JobId(1)).depends_on([JobId(1)]);
+    /// assert_eq!(cyclic.validate(), Err(Error::SelfDependency(JobId(1))));
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.max_retries > MAX_RETRIES {
+            return Err(Error::TooManyRetries(self.max_retries));
+        }
+        if self.dependencies.contains(&self.id) {
+            return Err(Error::SelfDependency(self.id));
+        }
+        if self.dependencies.len() > MAX_DEPENDENCIES {
+            return Err(Error::TooManyDependencies(self.id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! The primitives of a loom build (`--cfg dagqueue_loom`): loom's atomics
+//! and locks, and loom-visible stand-ins, with the same interfaces, for the
+//! containers loom cannot see inside (a loom `Mutex` around a `HashMap` or a
+//! `VecDeque`, an `RwLock<Option<Arc<T>>>`), so that the model checker
+//! explores every interleaving of the claim / complete / release paths.
+
+pub(crate) use ::loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
+
+/// Whether this is a loom build (it is).
+pub(crate) const LOOM: bool = true;
+
+/// Waits on `condvar`; loom has no time, so a wait ends only when notified,
+/// and a model in which the wake-up is lost deadlocks and loom reports it.
+pub(crate) fn condvar_wait<T>(
+    condvar: &Condvar,
+    guard: &mut MutexGuard<'_, T>,
+    _timeout: std::time::Duration,
+) -> bool {
+    condvar.wait(guard);
+    false
+}
+
+/// Every loom thread shares stripe 0 (the models check the counts, not the
+/// striping).
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    0
+}
+
+/// Yields to loom's scheduler inside a retry loop.
+#[inline]
+pub(crate) fn spin_wait() {
+    ::loom::thread::yield_now();
+}
+
+/// A sharded concurrent map: a locked `HashMap` under loom.
+pub(crate) type ConcurrentMap<K, V> = LockedMap<K, V>;
+
+/// An unbounded FIFO: a locked `VecDeque` under loom.
+pub(crate) type Fifo<T> = LockedFifo<T>;
+
+/// A read-mostly snapshot cell: an `RwLock<Option<Arc<T>>>` under loom.
+pub(crate) type Snapshot<T> = LockedSnapshot<T>;
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::ops::{Deref, DerefMut};
+
+/// `parking_lot`-shaped wrapper over loom's mutex.
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(::loom::sync::Mutex<T>);
+pub(crate) struct MutexGuard<'a, T>(Option<::loom::sync::MutexGuard<'a, T>>);
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(::loom::sync::Mutex::new(value))
+    }
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        MutexGuard(Some(self.0.lock().unwrap()))
+    }
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.0.try_lock().ok().map(|g| MutexGuard(Some(g)))
+    }
+}
+impl<T> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().unwrap()
+    }
+}
+impl<T> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.as_mut().unwrap()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Condvar(::loom::sync::Condvar);
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Condvar(::loom::sync::Condvar::new())
+    }
+    pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+        let inner = guard.0.take().unwrap();
+        guard.0 = Some(self.0.wait(inner).unwrap());
+    }
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
+/// A `HashMap` behind a loom mutex, with dashmap's method names.
+pub(crate) struct LockedMap<K, V>(::loom::sync::Mutex<HashMap<K, V>>);
+
+impl<K: Eq + Hash, V: Clone> LockedMap<K, V> {
+    pub(crate) fn new() -> Self {
+        LockedMap(::loom::sync::Mutex::new(HashMap::new()))
+    }
+    pub(crate) fn get_cloned(&self, key: &K) -> Option<V> {
+        self.0.lock().unwrap().get(key).cloned()
+    }
+    pub(crate) fn insert_if_absent(&self, key: K, value: V) -> Result<(), V> {
+        match self.0.lock().unwrap().entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(value),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+        }
+    }
+    pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {
+        self.0
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_insert_with(make)
+            .clone()
+    }
+    /// Like dashmap's iteration, which locks one shard at a time, this
+    /// takes the lock once for the keys and once per value, so loom
+    /// explores writers running between the reads of two entries.
+    pub(crate) fn for_each_value(&self, mut visit: impl FnMut(&V))
+    where
+        K: Clone,
+    {
+        for value in self.values_cloned() {
+            visit(&value);
+        }
+    }
+    pub(crate) fn values_cloned(&self) -> Vec<V>
+    where
+        K: Clone,
+    {
+        self.entries_cloned().into_iter().map(|(_, v)| v).collect()
+    }
+    pub(crate) fn entries_cloned(&self) -> Vec<(K, V)>
+    where
+        K: Clone,
+    {
+        let keys: Vec<K> = self.0.lock().unwrap().keys().cloned().collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                let v = self.get_cloned(&k)?;
+                Some((k, v))
+            })
+            .collect()
+    }
+    pub(crate) fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.0.lock().unwrap().retain(keep);
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+/// A `VecDeque` behind a loom mutex, with `SegQueue`'s method names.
+pub(crate) struct LockedFifo<T>(::loom::sync::Mutex<VecDeque<T>>);
+impl<T> LockedFifo<T> {
+    pub(crate) fn new() -> Self {
+        LockedFifo(::loom::sync::Mutex::new(VecDeque::new()))
+    }
+    pub(crate) fn push(&self, value: T) {
+        self.0.lock().unwrap().push_back(value);
+    }
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.0.lock().unwrap().pop_front()
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
+}
+impl<T> Default for LockedFifo<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An `RwLock<Option<Arc<T>>>` with arc-swap's method names.
+pub(crate) struct LockedSnapshot<T>(::loom::sync::RwLock<Option<std::sync::Arc<T>>>);
+impl<T> From<Option<std::sync::Arc<T>>> for LockedSnapshot<T> {
+    fn from(value: Option<std::sync::Arc<T>>) -> Self {
+        LockedSnapshot(::loom::sync::RwLock::new(value))
+    }
+}
+impl<T> LockedSnapshot<T> {
+    pub(crate) fn load_full(&self) -> Option<std::sync::Arc<T>> {
+        self.0.read().unwrap().clone()
+    }
+    pub(crate) fn store(&self, value: Option<std::sync::Arc<T>>) {
+        *self.0.write().unwrap() = value;
+    }
+}

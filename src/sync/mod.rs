@@ -1,0 +1,69 @@
+//! The sync facade: the only place that names atomics, locks and the
+//! concurrent containers, and the only place (with `faults.rs`) that looks
+//! at the loom cfg.
+//!
+//! As in tokio, the switch is by whole modules: `std.rs` holds the
+//! primitives of a normal build (std atomics, `parking_lot` locks,
+//! `dashmap`, crossbeam, arc-swap), `loom.rs` the same items for
+//! `--cfg dagqueue_loom` (loom's atomics and locks, loom-visible stand-ins
+//! for the containers). The crate's own cfg, not a plain `--cfg loom`, which
+//! is global and would switch other crates too. `docs/DESIGN.md` lists what
+//! loom does and does not see.
+
+#[cfg(not(dagqueue_loom))]
+mod std;
+#[cfg(not(dagqueue_loom))]
+pub(crate) use self::std::*;
+
+#[cfg(dagqueue_loom)]
+mod loom;
+#[cfg(dagqueue_loom)]
+pub(crate) use self::loom::*;
+
+pub(crate) use ::std::sync::atomic::Ordering;
+
+/// A set-once cell. Always std's: loom has none, so what is published
+/// through one must also be published by a loom-visible step (see
+/// docs/DESIGN.md, "what loom does not see").
+pub(crate) use ::std::sync::OnceLock;
+
+/// Pads a value to its own cache line.
+pub(crate) use crossbeam_utils::CachePadded;
+
+/// Runner ids below this are looked up in a plain array, not the map. None
+/// under loom: every runner goes through the (loom-visible) map, because the
+/// array's `OnceLock` synchronises through std atomics, which loom cannot see.
+pub(crate) const FAST_RUNNERS: usize = if LOOM { 0 } else { 64 };
+
+/// Whether a claiming thread keeps its claim as a lookup hint (`queue/hint.rs`).
+/// Off under loom: the models check the table path.
+pub(crate) const CLAIM_HINT: bool = !LOOM;
+
+/// How many stripes the metrics counters are split into (one under loom:
+/// fewer atomics for the model checker to interleave).
+pub(crate) const METRIC_STRIPES: usize = if LOOM { 1 } else { 16 };
+
+/// A number unique to each call in this process (queue identities).
+pub(crate) fn next_queue_uid() -> u64 {
+    // A std atomic even under loom: a process-wide counter is not part of any
+    // protocol a model checks. Relaxed: only uniqueness matters.
+    static NEXT: ::std::sync::atomic::AtomicU64 = ::std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Loads the current value of a snapshot cell.
+#[inline]
+pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> Option<::std::sync::Arc<T>> {
+    cell.load_full()
+}
+
+/// Replaces the value of a snapshot cell.
+#[inline]
+pub(crate) fn snapshot_store<T>(cell: &Snapshot<T>, value: Option<::std::sync::Arc<T>>) {
+    cell.store(value);
+}
+
+/// A new snapshot cell.
+pub(crate) fn snapshot_new<T>(value: Option<::std::sync::Arc<T>>) -> Snapshot<T> {
+    Snapshot::from(value)
+}

@@ -1,0 +1,140 @@
+//! The primitives of a normal build: std atomics, `parking_lot` locks,
+//! `dashmap`, crossbeam's `SegQueue` and arc-swap. `loom.rs` has the same
+//! items, built on loom.
+
+use std::sync::atomic::Ordering;
+pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
+
+/// Whether this is a loom build (it is not).
+pub(crate) const LOOM: bool = false;
+
+/// A lock used only off the claim/complete hot path.
+pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
+pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+/// A condition variable for sleeping workers.
+pub(crate) type Condvar = parking_lot::Condvar;
+
+/// Waits on `condvar` for at most `timeout`; returns whether it timed out.
+pub(crate) fn condvar_wait<T>(
+    condvar: &Condvar,
+    guard: &mut MutexGuard<'_, T>,
+    timeout: std::time::Duration,
+) -> bool {
+    condvar.wait_for(guard, timeout).timed_out()
+}
+
+/// A small number unique to the calling thread (0, 1, 2... in order of first
+/// call), for striping counters.
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    use std::cell::Cell;
+    // A process-wide ticket; Relaxed: only uniqueness matters.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
+    INDEX.with(|index| {
+        if index.get() == usize::MAX {
+            index.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        index.get()
+    })
+}
+
+/// Backs off inside a retry loop that waits for another thread's short step.
+#[inline]
+pub(crate) fn spin_wait() {
+    std::thread::yield_now();
+}
+
+/// A sharded concurrent map: dashmap.
+pub(crate) type ConcurrentMap<K, V> = ShardedMap<K, V>;
+
+/// An unbounded lock-free FIFO: crossbeam's `SegQueue`.
+pub(crate) type Fifo<T> = crossbeam_queue::SegQueue<T>;
+
+/// A read-mostly snapshot cell that may be empty: arc-swap's
+/// `ArcSwapOption`. Empty costs no allocation.
+pub(crate) type Snapshot<T> = arc_swap::ArcSwapOption<T>;
+
+// dashmap, behind the few methods the crate uses (the same ones the loom
+// stand-in offers). Values are cheap to clone (`Arc`s), and no method hands
+// out a guard, so no caller can hold a shard lock by mistake.
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// Hashes the crate's integer ids with one multiply (Fx-style) instead
+/// of SipHash: ids come from the caller's own database, not from an
+/// adversary, and the multiply spreads them over dashmap's shard bits.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+    #[inline]
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+pub(crate) struct ShardedMap<K, V>(DashMap<K, V, BuildHasherDefault<IdHasher>>);
+
+impl<K: Eq + Hash + Clone, V: Clone> ShardedMap<K, V> {
+    pub(crate) fn new() -> Self {
+        ShardedMap(DashMap::default())
+    }
+    #[inline]
+    pub(crate) fn get_cloned(&self, key: &K) -> Option<V> {
+        self.0.get(key).map(|v| v.value().clone())
+    }
+    pub(crate) fn insert_if_absent(&self, key: K, value: V) -> Result<(), V> {
+        match self.0.entry(key) {
+            Entry::Occupied(_) => Err(value),
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+        }
+    }
+    pub(crate) fn get_or_insert_with(&self, key: K, make: impl FnOnce() -> V) -> V {
+        if let Some(v) = self.get_cloned(&key) {
+            return v;
+        }
+        self.0.entry(key).or_insert_with(make).value().clone()
+    }
+    /// Visits every value in place, one shard read-locked at a time (no
+    /// reference-count traffic). `visit` must not touch this map.
+    pub(crate) fn for_each_value(&self, mut visit: impl FnMut(&V)) {
+        for entry in self.0.iter() {
+            visit(entry.value());
+        }
+    }
+    pub(crate) fn values_cloned(&self) -> Vec<V> {
+        self.0.iter().map(|e| e.value().clone()).collect()
+    }
+    pub(crate) fn entries_cloned(&self) -> Vec<(K, V)> {
+        self.0
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+    pub(crate) fn retain(&self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.0.retain(keep);
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}

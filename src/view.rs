@@ -1,0 +1,289 @@
+//! Read-only views: one job, the whole queue, the metrics.
+
+use crate::ids::{ClusterId, JobId, RunnerId};
+use crate::spec::{Priority, Resources};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A job's state. See `docs/DESIGN.md` for the state machine.
+///
+/// ```
+/// use dagqueue::JobState;
+/// assert!(JobState::Completed.is_terminal());
+/// assert!(!JobState::Pending.is_terminal());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JobState {
+    /// Submitted; some dependency has not completed yet.
+    Waiting = 0,
+    /// All dependencies completed; queued in its lane, ready to be claimed.
+    Pending = 1,
+    /// Claimed by a worker, not started yet.
+    Scheduled = 2,
+    /// Started by its worker.
+    Running = 3,
+    /// Finished successfully (terminal).
+    Completed = 4,
+    /// Failed with no attempts left, or a dependency failed (terminal).
+    Failed = 5,
+    /// Cancelled, or a dependency was cancelled (terminal).
+    Cancelled = 6,
+}
+
+impl JobState {
+    /// All states, in state-machine order.
+    pub const ALL: [JobState; 7] = [
+        JobState::Waiting,
+        JobState::Pending,
+        JobState::Scheduled,
+        JobState::Running,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    /// Whether no transition leaves this state.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Cancelled
+        )
+    }
+
+    /// Whether a worker holds the job (scheduled or running).
+    pub fn is_claimed(self) -> bool {
+        matches!(self, JobState::Scheduled | JobState::Running)
+    }
+}
+
+/// A consistent view of one job, read from its single state word.
+///
+/// ```
+/// use dagqueue::{JobId, JobQueue, JobSpec, JobState, Priority};
+/// let queue = JobQueue::new();
+/// queue.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+/// let view = queue.job(JobId(1)).unwrap();
+/// assert_eq!(view.state, JobState::Pending);
+/// assert_eq!(view.priority, Priority::Low);
+/// assert_eq!(view.attempt, 0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct JobView {
+    /// Its id.
+    pub id: JobId,
+    /// Its state.
+    pub state: JobState,
+    /// Its current priority.
+    pub priority: Priority,
+    /// The number of claims so far (the current attempt once claimed).
+    pub attempt: u32,
+    /// Whether cancellation was requested while it was claimed.
+    pub cancel_requested: bool,
+}
+
+impl JobView {
+    /// A view with these fields: for other implementations of the same
+    /// operations (the workspace's mutex baselines); not part of the API.
+    #[doc(hidden)]
+    pub fn new(
+        id: JobId,
+        state: JobState,
+        priority: Priority,
+        attempt: u32,
+        cancel_requested: bool,
+    ) -> JobView {
+        JobView {
+            id,
+            state,
+            priority,
+            attempt,
+            cancel_requested,
+        }
+    }
+}
+
+/// Job counts by state.
+///
+/// ```
+/// use dagqueue::{JobState, StateCounts};
+/// let counts = StateCounts::default();
+/// assert_eq!(counts.get(JobState::Running), 0);
+/// assert_eq!(counts.total(), 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateCounts([usize; JobState::ALL.len()]);
+
+impl StateCounts {
+    /// The count for one state.
+    pub fn get(&self, state: JobState) -> usize {
+        self.0[state as usize]
+    }
+    /// Counts one job in `state`.
+    fn add(&mut self, state: JobState) {
+        self.0[state as usize] += 1;
+    }
+    /// All jobs counted.
+    pub fn total(&self) -> usize {
+        self.0.iter().sum()
+    }
+}
+
+/// One cluster's status.
+///
+/// ```
+/// use dagqueue::{ClusterId, JobQueue};
+/// let queue = JobQueue::new();
+/// queue.set_cluster_capacity(ClusterId(1), 2).unwrap();
+/// let cluster = queue.status().clusters[&ClusterId(1)];
+/// assert_eq!((cluster.running, cluster.capacity, cluster.paused), (0, 2, false));
+/// assert!(cluster.can_accept);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterStatus {
+    /// Jobs claimed on it and not yet reported (scheduled or running).
+    pub running: u32,
+    /// Its concurrency limit.
+    pub capacity: u32,
+    /// Whether it is paused.
+    pub paused: bool,
+    /// Unfinished jobs (waiting, pending) that name it: its queue depth.
+    pub queued: usize,
+    /// Whether a new claim could start there now (not paused, not full).
+    pub can_accept: bool,
+    /// The resources of one of its slots, if set.
+    pub resources: Option<Resources>,
+}
+
+/// A snapshot of the whole queue.
+///
+/// Each job is read from its own state word and each cluster from its own
+/// cluster word, so every count describes states that existed; under
+/// concurrent updates the totals are taken job by job, not at one instant.
+///
+/// ```
+/// use dagqueue::{JobId, JobQueue, JobSpec, JobState, Priority};
+/// let queue = JobQueue::new();
+/// queue.submit(JobSpec::new(JobId(1)).priority(Priority::High)).unwrap();
+/// let status = queue.status();
+/// assert_eq!(status.by_state.get(JobState::Pending), 1);
+/// assert_eq!(status.queued_by_priority[Priority::High.level() as usize], 1);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct QueueStatus {
+    /// Known jobs by state (pruned jobs are not counted).
+    pub by_state: StateCounts,
+    /// Waiting and pending jobs by priority level.
+    pub queued_by_priority: [usize; Priority::LEVELS],
+    /// Unfinished jobs (not terminal) by runner type.
+    pub unfinished_by_runner: BTreeMap<RunnerId, usize>,
+    /// Every known cluster.
+    pub clusters: BTreeMap<ClusterId, ClusterStatus>,
+    /// The metrics.
+    pub metrics: Metrics,
+}
+
+// The one copy of status assembly: every implementation reads its jobs and
+// clusters its own way and counts them here.
+impl QueueStatus {
+    /// Counts one known job. For implementations of the same operations (the
+    /// queue and the workspace's mutex baselines); not part of the API.
+    #[doc(hidden)]
+    pub fn count_job(
+        &mut self,
+        state: JobState,
+        priority: Priority,
+        runner: RunnerId,
+        cluster: Option<ClusterId>,
+    ) {
+        self.by_state.add(state);
+        if matches!(state, JobState::Waiting | JobState::Pending) {
+            self.queued_by_priority[usize::from(priority.level())] += 1;
+            if let Some(cluster) = cluster {
+                self.clusters.entry(cluster).or_default().queued += 1;
+            }
+        }
+        if !state.is_terminal() {
+            *self.unfinished_by_runner.entry(runner).or_default() += 1;
+        }
+    }
+
+    /// Records one cluster's word (its queue depth comes from
+    /// [`count_job`](QueueStatus::count_job), before or after). Not part of
+    /// the API, as above.
+    #[doc(hidden)]
+    pub fn add_cluster(
+        &mut self,
+        id: ClusterId,
+        running: u32,
+        capacity: u32,
+        paused: bool,
+        can_accept: bool,
+        resources: Option<Resources>,
+    ) {
+        let status = self.clusters.entry(id).or_default();
+        status.running = running;
+        status.capacity = capacity;
+        status.paused = paused;
+        status.can_accept = can_accept;
+        status.resources = resources;
+    }
+}
+
+/// Counters and rates since the queue was built. The counters are exact: each
+/// transition is counted once, by the thread whose compare-and-swap made it.
+///
+/// ```
+/// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerId};
+/// let queue = JobQueue::new();
+/// queue.submit(JobSpec::new(JobId(1))).unwrap();
+/// let claim = queue.claim(RunnerId::DEFAULT).unwrap();
+/// queue.complete(claim, Outcome::Success).unwrap();
+/// let metrics = queue.metrics();
+/// assert_eq!((metrics.scheduled, metrics.completed), (1, 1));
+/// assert_eq!(metrics.failure_rate(), 0.0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Successful claims (each attempt counts).
+    pub scheduled: u64,
+    /// Jobs that reached `Completed`.
+    pub completed: u64,
+    /// Jobs that reached `Failed`, dependents failed by the cascade included.
+    pub failed: u64,
+    /// Failed attempts that were re-queued.
+    pub retried: u64,
+    /// Jobs that reached `Cancelled`, dependents cancelled by the cascade included.
+    pub cancelled: u64,
+    /// Exponential moving average (alpha 0.1) of the time from becoming
+    /// pending to being claimed; zero before the first claim. `JobQueue`
+    /// keeps one EMA per claiming thread (no shared hot word) and reports
+    /// their mean weighted by claims: with one claimer it is exactly the EMA
+    /// of its claims.
+    pub average_wait: Duration,
+    /// Jobs completed within the last [`Metrics::WINDOW`].
+    pub completed_in_window: u64,
+}
+
+impl Metrics {
+    /// The window over which recent throughput is counted.
+    pub const WINDOW: Duration = Duration::from_secs(60);
+
+    /// Completed jobs per hour, extrapolated from the last [`Metrics::WINDOW`].
+    pub fn jobs_per_hour(&self) -> f64 {
+        self.completed_in_window as f64 * (3600.0 / Metrics::WINDOW.as_secs_f64())
+    }
+
+    /// Failed / (completed + failed); zero when nothing finished.
+    pub fn failure_rate(&self) -> f64 {
+        let finished = self.completed + self.failed;
+        if finished == 0 {
+            0.0
+        } else {
+            self.failed as f64 / finished as f64
+        }
+    }
+}
