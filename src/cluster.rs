@@ -21,7 +21,7 @@
 
 use crate::ids::ClusterId;
 use crate::spec::Resources;
-use crate::sync::{spin_wait, AtomicU64, Fifo, Mutex, Ordering};
+use crate::sync::{spin_wait, AtomicU64, Mutex, Ordering};
 
 const FIELD_BITS: u32 = 21;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
@@ -69,8 +69,6 @@ pub(crate) struct Cluster {
     resources: AtomicU64,
     /// Bumped by every `set_resources`, after storing the resources.
     resources_generation: AtomicU64,
-    /// Lane entries set aside because their job does not fit a slot.
-    pub(crate) set_aside: Fifo<crate::lanes::LaneEntry>,
     /// Serialises configuration changes (never taken by claim or complete).
     config: Mutex<()>,
 }
@@ -82,7 +80,6 @@ impl Cluster {
             word: AtomicU64::new(ClusterWord::new(capacity).0),
             resources: AtomicU64::new(NO_RESOURCES),
             resources_generation: AtomicU64::new(0),
-            set_aside: Fifo::new(),
             config: Mutex::new(()),
         }
     }
@@ -203,7 +200,7 @@ impl Cluster {
         let _config = self.config.lock();
         let packed = (u64::from(resources.cores) << 32) | u64::from(resources.memory_gb);
         self.resources.store(packed, Ordering::Release);
-        // SeqCst: pairs with the SeqCst fence and load in `set_aside_entry`
+        // SeqCst: pairs with the SeqCst fence and load in `JobQueue::set_aside`
         // (a claimer that set an entry aside with old resources either sees
         // this bump and restores the entry itself, or its entry is visible to
         // our caller's drain).

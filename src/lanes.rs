@@ -34,6 +34,11 @@ pub(crate) struct LaneGroup {
     /// The aging sweeper's looked-at-but-not-yet-due entry per level; only the
     /// sweeper (holding the queue's aging lock) touches it.
     pub(crate) aging_head: Mutex<[Option<AgingEntry>; Priority::LEVELS]>,
+    /// Entries set aside because their job does not fit a slot of the
+    /// group's cluster, until that cluster's resources change
+    /// (`queue/clusters.rs` holds the protocol). Kept here, not in the
+    /// cluster, so that a cluster knows nothing of lanes.
+    pub(crate) set_aside: Fifo<LaneEntry>,
 }
 
 /// An entry of an aging queue: promote the job at `due_micros` if it is still
@@ -52,6 +57,7 @@ impl LaneGroup {
             lanes: core::array::from_fn(|_| Fifo::new()),
             aging: core::array::from_fn(|_| Fifo::new()),
             aging_head: Mutex::new([None, None, None, None, None]),
+            set_aside: Fifo::new(),
         }
     }
 

@@ -147,7 +147,7 @@ impl JobQueue {
             }
             if let (Some(cluster), Some(generation)) = (cluster, generation) {
                 if !cluster.fits(&entry.job.resources) {
-                    self.set_aside(cluster, generation, entry);
+                    self.set_aside(group, cluster, generation, entry);
                     continue;
                 }
             }

@@ -8,10 +8,11 @@ use crate::cluster::Cluster;
 use crate::config::check_capacity;
 use crate::error::Error;
 use crate::ids::ClusterId;
-use crate::lanes::LaneEntry;
+use crate::lanes::{LaneEntry, LaneGroup};
 use crate::spec::Resources;
 use crate::sync::{fence, Ordering};
 use crate::view::JobState;
+use core::ptr;
 use std::sync::Arc;
 
 impl JobQueue {
@@ -151,10 +152,16 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Sets aside an entry whose job does not fit `cluster`'s slot, judged
-    /// with the resources of `generation`.
-    pub(super) fn set_aside(&self, cluster: &Cluster, generation: u64, entry: LaneEntry) {
-        cluster.set_aside.push(entry);
+    /// Sets aside an entry of `group` whose job does not fit a slot of the
+    /// group's `cluster`, judged with the resources of `generation`.
+    pub(super) fn set_aside(
+        &self,
+        group: &LaneGroup,
+        cluster: &Cluster,
+        generation: u64,
+        entry: LaneEntry,
+    ) {
+        group.set_aside.push(entry);
         // SeqCst fence, then SeqCst load: if `set_cluster_resources` bumped
         // the generation after we read it, either we see the bump here and
         // restore the entry ourselves, or its drain (after its own fence)
@@ -165,16 +172,25 @@ impl JobQueue {
         }
     }
 
-    /// Puts set-aside entries that are still current back at the back of
-    /// their lanes, in the order they were set aside.
+    /// Puts the entries set aside in every group of `cluster` that are
+    /// still current back at the back of their lanes, each group's in the
+    /// order they were set aside (rare: on a resources change, or when a
+    /// claimer saw one race its set-aside).
     pub(super) fn restore_set_aside(&self, cluster: &Cluster) {
         let mut restored = false;
-        while let Some(entry) = cluster.set_aside.pop() {
-            let word = entry.job.word.load();
-            if word.state() == Some(JobState::Pending) && word.version() == entry.version {
-                let group = Arc::clone(entry.job.group());
-                group.lanes[word.level()].push(entry);
-                restored = true;
+        for lanes in self.all_runner_lanes() {
+            for group in lanes.groups.iter() {
+                if !group.cluster.as_deref().is_some_and(|c| ptr::eq(c, cluster)) {
+                    continue;
+                }
+                while let Some(entry) = group.set_aside.pop() {
+                    let word = entry.job.word.load();
+                    if word.state() == Some(JobState::Pending) && word.version() == entry.version
+                    {
+                        group.lanes[word.level()].push(entry);
+                        restored = true;
+                    }
+                }
             }
         }
         if restored {

@@ -294,9 +294,11 @@ fn not_queued(job: JobId, state: Option<JobState>) -> Error {
 }
 
 impl Drop for JobQueue {
-    /// Lane entries hold their job, and a job holds its lane group: empty
-    /// every lane, aging queue and set-aside list so that those reference
-    /// cycles are broken and every job is freed.
+    /// A lane group's lanes, aging queues and set-aside list hold their
+    /// jobs (`Arc<Job>`), and a job holds its lane group (so that a release
+    /// or a retry finds its lane without a lookup): a reference cycle by
+    /// design, while the queue lives. Dropping the queue empties all three
+    /// in every group, which breaks the cycles and frees every job.
     fn drop(&mut self) {
         for lanes in self.all_runner_lanes() {
             for group in lanes.groups.iter() {
@@ -305,10 +307,8 @@ impl Drop for JobQueue {
                     while group.aging[level].pop().is_some() {}
                 }
                 *group.aging_head.lock() = [None, None, None, None, None];
+                while group.set_aside.pop().is_some() {}
             }
-        }
-        for cluster in self.clusters.values_cloned() {
-            while cluster.set_aside.pop().is_some() {}
         }
     }
 }
