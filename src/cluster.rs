@@ -19,6 +19,7 @@
 //! flag and then waits for reservations in flight to settle, so once it
 //! returns no claim on the cluster can still succeed.
 
+use crate::faults::Faults;
 use crate::ids::ClusterId;
 use crate::spec::Resources;
 use crate::sync::{spin_wait, AtomicU64, Mutex, Ordering};
@@ -71,16 +72,19 @@ pub(crate) struct Cluster {
     resources_generation: AtomicU64,
     /// Serialises configuration changes (never taken by claim or complete).
     config: Mutex<()>,
+    /// Loom negative controls only (zero-sized otherwise).
+    faults: Faults,
 }
 
 impl Cluster {
-    pub(crate) fn new(id: ClusterId, capacity: u32) -> Cluster {
+    pub(crate) fn new(id: ClusterId, capacity: u32, faults: Faults) -> Cluster {
         Cluster {
             id,
             word: AtomicU64::new(ClusterWord::new(capacity).0),
             resources: AtomicU64::new(NO_RESOURCES),
             resources_generation: AtomicU64::new(0),
             config: Mutex::new(()),
+            faults,
         }
     }
 
@@ -112,8 +116,8 @@ impl Cluster {
     /// Takes a slot for a claim in progress: the capacity check and the
     /// increment are one CAS. Fails if paused or full.
     #[inline]
-    pub(crate) fn try_reserve(&self, faults: crate::faults::Faults) -> bool {
-        if faults.two_step_reserve() {
+    pub(crate) fn try_reserve(&self) -> bool {
+        if self.faults.two_step_reserve() {
             // Negative control: check capacity, then increment, in two steps.
             if !self.load().can_accept() {
                 return false;

@@ -1,10 +1,14 @@
 //! Deliberately broken protocol steps, for loom's negative controls.
 //!
 //! Under `--cfg dagqueue_loom`, a queue can be built with faults switched on
-//! (`JobQueueBuilder::__with_faults`, reached through `dagqueue::__loom`), so that the loom models can show they
-//! catch the bugs each protocol step prevents. In every other build
-//! [`Faults`] has no fields and each check is the constant `false`, so the
-//! faulty branches compile away.
+//! (`JobQueueBuilder::__with_faults`; the models reach [`Faults`] through
+//! `dagqueue::__loom`), so that the loom models can show they catch the bugs
+//! each protocol step prevents. The queue hands its `Faults` to what it
+//! builds (each job's state word and dependents list, each cluster), so the
+//! protocol steps read their own copy and no hot-path signature carries it.
+//! In every other build [`Faults`] has no fields (zero-sized: the records do
+//! not grow) and each check is the constant `false`, so the faulty branches
+//! compile away.
 
 /// Which protocol steps to break.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -13,6 +13,7 @@
 //! (or by `Drop`), never popped one by one, so there is no ABA and no node is
 //! freed while another thread can reach it.
 
+use crate::faults::Faults;
 use crate::sync::{AtomicPtr, Ordering};
 use core::ptr;
 
@@ -24,6 +25,8 @@ struct Node<T> {
 /// A sealable multi-producer stack; see the module docs.
 pub(crate) struct DependentsList<T> {
     head: AtomicPtr<Node<T>>,
+    /// Loom negative controls only (zero-sized otherwise).
+    faults: Faults,
 }
 
 // SAFETY: the list owns its `T`s (moved in by `push`, moved out by `seal`),
@@ -43,9 +46,16 @@ fn sealed<T>() -> *mut Node<T> {
 
 impl<T> DependentsList<T> {
     /// An open, empty list.
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Self::with_faults(Faults::default())
+    }
+
+    /// An empty list that applies `faults` (loom negative controls).
+    pub(crate) fn with_faults(faults: Faults) -> Self {
         DependentsList {
             head: AtomicPtr::new(ptr::null_mut()),
+            faults,
         }
     }
 
@@ -86,24 +96,20 @@ impl<T> DependentsList<T> {
     /// Orderings: AcqRel swap. Acquire to see the nodes pushed (Release);
     /// Release so that pushers that find the marker see what the sealer did
     /// before (the job's terminal state).
+    /// With the `unsealed_dependents` fault (loom negative control), a take
+    /// that leaves the list open.
     pub(crate) fn seal(&self) -> Vec<T> {
-        self.seal_with(crate::faults::Faults::default())
-    }
-
-    /// [`seal`](Self::seal), or, with the `unsealed_dependents` fault (loom
-    /// negative control), a take that leaves the list open.
-    pub(crate) fn seal_with(&self, faults: crate::faults::Faults) -> Vec<T> {
         let mut values = Vec::new();
-        self.seal_each(faults, |value| values.push(value));
+        self.seal_each(|value| values.push(value));
         values
     }
 
-    /// Like [`seal_with`](Self::seal_with), but hands each value to `f`, in
+    /// Like [`seal`](Self::seal), but hands each value to `f`, in
     /// registration order, without collecting them: sealing a list nobody
     /// registered with (most jobs) costs the swap and nothing else.
     #[inline]
-    pub(crate) fn seal_each(&self, faults: crate::faults::Faults, mut f: impl FnMut(T)) {
-        let marker = if faults.unsealed_dependents() {
+    pub(crate) fn seal_each(&self, mut f: impl FnMut(T)) {
+        let marker = if self.faults.unsealed_dependents() {
             ptr::null_mut()
         } else {
             sealed()
@@ -170,9 +176,7 @@ mod tests {
     fn sealing_an_empty_list_closes_it_and_yields_nothing() {
         let list = DependentsList::new();
         let mut seen = Vec::new();
-        list.seal_each(crate::faults::Faults::default(), |value: i32| {
-            seen.push(value)
-        });
+        list.seal_each(|value: i32| seen.push(value));
         assert!(seen.is_empty());
         assert!(list.is_sealed());
         assert_eq!(list.push(7), Err(7));
@@ -185,7 +189,7 @@ mod tests {
             list.push(value).unwrap();
         }
         let mut seen = Vec::new();
-        list.seal_each(crate::faults::Faults::default(), |value| seen.push(value));
+        list.seal_each(|value| seen.push(value));
         assert_eq!(seen, (0..100).collect::<Vec<_>>());
         assert!(list.is_sealed());
     }

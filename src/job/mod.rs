@@ -96,16 +96,17 @@ impl Job {
         spec: &crate::spec::JobSpec,
         word: Word,
         dependencies: Vec<DependencyRef>,
+        faults: crate::faults::Faults,
     ) -> Job {
         Job {
             id: spec.id(),
-            word: StateWord::new(word),
+            word: StateWord::new(word, faults),
             runner: spec.get_runner(),
             max_retries: spec.get_max_retries(),
             resources: spec.get_resources(),
             group: OnceLock::new(),
             dependencies: Dependencies::new(dependencies),
-            dependents: DependentsList::new(),
+            dependents: DependentsList::with_faults(faults),
             ready_at: AtomicU64::new(0),
         }
     }
@@ -148,6 +149,7 @@ mod tests {
             &crate::spec::JobSpec::new(JobId(1)),
             Word::reserved(crate::spec::Priority::Normal, 1),
             Vec::new(),
+            crate::faults::Faults::default(),
         );
         assert!(job.dependencies.load().is_empty());
         assert!(

@@ -23,6 +23,7 @@
 //! linearization point of the operation that calls it.
 
 use crate::claim::Outcome;
+use crate::faults::Faults;
 use crate::spec::Priority;
 use crate::sync::{AtomicU64, Ordering};
 use crate::view::JobState;
@@ -187,11 +188,13 @@ impl Enqueue {
 }
 
 /// The atomic state word of one job.
-pub(crate) struct StateWord(AtomicU64);
+/// The word, and the faults it was built with (loom negative controls; a
+/// zero-sized nothing in every other build).
+pub(crate) struct StateWord(AtomicU64, Faults);
 
 impl StateWord {
-    pub(crate) fn new(word: Word) -> StateWord {
-        StateWord(AtomicU64::new(word.0))
+    pub(crate) fn new(word: Word, faults: Faults) -> StateWord {
+        StateWord(AtomicU64::new(word.0), faults)
     }
 
     /// The current word. Acquire: a reader that sees a state also sees what
@@ -258,8 +261,8 @@ impl StateWord {
     /// Claim's linearization point: pending at `version` → scheduled, with
     /// the attempt incremented. `None` if the entry is stale.
     #[inline]
-    pub(crate) fn claim(&self, version: u32, faults: crate::faults::Faults) -> Option<Word> {
-        if faults.racy_claim() {
+    pub(crate) fn claim(&self, version: u32) -> Option<Word> {
+        if self.1.racy_claim() {
             // Negative control: check, then store. Two claimers can both pass.
             let w = self.load();
             if !w.is(JobState::Pending) || w.version() != version {

@@ -102,7 +102,7 @@ impl JobQueue {
         }
         let cluster = group.cluster.as_deref();
         if let Some(cluster) = cluster {
-            if !cluster.try_reserve(self.faults) {
+            if !cluster.try_reserve() {
                 return None;
             }
         }
@@ -151,7 +151,7 @@ impl JobQueue {
                     continue;
                 }
             }
-            if let Some(new) = entry.job.word.claim(entry.version, self.faults) {
+            if let Some(new) = entry.job.word.claim(entry.version) {
                 return Some((entry.job, new));
             }
         }

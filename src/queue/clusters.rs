@@ -20,7 +20,7 @@ impl JobQueue {
         let mut created = false;
         let cluster = self.clusters.get_or_insert_with(id, || {
             created = true;
-            Arc::new(Cluster::new(id, capacity))
+            Arc::new(Cluster::new(id, capacity, self.faults))
         });
         (cluster, created)
     }
@@ -180,13 +180,16 @@ impl JobQueue {
         let mut restored = false;
         for lanes in self.all_runner_lanes() {
             for group in lanes.groups.iter() {
-                if !group.cluster.as_deref().is_some_and(|c| ptr::eq(c, cluster)) {
+                if !group
+                    .cluster
+                    .as_deref()
+                    .is_some_and(|c| ptr::eq(c, cluster))
+                {
                     continue;
                 }
                 while let Some(entry) = group.set_aside.pop() {
                     let word = entry.job.word.load();
-                    if word.state() == Some(JobState::Pending) && word.version() == entry.version
-                    {
+                    if word.state() == Some(JobState::Pending) && word.version() == entry.version {
                         group.lanes[word.level()].push(entry);
                         restored = true;
                     }

@@ -25,18 +25,18 @@ impl JobQueue {
     /// transitively, in registration order.
     pub(super) fn settle_dependents(&self, job: &Job, terminal: JobState) {
         if terminal == JobState::Completed {
-            job.dependents.seal_each(self.faults, |dependent| {
+            job.dependents.seal_each(|dependent| {
                 if let Some(at) = dependent.word.release_one() {
                     self.enqueue(&dependent, at);
                 }
             });
             return;
         }
-        let mut work: VecDeque<Arc<Job>> = job.dependents.seal_with(self.faults).into();
+        let mut work: VecDeque<Arc<Job>> = job.dependents.seal().into();
         while let Some(dependent) = work.pop_front() {
             if dependent.word.fail_by_dependency(terminal) {
                 self.count_terminal(terminal);
-                work.extend(dependent.dependents.seal_with(self.faults));
+                work.extend(dependent.dependents.seal());
             }
         }
     }

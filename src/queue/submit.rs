@@ -57,7 +57,7 @@ impl JobQueue {
         // The guard (+1) keeps the job waiting until every dependency is registered.
         let word = Word::reserved(spec.get_priority(), dependencies.len() as u64 + 1);
         let edges = dependencies.iter().map(DependencyRef::to).collect();
-        let job = Arc::new(Job::new(&spec, word, edges));
+        let job = Arc::new(Job::new(&spec, word, edges, self.faults));
         if self.jobs.insert_if_absent(id, Arc::clone(&job)).is_err() {
             return Err(Error::DuplicateJob(id));
         }
