@@ -6,14 +6,15 @@
 //!
 //! The operations include bad input on purpose: unknown and self
 //! dependencies, duplicate ids, stale and forged claims, zero and oversized
-//! capacities, unknown clusters, too many retries.
+//! capacities (of a cluster and as the builder's default), unknown clusters
+//! (with declared clusters only), too many retries.
 
 mod common;
 
 use common::*;
 use dagqueue::{
-    Claim, ClusterId, JobId, JobSpec, Priority, QueueConfig, QueueStatus, Resources, RunnerId,
-    UserId, MAX_CAPACITY, MAX_RETRIES,
+    Claim, ClusterId, Error, JobId, JobSpec, Priority, QueueConfig, QueueStatus, Resources,
+    RunnerId, UserId, MAX_CAPACITY, MAX_RETRIES,
 };
 use harness::Scheduler;
 use proptest::prelude::*;
@@ -318,14 +319,44 @@ fn cases() -> u32 {
     }
 }
 
-fn config_strategy() -> impl Strategy<Value = QueueConfig> {
-    (1..4u32, any::<bool>()).prop_map(|(default_capacity, fair_share)| {
-        dagqueue::JobQueue::builder()
-            .default_capacity(default_capacity)
-            .fair_share(fair_share)
-            .config()
-            .unwrap()
-    })
+/// Builder settings, invalid default capacities included (0 and above
+/// `MAX_CAPACITY`): the one configuration path must reject exactly those.
+fn config_strategy() -> impl Strategy<Value = (u32, bool, bool)> {
+    (
+        prop_oneof![
+            8 => 1..4u32,
+            1 => Just(0u32),
+            1 => Just(MAX_CAPACITY),
+            1 => Just(MAX_CAPACITY + 1),
+        ],
+        any::<bool>(),
+        prop::bool::weighted(0.25),
+    )
+}
+
+/// The configuration every implementation is built from, or `None` (after
+/// checking the error) when the builder rightly rejects the settings.
+fn built(
+    (default_capacity, fair_share, declared_only): (u32, bool, bool),
+) -> Result<Option<QueueConfig>, TestCaseError> {
+    let config = dagqueue::JobQueue::builder()
+        .default_capacity(default_capacity)
+        .fair_share(fair_share)
+        .declared_clusters_only(declared_only)
+        .config();
+    let valid = (1..=MAX_CAPACITY).contains(&default_capacity);
+    match config {
+        Ok(config) => {
+            prop_assert!(valid, "accepted default capacity {}", default_capacity);
+            prop_assert_eq!(config.default_capacity(), default_capacity);
+            Ok(Some(config))
+        }
+        Err(error) => {
+            prop_assert!(!valid, "rejected default capacity {}", default_capacity);
+            prop_assert_eq!(error, Error::InvalidDefaultCapacity(default_capacity));
+            Ok(None)
+        }
+    }
 }
 
 proptest! {
@@ -337,10 +368,12 @@ proptest! {
 
     #[test]
     fn implementations_agree_on_random_operation_sequences(
-        config in config_strategy(),
+        settings in config_strategy(),
         ops in prop::collection::vec(op(), 1..80),
     ) {
-        check(config, &ops)?;
+        if let Some(config) = built(settings)? {
+            check(config, &ops)?;
+        }
     }
 }
 
