@@ -16,19 +16,21 @@ impl fmt::Display for JobId {
     }
 }
 
-/// A runner type (local, SSH, SLURM, ...), named by a small integer the caller
-/// chooses. Workers claim jobs of one runner type at a time.
+/// A runner type: the kind of execution backend a job needs (a local
+/// process pool, an SSH host, a SLURM account...), named by a small integer
+/// the caller chooses. A worker claims jobs of one runner type at a time;
+/// each runner type has its own lanes.
 ///
 /// ```
-/// use dagqueue::RunnerId;
-/// assert_eq!(RunnerId::DEFAULT, RunnerId(0));
+/// use dagqueue::RunnerType;
+/// assert_eq!(RunnerType::DEFAULT, RunnerType(0));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct RunnerId(pub u32);
+pub struct RunnerType(pub u32);
 
-impl RunnerId {
+impl RunnerType {
     /// The runner type of a [`JobSpec`](crate::JobSpec) that names none.
-    pub const DEFAULT: RunnerId = RunnerId(0);
+    pub const DEFAULT: RunnerType = RunnerType(0);
 }
 
 /// A cluster (a pool of execution slots with a concurrency limit), named by a

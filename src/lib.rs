@@ -4,18 +4,18 @@
 //! per-cluster limits, for schedulers that cannot afford a global lock.
 //!
 //! ```
-//! use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerId};
+//! use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerType};
 //!
 //! let queue = JobQueue::new();
 //! queue.submit(JobSpec::new(JobId(1))).unwrap();
 //! queue.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
 //!
-//! let first = queue.claim(RunnerId::DEFAULT).unwrap();
+//! let first = queue.claim(RunnerType::DEFAULT).unwrap();
 //! assert_eq!(first.job, JobId(1));
-//! assert!(queue.claim(RunnerId::DEFAULT).is_none()); // job 2 waits for job 1
+//! assert!(queue.claim(RunnerType::DEFAULT).is_none()); // job 2 waits for job 1
 //! queue.start(&first).unwrap();
 //! queue.complete(first, Outcome::Success).unwrap();
-//! assert_eq!(queue.claim(RunnerId::DEFAULT).unwrap().job, JobId(2));
+//! assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job, JobId(2));
 //! ```
 //!
 //! Start with [`JobQueue`] (every operation, its semantics, a worker pool)
@@ -60,7 +60,7 @@ pub use claim::{CancelOutcome, Claim, Completion, Outcome};
 pub use config::check_capacity;
 pub use config::{JobQueueBuilder, QueueConfig, MAX_CAPACITY};
 pub use error::Error;
-pub use ids::{ClusterId, JobId, RunnerId, UserId};
+pub use ids::{ClusterId, JobId, RunnerType, UserId};
 pub use queue::JobQueue;
 pub use spec::{InvalidPriority, JobSpec, Priority, Resources, MAX_DEPENDENCIES, MAX_RETRIES};
 pub use view::{ClusterStatus, JobState, JobView, Metrics, QueueStatus, StateCounts};

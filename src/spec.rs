@@ -3,7 +3,7 @@
 //! pass before any queue looks at it.
 
 use crate::error::Error;
-use crate::ids::{ClusterId, JobId, RunnerId, UserId};
+use crate::ids::{ClusterId, JobId, RunnerType, UserId};
 
 /// A job's priority. Five levels; a more urgent priority compares greater
 /// (`Critical > Background`), and is served first.
@@ -197,11 +197,11 @@ pub(crate) fn dedup_in_order(ids: &[JobId]) -> Vec<JobId> {
 /// `std::process::Command`).
 ///
 /// ```
-/// use dagqueue::{ClusterId, JobId, JobSpec, Priority, Resources, RunnerId, UserId};
+/// use dagqueue::{ClusterId, JobId, JobSpec, Priority, Resources, RunnerType, UserId};
 /// let spec = JobSpec::new(JobId(10))
 ///     .priority(Priority::High)
 ///     .depends_on([JobId(1), JobId(2), JobId(1)])
-///     .runner(RunnerId(1))
+///     .runner(RunnerType(1))
 ///     .cluster(ClusterId(0))
 ///     .user(UserId(42))
 ///     .max_retries(2)
@@ -217,7 +217,7 @@ pub struct JobSpec {
     priority: Priority,
     /// Without repeats, in the order given.
     dependencies: Vec<JobId>,
-    runner: RunnerId,
+    runner: RunnerType,
     cluster: Option<ClusterId>,
     user: UserId,
     max_retries: u32,
@@ -229,16 +229,16 @@ impl JobSpec {
     /// no retries.
     ///
     /// ```
-    /// use dagqueue::{JobId, JobSpec, Priority, RunnerId};
+    /// use dagqueue::{JobId, JobSpec, Priority, RunnerType};
     /// let spec = JobSpec::new(JobId(1));
-    /// assert_eq!((spec.get_priority(), spec.get_runner(), spec.get_max_retries()), (Priority::Normal, RunnerId::DEFAULT, 0));
+    /// assert_eq!((spec.get_priority(), spec.get_runner(), spec.get_max_retries()), (Priority::Normal, RunnerType::DEFAULT, 0));
     /// ```
     pub fn new(id: JobId) -> JobSpec {
         JobSpec {
             id,
             priority: Priority::Normal,
             dependencies: Vec::new(),
-            runner: RunnerId::DEFAULT,
+            runner: RunnerType::DEFAULT,
             cluster: None,
             user: UserId::default(),
             max_retries: 0,
@@ -260,7 +260,7 @@ impl JobSpec {
     }
 
     /// Sets the runner type.
-    pub fn runner(mut self, runner: RunnerId) -> JobSpec {
+    pub fn runner(mut self, runner: RunnerType) -> JobSpec {
         self.runner = runner;
         self
     }
@@ -305,7 +305,7 @@ impl JobSpec {
     }
 
     /// Its runner type.
-    pub fn get_runner(&self) -> RunnerId {
+    pub fn get_runner(&self) -> RunnerType {
         self.runner
     }
 

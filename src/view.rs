@@ -1,6 +1,6 @@
 //! Read-only views: one job, the whole queue, the metrics.
 
-use crate::ids::{ClusterId, JobId, RunnerId};
+use crate::ids::{ClusterId, JobId, RunnerType};
 use crate::spec::{Priority, Resources};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -178,7 +178,7 @@ pub struct QueueStatus {
     /// Waiting and pending jobs by priority level.
     pub queued_by_priority: [usize; Priority::LEVELS],
     /// Unfinished jobs (not terminal) by runner type.
-    pub unfinished_by_runner: BTreeMap<RunnerId, usize>,
+    pub unfinished_by_runner: BTreeMap<RunnerType, usize>,
     /// Every known cluster.
     pub clusters: BTreeMap<ClusterId, ClusterStatus>,
     /// The metrics.
@@ -195,7 +195,7 @@ impl QueueStatus {
         &mut self,
         state: JobState,
         priority: Priority,
-        runner: RunnerId,
+        runner: RunnerType,
         cluster: Option<ClusterId>,
     ) {
         self.by_state.add(state);
@@ -236,10 +236,10 @@ impl QueueStatus {
 /// transition is counted once, by the thread whose compare-and-swap made it.
 ///
 /// ```
-/// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerId};
+/// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerType};
 /// let queue = JobQueue::new();
 /// queue.submit(JobSpec::new(JobId(1))).unwrap();
-/// let claim = queue.claim(RunnerId::DEFAULT).unwrap();
+/// let claim = queue.claim(RunnerType::DEFAULT).unwrap();
 /// queue.complete(claim, Outcome::Success).unwrap();
 /// let metrics = queue.metrics();
 /// assert_eq!((metrics.scheduled, metrics.completed), (1, 1));

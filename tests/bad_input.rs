@@ -7,13 +7,13 @@ mod common;
 use common::*;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, InvalidPriority, JobId, JobSpec, JobState,
-    Outcome, Priority, Resources, RunnerId, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_RETRIES,
+    Outcome, Priority, Resources, RunnerType, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_RETRIES,
 };
 use harness::Scheduler;
 use std::fmt::Debug;
 
-const R0: RunnerId = RunnerId(0);
-const R1: RunnerId = RunnerId(1);
+const R0: RunnerType = RunnerType(0);
+const R1: RunnerType = RunnerType(1);
 /// Capacity 2, both slots taken (J1 running, J2 scheduled).
 const C1: ClusterId = ClusterId(1);
 /// Capacity 3, paused.

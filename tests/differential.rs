@@ -14,7 +14,7 @@ mod common;
 use common::*;
 use dagqueue::{
     Claim, ClusterId, Error, JobId, JobSpec, Priority, QueueConfig, QueueStatus, Resources,
-    RunnerId, UserId, MAX_CAPACITY, MAX_RETRIES,
+    RunnerType, UserId, MAX_CAPACITY, MAX_RETRIES,
 };
 use harness::Scheduler;
 use proptest::prelude::*;
@@ -149,7 +149,7 @@ fn comparable_status(q: &dyn Scheduler) -> QueueStatus {
 
 /// A preview as (level, id) pairs sorted: a set per level. Also checks the
 /// preview itself is in level order.
-fn preview_sets(q: &dyn Scheduler, runner: RunnerId) -> Result<Vec<(u8, JobId)>, String> {
+fn preview_sets(q: &dyn Scheduler, runner: RunnerType) -> Result<Vec<(u8, JobId)>, String> {
     let preview = q.schedulable(runner);
     let mut pairs = Vec::new();
     for &job in &preview {
@@ -182,7 +182,7 @@ fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>
             let mut spec = JobSpec::new(JobId(*id))
                 .priority(Priority::from_level(*priority).unwrap())
                 .depends_on(deps.iter().map(|&d| JobId(d)))
-                .runner(RunnerId(*runner))
+                .runner(RunnerType(*runner))
                 .user(UserId(*user))
                 .max_retries(*retries)
                 .resources(resources(*cores));
@@ -199,11 +199,11 @@ fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>
             )
         }
         Op::Claim(runner) => {
-            let claim = q.claim(RunnerId(*runner));
+            let claim = q.claim(RunnerType(*runner));
             (format!("{claim:?}"), claim)
         }
         Op::ClaimWait(runner) => {
-            let claim = q.claim_wait(RunnerId(*runner), Duration::ZERO);
+            let claim = q.claim_wait(RunnerType(*runner), Duration::ZERO);
             (format!("{claim:?}"), claim)
         }
         Op::Start(r) => (format!("{:?}", q.start(&resolve(r, issued))), None),
@@ -252,7 +252,7 @@ fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>
                 None,
             )
         }
-        Op::Preview(runner) => (format!("{:?}", preview_sets(q, RunnerId(*runner))), None),
+        Op::Preview(runner) => (format!("{:?}", preview_sets(q, RunnerType(*runner))), None),
         Op::Status => (format!("{:?}", comparable_status(q)), None),
     }
 }
@@ -263,7 +263,9 @@ fn final_state(q: &dyn Scheduler) -> String {
     let satisfied: Vec<_> = (0..IDS + 2)
         .map(|id| q.dependencies_satisfied(JobId(id)))
         .collect();
-    let previews: Vec<_> = (0..RUNNERS).map(|r| preview_sets(q, RunnerId(r))).collect();
+    let previews: Vec<_> = (0..RUNNERS)
+        .map(|r| preview_sets(q, RunnerType(r)))
+        .collect();
     format!(
         "views {views:?}\nsatisfied {satisfied:?}\nstatus {:?}\npreviews {previews:?}",
         comparable_status(q)

@@ -8,7 +8,7 @@ mod common;
 
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
-    Outcome, Priority, QueueConfig, Resources, RunnerId, UserId, MAX_CAPACITY, MAX_DEPENDENCIES,
+    Outcome, Priority, QueueConfig, Resources, RunnerType, UserId, MAX_CAPACITY, MAX_DEPENDENCIES,
     MAX_RETRIES,
 };
 use harness::Scheduler;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const R: RunnerId = RunnerId::DEFAULT;
+const R: RunnerType = RunnerType::DEFAULT;
 const C1: ClusterId = ClusterId(1);
 const C2: ClusterId = ClusterId(2);
 const C3: ClusterId = ClusterId(3);
@@ -57,7 +57,7 @@ fn assert_preview(queue: &dyn Scheduler, expected: Vec<JobId>) {
     assert_eq!(preview, expected, "schedulable()");
 }
 
-fn drain(queue: &dyn Scheduler, runner: RunnerId) -> Vec<u64> {
+fn drain(queue: &dyn Scheduler, runner: RunnerType) -> Vec<u64> {
     let mut out = Vec::new();
     while let Some(claim) = queue.claim(runner) {
         out.push(claim.job.0);
@@ -96,11 +96,11 @@ fn fifo_within_level_and_levels_best_first() {
 #[test]
 fn runners_are_separate() {
     each(|q| {
-        q.submit(job(1).runner(RunnerId(1))).unwrap();
+        q.submit(job(1).runner(RunnerType(1))).unwrap();
         q.submit(job(2)).unwrap();
-        assert_eq!(q.claim(RunnerId(7)), None);
-        assert_eq!(q.schedulable(RunnerId(1)), ids(&[1]));
-        assert_eq!(drain(q, RunnerId(1)), vec![1]);
+        assert_eq!(q.claim(RunnerType(7)), None);
+        assert_eq!(q.schedulable(RunnerType(1)), ids(&[1]));
+        assert_eq!(drain(q, RunnerType(1)), vec![1]);
         assert_eq!(drain(q, R), vec![2]);
     });
 }
@@ -431,10 +431,10 @@ fn reprioritize_resets_aging_promotion() {
         .unwrap();
     each_with(config, |q| {
         q.submit(job(1).priority(Priority::Background)).unwrap();
-        q.submit(job(9).runner(RunnerId(9))).unwrap();
+        q.submit(job(9).runner(RunnerType(9))).unwrap();
         thread::sleep(Duration::from_millis(40));
         // A claim on another runner ages every lane: 1 → Low.
-        assert_eq!(q.claim(RunnerId(9)).unwrap().job, JobId(9));
+        assert_eq!(q.claim(RunnerType(9)).unwrap().job, JobId(9));
         q.submit(job(2).priority(Priority::Low)).unwrap();
         assert_preview(q, ids(&[1, 2]));
         // Same level as served (Low): nothing changes, 1 stays promoted.
@@ -1199,12 +1199,12 @@ fn status_counts() {
         q.submit(job(1).cluster(C1).priority(Priority::High))
             .unwrap();
         q.submit(job(2).cluster(C1).depends_on(ids(&[1]))).unwrap();
-        q.submit(job(3).runner(RunnerId(2)).cluster(C2)).unwrap();
-        q.submit(job(4).runner(RunnerId(3))).unwrap();
+        q.submit(job(3).runner(RunnerType(2)).cluster(C2)).unwrap();
+        q.submit(job(4).runner(RunnerType(3))).unwrap();
         q.set_cluster_capacity(C3, 5).unwrap();
-        let c4 = q.claim(RunnerId(3)).unwrap();
+        let c4 = q.claim(RunnerType(3)).unwrap();
         q.complete(c4, Outcome::Success).unwrap();
-        let c3 = q.claim(RunnerId(2)).unwrap();
+        let c3 = q.claim(RunnerType(2)).unwrap();
         q.start(&c3).unwrap();
         let status = q.status();
         assert_eq!(status.by_state.get(JobState::Pending), 1);
@@ -1215,7 +1215,7 @@ fn status_counts() {
         assert_eq!(status.queued_by_priority, [0, 1, 1, 0, 0]);
         assert_eq!(
             status.unfinished_by_runner.into_iter().collect::<Vec<_>>(),
-            vec![(R, 2), (RunnerId(2), 1)]
+            vec![(R, 2), (RunnerType(2), 1)]
         );
         let c1 = status.clusters[&C1];
         assert_eq!((c1.running, c1.capacity, c1.queued), (0, 8, 2));

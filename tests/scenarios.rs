@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use dagqueue::{
     Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome, Priority, QueueConfig,
-    Resources, RunnerId,
+    Resources, RunnerType,
 };
 use harness::audit::{verify, DagInfo, EventKind, EventLog, Recorder};
 use harness::Scheduler;
@@ -36,7 +36,7 @@ fn complete_logged(
     });
 }
 
-const R0: RunnerId = RunnerId(0);
+const R0: RunnerType = RunnerType(0);
 
 fn priority_of(id: u64) -> Priority {
     Priority::ALL[(id % 5) as usize]
@@ -394,7 +394,7 @@ fn s06_submit_while_workers_run_nothing_lost() {
 #[test]
 fn s07_concurrent_reprioritize_every_change_applied() {
     let blocker = JobId(1000);
-    let other_runner = RunnerId(1);
+    let other_runner = RunnerType(1);
     each_round(rounds(200), config(), |q, round| {
         q.submit(JobSpec::new(blocker).runner(other_runner))
             .unwrap();

@@ -8,14 +8,14 @@ mod common;
 use common::*;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
-    Priority, Resources, RunnerId, UserId,
+    Priority, Resources, RunnerType, UserId,
 };
 use harness::Scheduler;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const R0: RunnerId = RunnerId(0);
-const R1: RunnerId = RunnerId(1);
+const R0: RunnerType = RunnerType(0);
+const R1: RunnerType = RunnerType(1);
 const C1: ClusterId = ClusterId(1);
 const C2: ClusterId = ClusterId(2);
 
@@ -27,7 +27,7 @@ fn state(q: &dyn Scheduler, id: u64) -> JobState {
     q.state(JobId(id)).unwrap()
 }
 
-fn claim_of(q: &dyn Scheduler, runner: RunnerId) -> JobId {
+fn claim_of(q: &dyn Scheduler, runner: RunnerType) -> JobId {
     q.claim(runner).expect("a job to claim").job
 }
 
@@ -128,8 +128,8 @@ fn runner_types_are_separate() {
         assert_eq!(claim_of(q, R1), JobId(1));
         assert_eq!(q.claim(R1), None);
         assert_eq!(claim_of(q, R0), JobId(2));
-        assert_eq!(q.schedulable(RunnerId(9)), Vec::<JobId>::new());
-        assert_eq!(q.claim(RunnerId(9)), None);
+        assert_eq!(q.schedulable(RunnerType(9)), Vec::<JobId>::new());
+        assert_eq!(q.claim(RunnerType(9)), None);
     });
 }
 
@@ -579,7 +579,7 @@ fn without_aging_an_old_low_job_waits() {
 
 /// Starts a thread blocked in `claim_wait` (long timeout), runs `wake` once
 /// the thread is (very likely) asleep, and returns what the wait returned.
-fn wait_then(q: &dyn Scheduler, runner: RunnerId, wake: impl FnOnce()) -> Option<Claim> {
+fn wait_then(q: &dyn Scheduler, runner: RunnerType, wake: impl FnOnce()) -> Option<Claim> {
     let returned = AtomicBool::new(false);
     std::thread::scope(|s| {
         let waiter = s.spawn(|| {

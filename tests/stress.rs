@@ -14,7 +14,7 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    ClusterId, JobId, JobSpec, JobState, Outcome, Priority, Resources, RunnerId, UserId,
+    ClusterId, JobId, JobSpec, JobState, Outcome, Priority, Resources, RunnerType, UserId,
 };
 use harness::audit::{verify, AuditReport, DagInfo, EventKind, EventLog};
 use harness::Scheduler;
@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const RUNNERS: [RunnerId; 2] = [RunnerId(0), RunnerId(1)];
+const RUNNERS: [RunnerType; 2] = [RunnerType(0), RunnerType(1)];
 const WORKERS_PER_RUNNER: usize = 2;
 /// (cluster, capacity). Cluster 1 is paused now and then; cluster 2's slots
 /// start too small for its big jobs.

@@ -11,7 +11,7 @@ pub mod scan_sort;
 
 use criterion::{Criterion, SamplingMode};
 use crossbeam_utils::CachePadded;
-use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, QueueConfig, RunnerId};
+use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, QueueConfig, RunnerType};
 use harness::baseline::{ParkingLotQueue, StdMutexQueue};
 use harness::Scheduler;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -262,7 +262,7 @@ impl<S: Scheduler> Sched<S> {
 
     #[inline]
     fn sched_step(&self) -> bool {
-        match self.0.claim(RunnerId::DEFAULT) {
+        match self.0.claim(RunnerType::DEFAULT) {
             Some(claim) => {
                 self.0.start(&claim).expect("start");
                 self.0.complete(claim, Outcome::Success).expect("complete");

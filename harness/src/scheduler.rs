@@ -11,7 +11,7 @@
 
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
-    JobView, Metrics, Outcome, Priority, QueueStatus, Resources, RunnerId,
+    JobView, Metrics, Outcome, Priority, QueueStatus, Resources, RunnerType,
 };
 use std::time::Duration;
 
@@ -40,11 +40,11 @@ pub trait Scheduler: Send + Sync {
     /// Hands the best pending job of this runner type to exactly one caller
     /// (`Pending` → `Scheduled`), taking a slot of its cluster. `None` when no
     /// job of this runner type can be claimed now.
-    fn claim(&self, runner: RunnerId) -> Option<Claim>;
+    fn claim(&self, runner: RunnerType) -> Option<Claim>;
 
     /// Like [`claim`](JobQueue::claim), but sleeps (without polling) until a
     /// job can be claimed or `timeout` passes.
-    fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim>;
+    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim>;
 
     /// Marks a claimed attempt as started (`Scheduled` → `Running`).
     ///
@@ -123,7 +123,7 @@ pub trait Scheduler: Send + Sync {
     /// The pending jobs of this runner type that could be claimed now (their
     /// cluster not paused, not full, their resources fitting), best first:
     /// by level served at, then the time they entered it, then id. Claims nothing.
-    fn schedulable(&self, runner: RunnerId) -> Vec<JobId>;
+    fn schedulable(&self, runner: RunnerType) -> Vec<JobId>;
 
     /// Totals by state, priority, runner and cluster, and the metrics.
     fn status(&self) -> QueueStatus;
@@ -144,10 +144,10 @@ impl Scheduler for JobQueue {
     fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
         JobQueue::add_dependencies(self, job, dependencies)
     }
-    fn claim(&self, runner: RunnerId) -> Option<Claim> {
+    fn claim(&self, runner: RunnerType) -> Option<Claim> {
         JobQueue::claim(self, runner)
     }
-    fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> {
+    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
         JobQueue::claim_wait(self, runner, timeout)
     }
     fn start(&self, claim: &Claim) -> Result<(), Error> {
@@ -183,7 +183,7 @@ impl Scheduler for JobQueue {
     fn dependencies_satisfied(&self, job: JobId) -> Result<bool, Error> {
         JobQueue::dependencies_satisfied(self, job)
     }
-    fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+    fn schedulable(&self, runner: RunnerType) -> Vec<JobId> {
         JobQueue::schedulable(self, runner)
     }
     fn status(&self) -> QueueStatus {

@@ -11,14 +11,14 @@
 use dagqueue::__loom::{cluster_word, Faults};
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
-    Outcome, Priority, RunnerId,
+    Outcome, Priority, RunnerType,
 };
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 use std::sync::Arc;
 use std::time::Duration;
 
-const R: RunnerId = RunnerId::DEFAULT;
+const R: RunnerType = RunnerType::DEFAULT;
 
 /// Runs `body` under loom with the preemption bound from
 /// `LOOM_MAX_PREEMPTIONS` (default 3), capped at `max_preemptions`.

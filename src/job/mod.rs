@@ -4,7 +4,7 @@
 pub(crate) mod dependents;
 pub(crate) mod word;
 
-use crate::ids::{JobId, RunnerId};
+use crate::ids::{JobId, RunnerType};
 use crate::lanes::LaneGroup;
 use crate::spec::Resources;
 use crate::sync::OnceLock;
@@ -77,7 +77,7 @@ pub(crate) struct Job {
     pub(crate) id: JobId,
     /// State, attempt, priority, level, remaining dependencies, version.
     pub(crate) word: StateWord,
-    pub(crate) runner: RunnerId,
+    pub(crate) runner: RunnerType,
     pub(crate) max_retries: u32,
     pub(crate) resources: Resources,
     /// Its lane group; set once by `submit` before the job is published.

@@ -5,7 +5,7 @@
 use super::JobQueue;
 use crate::claim::Claim;
 use crate::cluster::Cluster;
-use crate::ids::RunnerId;
+use crate::ids::RunnerType;
 use crate::job::word::Word;
 use crate::job::Job;
 use crate::lanes::{LaneGroup, RunnerLanes};
@@ -26,13 +26,13 @@ impl JobQueue {
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
     /// q.submit(JobSpec::new(JobId(2)).priority(Priority::High)).unwrap();
-    /// assert_eq!(q.claim(RunnerId::DEFAULT), Some(Claim { job: JobId(2), attempt: 1 }));
-    /// assert_eq!(q.claim(RunnerId(7)), None); // no job of that runner type
+    /// assert_eq!(q.claim(RunnerType::DEFAULT), Some(Claim { job: JobId(2), attempt: 1 }));
+    /// assert_eq!(q.claim(RunnerType(7)), None); // no job of that runner type
     /// ```
     // Linearization point: the CAS pending → scheduled
     // (`StateWord::claim` in `state.rs`), made while a slot of the job's
     // cluster is reserved.
-    pub fn claim(&self, runner: RunnerId) -> Option<Claim> {
+    pub fn claim(&self, runner: RunnerType) -> Option<Claim> {
         if let Some(aging) = &self.aging {
             self.promote_aged(aging);
         }
@@ -51,11 +51,11 @@ impl JobQueue {
     /// use dagqueue::*;
     /// let q = JobQueue::new();
     /// use std::time::Duration;
-    /// assert_eq!(q.claim_wait(RunnerId::DEFAULT, Duration::from_millis(5)), None); // timed out
+    /// assert_eq!(q.claim_wait(RunnerType::DEFAULT, Duration::from_millis(5)), None); // timed out
     /// q.submit(JobSpec::new(JobId(1))).unwrap();
-    /// assert!(q.claim_wait(RunnerId::DEFAULT, Duration::from_secs(1)).is_some());
+    /// assert!(q.claim_wait(RunnerType::DEFAULT, Duration::from_secs(1)).is_some());
     /// ```
-    pub fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> {
+    pub fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
         self.wake.wait_for(timeout, || self.claim(runner))
     }
 

@@ -54,8 +54,8 @@ impl JobQueue {
     /// q.set_cluster_capacity(ClusterId(1), 1).unwrap();
     /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1))).unwrap();
     /// q.submit(JobSpec::new(JobId(2)).cluster(ClusterId(1))).unwrap();
-    /// assert!(q.claim(RunnerId::DEFAULT).is_some());
-    /// assert!(q.claim(RunnerId::DEFAULT).is_none()); // full
+    /// assert!(q.claim(RunnerType::DEFAULT).is_some());
+    /// assert!(q.claim(RunnerType::DEFAULT).is_none()); // full
     /// assert_eq!(q.set_cluster_capacity(ClusterId(1), 0), Err(Error::ZeroCapacity(ClusterId(1))));
     /// ```
     pub fn set_cluster_capacity(&self, cluster: ClusterId, capacity: u32) -> Result<(), Error> {
@@ -85,7 +85,7 @@ impl JobQueue {
     /// q.set_cluster_capacity(ClusterId(1), 4).unwrap();
     /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1))).unwrap();
     /// q.pause_cluster(ClusterId(1)).unwrap();
-    /// assert!(q.claim(RunnerId::DEFAULT).is_none());
+    /// assert!(q.claim(RunnerType::DEFAULT).is_none());
     /// q.pause_cluster(ClusterId(9)).unwrap(); // registered, paused
     /// assert!(q.status().clusters[&ClusterId(9)].paused);
     ///
@@ -113,7 +113,7 @@ impl JobQueue {
     /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1))).unwrap();
     /// q.pause_cluster(ClusterId(1)).unwrap();
     /// q.resume_cluster(ClusterId(1)).unwrap();
-    /// assert!(q.claim(RunnerId::DEFAULT).is_some());
+    /// assert!(q.claim(RunnerType::DEFAULT).is_some());
     /// ```
     pub fn resume_cluster(&self, cluster: ClusterId) -> Result<(), Error> {
         let entry = self.named_cluster(cluster)?;
@@ -136,9 +136,9 @@ impl JobQueue {
     /// q.set_cluster_resources(ClusterId(1), node).unwrap();
     /// let big = Resources { cores: 16, memory_gb: 8 };
     /// q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(1)).resources(big)).unwrap();
-    /// assert!(q.claim(RunnerId::DEFAULT).is_none()); // set aside: it does not fit
+    /// assert!(q.claim(RunnerType::DEFAULT).is_none()); // set aside: it does not fit
     /// q.set_cluster_resources(ClusterId(1), big).unwrap();
-    /// assert!(q.claim(RunnerId::DEFAULT).is_some());
+    /// assert!(q.claim(RunnerType::DEFAULT).is_some());
     /// ```
     pub fn set_cluster_resources(
         &self,

@@ -3,7 +3,7 @@
 
 use super::JobQueue;
 use crate::error::Error;
-use crate::ids::{JobId, RunnerId};
+use crate::ids::{JobId, RunnerType};
 use crate::job::word::Word;
 use crate::job::Job;
 use crate::view::{JobState, JobView, Metrics, QueueStatus};
@@ -86,10 +86,10 @@ impl JobQueue {
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
     /// q.submit(JobSpec::new(JobId(2)).priority(Priority::High)).unwrap();
-    /// assert_eq!(q.schedulable(RunnerId::DEFAULT), vec![JobId(2), JobId(1)]);
+    /// assert_eq!(q.schedulable(RunnerType::DEFAULT), vec![JobId(2), JobId(1)]);
     /// assert_eq!(q.status().by_state.get(JobState::Pending), 2); // nothing claimed
     /// ```
-    pub fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+    pub fn schedulable(&self, runner: RunnerType) -> Vec<JobId> {
         let mut ready: Vec<(usize, u64, JobId)> = Vec::new();
         if self.runner_lanes(runner).is_none() {
             return Vec::new();
@@ -153,7 +153,7 @@ impl JobQueue {
     /// use dagqueue::*;
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1))).unwrap();
-    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// let claim = q.claim(RunnerType::DEFAULT).unwrap();
     /// q.complete(claim, Outcome::Failure).unwrap();
     /// let metrics = q.metrics();
     /// assert_eq!((metrics.scheduled, metrics.failed), (1, 1));
@@ -170,7 +170,7 @@ impl JobQueue {
     /// use dagqueue::*;
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1))).unwrap();
-    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// let claim = q.claim(RunnerType::DEFAULT).unwrap();
     /// q.complete(claim, Outcome::Success).unwrap();
     /// assert_eq!(q.prune_finished(), 1);
     /// assert_eq!(q.state(JobId(1)), Err(Error::UnknownJob(JobId(1))));

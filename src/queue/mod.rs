@@ -22,7 +22,7 @@ mod submit;
 use crate::cluster::Cluster;
 use crate::config::{JobQueueBuilder, QueueConfig};
 use crate::error::Error;
-use crate::ids::{ClusterId, JobId, RunnerId, UserId};
+use crate::ids::{ClusterId, JobId, RunnerType, UserId};
 use crate::job::word::Enqueue;
 use crate::job::Job;
 use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
@@ -41,7 +41,7 @@ use std::sync::Arc;
 /// nothing.
 ///
 /// ```
-/// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, RunnerId};
+/// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, Priority, RunnerType};
 /// use std::sync::Arc;
 ///
 /// let queue = Arc::new(JobQueue::builder().default_capacity(4).build().unwrap());
@@ -53,7 +53,7 @@ use std::sync::Arc;
 ///         let queue = Arc::clone(&queue);
 ///         std::thread::spawn(move || {
 ///             let mut done = 0;
-///             while let Some(claim) = queue.claim(RunnerId::DEFAULT) {
+///             while let Some(claim) = queue.claim(RunnerType::DEFAULT) {
 ///                 queue.start(&claim).unwrap();
 ///                 queue.complete(claim, Outcome::Success).unwrap();
 ///                 done += 1;
@@ -96,7 +96,7 @@ use std::sync::Arc;
 ///   started or completed; anything else is [`Error::StaleClaim`].
 /// * **Finished jobs** stay known (so new jobs may depend on them) until
 ///   [`prune_finished`](JobQueue::prune_finished).
-/// * **Runners, clusters, users**: a *runner type* (`RunnerId`) is what a
+/// * **Runners, clusters, users**: a *runner type* (`RunnerType`) is what a
 ///   worker asks for work of (a local pool, an SSH host, a SLURM account);
 ///   a *cluster* (`ClusterId`) is a pool of slots with a capacity that
 ///   limits how many of its jobs are claimed at once, and can be paused; a
@@ -111,7 +111,7 @@ pub struct JobQueue {
     config: QueueConfig,
     jobs: ConcurrentMap<JobId, Arc<Job>>,
     fast_runners: Box<[OnceLock<Arc<RunnerLanes>>]>,
-    runners: ConcurrentMap<RunnerId, Arc<RunnerLanes>>,
+    runners: ConcurrentMap<RunnerType, Arc<RunnerLanes>>,
     clusters: ConcurrentMap<ClusterId, Arc<Cluster>>,
     metrics: MetricsCell,
     wake: WakeSignal,
@@ -226,7 +226,7 @@ impl JobQueue {
     /// for small ids (no reference count traffic), an `Arc` from the map
     /// otherwise.
     #[inline]
-    fn runner_lanes(&self, runner: RunnerId) -> Option<RunnerRef<'_>> {
+    fn runner_lanes(&self, runner: RunnerType) -> Option<RunnerRef<'_>> {
         match self.fast_runners.get(runner.0 as usize) {
             Some(slot) => slot.get().map(|lanes| RunnerRef::Borrowed(lanes)),
             None => self.runners.get_cloned(&runner).map(RunnerRef::Shared),
@@ -238,7 +238,7 @@ impl JobQueue {
     /// count traffic on a line every submitter of that runner shares).
     fn lane_group(
         &self,
-        runner: RunnerId,
+        runner: RunnerType,
         cluster: Option<&Arc<Cluster>>,
         user: Option<UserId>,
     ) -> Arc<LaneGroup> {
@@ -350,7 +350,7 @@ mod tests {
     fn a_reused_pruned_id_is_not_mistaken_for_the_old_dependency() {
         let queue = JobQueue::new();
         queue.submit(JobSpec::new(JobId(1))).unwrap();
-        let claim = queue.claim(RunnerId::DEFAULT).unwrap();
+        let claim = queue.claim(RunnerType::DEFAULT).unwrap();
         queue.complete(claim, Outcome::Success).unwrap();
         queue
             .submit(JobSpec::new(JobId(2)).depends_on([JobId(1)]))
@@ -367,14 +367,14 @@ mod tests {
         let queue = JobQueue::new();
         queue.submit(JobSpec::new(JobId(1))).unwrap();
         // This thread claims the first job 1 and remembers it.
-        let old = queue.claim(RunnerId::DEFAULT).unwrap();
+        let old = queue.claim(RunnerType::DEFAULT).unwrap();
         std::thread::scope(|s| {
             s.spawn(|| {
                 // Another thread finishes it, prunes it, and claims a new job 1.
                 queue.complete(old, Outcome::Success).unwrap();
                 assert_eq!(queue.prune_finished(), 1);
                 queue.submit(JobSpec::new(JobId(1))).unwrap();
-                let new = queue.claim(RunnerId::DEFAULT).unwrap();
+                let new = queue.claim(RunnerType::DEFAULT).unwrap();
                 assert_eq!(
                     new,
                     Claim {
@@ -405,7 +405,7 @@ mod tests {
         let second = JobQueue::new();
         first.submit(JobSpec::new(JobId(1))).unwrap();
         second.submit(JobSpec::new(JobId(1))).unwrap();
-        let claim = first.claim(RunnerId::DEFAULT).unwrap();
+        let claim = first.claim(RunnerType::DEFAULT).unwrap();
         // The same claim on the other queue names a job nobody claimed there.
         assert_eq!(
             second.complete(claim, Outcome::Success),
@@ -426,9 +426,9 @@ mod tests {
         // map: both paths claim only their own runner's jobs.
         let queue = JobQueue::new();
         let runners = [
-            RunnerId(0),
-            RunnerId(FAST_RUNNERS as u32),
-            RunnerId(u32::MAX),
+            RunnerType(0),
+            RunnerType(FAST_RUNNERS as u32),
+            RunnerType(u32::MAX),
         ];
         for (index, &runner) in runners.iter().enumerate() {
             for n in 0..3 {
@@ -436,8 +436,8 @@ mod tests {
                 queue.submit(JobSpec::new(id).runner(runner)).unwrap();
             }
         }
-        assert_eq!(queue.claim(RunnerId(7)), None, "a runner with no jobs");
-        assert!(queue.schedulable(RunnerId(7)).is_empty());
+        assert_eq!(queue.claim(RunnerType(7)), None, "a runner with no jobs");
+        assert!(queue.schedulable(RunnerType(7)).is_empty());
         for (index, &runner) in runners.iter().enumerate() {
             let expected: Vec<JobId> = (0..3).map(|n| JobId((index * 10 + n) as u64)).collect();
             assert_eq!(queue.schedulable(runner), expected);
@@ -474,11 +474,11 @@ mod tests {
         queue
             .submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)).resources(big))
             .unwrap();
-        assert_eq!(queue.claim(RunnerId::DEFAULT), None);
+        assert_eq!(queue.claim(RunnerType::DEFAULT), None);
         assert_eq!(queue.state(JobId(1)), Ok(JobState::Pending));
         queue.set_cluster_resources(ClusterId(0), big).unwrap();
         assert_eq!(
-            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            queue.claim(RunnerType::DEFAULT).map(|c| c.job),
             Some(JobId(1))
         );
     }
@@ -494,11 +494,11 @@ mod tests {
             .unwrap();
         // Both age at once: job 1 is served at Normal, job 2 at High.
         assert_eq!(
-            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            queue.claim(RunnerType::DEFAULT).map(|c| c.job),
             Some(JobId(2))
         );
         assert_eq!(
-            queue.claim(RunnerId::DEFAULT).map(|c| c.job),
+            queue.claim(RunnerType::DEFAULT).map(|c| c.job),
             Some(JobId(1))
         );
         assert_eq!(queue.job(JobId(1)).unwrap().priority, Priority::Low);

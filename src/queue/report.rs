@@ -23,7 +23,7 @@ impl JobQueue {
     /// use dagqueue::*;
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1))).unwrap();
-    /// let claim = q.claim(RunnerId::DEFAULT).unwrap();
+    /// let claim = q.claim(RunnerType::DEFAULT).unwrap();
     /// q.start(&claim).unwrap();
     /// assert_eq!(q.state(JobId(1)), Ok(JobState::Running));
     /// assert_eq!(q.start(&claim), Err(Error::AlreadyStarted(JobId(1))));
@@ -62,9 +62,9 @@ impl JobQueue {
     /// use dagqueue::*;
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1)).max_retries(1)).unwrap();
-    /// let first = q.claim(RunnerId::DEFAULT).unwrap();
+    /// let first = q.claim(RunnerType::DEFAULT).unwrap();
     /// assert_eq!(q.complete(first, Outcome::Failure), Ok(Completion::Retrying));
-    /// let second = q.claim(RunnerId::DEFAULT).unwrap();
+    /// let second = q.claim(RunnerType::DEFAULT).unwrap();
     /// assert_eq!(second.attempt, 2);
     /// assert!(q.complete(first, Outcome::Success).is_err()); // a late report of attempt 1
     /// assert_eq!(q.complete(second, Outcome::Success), Ok(Completion::Completed));
@@ -165,7 +165,7 @@ impl JobQueue {
     /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
     /// q.submit(JobSpec::new(JobId(2))).unwrap();
     /// q.reprioritize(JobId(1), Priority::Critical).unwrap();
-    /// assert_eq!(q.claim(RunnerId::DEFAULT).map(|c| c.job), Some(JobId(1)));
+    /// assert_eq!(q.claim(RunnerType::DEFAULT).map(|c| c.job), Some(JobId(1)));
     /// ```
     // Linearization point: the CAS that changes the priority (and, for a
     // pending job, the version, which turns its old lane entry stale).

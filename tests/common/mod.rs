@@ -5,7 +5,7 @@
 
 use dagqueue::{
     Claim, Error, JobId, JobQueue, JobQueueBuilder, JobView, Outcome, QueueConfig, QueueStatus,
-    RunnerId,
+    RunnerType,
 };
 use harness::baseline::{ParkingLotQueue, StdMutexQueue};
 #[allow(unused_imports)]
@@ -172,20 +172,20 @@ pub fn snapshot(queue: &dyn Scheduler, jobs: &[JobId]) -> Snapshot {
             .map(|&j| queue.dependencies_satisfied(j))
             .collect(),
         schedulable: vec![
-            queue.schedulable(RunnerId(0)),
-            queue.schedulable(RunnerId(1)),
+            queue.schedulable(RunnerType(0)),
+            queue.schedulable(RunnerType(1)),
         ],
     }
 }
 
 /// Claims until nothing is left; returns the claims in order.
-pub fn drain(queue: &dyn Scheduler, runner: RunnerId) -> Vec<Claim> {
+pub fn drain(queue: &dyn Scheduler, runner: RunnerType) -> Vec<Claim> {
     std::iter::from_fn(|| queue.claim(runner)).collect()
 }
 
 /// Claims, starts and completes successfully everything claimable, until
 /// nothing is; returns the jobs in claim order.
-pub fn run_all(queue: &dyn Scheduler, runner: RunnerId) -> Vec<JobId> {
+pub fn run_all(queue: &dyn Scheduler, runner: RunnerType) -> Vec<JobId> {
     let mut order = Vec::new();
     while let Some(claim) = queue.claim(runner) {
         queue.start(&claim).unwrap();

@@ -17,16 +17,16 @@
 //! ```
 //! use harness::baseline::{ParkingLotQueue, StdMutexQueue};
 //! use harness::Scheduler;
-//! use dagqueue::{JobId, JobSpec, Outcome, QueueConfig, RunnerId};
+//! use dagqueue::{JobId, JobSpec, Outcome, QueueConfig, RunnerType};
 //!
 //! fn run(queue: &dyn Scheduler) {
 //!     queue.submit(JobSpec::new(JobId(1))).unwrap();
 //!     queue.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
-//!     let first = queue.claim(RunnerId::DEFAULT).unwrap();
+//!     let first = queue.claim(RunnerType::DEFAULT).unwrap();
 //!     assert_eq!(first.job, JobId(1));
-//!     assert!(queue.claim(RunnerId::DEFAULT).is_none()); // job 2 waits for job 1
+//!     assert!(queue.claim(RunnerType::DEFAULT).is_none()); // job 2 waits for job 1
 //!     queue.complete(first, Outcome::Success).unwrap();
-//!     assert_eq!(queue.claim(RunnerId::DEFAULT).unwrap().job, JobId(2));
+//!     assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job, JobId(2));
 //! }
 //! run(&StdMutexQueue::new(QueueConfig::default()));
 //! run(&ParkingLotQueue::new(QueueConfig::default()));
@@ -37,7 +37,7 @@ mod state;
 use crate::Scheduler;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobView, Metrics, Outcome,
-    Priority, QueueConfig, QueueStatus, Resources, RunnerId,
+    Priority, QueueConfig, QueueStatus, Resources, RunnerType,
 };
 use state::State;
 use std::fmt;
@@ -167,11 +167,11 @@ impl<L: Lock> Scheduler for MutexQueue<L> {
         self.with(|state| state.add_dependencies(job, dependencies))
     }
 
-    fn claim(&self, runner: RunnerId) -> Option<Claim> {
+    fn claim(&self, runner: RunnerType) -> Option<Claim> {
         self.with(|state| state.claim(runner))
     }
 
-    fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> {
+    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
         let deadline = Instant::now().checked_add(timeout);
         let mut guard = self.lock.lock();
         loop {
@@ -236,7 +236,7 @@ impl<L: Lock> Scheduler for MutexQueue<L> {
         self.with(|state| state.dependencies_satisfied(job))
     }
 
-    fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+    fn schedulable(&self, runner: RunnerType) -> Vec<JobId> {
         self.with(|state| state.schedulable(runner))
     }
 
@@ -266,12 +266,12 @@ macro_rules! baseline_queue {
                 "```\n",
                 "use harness::baseline::", stringify!($name), ";\n",
                 "use harness::Scheduler;\n",
-                "use dagqueue::{JobId, JobQueue, JobSpec, RunnerId};\n",
+                "use dagqueue::{JobId, JobQueue, JobSpec, RunnerType};\n",
                 "let config = JobQueue::builder().fair_share(true).config().unwrap();\n",
                 "let queue = ", stringify!($name), "::new(config);\n",
                 "assert!(queue.config().fair_share());\n",
                 "queue.submit(JobSpec::new(JobId(1))).unwrap();\n",
-                "assert_eq!(queue.claim(RunnerId::DEFAULT).unwrap().job, JobId(1));\n",
+                "assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job, JobId(1));\n",
                 "```",
             )]
             pub fn new(config: QueueConfig) -> $name {
@@ -316,10 +316,10 @@ macro_rules! baseline_queue {
             fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
                 self.0.add_dependencies(job, dependencies)
             }
-            fn claim(&self, runner: RunnerId) -> Option<Claim> {
+            fn claim(&self, runner: RunnerType) -> Option<Claim> {
                 self.0.claim(runner)
             }
-            fn claim_wait(&self, runner: RunnerId, timeout: Duration) -> Option<Claim> {
+            fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
                 self.0.claim_wait(runner, timeout)
             }
             fn start(&self, claim: &Claim) -> Result<(), Error> {
@@ -356,7 +356,7 @@ macro_rules! baseline_queue {
             fn dependencies_satisfied(&self, job: JobId) -> Result<bool, Error> {
                 self.0.dependencies_satisfied(job)
             }
-            fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+            fn schedulable(&self, runner: RunnerType) -> Vec<JobId> {
                 self.0.schedulable(runner)
             }
             fn status(&self) -> QueueStatus {
@@ -379,10 +379,10 @@ baseline_queue! {
     /// ```
     /// use harness::baseline::StdMutexQueue;
     /// use harness::Scheduler;
-    /// use dagqueue::{JobId, JobSpec, JobState, Outcome, RunnerId};
+    /// use dagqueue::{JobId, JobSpec, JobState, Outcome, RunnerType};
     /// let queue = StdMutexQueue::default();
     /// queue.submit(JobSpec::new(JobId(1))).unwrap();
-    /// let claim = queue.claim(RunnerId::DEFAULT).unwrap();
+    /// let claim = queue.claim(RunnerType::DEFAULT).unwrap();
     /// queue.start(&claim).unwrap();
     /// queue.complete(claim, Outcome::Success).unwrap();
     /// assert_eq!(queue.state(JobId(1)), Ok(JobState::Completed));
@@ -398,10 +398,10 @@ baseline_queue! {
     /// ```
     /// use harness::baseline::ParkingLotQueue;
     /// use harness::Scheduler;
-    /// use dagqueue::{JobId, JobSpec, JobState, Outcome, RunnerId};
+    /// use dagqueue::{JobId, JobSpec, JobState, Outcome, RunnerType};
     /// let queue = ParkingLotQueue::default();
     /// queue.submit(JobSpec::new(JobId(1))).unwrap();
-    /// let claim = queue.claim(RunnerId::DEFAULT).unwrap();
+    /// let claim = queue.claim(RunnerType::DEFAULT).unwrap();
     /// queue.start(&claim).unwrap();
     /// queue.complete(claim, Outcome::Success).unwrap();
     /// assert_eq!(queue.state(JobId(1)), Ok(JobState::Completed));

@@ -23,7 +23,7 @@
 
 use dagqueue::{
     check_capacity, CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState,
-    JobView, Metrics, Outcome, Priority, QueueConfig, QueueStatus, Resources, RunnerId, UserId,
+    JobView, Metrics, Outcome, Priority, QueueConfig, QueueStatus, Resources, RunnerType, UserId,
     MAX_DEPENDENCIES,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -40,7 +40,7 @@ const WINDOW_SECS: usize = 60;
 /// One job.
 #[derive(Debug)]
 struct JobRecord {
-    runner: RunnerId,
+    runner: RunnerType,
     cluster: Option<ClusterId>,
     /// Index of its lane group in its runner's `groups`.
     group: usize,
@@ -206,7 +206,7 @@ impl Counters {
 pub(super) struct State {
     config: QueueConfig,
     jobs: HashMap<JobId, JobRecord>,
-    runners: HashMap<RunnerId, RunnerLanes>,
+    runners: HashMap<RunnerType, RunnerLanes>,
     clusters: HashMap<ClusterId, Cluster>,
     /// The last sequence number handed out.
     seq: u64,
@@ -269,7 +269,7 @@ impl State {
     }
 
     /// The index of the lane group for this runner and key, created if new.
-    fn group_for(&mut self, runner: RunnerId, cluster: Option<ClusterId>, user: UserId) -> usize {
+    fn group_for(&mut self, runner: RunnerType, cluster: Option<ClusterId>, user: UserId) -> usize {
         let key = (
             cluster,
             if self.config.fair_share() {
@@ -614,7 +614,7 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn claim(&mut self, runner: RunnerId) -> Option<Claim> {
+    pub(super) fn claim(&mut self, runner: RunnerType) -> Option<Claim> {
         let now = Instant::now();
         self.age(now);
         let State {
@@ -838,7 +838,7 @@ impl State {
         }))
     }
 
-    pub(super) fn schedulable(&self, runner: RunnerId) -> Vec<JobId> {
+    pub(super) fn schedulable(&self, runner: RunnerType) -> Vec<JobId> {
         let Some(lanes) = self.runners.get(&runner) else {
             return Vec::new();
         };

@@ -13,7 +13,7 @@
 use crate::audit::{self, AuditReport, DagInfo, EventKind, EventLog, Recorder, Violation};
 use crate::rng::Rng;
 use crate::Scheduler;
-use dagqueue::{Claim, ClusterId, Completion, JobId, JobSpec, Outcome, Priority, RunnerId};
+use dagqueue::{Claim, ClusterId, Completion, JobId, JobSpec, Outcome, Priority, RunnerType};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ pub const CLUSTERS: [(u32, u32); 4] = [(0, 1), (1, 2), (2, 4), (3, 64)];
 pub const PAUSED_CLUSTER: ClusterId = ClusterId(2);
 
 /// The runner types.
-pub const RUNNERS: [RunnerId; 2] = [RunnerId(0), RunnerId(1)];
+pub const RUNNERS: [RunnerType; 2] = [RunnerType(0), RunnerType(1)];
 
 /// Per-attempt failure probability, in per mille.
 const FAIL_PER_MILLE: u64 = 20;
