@@ -13,20 +13,30 @@
 //! records every event into [`harness::audit`] and replays it (every job
 //! finished exactly once, never before its dependencies, never over a
 //! cluster's capacity, never on a paused cluster, none lost). A failed
-//! verification exits with status 1.
+//! verification exits with status 1. The last line, `VERDICT: PASS` or
+//! `VERDICT: FAIL`, sums it up.
+//!
+//! Progress goes to stderr: a bar per run on a terminal, otherwise (a CI
+//! log, a pipe) a plain line when each run starts and ends and at most one
+//! every couple of seconds in between.
 
 use clap::{Parser, ValueEnum};
 use dagqueue::{JobQueue, QueueConfig};
+use harness::audit::AuditReport;
 use harness::baseline::ParkingLotQueue;
 use harness::workload::{self, Audit, Plan, Progress, RunStats};
 use harness::Scheduler;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Command line.
 #[derive(Parser, Debug)]
 #[command(
     name = "dagqueue",
+    version,
     about = "Runs a realistic DAG workload on the lock-free JobQueue and the parking_lot \
              baseline, verifies both from an event log, and compares them."
 )]
@@ -70,32 +80,103 @@ struct Outcome {
     audit: Audit,
 }
 
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-struct Bar(ProgressBar);
+/// How often [`RunProgress::Lines`] prints a line while a run is going.
+const LINE_INTERVAL: Duration = Duration::from_secs(2);
 
-impl Bar {
-    fn new(total: usize, label: &str) -> Bar {
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template(
-            "{prefix:>24} [{bar:40}] {pos}/{len} jobs settled ({elapsed})",
-        )
-        .expect("template")
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_prefix(label.to_string());
-        Bar(bar)
+/// Progress of one run on stderr: a bar when stderr is a terminal, plain
+/// lines otherwise (indicatif hides its bar there, which would leave a CI
+/// log silent for the whole run).
+enum RunProgress {
+    Bar(ProgressBar),
+    Lines(Lines),
+}
+
+/// Plain progress lines: [`RunProgress`] when stderr is not a terminal.
+struct Lines {
+    label: String,
+    total: u64,
+    started: Instant,
+    /// When the last line was printed (`update` may come from any thread).
+    last_line: Mutex<Instant>,
+}
+
+impl RunProgress {
+    /// Starts reporting the run `label` (e.g. "JobQueue timed run") of
+    /// `total` jobs on `threads` workers.
+    fn start(label: String, total: usize, threads: usize) -> RunProgress {
+        if std::io::stderr().is_terminal() {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{prefix:>27} [{bar:40}] {pos}/{len} jobs settled ({elapsed})",
+            )
+            .expect("template")
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_prefix(label);
+            RunProgress::Bar(bar)
+        } else {
+            eprintln!(
+                "{label}: started ({} jobs, {})",
+                thousands(total as f64),
+                plural(threads, "thread")
+            );
+            let now = Instant::now();
+            RunProgress::Lines(Lines {
+                label,
+                total: total as u64,
+                started: now,
+                last_line: Mutex::new(now),
+            })
+        }
+    }
+
+    /// Ends the run: clears the bar, or prints its duration and `note`.
+    fn finish(self, note: &str) {
+        match self {
+            RunProgress::Bar(bar) => bar.finish_and_clear(),
+            RunProgress::Lines(lines) => eprintln!(
+                "{}: done in {:.2} s{note}",
+                lines.label,
+                lines.started.elapsed().as_secs_f64()
+            ),
+        }
     }
 }
 
-impl Progress for Bar {
+impl Progress for RunProgress {
     fn update(&self, settled: u64) {
-        self.0.set_position(settled);
+        match self {
+            RunProgress::Bar(bar) => bar.set_position(settled),
+            RunProgress::Lines(lines) => lines.update(settled),
+        }
     }
 }
 
-impl Drop for Bar {
-    fn drop(&mut self) {
-        self.0.finish_and_clear();
+impl Lines {
+    /// Prints a line if the last one is [`LINE_INTERVAL`] old (the end of
+    /// the run is left to [`RunProgress::finish`]).
+    fn update(&self, settled: u64) {
+        if settled >= self.total {
+            return;
+        }
+        // Another thread printing right now: this update can be skipped.
+        let Ok(mut last_line) = self.last_line.try_lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if now.duration_since(*last_line) < LINE_INTERVAL {
+            return;
+        }
+        *last_line = now;
+        drop(last_line);
+        eprintln!(
+            "{}: {} / {} jobs settled ({:.0} s)",
+            self.label,
+            thousands(settled as f64),
+            thousands(self.total as f64),
+            now.duration_since(self.started).as_secs_f64()
+        );
     }
 }
 
@@ -106,12 +187,24 @@ fn run_one<S: Scheduler>(
     threads: usize,
 ) -> Outcome {
     let timed = {
-        let bar = Bar::new(plan.len(), &format!("{name} timed"));
-        workload::timed(&make(), plan, threads, &bar)
+        let progress = RunProgress::start(format!("{name} timed run"), plan.len(), threads);
+        let timed = workload::timed(&make(), plan, threads, &progress);
+        progress.finish(&format!(
+            " (timed span {:.2} s: {} jobs/s)",
+            timed.elapsed.as_secs_f64(),
+            thousands(timed.jobs_per_s)
+        ));
+        timed
     };
     let audit = {
-        let bar = Bar::new(plan.len(), &format!("{name} audited"));
-        workload::audited(&make(), plan, threads, &bar)
+        let progress = RunProgress::start(format!("{name} audited run"), plan.len(), threads);
+        let audit = workload::audited(&make(), plan, threads, &progress);
+        let note = match checked(&audit) {
+            Ok(_) => " (run and replay), verified".to_string(),
+            Err(why) => format!(" (run and replay), verification FAILED: {why}"),
+        };
+        progress.finish(&note);
+        audit
     };
     Outcome { name, timed, audit }
 }
@@ -142,14 +235,17 @@ fn main() -> ExitCode {
         _ => None,
     };
     let verified = outcomes.iter().all(|o| o.audit.passed());
+    let verdict = verdict_line(&outcomes, ratio, plan.len(), threads);
 
     if args.json {
         println!(
             "{}",
-            json(&args, threads, &plan, dagqueue, baseline, ratio, verified)
+            json(&args, threads, &plan, dagqueue, baseline, ratio, verified, &verdict)
         );
     } else {
-        print_table(&args, threads, &plan, &outcomes, ratio);
+        print_table(&args, threads, &plan, &outcomes);
+        println!();
+        println!("{verdict}");
     }
     if verified {
         ExitCode::SUCCESS
@@ -158,16 +254,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_table(args: &Args, threads: usize, plan: &Plan, outcomes: &[Outcome], ratio: Option<f64>) {
+fn print_table(args: &Args, threads: usize, plan: &Plan, outcomes: &[Outcome]) {
+    let clusters = workload::CLUSTERS
+        .iter()
+        .map(|(id, capacity)| format!("{id}:{capacity}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     println!(
-        "dagqueue workload: {} jobs in {} layers, clusters {:?} (cluster {} paused mid-run), \
-         {} cancels, {} worker threads, seed {}, work {} ns",
+        "dagqueue workload: {} jobs in {} layers, clusters (id: capacity) {} \
+         (cluster {} paused mid-run), {} cancels, {}, seed {}, work {} ns",
         plan.len(),
         plan.layers,
-        workload::CLUSTERS,
+        clusters,
         workload::PAUSED_CLUSTER.0,
         plan.cancels.len(),
-        threads,
+        plural(threads, "worker thread"),
         args.seed,
         args.work_ns
     );
@@ -198,15 +299,46 @@ fn print_table(args: &Args, threads: usize, plan: &Plan, outcomes: &[Outcome], r
             nanos(o.timed.claim_quantile(0.99)),
             nanos(o.timed.claim_quantile(0.999)),
             vs,
-            verdict(&o.audit)
+            verification(&o.audit)
         );
+    }
+    println!();
+    let legend = [
+        (
+            "jobs/s",
+            "jobs settled per second in the timed run (wall clock, first submit to last settle)",
+        ),
+        (
+            "claim p50/p99/p99.9",
+            "latency of one claim call that handed out a job, measured in the timed run",
+        ),
+        (
+            "vs base",
+            "this queue's jobs/s divided by ParkingLotQueue's (the mutex baseline): same run, same plan",
+        ),
+        (
+            "verification",
+            "the audited run (same plan, every event recorded) replayed by harness::audit::verify:",
+        ),
+        (
+            "",
+            "each job settled once, after its dependencies, within cluster capacity, none lost",
+        ),
+    ];
+    for (column, meaning) in legend {
+        let note = if column == "vs base" && base.is_none() {
+            " (- : the baseline did not run)"
+        } else {
+            ""
+        };
+        println!("  {column:<19}  {meaning}{note}");
     }
     println!();
     for o in outcomes {
         let t = &o.timed;
         println!(
-            "{:<16} settled in {:.2} s: {} completed, {} failed, {} cancelled, {} retries, {} claims; \
-             audited run {} jobs/s",
+            "{:<16} timed run settled in {:.2} s: {} completed, {} failed, {} cancelled, \
+             {} retries, {} claims; audited run {} jobs/s",
             o.name,
             t.elapsed.as_secs_f64(),
             t.completed,
@@ -228,23 +360,70 @@ fn print_table(args: &Args, threads: usize, plan: &Plan, outcomes: &[Outcome], r
             println!("    mismatch: {m}");
         }
     }
-    if let Some(ratio) = ratio {
-        println!();
-        println!("JobQueue / ParkingLotQueue throughput: {ratio:.2}x");
+}
+
+/// The replay's report when the audit passed, else why it failed.
+fn checked(audit: &Audit) -> Result<&AuditReport, String> {
+    match (&audit.verdict, audit.metric_mismatches.len()) {
+        (Ok(report), 0) => Ok(report),
+        (Ok(_), mismatches) => Err(plural(mismatches, "metric mismatch")),
+        (Err(violations), _) => Err(plural(violations.len(), "violation")),
     }
 }
 
-fn verdict(audit: &Audit) -> String {
-    match (&audit.verdict, audit.metric_mismatches.is_empty()) {
-        (Ok(report), true) => format!(
+/// The table's verification column.
+fn verification(audit: &Audit) -> String {
+    match checked(audit) {
+        Ok(report) => format!(
             "OK: {} events, {} claims, every job settled once",
             report.events, report.claims
         ),
-        (Ok(_), false) => format!(
-            "FAILED: {} metric mismatches",
-            audit.metric_mismatches.len()
+        Err(why) => format!("FAILED: {why}"),
+    }
+}
+
+/// The one-line summary: `VERDICT: PASS` when every queue run verified
+/// (with the throughput ratio when both ran), else `VERDICT: FAIL` and why.
+fn verdict_line(outcomes: &[Outcome], ratio: Option<f64>, jobs: usize, threads: usize) -> String {
+    let size = format!(
+        "{} jobs, {}",
+        thousands(jobs as f64),
+        plural(threads, "thread")
+    );
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            let why = checked(&o.audit).err()?;
+            Some(format!("{} verification failed: {why}", o.name))
+        })
+        .collect();
+    if !failures.is_empty() {
+        let passed = outcomes
+            .iter()
+            .filter(|o| o.audit.passed())
+            .map(|o| format!("{} verified", o.name));
+        let parts: Vec<String> = failures.into_iter().chain(passed).collect();
+        return format!("VERDICT: FAIL \u{2014} {} ({size})", parts.join("; "));
+    }
+    let who = match outcomes {
+        [one] => format!("{} verified", one.name),
+        _ => "both queues verified".to_string(),
+    };
+    match ratio {
+        Some(ratio) => format!(
+            "VERDICT: PASS \u{2014} {who}; JobQueue {ratio:.2}x the mutex baseline's throughput \
+             ({size})"
         ),
-        (Err(violations), _) => format!("FAILED: {} violations", violations.len()),
+        None => format!("VERDICT: PASS \u{2014} {who} ({size})"),
+    }
+}
+
+/// `1 thread`, `2 threads`, `1 metric mismatch`, `3 metric mismatches`.
+fn plural(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with("ch")) {
+        (1, _) => format!("{n} {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
     }
 }
 
@@ -267,6 +446,21 @@ fn thousands(value: f64) -> String {
         }
         out.push(c);
     }
+    out
+}
+
+/// `value` as a JSON string literal.
+fn json_string(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
     out
 }
 
@@ -310,6 +504,7 @@ fn json_side(outcome: Option<&Outcome>) -> String {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn json(
     args: &Args,
     threads: usize,
@@ -318,12 +513,13 @@ fn json(
     baseline: Option<&Outcome>,
     ratio: Option<f64>,
     verified: bool,
+    verdict: &str,
 ) -> String {
     format!(
         concat!(
             "{{\"jobs\":{},\"layers\":{},\"threads\":{},\"seed\":{},\"work_ns\":{},",
             "\"dagqueue_jobs_per_s\":{},\"baseline_jobs_per_s\":{},\"ratio\":{},\"verified\":{},",
-            "\"dagqueue\":{},\"baseline\":{}}}"
+            "\"dagqueue\":{},\"baseline\":{},\"verdict\":{}}}"
         ),
         plan.len(),
         plan.layers,
@@ -335,6 +531,7 @@ fn json(
         json_number(ratio),
         verified,
         json_side(dagqueue),
-        json_side(baseline)
+        json_side(baseline),
+        json_string(verdict)
     )
 }
