@@ -246,6 +246,24 @@ impl State {
         self.seq
     }
 
+    /// What `dependencies` mean for a job that takes them: the terminal
+    /// state it ends in at once (the first failed or cancelled one, in list
+    /// order), and the unfinished ones it must wait for.
+    fn classify(&self, dependencies: &[JobId]) -> (Option<JobState>, Vec<JobId>) {
+        let mut ends = None;
+        let mut unfinished = Vec::new();
+        for dep in dependencies {
+            match self.jobs.get(dep).map(|job| job.state) {
+                Some(JobState::Completed) | None => {}
+                Some(state @ (JobState::Failed | JobState::Cancelled)) => {
+                    ends.get_or_insert(state);
+                }
+                Some(_) => unfinished.push(*dep),
+            }
+        }
+        (ends, unfinished)
+    }
+
     /// A cluster named by a job, a pause or a resume: registered if new, or
     /// `UnknownCluster` with declared clusters only (`JobQueue`'s rule).
     fn named_cluster(&mut self, cluster: ClusterId) -> Result<&mut Cluster, Error> {
@@ -486,17 +504,7 @@ impl State {
             self.register_cluster(cluster);
         }
         let group = self.group_for(runner, cluster, user);
-        let mut ends = None;
-        let mut unfinished = Vec::new();
-        for dep in &dependencies {
-            match self.jobs.get(dep).map(|job| job.state) {
-                Some(JobState::Completed) | None => {}
-                Some(state @ (JobState::Failed | JobState::Cancelled)) => {
-                    ends.get_or_insert(state);
-                }
-                Some(_) => unfinished.push(*dep),
-            }
-        }
+        let (ends, unfinished) = self.classify(&dependencies);
         let now = Instant::now();
         self.jobs.insert(
             id,
@@ -579,17 +587,7 @@ impl State {
             return Err(Error::TooManyDependencies(id));
         }
 
-        let mut ends = None;
-        let mut unfinished = Vec::new();
-        for dep in &added {
-            match self.jobs.get(dep).map(|job| job.state) {
-                Some(JobState::Completed) | None => {}
-                Some(state @ (JobState::Failed | JobState::Cancelled)) => {
-                    ends.get_or_insert(state);
-                }
-                Some(_) => unfinished.push(*dep),
-            }
-        }
+        let (ends, unfinished) = self.classify(&added);
         let Some(job) = self.jobs.get_mut(&id) else {
             return Ok(());
         };
