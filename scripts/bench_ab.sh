@@ -10,6 +10,7 @@
 #   e.g. scripts/bench_ab.sh 04e701b HEAD --quick
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 [ $# -ge 2 ] || { echo "usage: $0 REV_A REV_B [criterion args...]" >&2; exit 2; }
 a=$1 b=$2
 shift 2
@@ -33,19 +34,6 @@ for rev in "$a" "$b"; do
     echo "== $rev, round $round ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
     (cd "$work/$rev" &&
         cargo bench --bench lifecycle -- "$@" 'lifecycle/(JobQueue|ParkingLot)/' 2>/dev/null) |
-        awk -v jobs="$jobs" '
-            /^lifecycle\// { name = $1 }
-            /time:/ && name != "" {
-                for (i = 1; i <= NF; i++) if ($i == "time:") break
-                value = $(i + 3); unit = $(i + 4)
-                ns = value * (unit == "ms" ? 1e6 : unit == "µs" ? 1e3 : unit == "s" ? 1e9 : 1)
-                split(name, p, "/"); t[p[2] "/" p[3]] = ns; name = ""
-            }
-            END {
-                for (n = 1; n <= 2; n++) {
-                    q = t["JobQueue/" n]; l = t["ParkingLot/" n]
-                    if (q && l) printf "  %d thread(s): JobQueue %.1f ns a job (%.2f M jobs/s), ParkingLot %.1f ns a job, JobQueue %.2fx ParkingLot\n", n, q / jobs, jobs / q * 1e3, l / jobs, l / q
-                }
-            }'
+        awk -v jobs="$jobs" -v ref=ParkingLot -f "$root/scripts/lifecycle_ratio.awk"
 done
 done

@@ -44,20 +44,6 @@ for variant in as-is no-clock no-metrics; do
     echo "== $variant, round $round ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
     (cd "$work/$variant" &&
         cargo bench --bench lifecycle -- "$@" 'lifecycle/(JobQueue|Floor)/' 2>/dev/null) |
-        awk -v jobs="$jobs" '
-            /^lifecycle\// { name = $1 }
-            /time:/ && name != "" {
-                # [low median high]: the median and its unit follow "time:".
-                for (i = 1; i <= NF; i++) if ($i == "time:") break
-                value = $(i + 3); unit = $(i + 4)
-                ns = value * (unit == "ms" ? 1e6 : unit == "µs" ? 1e3 : unit == "s" ? 1e9 : 1)
-                split(name, p, "/"); t[p[2] "/" p[3]] = ns; name = ""
-            }
-            END {
-                for (n = 1; n <= 2; n++) {
-                    q = t["JobQueue/" n]; f = t["Floor/" n]
-                    if (q && f) printf "  %d thread(s): JobQueue %.1f ns a job, Floor %.1f ns a job, JobQueue time / Floor time %.2fx\n", n, q / jobs, f / jobs, q / f
-                }
-            }'
+        awk -v jobs="$jobs" -v ref=Floor -f "$root/scripts/lifecycle_ratio.awk"
 done
 done
