@@ -30,7 +30,7 @@ impl JobQueue {
     /// assert_eq!(q.claim(RunnerType(7)), None); // no job of that runner type
     /// ```
     // Linearization point: the CAS pending → scheduled
-    // (`StateWord::claim` in `state.rs`), made while a slot of the job's
+    // (`StateWord::claim` in `job/word.rs`), made while a slot of the job's
     // cluster is reserved.
     pub fn claim(&self, runner: RunnerType) -> Option<Claim> {
         if let Some(aging) = &self.aging {

@@ -70,7 +70,7 @@ impl JobQueue {
     /// assert_eq!(q.complete(second, Outcome::Success), Ok(Completion::Completed));
     /// ```
     // Linearization point: the CAS that ends the attempt
-    // (`StateWord::finish` in `state.rs`); it checks the attempt, so a
+    // (`StateWord::finish` in `job/word.rs`); it checks the attempt, so a
     // repeated or late report fails it and changes nothing.
     pub fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
         // Fast path: the job this thread claimed last (no table lookup). If

@@ -14,12 +14,15 @@ use std::sync::Arc;
 
 impl JobQueue {
     /// Adds a job. It is `Pending` at once if all its dependencies already
-    /// completed, otherwise `Waiting`. Registers its cluster, if new, with the
-    /// default capacity.
+    /// completed, otherwise `Waiting` (and it ends `Failed` or `Cancelled` at
+    /// once if one of them already did). Registers its cluster, if new, with
+    /// the default capacity (unless clusters must be declared).
     ///
     /// # Errors
-    /// `DuplicateJob`, `SelfDependency`, `UnknownDependency`,
-    /// `TooManyDependencies`, `TooManyRetries`.
+    /// In this order: those of [`JobSpec::validate`] (`TooManyRetries`,
+    /// `SelfDependency`, `TooManyDependencies`), then `DuplicateJob`,
+    /// `UnknownCluster` (with declared clusters only), `UnknownDependency`.
+    /// A rejected submit registers nothing.
     ///
     /// ```
     /// use dagqueue::*;
@@ -30,7 +33,7 @@ impl JobQueue {
     /// assert_eq!(q.submit(JobSpec::new(JobId(3)).depends_on([JobId(3)])), Err(Error::SelfDependency(JobId(3))));
     /// ```
     // Linearization point: the store that publishes the job (reserved →
-    // waiting) in `StateWord::publish` in `state.rs`. Before it, the id is
+    // waiting) in `StateWord::publish` in `job/word.rs`. Before it, the id is
     // reserved in the table (so a racing duplicate fails) but every
     // operation treats the job as unknown.
     pub fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
@@ -98,7 +101,7 @@ impl JobQueue {
     // Serialised with other `add_dependencies` calls by a lock (cycle
     // checks need a stable graph); the claim path never takes it.
     // Linearization point: the CAS that makes the job wait for the new
-    // dependencies (`StateWord::add_waits` in `state.rs`), or that ends it
+    // dependencies (`StateWord::add_waits` in `job/word.rs`), or that ends it
     // when a new dependency already failed.
     pub fn add_dependencies(&self, id: JobId, dependencies: &[JobId]) -> Result<(), Error> {
         let _graph = self.graph.lock();
