@@ -1,24 +1,89 @@
 //! What a claim hands to a worker and what the worker reports back.
 
 use crate::ids::JobId;
+use core::num::NonZeroU64;
 
-/// The ticket a successful claim hands to one worker: the job and the attempt.
+/// The ticket a successful claim hands to one worker: one attempt of one
+/// incarnation of one job, in one queue.
 ///
-/// Completion reports carry it back, so a late report from an earlier attempt
-/// is recognised as stale and changes nothing.
+/// Reports carry it back (`start`, `complete`), so a report of an earlier
+/// attempt, of a job that was pruned (even if a new job reuses its id), or
+/// of a job of another queue is recognised as stale (`StaleClaim`) and
+/// changes nothing. It is opaque: only a queue makes one. 16 bytes, and
+/// `Option<Claim>` is 16 bytes too.
 ///
 /// ```
-/// use dagqueue::{Claim, JobId};
-/// let claim = Claim { job: JobId(1), attempt: 1 };
-/// let copy = claim; // Copy
-/// assert_eq!(copy, claim);
+/// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerType};
+/// let queue = JobQueue::new();
+/// queue.submit(JobSpec::new(JobId(1))).unwrap();
+/// let claim = queue.claim(RunnerType::DEFAULT).unwrap();
+/// assert_eq!((claim.job(), claim.attempt()), (JobId(1), 1));
+/// queue.complete(claim, Outcome::Success).unwrap();
+/// assert_eq!(std::mem::size_of::<Option<dagqueue::Claim>>(), 16);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use = "a claimed job is held until its claim is reported"]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Claim {
+    job: JobId,
+    /// The job record's incarnation (above `ATTEMPT_BITS`) and the attempt
+    /// (below): nonzero, since the attempt is at least 1.
+    ticket: NonZeroU64,
+}
+
+impl core::fmt::Debug for Claim {
+    /// The job and the attempt (the incarnation is an internal detail).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Claim")
+            .field("job", &self.job)
+            .field("attempt", &self.attempt())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bits of a ticket that hold the attempt (attempts stay below 2^11: see
+/// `MAX_RETRIES`).
+const ATTEMPT_BITS: u32 = 11;
+
+impl Claim {
+    /// The ticket for `attempt` (≥ 1) of the job record `incarnation`.
+    pub(crate) fn new(job: JobId, incarnation: u64, attempt: u32) -> Claim {
+        debug_assert!((1..1 << ATTEMPT_BITS).contains(&attempt));
+        let ticket = (incarnation << ATTEMPT_BITS) | u64::from(attempt);
+        Claim {
+            job,
+            ticket: NonZeroU64::new(ticket).unwrap_or(NonZeroU64::MIN),
+        }
+    }
+
+    /// A claim made up from parts, for other implementations of the same
+    /// operations (the workspace's mutex baselines) and for tests of stale
+    /// or forged reports; not part of the API.
+    #[doc(hidden)]
+    pub fn __from_parts(job: JobId, incarnation: u64, attempt: u32) -> Claim {
+        Claim::new(job, incarnation, attempt.clamp(1, (1 << ATTEMPT_BITS) - 1))
+    }
+
     /// The claimed job.
-    pub job: JobId,
-    /// The attempt number, 1 for the first claim, 2 for the first retry...
-    pub attempt: u32,
+    pub fn job(&self) -> JobId {
+        self.job
+    }
+
+    /// The attempt: 1 for the first claim, 2 for the first retry...
+    pub fn attempt(&self) -> u32 {
+        (self.ticket.get() & ((1 << ATTEMPT_BITS) - 1)) as u32
+    }
+
+    /// The incarnation of the job record it was claimed from (unique in
+    /// this process).
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.ticket.get() >> ATTEMPT_BITS
+    }
+
+    /// The incarnation, for other implementations (see `__from_parts`).
+    #[doc(hidden)]
+    pub fn __incarnation(&self) -> u64 {
+        self.incarnation()
+    }
 }
 
 /// How a worker's attempt ended.

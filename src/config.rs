@@ -131,7 +131,7 @@ impl JobQueueBuilder {
     ///     q.submit(JobSpec::new(JobId(id)).user(UserId(1))).unwrap();
     /// }
     /// q.submit(JobSpec::new(JobId(9)).user(UserId(2))).unwrap();
-    /// let order: Vec<u64> = (0..4).map(|_| q.claim(RunnerType::DEFAULT).unwrap().job.0).collect();
+    /// let order: Vec<u64> = (0..4).map(|_| q.claim(RunnerType::DEFAULT).unwrap().job().0).collect();
     /// assert_eq!(order, vec![0, 9, 1, 2]); // user 2 does not wait behind user 1
     /// ```
     pub fn fair_share(mut self, on: bool) -> Self {

@@ -50,7 +50,9 @@ pub enum Error {
         /// Its state when the operation looked.
         state: JobState,
     },
-    /// The claim is not the job's current attempt, or that attempt already ended.
+    /// The claim is not the job's current attempt, or that attempt already
+    /// ended, or it names a job record this queue no longer holds (pruned,
+    /// even if a new job reuses the id) or never held (another queue's).
     StaleClaim {
         /// The job named by the claim.
         job: JobId,

@@ -11,11 +11,11 @@
 //! queue.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
 //!
 //! let first = queue.claim(RunnerType::DEFAULT).unwrap();
-//! assert_eq!(first.job, JobId(1));
+//! assert_eq!(first.job(), JobId(1));
 //! assert!(queue.claim(RunnerType::DEFAULT).is_none()); // job 2 waits for job 1
 //! queue.start(&first).unwrap();
 //! queue.complete(first, Outcome::Success).unwrap();
-//! assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job, JobId(2));
+//! assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job(), JobId(2));
 //! ```
 //!
 //! Start with [`JobQueue`] (every operation, its semantics, a worker pool)

@@ -70,13 +70,7 @@ fn fixture(q: &dyn Scheduler) -> Fixture {
         let id = spec.id();
         q.submit(spec).unwrap();
         let claim = q.claim(R0).unwrap();
-        assert_eq!(
-            claim,
-            Claim {
-                job: id,
-                attempt: 1
-            }
-        );
+        assert_eq!((claim.job(), claim.attempt()), (id, 1));
         claim
     };
     let running = claim_only(JobSpec::new(J1).cluster(C1).priority(Priority::High));
@@ -162,28 +156,36 @@ fn with_fixture_in(config: dagqueue::QueueConfig, test: impl Fn(&dyn Scheduler, 
 }
 
 fn claim(job: JobId, attempt: u32) -> Claim {
-    Claim { job, attempt }
+    forged(job, attempt)
 }
 
 #[test]
-fn unknown_job_start() {
+fn unknown_job_start_is_a_stale_claim() {
+    // Only a queue makes claims: one naming a job the queue does not hold
+    // is a pruned job's or another queue's.
     with_fixture(|q, _| {
         assert_rejected(
             q,
             || q.start(&claim(UNKNOWN, 1)),
-            Error::UnknownJob(UNKNOWN),
+            Error::StaleClaim {
+                job: UNKNOWN,
+                attempt: 1,
+            },
         );
     });
 }
 
 #[test]
-fn unknown_job_complete() {
+fn unknown_job_complete_is_a_stale_claim() {
     with_fixture(|q, _| {
         for outcome in [Outcome::Success, Outcome::Failure] {
             assert_rejected(
                 q,
                 || q.complete(claim(UNKNOWN, 1), outcome),
-                Error::UnknownJob(UNKNOWN),
+                Error::StaleClaim {
+                    job: UNKNOWN,
+                    attempt: 1,
+                },
             );
         }
     });
@@ -354,25 +356,17 @@ fn dependency_cycle() {
 #[test]
 fn stale_completion_wrong_attempt() {
     with_fixture(|q, f| {
-        for attempt in [0, 2, u32::MAX] {
+        for attempt in [2, 3, u32::MAX] {
             for c in [f.running, f.scheduled] {
-                let stale = claim(c.job, attempt);
-                assert_rejected(
-                    q,
-                    || q.complete(stale, Outcome::Success),
-                    Error::StaleClaim {
-                        job: c.job,
-                        attempt,
-                    },
-                );
-                assert_rejected(
-                    q,
-                    || q.start(&stale),
-                    Error::StaleClaim {
-                        job: c.job,
-                        attempt,
-                    },
-                );
+                // The right record, a wrong attempt (u32::MAX saturates to
+                // the largest attempt a claim can name).
+                let stale = Claim::__from_parts(c.job(), c.__incarnation(), attempt);
+                let expected = Error::StaleClaim {
+                    job: c.job(),
+                    attempt: stale.attempt(),
+                };
+                assert_rejected(q, || q.complete(stale, Outcome::Success), expected.clone());
+                assert_rejected(q, || q.start(&stale), expected);
             }
         }
         // Jobs never claimed: pending, waiting.
@@ -400,7 +394,7 @@ fn repeated_completion() {
                     q,
                     || q.complete(c, outcome),
                     Error::StaleClaim {
-                        job: c.job,
+                        job: c.job(),
                         attempt: 1,
                     },
                 );
@@ -409,7 +403,7 @@ fn repeated_completion() {
                 q,
                 || q.start(&c),
                 Error::StaleClaim {
-                    job: c.job,
+                    job: c.job(),
                     attempt: 1,
                 },
             );
@@ -418,7 +412,7 @@ fn repeated_completion() {
         q.submit(JobSpec::new(NEW).priority(Priority::Critical))
             .unwrap();
         let c = q.claim(R0).unwrap();
-        assert_eq!(c, claim(NEW, 1));
+        assert_eq!((c.job(), c.attempt()), (NEW, 1));
         assert_eq!(q.complete(c, Outcome::Success), Ok(Completion::Completed));
         assert_rejected(
             q,
@@ -445,7 +439,7 @@ fn completion_after_retry_from_old_attempt() {
         assert_rejected(q, || q.start(&old), stale.clone());
         // ... and once the second attempt is claimed and running.
         let second = q.claim(R0).unwrap();
-        assert_eq!(second, claim(J8, 2));
+        assert_eq!((second.job(), second.attempt()), (J8, 2));
         assert_rejected(q, || q.complete(old, Outcome::Success), stale.clone());
         assert_rejected(q, || q.complete(old, Outcome::Failure), stale.clone());
         q.start(&second).unwrap();

@@ -128,14 +128,10 @@ fn resources(cores: u32) -> Resources {
 fn resolve(r: &ClaimRef, issued: &[Claim]) -> Claim {
     match *r {
         ClaimRef::Issued(n) if !issued.is_empty() => issued[n % issued.len()],
-        ClaimRef::Issued(n) => Claim {
-            job: JobId(n as u64 % IDS),
-            attempt: 1,
-        },
-        ClaimRef::Forged(job, attempt) => Claim {
-            job: JobId(job),
-            attempt,
-        },
+        // Made up: incarnation 0 is never issued, so every implementation
+        // must find these stale.
+        ClaimRef::Issued(n) => Claim::__from_parts(JobId(n as u64 % IDS), 0, 1),
+        ClaimRef::Forged(job, attempt) => Claim::__from_parts(JobId(job), 0, attempt),
     }
 }
 
@@ -275,11 +271,15 @@ fn final_state(q: &dyn Scheduler) -> String {
 fn check(config: QueueConfig, ops: &[Op]) -> Result<(), TestCaseError> {
     let queues = impls(config);
     let (reference_name, reference) = &queues[0];
-    let mut issued: Vec<Claim> = Vec::new();
+    // The claims each queue handed out (a claim is one queue's: the others
+    // would find it stale), in the same order for all.
+    let mut issued: Vec<Vec<Claim>> = vec![Vec::new(); queues.len()];
     for (step, op) in ops.iter().enumerate() {
-        let (expected, claim) = apply(&**reference, op, &issued);
-        for (name, q) in &queues[1..] {
-            let (got, _) = apply(&**q, op, &issued);
+        let (expected, claim) = apply(&**reference, op, &issued[0]);
+        issued[0].extend(claim);
+        for (index, (name, q)) in queues.iter().enumerate().skip(1) {
+            let (got, claim) = apply(&**q, op, &issued[index]);
+            issued[index].extend(claim);
             prop_assert_eq!(
                 &expected,
                 &got,
@@ -290,7 +290,6 @@ fn check(config: QueueConfig, ops: &[Op]) -> Result<(), TestCaseError> {
                 name
             );
         }
-        issued.extend(claim);
     }
     let expected = final_state(&**reference);
     for (name, q) in &queues[1..] {

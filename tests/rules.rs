@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::forged;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
     Outcome, Priority, QueueConfig, Resources, RunnerType, UserId, MAX_CAPACITY, MAX_DEPENDENCIES,
@@ -60,14 +61,14 @@ fn assert_preview(queue: &dyn Scheduler, expected: Vec<JobId>) {
 fn drain(queue: &dyn Scheduler, runner: RunnerType) -> Vec<u64> {
     let mut out = Vec::new();
     while let Some(claim) = queue.claim(runner) {
-        out.push(claim.job.0);
+        out.push(claim.job().0);
     }
     out
 }
 
 fn claim_done(queue: &dyn Scheduler, expect: u64) -> Claim {
     let claim = queue.claim(R).expect("a claim");
-    assert_eq!(claim.job, JobId(expect));
+    assert_eq!(claim.job(), JobId(expect));
     claim
 }
 
@@ -135,8 +136,8 @@ fn cursor_is_kept_unreduced_as_groups_grow() {
     each(|q| {
         q.submit(job(1)).unwrap(); // group 0
         q.submit(job(11).cluster(C1)).unwrap(); // group 1
-        assert_eq!(q.claim(R).unwrap().job, JobId(1)); // cursor 1
-        assert_eq!(q.claim(R).unwrap().job, JobId(11)); // cursor 2
+        assert_eq!(q.claim(R).unwrap().job(), JobId(1)); // cursor 1
+        assert_eq!(q.claim(R).unwrap().job(), JobId(11)); // cursor 2
         q.submit(job(2)).unwrap(); // group 0
         q.submit(job(12).cluster(C1)).unwrap(); // group 1
         q.submit(job(21).cluster(C2)).unwrap(); // group 2 (new)
@@ -176,7 +177,7 @@ fn cluster_capacity_limits_claims_and_frees_on_complete() {
         }
         let a = q.claim(R).unwrap();
         let b = q.claim(R).unwrap();
-        assert_eq!((a.job, b.job), (JobId(1), JobId(2)));
+        assert_eq!((a.job(), b.job()), (JobId(1), JobId(2)));
         assert_eq!(q.claim(R), None);
         assert_preview(q, vec![]);
         let status = q.status().clusters[&C1];
@@ -185,7 +186,7 @@ fn cluster_capacity_limits_claims_and_frees_on_complete() {
         q.complete(a, Outcome::Success).unwrap();
         assert_eq!(q.status().clusters[&C1].running, 1);
         assert_preview(q, ids(&[3]));
-        assert_eq!(q.claim(R).unwrap().job, JobId(3));
+        assert_eq!(q.claim(R).unwrap().job(), JobId(3));
     });
 }
 
@@ -228,7 +229,7 @@ fn pause_and_resume() {
         q.submit(job(12).cluster(C1)).unwrap();
         q.submit(job(1)).unwrap();
         let running = q.claim(R).unwrap();
-        assert_eq!(running.job, JobId(11));
+        assert_eq!(running.job(), JobId(11));
         q.pause_cluster(C1).unwrap();
         q.pause_cluster(C1).unwrap();
         let status = q.status().clusters[&C1];
@@ -310,9 +311,9 @@ fn jobs_that_do_not_fit_are_set_aside_then_put_back_in_order() {
         // Jobs that do not fit are not schedulable.
         assert_preview(q, ids(&[2, 4]));
         // 1 is set aside, 2 claimed.
-        assert_eq!(q.claim(R).unwrap().job, JobId(2));
+        assert_eq!(q.claim(R).unwrap().job(), JobId(2));
         // 3 set aside, 4 claimed.
-        assert_eq!(q.claim(R).unwrap().job, JobId(4));
+        assert_eq!(q.claim(R).unwrap().job(), JobId(4));
         assert_eq!(q.claim(R), None);
         assert_eq!(state(q, 1), JobState::Pending);
         assert_eq!(state(q, 3), JobState::Pending);
@@ -380,7 +381,7 @@ fn aging_promotes_one_level_once() {
         q.submit(job(3)).unwrap();
         q.submit(job(4).priority(Priority::Critical)).unwrap();
         // The claim first promotes 1 (Low → Normal), 2 is at level 0 already.
-        assert_eq!(q.claim(R).unwrap().job, JobId(2));
+        assert_eq!(q.claim(R).unwrap().job(), JobId(2));
         // Declared priority unchanged.
         assert_eq!(q.job(JobId(1)).unwrap().priority, Priority::Low);
         // 1 is now served at Normal, behind 3, which entered that lane first.
@@ -405,9 +406,9 @@ fn aging_resets_when_pending_again() {
         // The claim promotes 1 to Normal, behind 2 (which entered that lane
         // before the claim ran).
         let claim = q.claim(R).unwrap();
-        assert_eq!(claim.job, JobId(2));
+        assert_eq!(claim.job(), JobId(2));
         let claim1 = q.claim(R).unwrap();
-        assert_eq!(claim1.job, JobId(1));
+        assert_eq!(claim1.job(), JobId(1));
         // Retry: back at its declared level, promotable again.
         assert_eq!(
             q.complete(claim1, Outcome::Failure),
@@ -418,7 +419,7 @@ fn aging_resets_when_pending_again() {
         thread::sleep(Duration::from_millis(40));
         q.submit(job(4).priority(Priority::Normal)).unwrap();
         // This claim promotes 1 (Low → Normal) and 3 (Normal → High).
-        assert_eq!(q.claim(R).unwrap().job, JobId(3));
+        assert_eq!(q.claim(R).unwrap().job(), JobId(3));
         assert_preview(q, ids(&[4, 1]));
     });
 }
@@ -434,7 +435,7 @@ fn reprioritize_resets_aging_promotion() {
         q.submit(job(9).runner(RunnerType(9))).unwrap();
         thread::sleep(Duration::from_millis(40));
         // A claim on another runner ages every lane: 1 → Low.
-        assert_eq!(q.claim(RunnerType(9)).unwrap().job, JobId(9));
+        assert_eq!(q.claim(RunnerType(9)).unwrap().job(), JobId(9));
         q.submit(job(2).priority(Priority::Low)).unwrap();
         assert_preview(q, ids(&[1, 2]));
         // Same level as served (Low): nothing changes, 1 stays promoted.
@@ -442,7 +443,7 @@ fn reprioritize_resets_aging_promotion() {
         assert_preview(q, ids(&[1, 2]));
         thread::sleep(Duration::from_millis(40));
         // 2 → Normal; 1 was promoted already and stays Low.
-        assert_eq!(q.claim(R).unwrap().job, JobId(2));
+        assert_eq!(q.claim(R).unwrap().job(), JobId(2));
         // A real move resets the promotion: it can age again.
         q.reprioritize(JobId(1), Priority::Normal).unwrap();
         thread::sleep(Duration::from_millis(40));
@@ -469,15 +470,17 @@ fn no_aging_without_config() {
 fn start_rules() {
     each(|q| {
         q.submit(job(1).max_retries(1)).unwrap();
-        let unknown = Claim {
-            job: JobId(9),
-            attempt: 1,
-        };
-        assert_eq!(q.start(&unknown), Err(Error::UnknownJob(JobId(9))));
-        let early = Claim {
-            job: JobId(1),
-            attempt: 1,
-        };
+        let unknown = forged(JobId(9), 1);
+        // A claim of a job the queue does not hold is stale (pruned, or
+        // another queue's), never UnknownJob.
+        assert_eq!(
+            q.start(&unknown),
+            Err(Error::StaleClaim {
+                job: JobId(9),
+                attempt: 1
+            })
+        );
+        let early = forged(JobId(1), 1);
         assert_eq!(
             q.start(&early),
             Err(Error::StaleClaim {
@@ -486,11 +489,8 @@ fn start_rules() {
             })
         );
         let claim = q.claim(R).unwrap();
-        assert_eq!(claim.attempt, 1);
-        let wrong = Claim {
-            job: JobId(1),
-            attempt: 2,
-        };
+        assert_eq!(claim.attempt(), 1);
+        let wrong = forged(JobId(1), 2);
         assert_eq!(
             q.start(&wrong),
             Err(Error::StaleClaim {
@@ -511,7 +511,7 @@ fn start_rules() {
             })
         );
         let second = q.claim(R).unwrap();
-        assert_eq!(second.attempt, 2);
+        assert_eq!(second.attempt(), 2);
         assert_eq!(
             q.start(&claim),
             Err(Error::StaleClaim {
@@ -558,14 +558,11 @@ fn complete_success_and_stale_reports() {
             );
         }
         assert_eq!(
-            q.complete(
-                Claim {
-                    job: JobId(5),
-                    attempt: 1
-                },
-                Outcome::Success
-            ),
-            Err(Error::UnknownJob(JobId(5)))
+            q.complete(forged(JobId(5), 1), Outcome::Success),
+            Err(Error::StaleClaim {
+                job: JobId(5),
+                attempt: 1
+            })
         );
         let metrics = q.metrics();
         assert_eq!((metrics.scheduled, metrics.completed), (1, 1));
@@ -585,7 +582,7 @@ fn retries_then_fails() {
         assert_preview(q, ids(&[2, 1]));
         let _c2 = claim_done(q, 2);
         let c1b = claim_done(q, 1);
-        assert_eq!(c1b.attempt, 2);
+        assert_eq!(c1b.attempt(), 2);
         // A late report of attempt 1 is stale.
         assert_eq!(
             q.complete(c1, Outcome::Success),
@@ -596,7 +593,7 @@ fn retries_then_fails() {
         );
         assert_eq!(q.complete(c1b, Outcome::Failure), Ok(Completion::Retrying));
         let c1c = claim_done(q, 1);
-        assert_eq!(c1c.attempt, 3);
+        assert_eq!(c1c.attempt(), 3);
         assert_eq!(q.complete(c1c, Outcome::Failure), Ok(Completion::Failed));
         assert_eq!(state(q, 1), JobState::Failed);
         let view = q.job(JobId(1)).unwrap();
@@ -620,9 +617,9 @@ fn cancel_requested_ends_cancelled_whatever_the_outcome() {
         q.submit(job(11).depends_on([JobId(10)])).unwrap();
         let claims: Vec<Claim> = (0..3).map(|_| q.claim(R).unwrap()).collect();
         for claim in &claims {
-            assert_eq!(q.cancel(claim.job), Ok(CancelOutcome::Requested));
-            assert_eq!(q.cancel(claim.job), Ok(CancelOutcome::Requested));
-            assert!(q.job(claim.job).unwrap().cancel_requested);
+            assert_eq!(q.cancel(claim.job()), Ok(CancelOutcome::Requested));
+            assert_eq!(q.cancel(claim.job()), Ok(CancelOutcome::Requested));
+            assert!(q.job(claim.job()).unwrap().cancel_requested);
         }
         assert_eq!(q.start(&claims[2]), Err(Error::CancelRequested(JobId(3))));
         assert_eq!(
@@ -659,7 +656,7 @@ fn complete_frees_slot_on_every_outcome() {
         assert_eq!(q.complete(c, Outcome::Failure), Ok(Completion::Retrying));
         assert_eq!(q.status().clusters[&C1].running, 0);
         let c = q.claim(R).unwrap();
-        assert_eq!(c.job, JobId(2));
+        assert_eq!(c.job(), JobId(2));
         q.cancel(JobId(2)).unwrap();
         assert_eq!(q.complete(c, Outcome::Success), Ok(Completion::Cancelled));
         assert_eq!(q.status().clusters[&C1].running, 0);
@@ -856,7 +853,7 @@ fn submit_on_finished_dependencies() {
         assert_eq!((metrics.failed, metrics.cancelled), (2, 2));
         // Job 4 completing does not revive 12.
         let c = q.claim(R).unwrap();
-        assert_eq!(c.job, JobId(4));
+        assert_eq!(c.job(), JobId(4));
         q.complete(c, Outcome::Success).unwrap();
         assert_eq!(state(q, 12), JobState::Cancelled);
         assert_eq!(drain(q, R), vec![10]);
@@ -1091,7 +1088,7 @@ fn claim_wait_times_out() {
         assert!(start.elapsed() >= Duration::from_millis(30));
         q.submit(job(1)).unwrap();
         assert_eq!(
-            q.claim_wait(R, Duration::ZERO).map(|c| c.job),
+            q.claim_wait(R, Duration::ZERO).map(|c| c.job()),
             Some(JobId(1))
         );
     });
@@ -1099,6 +1096,9 @@ fn claim_wait_times_out() {
 
 #[test]
 fn claim_wait_wakes_on_each_kind_of_event() {
+    /// The claim a setup holds for its event to report (the setups and
+    /// events are plain functions).
+    static HELD: std::sync::Mutex<Option<Claim>> = std::sync::Mutex::new(None);
     type Event = fn(&dyn Scheduler);
     let setups: [(Event, Event); 5] = [
         // A job enters Pending.
@@ -1114,13 +1114,10 @@ fn claim_wait_wakes_on_each_kind_of_event() {
                 q.set_cluster_capacity(C1, 1).unwrap();
                 q.submit(job(1).cluster(C1)).unwrap();
                 q.submit(job(2).cluster(C1)).unwrap();
-                assert!(q.claim(R).is_some());
+                *HELD.lock().unwrap() = q.claim(R);
             },
             |q| {
-                let claim = Claim {
-                    job: JobId(1),
-                    attempt: 1,
-                };
+                let claim = HELD.lock().unwrap().take().expect("the held claim");
                 q.complete(claim, Outcome::Success).unwrap();
             },
         ),
@@ -1236,11 +1233,11 @@ fn average_wait_is_an_ema() {
         assert_eq!(q.metrics().average_wait, Duration::ZERO);
         q.submit(job(1)).unwrap();
         thread::sleep(Duration::from_millis(100));
-        q.claim(R).unwrap();
+        let _held = q.claim(R).unwrap();
         let first = q.metrics().average_wait;
         assert!(first >= Duration::from_millis(100), "{first:?}");
         q.submit(job(2)).unwrap();
-        q.claim(R).unwrap();
+        let _held_too = q.claim(R).unwrap();
         let second = q.metrics().average_wait;
         // 0.9 * first + 0.1 * (tiny)
         assert!(second < first);
@@ -1259,8 +1256,8 @@ fn prune_finished_forgets_terminal_jobs() {
         q.cancel(JobId(4)).unwrap();
         let c1 = claim_done(q, 1);
         q.complete(c1, Outcome::Success).unwrap();
-        assert_eq!(q.prune_finished(), 2);
-        assert_eq!(q.prune_finished(), 0);
+        assert_eq!(q.prune_finished().len(), 2);
+        assert_eq!(q.prune_finished().len(), 0);
         assert_eq!(q.job(JobId(1)), Err(Error::UnknownJob(JobId(1))));
         assert_eq!(
             q.submit(job(5).depends_on(ids(&[1]))),
@@ -1337,13 +1334,13 @@ fn concurrent_claims_hand_out_each_job_once() {
                         };
                         q.start(&claim).unwrap();
                         // Fail each job's first attempt on odd workers.
-                        let outcome = if worker % 2 == 1 && claim.attempt == 1 {
+                        let outcome = if worker % 2 == 1 && claim.attempt() == 1 {
                             Outcome::Failure
                         } else {
                             Outcome::Success
                         };
                         if q.complete(claim, outcome).unwrap() == Completion::Completed {
-                            seen.push(claim.job);
+                            seen.push(claim.job());
                             done.fetch_add(1, Ordering::SeqCst);
                         }
                     }
@@ -1395,4 +1392,74 @@ fn naming_a_cluster_registers_it_unless_clusters_must_be_declared() {
             assert_eq!(drain(q, R), vec![1]);
         },
     );
+}
+
+#[test]
+fn a_late_report_never_reaches_a_new_job_that_reuses_a_pruned_id() {
+    // Submit 5, claim it (A), complete it, prune, submit a new 5, claim it
+    // (B), start B; then A's duplicate report arrives.
+    each(|q| {
+        q.submit(job(5)).unwrap();
+        q.submit(job(6).depends_on(ids(&[5]))).unwrap();
+        let a = claim_done(q, 5);
+        q.complete(a, Outcome::Success).unwrap();
+        let c6 = claim_done(q, 6);
+        q.complete(c6, Outcome::Success).unwrap();
+        assert_eq!(q.prune_finished().len(), 2);
+        q.submit(job(5)).unwrap();
+        q.submit(job(7).depends_on(ids(&[5]))).unwrap();
+        let b = claim_done(q, 5);
+        q.start(&b).unwrap();
+        let stale = Err(Error::StaleClaim {
+            job: JobId(5),
+            attempt: 1,
+        });
+        assert_eq!(q.complete(a, Outcome::Success).map(|_| ()), stale);
+        assert_eq!(q.complete(a, Outcome::Failure).map(|_| ()), stale);
+        assert_eq!(q.start(&a), stale);
+        // Nothing changed: the new 5 still runs, its dependent still waits.
+        assert_eq!(state(q, 5), JobState::Running);
+        assert_eq!(state(q, 7), JobState::Waiting);
+        assert_eq!(q.metrics().completed, 2);
+        // B's own report is the one that counts.
+        assert_eq!(q.complete(b, Outcome::Success), Ok(Completion::Completed));
+        assert_eq!(state(q, 7), JobState::Pending);
+        assert_eq!(q.metrics().completed, 3);
+    });
+}
+
+#[test]
+fn a_claim_of_one_queue_is_stale_on_another() {
+    let config = QueueConfig::default();
+    let count = common::impls(config).len();
+    for a in 0..count {
+        for b in 0..count {
+            let (first_name, first) = common::impls(config).swap_remove(a);
+            let (second_name, second) = common::impls(config).swap_remove(b);
+            let _context = common::Context(format!("{first_name} -> {second_name}"));
+            first.submit(job(1)).unwrap();
+            second.submit(job(1)).unwrap();
+            let ours = first.claim(R).unwrap();
+            let theirs = second.claim(R).unwrap();
+            assert_eq!(
+                (ours.job(), ours.attempt()),
+                (theirs.job(), theirs.attempt())
+            );
+            let stale = Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 1,
+            });
+            assert_eq!(second.start(&ours), stale);
+            assert_eq!(second.complete(ours, Outcome::Success).map(|_| ()), stale);
+            assert_eq!(second.state(JobId(1)), Ok(JobState::Scheduled));
+            assert_eq!(
+                first.complete(ours, Outcome::Success),
+                Ok(Completion::Completed)
+            );
+            assert_eq!(
+                second.complete(theirs, Outcome::Success),
+                Ok(Completion::Completed)
+            );
+        }
+    }
 }

@@ -98,7 +98,7 @@ fn s01_concurrent_submit_each_job_present_exactly_once() {
 
         let claims = drain(q, R0);
         assert_eq!(claims.len(), JOBS as usize);
-        assert!(claims.iter().all(|c| c.attempt == 1));
+        assert!(claims.iter().all(|c| c.attempt() == 1));
         let claimed: BTreeSet<JobId> = jobs_of(&claims).into_iter().collect();
         assert_eq!(claimed.len(), JOBS as usize);
         assert!(is_sorted(&levels(&jobs_of(&claims))));
@@ -196,7 +196,7 @@ fn s03_ten_claimers_each_job_handed_out_once() {
         });
         let claims: Vec<_> = claims.into_iter().flatten().collect();
         assert_eq!(claims.len(), jobs as usize);
-        assert!(claims.iter().all(|c| c.attempt == 1));
+        assert!(claims.iter().all(|c| c.attempt() == 1));
         let claimed: BTreeSet<JobId> = jobs_of(&claims).into_iter().collect();
         assert_eq!(claimed, ids(0..jobs).into_iter().collect());
         assert_eq!(q.claim(R0), None);
@@ -241,7 +241,7 @@ fn s04_concurrent_completions_count_once() {
                     *error,
                     Error::StaleClaim {
                         job,
-                        attempt: claim.attempt
+                        attempt: claim.attempt()
                     }
                 );
             }
@@ -297,7 +297,7 @@ fn s05_concurrent_dependency_checks_on_a_chain() {
 
         // Job 1 completes while three threads keep checking.
         let claim = q.claim(R0).unwrap();
-        assert_eq!(claim.job, JobId(1));
+        assert_eq!(claim.job(), JobId(1));
         let seen = race(4, |t| {
             if t == 0 {
                 q.complete(claim, Outcome::Success).unwrap();

@@ -164,7 +164,7 @@ fn run(q: &dyn Scheduler, work: &Workload, seed: u64) -> AuditReport {
                 let Some(claim) = q.claim_wait(runner, Duration::from_millis(5)) else {
                     continue;
                 };
-                let job = claim.job.0 as usize;
+                let job = claim.job().0 as usize;
                 let cluster = work.specs[job].get_cluster();
                 rec.record(EventKind::Claimed {
                     claim,
@@ -176,7 +176,7 @@ fn run(q: &dyn Scheduler, work: &Workload, seed: u64) -> AuditReport {
                 if rng.chance(10) {
                     std::thread::yield_now();
                 }
-                let outcome = if claim.attempt <= work.plans[job].fail_first {
+                let outcome = if claim.attempt() <= work.plans[job].fail_first {
                     Outcome::Failure
                 } else {
                     Outcome::Success

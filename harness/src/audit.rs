@@ -39,7 +39,7 @@
 //! dag.set_capacity(ClusterId(0), 1);
 //!
 //! let log = EventLog::new();
-//! let claim = Claim { job: JobId(1), attempt: 1 };
+//! let claim = Claim::__from_parts(JobId(1), 1, 1); // as a queue's claim returns it
 //! let began = log.tick();
 //! // ... queue.claim(..) returned `claim` ...
 //! log.record(EventKind::Claimed { claim, cluster: Some(ClusterId(0)), began });
@@ -86,7 +86,7 @@ pub struct Event {
 /// ```
 /// use harness::audit::EventKind;
 /// use dagqueue::{Claim, JobId};
-/// let claim = Claim { job: JobId(1), attempt: 1 };
+/// let claim = Claim::__from_parts(JobId(1), 1, 1);
 /// let kind = EventKind::Released { claim, cluster: None };
 /// assert_eq!(kind.job(), JobId(1));
 /// ```
@@ -172,7 +172,7 @@ impl EventKind {
             EventKind::Claimed { claim, .. }
             | EventKind::Started { claim, .. }
             | EventKind::Released { claim, .. }
-            | EventKind::Reported { claim, .. } => claim.job,
+            | EventKind::Reported { claim, .. } => claim.job(),
             EventKind::CancelCalled { job, .. } | EventKind::Final { job, .. } => *job,
             EventKind::Paused { .. } | EventKind::Resumed { .. } => JobId(u64::MAX),
         }
@@ -821,7 +821,7 @@ impl Index {
                     // the dependency check it counts from the beginning, so
                     // that it proves nothing it should not.
                     let released = index.released.get(claim).copied().unwrap_or(0);
-                    let entry = index.completed.entry(claim.job).or_insert(released);
+                    let entry = index.completed.entry(claim.job()).or_insert(released);
                     *entry = (*entry).min(released);
                 }
                 EventKind::CancelCalled {
@@ -993,7 +993,7 @@ impl Replay {
         dag: &DagInfo,
         index: &Index,
     ) {
-        let job = claim.job;
+        let job = claim.job();
         self.claims += 1;
         *self.attempts.entry(job).or_default() += 1;
         if recorded_cluster != node.cluster {
@@ -1005,10 +1005,10 @@ impl Replay {
             });
         }
         let last = self.last_attempt.entry(job).or_default();
-        if claim.attempt <= *last {
+        if claim.attempt() <= *last {
             self.violations.push(Violation::DoubleClaim { seq, claim });
         }
-        *last = (*last).max(claim.attempt);
+        *last = (*last).max(claim.attempt());
         if let Some(held) = self.held.insert(job, claim) {
             self.violations
                 .push(Violation::OverlappingAttempts { seq, claim, held });
@@ -1129,10 +1129,7 @@ mod tests {
     const C: ClusterId = ClusterId(0);
 
     fn claim(job: u64, attempt: u32) -> Claim {
-        Claim {
-            job: JobId(job),
-            attempt,
-        }
+        Claim::__from_parts(JobId(job), 1, attempt)
     }
 
     /// Builds a log by hand: events and ticks take consecutive numbers.

@@ -131,9 +131,8 @@ pub trait Scheduler: Send + Sync {
     /// The metrics.
     fn metrics(&self) -> Metrics;
 
-    /// Forgets every finished job; returns how many. New jobs can no longer
-    /// depend on them (`UnknownDependency`).
-    fn prune_finished(&self) -> usize;
+    /// Forgets every finished job; returns their last views, by id.
+    fn prune_finished(&self) -> Vec<JobView>;
 }
 
 /// Forwards every [`Scheduler`] method to the inherent method of the same name.
@@ -192,7 +191,7 @@ impl Scheduler for JobQueue {
     fn metrics(&self) -> Metrics {
         JobQueue::metrics(self)
     }
-    fn prune_finished(&self) -> usize {
+    fn prune_finished(&self) -> Vec<JobView> {
         JobQueue::prune_finished(self)
     }
 }

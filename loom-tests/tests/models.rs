@@ -46,7 +46,7 @@ fn submit(q: &JobQueue, id: u64) {
 
 fn claimed(q: &JobQueue, id: u64) -> Claim {
     let claim = q.claim(R).expect("a ready job");
-    assert_eq!(claim.job, JobId(id));
+    assert_eq!(claim.job(), JobId(id));
     claim
 }
 
@@ -94,7 +94,7 @@ fn dependency_finishes_during_submit(q: Arc<JobQueue>) {
         Ok(JobState::Pending),
         "dependent released once its dependency completed"
     );
-    assert_eq!(q.claim(R).map(|c| c.job), Some(JobId(2)));
+    assert_eq!(q.claim(R).map(|c| c.job()), Some(JobId(2)));
     assert_eq!(q.claim(R), None, "released exactly once");
 }
 
@@ -136,7 +136,7 @@ fn m03_two_dependencies_finish_together() {
         q.complete(b, Outcome::Success).unwrap();
         t.join().unwrap();
         assert_eq!(q.state(JobId(3)), Ok(JobState::Pending));
-        assert_eq!(q.claim(R).map(|c| c.job), Some(JobId(3)));
+        assert_eq!(q.claim(R).map(|c| c.job()), Some(JobId(3)));
         assert_eq!(q.claim(R), None, "released exactly once");
     });
 }
@@ -328,7 +328,7 @@ fn m08_late_completion_never_completes_retry() {
             Err(_) => {
                 assert_eq!(failed, Ok(Completion::Retrying));
                 let retry = retry.expect("the retry is claimable");
-                assert_eq!(retry.attempt, 2);
+                assert_eq!(retry.attempt(), 2);
                 let view = q.job(JobId(1)).unwrap();
                 assert_eq!((view.state, view.attempt), (JobState::Scheduled, 2));
                 assert_eq!(q.metrics().completed, 0);
@@ -358,7 +358,7 @@ fn m09_reprioritize_races_claim() {
             }
             None => {
                 assert_eq!(changed, Ok(()));
-                assert_eq!(q.claim(R).map(|c| c.job), Some(JobId(1)));
+                assert_eq!(q.claim(R).map(|c| c.job()), Some(JobId(1)));
                 assert_eq!(q.claim(R), None, "in more than one lane");
             }
         }
@@ -449,7 +449,7 @@ fn m12_claim_wait_is_woken() {
         let t = thread::spawn(move || q1.claim_wait(R, Duration::from_secs(3600)));
         submit(&q, 1);
         let claim = t.join().unwrap();
-        assert_eq!(claim.map(|c| c.job), Some(JobId(1)));
+        assert_eq!(claim.map(|c| c.job()), Some(JobId(1)));
     });
 }
 
@@ -478,7 +478,7 @@ fn set_aside_races_resource_raise(q: Arc<JobQueue>) {
         t.join().unwrap();
         let claimed = first.or_else(|| q.claim(R));
         assert_eq!(
-            claimed.map(|c| c.job),
+            claimed.map(|c| c.job()),
             Some(JobId(1)),
             "a job that fits after the raise was stranded"
         );

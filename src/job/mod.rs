@@ -68,13 +68,17 @@ impl core::ops::Deref for Edges {
 /// One job. Shared as `Arc<Job>` by the job table, lane entries and the
 /// dependents lists of its dependencies.
 ///
-/// Size: 72 bytes; 88 with its `Arc` header (a 96-byte heap block with
-/// glibc's malloc), plus its table slot (16) and, with dependencies, one
+/// Size: 80 bytes (72 before claims named an incarnation); 96 with its
+/// `Arc` header (a 112-byte heap block with glibc's malloc), plus its table slot (16) and, with dependencies, one
 /// shared list (40 bytes + 8 a dependency edge). A finished job's dependents
 /// list is empty (sealed) and it is in no lane, so that is all it keeps
 /// until pruned. Its cluster is its lane group's.
 pub(crate) struct Job {
     pub(crate) id: JobId,
+    /// Unique to this record in the process (`sync::next_incarnation`): a
+    /// claim names it, so a report can never reach another record, be it a
+    /// new job reusing a pruned id or a job of another queue.
+    pub(crate) incarnation: u64,
     /// State, attempt, priority, level, remaining dependencies, version.
     pub(crate) word: StateWord,
     pub(crate) runner: RunnerType,
@@ -100,6 +104,7 @@ impl Job {
     ) -> Job {
         Job {
             id: spec.id(),
+            incarnation: crate::sync::next_incarnation(),
             word: StateWord::new(word, faults),
             runner: spec.get_runner(),
             max_retries: spec.get_max_retries(),
@@ -136,14 +141,14 @@ impl Job {
 mod tests {
     use super::*;
 
-    /// The documented footprint of a job (docs/DESIGN.md): the record is 72
-    /// bytes, 88 with its `Arc` header, which glibc serves from a 96-byte
-    /// block (80 bytes would take a 112-byte one); a job without
+    /// The documented footprint of a job (docs/DESIGN.md): the record is 80
+    /// bytes, 96 with its `Arc` header, which glibc serves from a 112-byte
+    /// block (up to 88 bytes would still fit it); a job without
     /// dependencies allocates no dependency list. Fail loudly if it grows.
     #[test]
     fn a_job_record_stays_small() {
         let size = core::mem::size_of::<Job>();
-        assert!(size <= 72, "Job is {size} bytes");
+        assert!(size <= 80, "Job is {size} bytes");
         assert_eq!(core::mem::size_of::<DependencyRef>(), 8);
         let job = Job::new(
             &crate::spec::JobSpec::new(JobId(1)),

@@ -26,12 +26,13 @@ impl JobQueue {
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
     /// q.submit(JobSpec::new(JobId(2)).priority(Priority::High)).unwrap();
-    /// assert_eq!(q.claim(RunnerType::DEFAULT), Some(Claim { job: JobId(2), attempt: 1 }));
+    /// assert_eq!(q.claim(RunnerType::DEFAULT).map(|c| c.job()), Some(JobId(2)));
     /// assert_eq!(q.claim(RunnerType(7)), None); // no job of that runner type
     /// ```
     // Linearization point: the CAS pending → scheduled
     // (`StateWord::claim` in `job/word.rs`), made while a slot of the job's
     // cluster is reserved.
+    #[must_use = "a claimed job is held until its claim is reported"]
     pub fn claim(&self, runner: RunnerType) -> Option<Claim> {
         if let Some(aging) = &self.aging {
             self.promote_aged(aging);
@@ -55,6 +56,7 @@ impl JobQueue {
     /// q.submit(JobSpec::new(JobId(1))).unwrap();
     /// assert!(q.claim_wait(RunnerType::DEFAULT, Duration::from_secs(1)).is_some());
     /// ```
+    #[must_use = "a claimed job is held until its claim is reported"]
     pub fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
         self.wake.wait_for(timeout, || self.claim(runner))
     }
@@ -121,10 +123,7 @@ impl JobQueue {
         self.metrics.add(Counter::Scheduled, 1);
         let now = self.now_micros();
         self.metrics.record_wait(now.saturating_sub(job.ready_at()));
-        let claim = Claim {
-            job: job.id,
-            attempt: word.attempt(),
-        };
+        let claim = Claim::new(job.id, job.incarnation, word.attempt());
         self.remember_claimed(job);
         Some(claim)
     }

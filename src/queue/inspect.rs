@@ -163,27 +163,43 @@ impl JobQueue {
         self.metrics.read(self.now_micros() / 1_000_000)
     }
 
-    /// Forgets every finished job; returns how many. New jobs can no longer
-    /// depend on them (`UnknownDependency`).
+    /// Forgets every finished job and hands back what it removed: each
+    /// one's last view (id, terminal state, priority, attempts), by id, so a
+    /// caller can clean its own tables (id → payload) without a scan.
+    ///
+    /// After pruning, the id is unknown: a new job naming it as a dependency
+    /// gets `UnknownDependency`, and a late report of a pruned job's claim
+    /// gets `StaleClaim`. The id may be submitted again; the new job is a
+    /// new record, never mistaken for the old one (a job that depended on
+    /// the old one does not depend on the new one). A long-running
+    /// scheduler calls this periodically; jobs still running are kept.
     ///
     /// ```
     /// use dagqueue::*;
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2))).unwrap();
     /// let claim = q.claim(RunnerType::DEFAULT).unwrap();
     /// q.complete(claim, Outcome::Success).unwrap();
-    /// assert_eq!(q.prune_finished(), 1);
+    /// let pruned = q.prune_finished();
+    /// assert_eq!(pruned.len(), 1);
+    /// assert_eq!((pruned[0].id, pruned[0].state), (JobId(1), JobState::Completed));
     /// assert_eq!(q.state(JobId(1)), Err(Error::UnknownJob(JobId(1))));
+    /// assert_eq!(q.state(JobId(2)), Ok(JobState::Pending)); // unfinished: kept
     /// ```
-    pub fn prune_finished(&self) -> usize {
-        let mut pruned = 0;
+    pub fn prune_finished(&self) -> Vec<JobView> {
+        let mut pruned = Vec::new();
         self.jobs.retain(|_, job| {
-            let keep = !job.word.load().state().is_some_and(JobState::is_terminal);
-            if !keep {
-                pruned += 1;
+            let word = job.word.load();
+            match Self::view(job, word) {
+                Some(view) if view.state.is_terminal() => {
+                    pruned.push(view);
+                    false
+                }
+                _ => true,
             }
-            keep
         });
+        pruned.sort_unstable_by_key(|view| view.id);
         pruned
     }
 }

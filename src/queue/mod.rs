@@ -325,7 +325,7 @@ impl std::fmt::Debug for JobQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claim::{Claim, Completion, Outcome};
+    use crate::claim::{Completion, Outcome};
     use crate::spec::{JobSpec, Resources};
     use std::time::Duration;
 
@@ -355,7 +355,7 @@ mod tests {
         queue
             .submit(JobSpec::new(JobId(2)).depends_on([JobId(1)]))
             .unwrap();
-        assert_eq!(queue.prune_finished(), 1);
+        assert_eq!(queue.prune_finished().len(), 1);
         queue.submit(JobSpec::new(JobId(1))).unwrap(); // the id again, a new job
         assert_eq!(queue.dependencies_satisfied(JobId(2)), Ok(true));
         // Job 2 no longer depends on anything live: the new job 1 may depend on it.
@@ -368,28 +368,28 @@ mod tests {
         queue.submit(JobSpec::new(JobId(1))).unwrap();
         // This thread claims the first job 1 and remembers it.
         let old = queue.claim(RunnerType::DEFAULT).unwrap();
-        std::thread::scope(|s| {
+        let new = std::thread::scope(|s| {
             s.spawn(|| {
                 // Another thread finishes it, prunes it, and claims a new job 1.
                 queue.complete(old, Outcome::Success).unwrap();
-                assert_eq!(queue.prune_finished(), 1);
+                assert_eq!(queue.prune_finished().len(), 1);
                 queue.submit(JobSpec::new(JobId(1))).unwrap();
-                let new = queue.claim(RunnerType::DEFAULT).unwrap();
-                assert_eq!(
-                    new,
-                    Claim {
-                        job: JobId(1),
-                        attempt: 1
-                    }
-                );
-            });
+                queue.claim(RunnerType::DEFAULT).unwrap()
+            })
+            .join()
+            .unwrap()
         });
-        // Same id and attempt as the remembered (pruned) job: the table's job
-        // is the one started and completed.
-        let claim = Claim {
+        // Same id and attempt as the remembered (pruned) job, another record:
+        // the old claim is stale, the new one reaches the table's job.
+        assert_eq!((new.job(), new.attempt()), (old.job(), old.attempt()));
+        assert_ne!(new, old);
+        let stale = Err(Error::StaleClaim {
             job: JobId(1),
             attempt: 1,
-        };
+        });
+        assert_eq!(queue.start(&old), stale);
+        assert_eq!(queue.complete(old, Outcome::Success).map(|_| ()), stale);
+        let claim = new;
         assert_eq!(queue.start(&claim), Ok(()));
         assert_eq!(queue.state(JobId(1)), Ok(JobState::Running));
         assert_eq!(
@@ -406,16 +406,26 @@ mod tests {
         first.submit(JobSpec::new(JobId(1))).unwrap();
         second.submit(JobSpec::new(JobId(1))).unwrap();
         let claim = first.claim(RunnerType::DEFAULT).unwrap();
-        // The same claim on the other queue names a job nobody claimed there.
+        let theirs = second.claim(RunnerType::DEFAULT).unwrap();
+        // The same job id and attempt, scheduled in both queues: a claim of
+        // one queue reaches nothing in the other.
         assert_eq!(
-            second.complete(claim, Outcome::Success),
-            Err(Error::StaleClaim {
-                job: JobId(1),
-                attempt: 1
-            })
+            (claim.job(), claim.attempt()),
+            (theirs.job(), theirs.attempt())
         );
+        let stale = Err(Error::StaleClaim {
+            job: JobId(1),
+            attempt: 1,
+        });
+        assert_eq!(second.start(&claim), stale);
+        assert_eq!(second.complete(claim, Outcome::Success).map(|_| ()), stale);
+        assert_eq!(second.state(JobId(1)), Ok(JobState::Scheduled));
         assert_eq!(
             first.complete(claim, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+        assert_eq!(
+            second.complete(theirs, Outcome::Success),
             Ok(Completion::Completed)
         );
     }
@@ -443,7 +453,7 @@ mod tests {
             assert_eq!(queue.schedulable(runner), expected);
             for &id in &expected {
                 let claim = queue.claim(runner).unwrap();
-                assert_eq!(claim.job, id);
+                assert_eq!(claim.job(), id);
                 queue.start(&claim).unwrap();
                 assert_eq!(
                     queue.complete(claim, Outcome::Success),
@@ -478,7 +488,7 @@ mod tests {
         assert_eq!(queue.state(JobId(1)), Ok(JobState::Pending));
         queue.set_cluster_resources(ClusterId(0), big).unwrap();
         assert_eq!(
-            queue.claim(RunnerType::DEFAULT).map(|c| c.job),
+            queue.claim(RunnerType::DEFAULT).map(|c| c.job()),
             Some(JobId(1))
         );
     }
@@ -494,11 +504,11 @@ mod tests {
             .unwrap();
         // Both age at once: job 1 is served at Normal, job 2 at High.
         assert_eq!(
-            queue.claim(RunnerType::DEFAULT).map(|c| c.job),
+            queue.claim(RunnerType::DEFAULT).map(|c| c.job()),
             Some(JobId(2))
         );
         assert_eq!(
-            queue.claim(RunnerType::DEFAULT).map(|c| c.job),
+            queue.claim(RunnerType::DEFAULT).map(|c| c.job()),
             Some(JobId(1))
         );
         assert_eq!(queue.job(JobId(1)).unwrap().priority, Priority::Low);

@@ -17,7 +17,8 @@ impl JobQueue {
     /// Marks a claimed attempt as started (`Scheduled` → `Running`).
     ///
     /// # Errors
-    /// `UnknownJob`, `StaleClaim`, `AlreadyStarted`, `CancelRequested`.
+    /// `StaleClaim` (not this job's current attempt, or its job was pruned,
+    /// or the claim is another queue's), `AlreadyStarted`, `CancelRequested`.
     ///
     /// ```
     /// use dagqueue::*;
@@ -30,24 +31,18 @@ impl JobQueue {
     /// ```
     // Linearization point: the CAS scheduled → running.
     pub fn start(&self, claim: &Claim) -> Result<(), Error> {
-        // Fast path: the job this thread just claimed. A refusal there may
-        // come from a pruned namesake, so it is settled by the table.
-        if self.with_remembered(claim.job, |job| job.word.start(claim.attempt).is_ok())
-            == Some(true)
-        {
-            return Ok(());
-        }
-        let job = self.lookup(claim.job)?;
-        job.word
-            .start(claim.attempt)
-            .map_err(|refusal| match refusal {
-                StartRefusal::Stale => Error::StaleClaim {
-                    job: claim.job,
-                    attempt: claim.attempt,
-                },
-                StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job),
-                StartRefusal::CancelRequested => Error::CancelRequested(claim.job),
-            })
+        let attempt = claim.attempt();
+        // Fast path: the record this thread just claimed, if the claim was
+        // made from it (then its answer is the answer).
+        let started = match self.with_remembered(claim, |job| job.word.start(attempt)) {
+            Some(started) => started,
+            None => self.claimed_record(claim)?.word.start(attempt),
+        };
+        started.map_err(|refusal| match refusal {
+            StartRefusal::Stale => stale(claim),
+            StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job()),
+            StartRefusal::CancelRequested => Error::CancelRequested(claim.job()),
+        })
     }
 
     /// Reports how a claimed attempt (scheduled or running) ended, freeing its
@@ -56,7 +51,9 @@ impl JobQueue {
     /// cancellation was requested the job ends `Cancelled` whatever the outcome.
     ///
     /// # Errors
-    /// `UnknownJob`, `StaleClaim` (a repeated or late report changes nothing).
+    /// `StaleClaim`: a repeated or late report, a report of a pruned job
+    /// (even if a new job reuses its id) or of another queue's claim changes
+    /// nothing.
     ///
     /// ```
     /// use dagqueue::*;
@@ -65,7 +62,7 @@ impl JobQueue {
     /// let first = q.claim(RunnerType::DEFAULT).unwrap();
     /// assert_eq!(q.complete(first, Outcome::Failure), Ok(Completion::Retrying));
     /// let second = q.claim(RunnerType::DEFAULT).unwrap();
-    /// assert_eq!(second.attempt, 2);
+    /// assert_eq!(second.attempt(), 2);
     /// assert!(q.complete(first, Outcome::Success).is_err()); // a late report of attempt 1
     /// assert_eq!(q.complete(second, Outcome::Success), Ok(Completion::Completed));
     /// ```
@@ -73,19 +70,24 @@ impl JobQueue {
     // (`StateWord::finish` in `job/word.rs`); it checks the attempt, so a
     // repeated or late report fails it and changes nothing.
     pub fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
-        // Fast path: the job this thread claimed last (no table lookup). If
-        // its CAS fails it may be a pruned namesake: the table decides.
-        if let Some(Some(completion)) =
-            self.with_remembered(claim.job, |job| self.complete_job(job, claim, outcome))
-        {
-            return Ok(completion);
+        // Fast path: the record this thread claimed last, if the claim was
+        // made from it (no table lookup; then its answer is the answer).
+        let completion =
+            match self.with_remembered(&claim, |job| self.complete_job(job, claim, outcome)) {
+                Some(completion) => completion,
+                None => self.complete_job(&self.claimed_record(&claim)?, claim, outcome),
+            };
+        completion.ok_or_else(|| stale(&claim))
+    }
+
+    /// The record `claim` was made from, if this queue still holds it: the
+    /// job of that id, of that incarnation. Anything else (pruned, even if
+    /// a new job reuses the id; a claim of another queue) is `StaleClaim`.
+    fn claimed_record(&self, claim: &Claim) -> Result<Arc<Job>, Error> {
+        match self.lookup(claim.job()) {
+            Ok(job) if job.incarnation == claim.incarnation() => Ok(job),
+            _ => Err(stale(claim)),
         }
-        let job = self.lookup(claim.job)?;
-        self.complete_job(&job, claim, outcome)
-            .ok_or(Error::StaleClaim {
-                job: claim.job,
-                attempt: claim.attempt,
-            })
     }
 
     /// `complete` on a found job: the CAS that ends the attempt, then the
@@ -100,7 +102,7 @@ impl JobQueue {
     ) -> Option<Completion> {
         let word = job
             .word
-            .finish(claim.attempt, outcome, job.max_retries)
+            .finish(claim.attempt(), outcome, job.max_retries)
             .ok()?;
         let cluster = job.group().cluster.as_deref();
         if let Some(cluster) = cluster {
@@ -165,7 +167,7 @@ impl JobQueue {
     /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
     /// q.submit(JobSpec::new(JobId(2))).unwrap();
     /// q.reprioritize(JobId(1), Priority::Critical).unwrap();
-    /// assert_eq!(q.claim(RunnerType::DEFAULT).map(|c| c.job), Some(JobId(1)));
+    /// assert_eq!(q.claim(RunnerType::DEFAULT).map(|c| c.job()), Some(JobId(1)));
     /// ```
     // Linearization point: the CAS that changes the priority (and, for a
     // pending job, the version, which turns its old lane entry stale).
@@ -179,5 +181,13 @@ impl JobQueue {
             Ok(None) => Ok(()),
             Err(state) => Err(not_queued(id, state)),
         }
+    }
+}
+
+/// The error of a report whose claim is not current.
+fn stale(claim: &Claim) -> Error {
+    Error::StaleClaim {
+        job: claim.job(),
+        attempt: claim.attempt(),
     }
 }

@@ -51,6 +51,27 @@ pub(crate) fn next_queue_uid() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A number unique to each call in this process, never 0, below 2^53: a job
+/// record's incarnation. Handed out from per-thread blocks of a
+/// process-wide counter, so concurrent submitters share no cache line.
+pub(crate) fn next_incarnation() -> u64 {
+    use ::std::cell::Cell;
+    const BLOCK: u64 = 1024;
+    // A std atomic even under loom: a process-wide counter is not part of
+    // any protocol a model checks. Relaxed: only uniqueness matters.
+    static NEXT_BLOCK: ::std::sync::atomic::AtomicU64 = ::std::sync::atomic::AtomicU64::new(1);
+    ::std::thread_local!(static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) });
+    RANGE.with(|range| {
+        let (mut next, mut end) = range.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) * BLOCK;
+            end = next + BLOCK;
+        }
+        range.set((next + 1, end));
+        next
+    })
+}
+
 /// Loads the current value of a snapshot cell.
 #[inline]
 pub(crate) fn snapshot_load<T>(cell: &Snapshot<T>) -> Option<::std::sync::Arc<T>> {

@@ -190,17 +190,23 @@ pub fn run_all(queue: &dyn Scheduler, runner: RunnerType) -> Vec<JobId> {
     while let Some(claim) = queue.claim(runner) {
         queue.start(&claim).unwrap();
         queue.complete(claim, Outcome::Success).unwrap();
-        order.push(claim.job);
+        order.push(claim.job());
     }
     order
 }
 
 /// The ids of a list of claims.
 pub fn jobs_of(claims: &[Claim]) -> Vec<JobId> {
-    claims.iter().map(|c| c.job).collect()
+    claims.iter().map(|c| c.job()).collect()
 }
 
 /// `JobId`s from numbers.
 pub fn ids(numbers: impl IntoIterator<Item = u64>) -> Vec<JobId> {
     numbers.into_iter().map(JobId).collect()
+}
+
+/// A claim no queue handed out (incarnation 0 is never issued): every
+/// implementation must find it stale.
+pub fn forged(job: JobId, attempt: u32) -> Claim {
+    Claim::__from_parts(job, 0, attempt)
 }

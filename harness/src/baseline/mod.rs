@@ -23,10 +23,10 @@
 //!     queue.submit(JobSpec::new(JobId(1))).unwrap();
 //!     queue.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
 //!     let first = queue.claim(RunnerType::DEFAULT).unwrap();
-//!     assert_eq!(first.job, JobId(1));
+//!     assert_eq!(first.job(), JobId(1));
 //!     assert!(queue.claim(RunnerType::DEFAULT).is_none()); // job 2 waits for job 1
 //!     queue.complete(first, Outcome::Success).unwrap();
-//!     assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job, JobId(2));
+//!     assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job(), JobId(2));
 //! }
 //! run(&StdMutexQueue::new(QueueConfig::default()));
 //! run(&ParkingLotQueue::new(QueueConfig::default()));
@@ -248,7 +248,7 @@ impl<L: Lock> Scheduler for MutexQueue<L> {
         self.with(|state| state.metrics())
     }
 
-    fn prune_finished(&self) -> usize {
+    fn prune_finished(&self) -> Vec<JobView> {
         self.with(|state| state.prune_finished())
     }
 }
@@ -271,7 +271,7 @@ macro_rules! baseline_queue {
                 "let queue = ", stringify!($name), "::new(config);\n",
                 "assert!(queue.config().fair_share());\n",
                 "queue.submit(JobSpec::new(JobId(1))).unwrap();\n",
-                "assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job, JobId(1));\n",
+                "assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job(), JobId(1));\n",
                 "```",
             )]
             pub fn new(config: QueueConfig) -> $name {
@@ -365,7 +365,7 @@ macro_rules! baseline_queue {
             fn metrics(&self) -> Metrics {
                 self.0.metrics()
             }
-            fn prune_finished(&self) -> usize {
+            fn prune_finished(&self) -> Vec<JobView> {
                 self.0.prune_finished()
             }
         }

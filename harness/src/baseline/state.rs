@@ -27,9 +27,17 @@ use dagqueue::{
     MAX_DEPENDENCIES,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const LEVELS: usize = Priority::LEVELS;
+
+/// A number unique to each call in this process (job record incarnations).
+fn next_incarnation() -> u64 {
+    // Relaxed: only uniqueness matters.
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Dead entries a lane tolerates before it is worth compacting.
 const COMPACT_MIN_STALE: usize = 32;
@@ -40,6 +48,8 @@ const WINDOW_SECS: usize = 60;
 /// One job.
 #[derive(Debug)]
 struct JobRecord {
+    /// Unique to this record in the process: its claims name it.
+    incarnation: u64,
     runner: RunnerType,
     cluster: Option<ClusterId>,
     /// Index of its lane group in its runner's `groups`.
@@ -107,6 +117,18 @@ struct Cluster {
     resources: Option<Resources>,
     /// Jobs set aside for not fitting, with their tokens, in order.
     set_aside: Vec<(JobId, u64)>,
+}
+
+impl JobRecord {
+    fn view(&self, id: JobId) -> JobView {
+        JobView::new(
+            id,
+            self.state,
+            self.priority,
+            self.attempt,
+            self.cancel_requested,
+        )
+    }
 }
 
 impl Cluster {
@@ -509,6 +531,7 @@ impl State {
         self.jobs.insert(
             id,
             JobRecord {
+                incarnation: next_incarnation(),
                 runner,
                 cluster,
                 group,
@@ -661,46 +684,51 @@ impl State {
                     lanes.cursor = (start + i) % n + 1;
                     counters.scheduled += 1;
                     counters.sample_wait(now.saturating_duration_since(job.pending_since));
-                    return Some(Claim {
-                        job: id,
-                        attempt: job.attempt,
-                    });
+                    return Some(Claim::__from_parts(id, job.incarnation, job.attempt));
                 }
             }
         }
         None
     }
 
-    pub(super) fn start(&mut self, claim: &Claim) -> Result<(), Error> {
-        let job = self
-            .jobs
-            .get_mut(&claim.job)
-            .ok_or(Error::UnknownJob(claim.job))?;
-        if !job.state.is_claimed() || job.attempt != claim.attempt {
-            return Err(Error::StaleClaim {
-                job: claim.job,
-                attempt: claim.attempt,
-            });
+    /// The record `claim` was made from, if its attempt is current: the job
+    /// of that id and incarnation, scheduled or running at that attempt.
+    /// Anything else (a late or repeated report, a pruned job even if its id
+    /// was reused, another queue's claim) is `StaleClaim`.
+    fn claimed<'a>(
+        jobs: &'a mut HashMap<JobId, JobRecord>,
+        claim: &Claim,
+    ) -> Result<&'a mut JobRecord, Error> {
+        match jobs.get_mut(&claim.job()) {
+            Some(job)
+                if job.incarnation == claim.__incarnation()
+                    && job.state.is_claimed()
+                    && job.attempt == claim.attempt() =>
+            {
+                Ok(job)
+            }
+            _ => Err(Error::StaleClaim {
+                job: claim.job(),
+                attempt: claim.attempt(),
+            }),
         }
+    }
+
+    pub(super) fn start(&mut self, claim: &Claim) -> Result<(), Error> {
+        let job = Self::claimed(&mut self.jobs, claim)?;
         if job.cancel_requested {
-            return Err(Error::CancelRequested(claim.job));
+            return Err(Error::CancelRequested(claim.job()));
         }
         if job.state == JobState::Running {
-            return Err(Error::AlreadyStarted(claim.job));
+            return Err(Error::AlreadyStarted(claim.job()));
         }
         job.state = JobState::Running;
         Ok(())
     }
 
     pub(super) fn complete(&mut self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
-        let id = claim.job;
-        let job = self.jobs.get_mut(&id).ok_or(Error::UnknownJob(id))?;
-        if !job.state.is_claimed() || job.attempt != claim.attempt {
-            return Err(Error::StaleClaim {
-                job: id,
-                attempt: claim.attempt,
-            });
-        }
+        let id = claim.job();
+        let job = Self::claimed(&mut self.jobs, &claim)?;
         let now = Instant::now();
         let cancel_requested = job.cancel_requested;
         let retry = job.attempt <= job.max_retries;
@@ -818,13 +846,7 @@ impl State {
 
     pub(super) fn job(&self, id: JobId) -> Result<JobView, Error> {
         let job = self.jobs.get(&id).ok_or(Error::UnknownJob(id))?;
-        Ok(JobView::new(
-            id,
-            job.state,
-            job.priority,
-            job.attempt,
-            job.cancel_requested,
-        ))
+        Ok(job.view(id))
     }
 
     pub(super) fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
@@ -901,15 +923,17 @@ impl State {
         metrics
     }
 
-    pub(super) fn prune_finished(&mut self) -> usize {
-        let pruned: HashSet<JobId> = self
+    pub(super) fn prune_finished(&mut self) -> Vec<JobView> {
+        let mut views: Vec<JobView> = self
             .jobs
             .iter()
             .filter(|(_, job)| job.state.is_terminal())
-            .map(|(&id, _)| id)
+            .map(|(&id, job)| job.view(id))
             .collect();
+        views.sort_unstable_by_key(|view| view.id);
+        let pruned: HashSet<JobId> = views.iter().map(|view| view.id).collect();
         if pruned.is_empty() {
-            return 0;
+            return views;
         }
         self.jobs.retain(|id, _| !pruned.contains(id));
         // Forget them in the remaining jobs' lists too, so that a new job
@@ -918,6 +942,6 @@ impl State {
             job.dependencies.retain(|dep| !pruned.contains(dep));
             job.dependents.retain(|dep| !pruned.contains(dep));
         }
-        pruned.len()
+        views
     }
 }

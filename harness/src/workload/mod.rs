@@ -129,7 +129,9 @@ impl Plan {
     /// so every implementation sees the same failures).
     fn outcome(&self, claim: Claim) -> Outcome {
         let mut rng = Rng::new(
-            self.seed ^ claim.job.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(claim.attempt),
+            self.seed
+                ^ claim.job().0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ u64::from(claim.attempt()),
         );
         if rng.below(1000) < FAIL_PER_MILLE {
             Outcome::Failure
@@ -482,7 +484,7 @@ fn worker<S: Scheduler, K: Sink>(
                 }
             }
         };
-        let cluster = plan.cluster(claim.job);
+        let cluster = plan.cluster(claim.job());
         sink.record(|| EventKind::Claimed {
             claim,
             cluster,
