@@ -86,6 +86,35 @@ impl Claim {
     }
 }
 
+/// Why [`claim_wait`](crate::JobQueue::claim_wait) returned without a claim.
+///
+/// ```
+/// use dagqueue::{JobQueue, RunnerType, WaitError};
+/// use std::time::Duration;
+/// let queue = JobQueue::new();
+/// assert_eq!(queue.claim_wait(RunnerType::DEFAULT, Duration::ZERO), Err(WaitError::TimedOut));
+/// queue.close();
+/// assert_eq!(queue.claim_wait(RunnerType::DEFAULT, Duration::MAX), Err(WaitError::Closed));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaitError {
+    /// Nothing could be claimed before the timeout.
+    TimedOut,
+    /// The queue was closed: a worker should stop asking.
+    Closed,
+}
+
+impl core::fmt::Display for WaitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            WaitError::TimedOut => "no job could be claimed before the timeout",
+            WaitError::Closed => "the queue is closed",
+        })
+    }
+}
+
+impl std::error::Error for WaitError {}
+
 /// How a worker's attempt ended.
 ///
 /// ```

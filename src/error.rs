@@ -86,6 +86,9 @@ pub enum Error {
     /// `set_cluster_resources`, and any other operation naming an undeclared
     /// one is rejected.
     UnknownCluster(ClusterId),
+    /// The queue was closed ([`JobQueue::close`](crate::JobQueue::close)):
+    /// it takes no new job.
+    Closed,
     /// A builder's `default_capacity` of zero or above
     /// [`MAX_CAPACITY`](crate::MAX_CAPACITY).
     InvalidDefaultCapacity(u32),
@@ -117,6 +120,7 @@ impl fmt::Display for Error {
                 write!(f, "{cluster}: capacity {capacity} is above the limit")
             }
             Error::UnknownCluster(cluster) => write!(f, "unknown {cluster}"),
+            Error::Closed => write!(f, "the queue is closed"),
             Error::InvalidDefaultCapacity(capacity) => {
                 write!(f, "default capacity {capacity} is not in 1..=MAX_CAPACITY")
             }

@@ -25,6 +25,12 @@ pub struct Faults {
     /// Set a job aside without re-checking the resources generation.
     #[cfg(dagqueue_loom)]
     pub unchecked_set_aside: bool,
+    /// Close by setting the flag only, without waking the sleepers.
+    #[cfg(dagqueue_loom)]
+    pub silent_close: bool,
+    /// End jobs without waking the callers asleep in `wait_idle`.
+    #[cfg(dagqueue_loom)]
+    pub silent_finish: bool,
 }
 
 impl Faults {
@@ -48,6 +54,22 @@ impl Faults {
     pub(crate) fn unchecked_set_aside(self) -> bool {
         #[cfg(dagqueue_loom)]
         return self.unchecked_set_aside;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn silent_close(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.silent_close;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn silent_finish(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.silent_finish;
         #[cfg(not(dagqueue_loom))]
         false
     }

@@ -55,7 +55,7 @@ pub use faults::__loom;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use claim::{CancelOutcome, Claim, Completion, Outcome};
+pub use claim::{CancelOutcome, Claim, Completion, Outcome, WaitError};
 #[doc(hidden)]
 pub use config::check_capacity;
 pub use config::{JobQueueBuilder, QueueConfig, MAX_CAPACITY};

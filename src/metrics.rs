@@ -25,6 +25,7 @@ fn stripe() -> usize {
 
 /// The counters of one stripe.
 struct Stripe {
+    submitted: AtomicU64,
     scheduled: AtomicU64,
     completed: AtomicU64,
     failed: AtomicU64,
@@ -41,6 +42,7 @@ struct Stripe {
 impl Stripe {
     fn new() -> Stripe {
         Stripe {
+            submitted: AtomicU64::new(0),
             scheduled: AtomicU64::new(0),
             completed: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -55,6 +57,7 @@ impl Stripe {
 /// Which total to add to.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Counter {
+    Submitted,
     Scheduled,
     Completed,
     Failed,
@@ -78,19 +81,43 @@ impl MetricsCell {
         }
     }
 
-    /// Adds `n` to a total. Relaxed: the totals order nothing else; a reader
-    /// wanting them exact waits for the operations (joins the threads) first.
+    /// Adds `n` to a total. Release (free on x86: every RMW is a full
+    /// barrier there): a reader of `unfinished` that acquires a terminal
+    /// count also sees the submit count of that job, counted before it was
+    /// published. The totals order nothing else; a reader wanting them
+    /// exact waits for the operations (joins the threads) first.
     #[inline]
     pub(crate) fn add(&self, counter: Counter, n: u64) {
         let stripe = &self.stripes[stripe()];
         let cell = match counter {
+            Counter::Submitted => &stripe.submitted,
             Counter::Scheduled => &stripe.scheduled,
             Counter::Completed => &stripe.completed,
             Counter::Failed => &stripe.failed,
             Counter::Retried => &stripe.retried,
             Counter::Cancelled => &stripe.cancelled,
         };
-        cell.fetch_add(n, Ordering::Relaxed);
+        cell.fetch_add(n, Ordering::Release);
+    }
+
+    /// Jobs submitted and not yet terminal. Exact when no operation is in
+    /// flight; under concurrent operations never below the true count of
+    /// jobs that are unfinished for the whole read: the terminal counts are
+    /// read first (Acquire, pairing with `add`'s Release), so every job
+    /// counted terminal has its submit counted too.
+    pub(crate) fn unfinished(&self) -> u64 {
+        let mut terminal = 0u64;
+        for stripe in self.stripes.iter() {
+            terminal += stripe.completed.load(Ordering::Acquire);
+            terminal += stripe.failed.load(Ordering::Acquire);
+            terminal += stripe.cancelled.load(Ordering::Acquire);
+        }
+        let submitted: u64 = self
+            .stripes
+            .iter()
+            .map(|stripe| stripe.submitted.load(Ordering::Relaxed))
+            .sum();
+        submitted.saturating_sub(terminal)
     }
 
     /// Counts one completion in the throughput window at second `now_secs`.
@@ -144,6 +171,7 @@ impl MetricsCell {
     pub(crate) fn read(&self, now_secs: u64) -> Metrics {
         let mut metrics = Metrics::default();
         for stripe in self.stripes.iter() {
+            metrics.submitted += stripe.submitted.load(Ordering::Relaxed);
             metrics.scheduled += stripe.scheduled.load(Ordering::Relaxed);
             metrics.completed += stripe.completed.load(Ordering::Relaxed);
             metrics.failed += stripe.failed.load(Ordering::Relaxed);

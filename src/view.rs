@@ -248,6 +248,8 @@ impl QueueStatus {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Metrics {
+    /// Jobs accepted by `submit`.
+    pub submitted: u64,
     /// Successful claims (each attempt counts).
     pub scheduled: u64,
     /// Jobs that reached `Completed`.

@@ -648,3 +648,17 @@ fn add_dependencies_to_claimed_or_finished_job() {
         }
     });
 }
+
+#[test]
+fn submit_after_close() {
+    with_fixture(|q, _| {
+        q.close();
+        assert_rejected(q, || q.submit(JobSpec::new(NEW)), Error::Closed);
+        // Even a spec that is bad on its own: the queue takes nothing.
+        assert_rejected(
+            q,
+            || q.submit(JobSpec::new(NEW).depends_on([NEW])),
+            Error::Closed,
+        );
+    });
+}

@@ -200,7 +200,7 @@ fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>
         }
         Op::ClaimWait(runner) => {
             let claim = q.claim_wait(RunnerType(*runner), Duration::ZERO);
-            (format!("{claim:?}"), claim)
+            (format!("{claim:?}"), claim.ok())
         }
         Op::Start(r) => (format!("{:?}", q.start(&resolve(r, issued))), None),
         Op::Complete(r, success) => {

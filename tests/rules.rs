@@ -9,8 +9,8 @@ mod common;
 use common::forged;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
-    Outcome, Priority, QueueConfig, Resources, RunnerType, UserId, MAX_CAPACITY, MAX_DEPENDENCIES,
-    MAX_RETRIES,
+    Outcome, Priority, QueueConfig, Resources, RunnerType, UserId, WaitError, MAX_CAPACITY,
+    MAX_DEPENDENCIES, MAX_RETRIES,
 };
 use harness::Scheduler;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1084,12 +1084,15 @@ fn reprioritize_rules() {
 fn claim_wait_times_out() {
     each(|q| {
         let start = Instant::now();
-        assert_eq!(q.claim_wait(R, Duration::from_millis(30)), None);
+        assert_eq!(
+            q.claim_wait(R, Duration::from_millis(30)),
+            Err(WaitError::TimedOut)
+        );
         assert!(start.elapsed() >= Duration::from_millis(30));
         q.submit(job(1)).unwrap();
         assert_eq!(
             q.claim_wait(R, Duration::ZERO).map(|c| c.job()),
-            Some(JobId(1))
+            Ok(JobId(1))
         );
     });
 }
@@ -1174,7 +1177,7 @@ fn claim_wait_wakes_on_each_kind_of_event() {
             thread::sleep(Duration::from_millis(50));
             event(&*q);
             let (claim, waited) = waiter.join().unwrap();
-            assert!(claim.is_some());
+            assert!(claim.is_ok());
             assert!(waited < Duration::from_secs(10));
         }
     }
@@ -1184,7 +1187,7 @@ fn claim_wait_wakes_on_each_kind_of_event() {
 fn claim_wait_with_huge_timeout_does_not_panic() {
     each(|q| {
         q.submit(job(1)).unwrap();
-        assert!(q.claim_wait(R, Duration::MAX).is_some());
+        assert!(q.claim_wait(R, Duration::MAX).is_ok());
     });
 }
 
@@ -1329,7 +1332,7 @@ fn concurrent_claims_hand_out_each_job_once() {
                 thread::spawn(move || {
                     let mut seen = Vec::new();
                     while done.load(Ordering::SeqCst) < jobs as usize {
-                        let Some(claim) = q.claim_wait(R, Duration::from_millis(10)) else {
+                        let Ok(claim) = q.claim_wait(R, Duration::from_millis(10)) else {
                             continue;
                         };
                         q.start(&claim).unwrap();
@@ -1462,4 +1465,111 @@ fn a_claim_of_one_queue_is_stale_on_another() {
             );
         }
     }
+}
+
+// ----------------------------------------------------------- shutdown
+
+#[test]
+fn close_wakes_every_sleeping_worker_at_once() {
+    const WORKERS: usize = 8;
+    for (name, q) in common::impls(QueueConfig::default()) {
+        let _context = common::Context(name.to_string());
+        let asleep = std::sync::Barrier::new(WORKERS + 1);
+        let (results, woken_after) = thread::scope(|s| {
+            let workers: Vec<_> = (0..WORKERS)
+                .map(|_| {
+                    s.spawn(|| {
+                        asleep.wait();
+                        let result = q.claim_wait(R, Duration::from_secs(3600));
+                        (result, Instant::now())
+                    })
+                })
+                .collect();
+            asleep.wait();
+            thread::sleep(Duration::from_millis(50)); // let them fall asleep
+            let closed_at = Instant::now();
+            q.close();
+            let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+            let last = results.iter().map(|(_, at)| *at).max().unwrap();
+            (results, last.saturating_duration_since(closed_at))
+        });
+        assert!(results.iter().all(|(r, _)| *r == Err(WaitError::Closed)));
+        assert!(
+            woken_after < Duration::from_millis(100),
+            "{WORKERS} sleepers took {woken_after:?} to wake"
+        );
+    }
+}
+
+#[test]
+fn a_closed_queue_takes_no_job_and_hands_out_none_but_in_flight_claims_report() {
+    each(|q| {
+        q.submit(job(1).max_retries(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3).depends_on(ids(&[1]))).unwrap();
+        let first = claim_done(q, 1);
+        assert!(!q.is_closed());
+        q.close();
+        q.close(); // twice is not an error
+        assert!(q.is_closed());
+        assert_eq!(q.submit(job(4)), Err(Error::Closed));
+        assert_eq!(q.claim(R), None);
+        assert_eq!(q.claim_wait(R, Duration::ZERO), Err(WaitError::Closed));
+        // The claim in flight: started and reported; its retry stays pending.
+        q.start(&first).unwrap();
+        assert_eq!(
+            q.complete(first, Outcome::Failure),
+            Ok(Completion::Retrying)
+        );
+        assert_eq!(state(q, 1), JobState::Pending);
+        assert_eq!(q.claim(R), None);
+        // Everything else still works.
+        assert_eq!(q.cancel(JobId(2)), Ok(CancelOutcome::Cancelled));
+        q.reprioritize(JobId(1), Priority::High).unwrap();
+        assert_eq!(q.status().by_state.get(JobState::Pending), 1);
+        assert_eq!(q.metrics().submitted, 3);
+    });
+}
+
+#[test]
+fn wait_idle_returns_when_the_last_job_ends() {
+    each(|q| {
+        assert!(q.wait_idle(Duration::ZERO), "an empty queue is idle");
+        for id in 0..20 {
+            q.submit(job(id).max_retries(1)).unwrap();
+        }
+        q.submit(job(20).max_retries(1).depends_on(ids(&[0, 1])))
+            .unwrap();
+        assert!(!q.wait_idle(Duration::from_millis(20)), "21 jobs queued");
+        let idle = thread::scope(|s| {
+            let waiter = s.spawn(|| q.wait_idle(Duration::from_secs(30)));
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while let Ok(claim) = q.claim_wait(R, Duration::from_millis(50)) {
+                        // Every job fails once, then succeeds: retries keep
+                        // the queue busy.
+                        let outcome = if claim.attempt() == 1 {
+                            Outcome::Failure
+                        } else {
+                            Outcome::Success
+                        };
+                        q.complete(claim, outcome).unwrap();
+                    }
+                });
+            }
+            waiter.join().unwrap()
+        });
+        assert!(idle);
+        let status = q.status();
+        assert_eq!(status.by_state.get(JobState::Completed), 21);
+        assert_eq!(status.metrics.submitted, 21);
+        assert!(q.wait_idle(Duration::ZERO));
+        // Busy again at once with a new job; pruning keeps it idle-able.
+        q.submit(job(99)).unwrap();
+        assert!(!q.wait_idle(Duration::ZERO));
+        q.cancel(JobId(99)).unwrap();
+        assert!(q.wait_idle(Duration::ZERO));
+        assert_eq!(q.prune_finished().len(), 22);
+        assert!(q.wait_idle(Duration::ZERO));
+    });
 }

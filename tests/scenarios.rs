@@ -362,7 +362,7 @@ fn s06_submit_while_workers_run_nothing_lost() {
             let mut rec = log.recorder();
             while completed.load(Ordering::SeqCst) < jobs as usize && Instant::now() < deadline {
                 let began = rec.tick();
-                let Some(claim) = q.claim_wait(R0, Duration::from_millis(2)) else {
+                let Ok(claim) = q.claim_wait(R0, Duration::from_millis(2)) else {
                     continue;
                 };
                 rec.record(EventKind::Claimed {

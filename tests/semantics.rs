@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
-    Priority, Resources, RunnerType, UserId,
+    Priority, Resources, RunnerType, UserId, WaitError,
 };
 use harness::Scheduler;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -573,7 +573,7 @@ fn wait_then(q: &dyn Scheduler, runner: RunnerType, wake: impl FnOnce()) -> Opti
         let waiter = s.spawn(|| {
             let claim = q.claim_wait(runner, Duration::from_secs(10));
             returned.store(true, Ordering::SeqCst);
-            claim
+            claim.ok()
         });
         std::thread::sleep(Duration::from_millis(30));
         assert!(
@@ -681,23 +681,23 @@ fn claim_wait_wakes_every_waiter_that_can_be_served() {
 }
 
 #[test]
-fn claim_wait_times_out_with_none() {
+fn claim_wait_times_out() {
     each_impl(config(), |q| {
         let timeout = Duration::from_millis(40);
         let started = Instant::now();
-        assert_eq!(q.claim_wait(R0, timeout), None);
+        assert_eq!(q.claim_wait(R0, timeout), Err(WaitError::TimedOut));
         assert!(started.elapsed() >= timeout);
         // Something there, but not claimable: still None after the timeout.
         q.submit(job(1).cluster(C1)).unwrap();
         q.pause_cluster(C1).unwrap();
         q.submit(job(2).runner(R1)).unwrap();
         let started = Instant::now();
-        assert_eq!(q.claim_wait(R0, timeout), None);
+        assert_eq!(q.claim_wait(R0, timeout), Err(WaitError::TimedOut));
         assert!(started.elapsed() >= timeout);
         // Something claimable: at once.
         q.submit(job(3)).unwrap();
-        assert_eq!(q.claim_wait(R0, timeout).map(|c| c.job()), Some(JobId(3)));
-        assert_eq!(q.claim_wait(R0, Duration::ZERO), None);
+        assert_eq!(q.claim_wait(R0, timeout).map(|c| c.job()), Ok(JobId(3)));
+        assert_eq!(q.claim_wait(R0, Duration::ZERO), Err(WaitError::TimedOut));
     });
 }
 

@@ -161,7 +161,7 @@ fn run(q: &dyn Scheduler, work: &Workload, seed: u64) -> AuditReport {
             let runner = RUNNERS[t % RUNNERS.len()];
             while !done.load(Ordering::SeqCst) {
                 let began = rec.tick();
-                let Some(claim) = q.claim_wait(runner, Duration::from_millis(5)) else {
+                let Ok(claim) = q.claim_wait(runner, Duration::from_millis(5)) else {
                     continue;
                 };
                 let job = claim.job().0 as usize;

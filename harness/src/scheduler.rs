@@ -11,7 +11,7 @@
 
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
-    JobView, Metrics, Outcome, Priority, QueueStatus, Resources, RunnerType,
+    JobView, Metrics, Outcome, Priority, QueueStatus, Resources, RunnerType, WaitError,
 };
 use std::time::Duration;
 
@@ -44,7 +44,17 @@ pub trait Scheduler: Send + Sync {
 
     /// Like [`claim`](JobQueue::claim), but sleeps (without polling) until a
     /// job can be claimed or `timeout` passes.
-    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim>;
+    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim, WaitError>;
+
+    /// No new job; claims and sleepers are told the queue is closed.
+    fn close(&self);
+
+    /// Whether `close` was called.
+    fn is_closed(&self) -> bool;
+
+    /// Sleeps until every submitted job is terminal or `timeout` passes;
+    /// returns whether the queue was idle.
+    fn wait_idle(&self, timeout: Duration) -> bool;
 
     /// Marks a claimed attempt as started (`Scheduled` → `Running`).
     ///
@@ -146,8 +156,17 @@ impl Scheduler for JobQueue {
     fn claim(&self, runner: RunnerType) -> Option<Claim> {
         JobQueue::claim(self, runner)
     }
-    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
+    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim, WaitError> {
         JobQueue::claim_wait(self, runner, timeout)
+    }
+    fn close(&self) {
+        JobQueue::close(self)
+    }
+    fn is_closed(&self) -> bool {
+        JobQueue::is_closed(self)
+    }
+    fn wait_idle(&self, timeout: Duration) -> bool {
+        JobQueue::wait_idle(self, timeout)
     }
     fn start(&self, claim: &Claim) -> Result<(), Error> {
         JobQueue::start(self, claim)

@@ -11,7 +11,7 @@
 use dagqueue::__loom::{cluster_word, Faults};
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
-    Outcome, Priority, RunnerType,
+    Outcome, Priority, RunnerType, WaitError,
 };
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
@@ -449,7 +449,38 @@ fn m12_claim_wait_is_woken() {
         let t = thread::spawn(move || q1.claim_wait(R, Duration::from_secs(3600)));
         submit(&q, 1);
         let claim = t.join().unwrap();
-        assert_eq!(claim.map(|c| c.job()), Some(JobId(1)));
+        assert_eq!(claim.map(|c| c.job()), Ok(JobId(1)));
+    });
+}
+
+// ---------------------------------------------------------------- model 14
+
+/// Model 14: `close` races a worker going to sleep in `claim_wait`: the
+/// worker is never left asleep; it returns `Closed`. (A lost wake-up is a
+/// deadlock, which loom reports.)
+fn close_races_claim_wait(q: Arc<JobQueue>) {
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.claim_wait(R, Duration::from_secs(3600)));
+    q.close();
+    assert_eq!(t.join().unwrap(), Err(WaitError::Closed));
+    assert_eq!(q.submit(JobSpec::new(JobId(1))), Err(Error::Closed));
+}
+
+#[test]
+fn m14_close_races_claim_wait() {
+    model(3, || close_races_claim_wait(queue()));
+}
+
+/// Negative control for model 14: a close that sets its flag without the
+/// wake-up protocol (fence, then wake the sleepers) leaves a sleeper behind.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m14_negative_silent_close_is_caught() {
+    model(3, || {
+        close_races_claim_wait(faulty(Faults {
+            silent_close: true,
+            ..Faults::default()
+        }))
     });
 }
 
@@ -498,6 +529,37 @@ fn m13_negative_unchecked_set_aside_is_caught() {
     model(3, || {
         set_aside_races_resource_raise(faulty(Faults {
             unchecked_set_aside: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ---------------------------------------------------------------- model 15
+
+/// Model 15: a caller goes to sleep in `wait_idle` while the last job is
+/// completed: it is woken and sees an idle queue.
+fn wait_idle_races_last_completion(q: Arc<JobQueue>) {
+    submit(&q, 1);
+    let claim = claimed(&q, 1);
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.wait_idle(Duration::from_secs(3600)));
+    q.complete(claim, Outcome::Success).unwrap();
+    assert!(t.join().unwrap(), "wait_idle gave up on an idle queue");
+}
+
+#[test]
+fn m15_wait_idle_races_last_completion() {
+    model(3, || wait_idle_races_last_completion(queue()));
+}
+
+/// Negative control for model 15: a terminal transition that does not wake
+/// the idle waiters leaves one asleep.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m15_negative_silent_finish_is_caught() {
+    model(3, || {
+        wait_idle_races_last_completion(faulty(Faults {
+            silent_finish: true,
             ..Faults::default()
         }))
     });

@@ -3,7 +3,7 @@
 //! attempts (`wake.rs`).
 
 use super::JobQueue;
-use crate::claim::Claim;
+use crate::claim::{Claim, WaitError};
 use crate::cluster::Cluster;
 use crate::ids::RunnerType;
 use crate::job::word::Word;
@@ -19,7 +19,7 @@ use std::time::Duration;
 impl JobQueue {
     /// Hands the best pending job of this runner type to exactly one caller
     /// (`Pending` → `Scheduled`), taking a slot of its cluster. `None` when no
-    /// job of this runner type can be claimed now.
+    /// job of this runner type can be claimed now, or the queue is closed.
     ///
     /// ```
     /// use dagqueue::*;
@@ -34,6 +34,9 @@ impl JobQueue {
     // cluster is reserved.
     #[must_use = "a claimed job is held until its claim is reported"]
     pub fn claim(&self, runner: RunnerType) -> Option<Claim> {
+        if self.is_closed() {
+            return None;
+        }
         if let Some(aging) = &self.aging {
             self.promote_aged(aging);
         }
@@ -46,19 +49,31 @@ impl JobQueue {
     }
 
     /// Like [`claim`](JobQueue::claim), but sleeps (without polling) until a
-    /// job can be claimed or `timeout` passes.
+    /// job can be claimed, the queue is [closed](JobQueue::close) or
+    /// `timeout` passes.
+    ///
+    /// # Errors
+    /// [`WaitError::TimedOut`], [`WaitError::Closed`] (at once, for every
+    /// sleeper, when the queue is closed).
     ///
     /// ```
     /// use dagqueue::*;
     /// let q = JobQueue::new();
     /// use std::time::Duration;
-    /// assert_eq!(q.claim_wait(RunnerType::DEFAULT, Duration::from_millis(5)), None); // timed out
+    /// let timed_out = q.claim_wait(RunnerType::DEFAULT, Duration::from_millis(5));
+    /// assert_eq!(timed_out, Err(WaitError::TimedOut));
     /// q.submit(JobSpec::new(JobId(1))).unwrap();
-    /// assert!(q.claim_wait(RunnerType::DEFAULT, Duration::from_secs(1)).is_some());
+    /// assert!(q.claim_wait(RunnerType::DEFAULT, Duration::from_secs(1)).is_ok());
     /// ```
     #[must_use = "a claimed job is held until its claim is reported"]
-    pub fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
-        self.wake.wait_for(timeout, || self.claim(runner))
+    pub fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim, WaitError> {
+        let waited = self.wake.wait_for(timeout, || {
+            if self.is_closed() {
+                return Some(Err(WaitError::Closed));
+            }
+            self.claim(runner).map(Ok)
+        });
+        waited.unwrap_or(Err(WaitError::TimedOut))
     }
 
     pub(super) fn claim_from(&self, lanes: &RunnerLanes) -> Option<Claim> {

@@ -17,6 +17,7 @@ mod hint;
 mod inspect;
 mod release;
 mod report;
+mod shutdown;
 mod submit;
 
 use crate::cluster::Cluster;
@@ -28,7 +29,7 @@ use crate::job::Job;
 use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
 use crate::metrics::MetricsCell;
 use crate::spec::Priority;
-use crate::sync::{ConcurrentMap, Mutex, OnceLock, FAST_RUNNERS};
+use crate::sync::{AtomicBool, ConcurrentMap, Mutex, OnceLock, FAST_RUNNERS};
 use crate::view::JobState;
 use crate::wake::WakeSignal;
 use aging::Aging;
@@ -114,7 +115,12 @@ pub struct JobQueue {
     runners: ConcurrentMap<RunnerType, Arc<RunnerLanes>>,
     clusters: ConcurrentMap<ClusterId, Arc<Cluster>>,
     metrics: MetricsCell,
+    /// Workers asleep in `claim_wait`.
     wake: WakeSignal,
+    /// Callers asleep in `wait_idle`.
+    idle: WakeSignal,
+    /// Set once by `close`.
+    closed: AtomicBool,
     /// Serialises `add_dependencies` (cycle check + edge insertion); never
     /// taken on the claim / complete path.
     graph: Mutex<()>,
@@ -190,6 +196,8 @@ impl JobQueue {
             clusters: ConcurrentMap::new(),
             metrics: MetricsCell::new(),
             wake: WakeSignal::new(),
+            idle: WakeSignal::new(),
+            closed: AtomicBool::new(false),
             graph: Mutex::new(()),
             clock: crate::clock::Clock::new(),
             aging: config.aging().map(Aging::new),

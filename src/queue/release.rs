@@ -52,6 +52,10 @@ impl JobQueue {
             self.metrics
                 .record_completion(self.now_micros() / 1_000_000);
         }
+        // Someone may wait for the last unfinished job (`wait_idle`).
+        if !self.faults.silent_finish() {
+            self.idle.notify();
+        }
     }
 
     /// A job registered with `dependency` learnt that it already finished.

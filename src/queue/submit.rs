@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::word::Word;
 use crate::job::{DependencyRef, Job};
+use crate::metrics::Counter;
 use crate::spec::{JobSpec, MAX_DEPENDENCIES};
 use crate::view::JobState;
 use std::collections::HashSet;
@@ -19,7 +20,8 @@ impl JobQueue {
     /// the default capacity (unless clusters must be declared).
     ///
     /// # Errors
-    /// In this order: those of [`JobSpec::validate`] (`TooManyRetries`,
+    /// `Closed` once the queue is [closed](JobQueue::close); then, in this
+    /// order: those of [`JobSpec::validate`] (`TooManyRetries`,
     /// `SelfDependency`, `TooManyDependencies`), then `DuplicateJob`,
     /// `UnknownCluster` (with declared clusters only), `UnknownDependency`.
     /// A rejected submit registers nothing.
@@ -37,6 +39,9 @@ impl JobQueue {
     // reserved in the table (so a racing duplicate fails) but every
     // operation treats the job as unknown.
     pub fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
         spec.validate()?;
         let id = spec.id();
         if self.jobs.get_cloned(&id).is_some() {
@@ -71,6 +76,8 @@ impl JobQueue {
         let user = self.config.fair_share().then_some(spec.get_user());
         let group = self.lane_group(spec.get_runner(), cluster.as_ref(), user);
         let _ = job.group.set(group);
+        // Counted before it can end (see `MetricsCell::unfinished`).
+        self.metrics.add(Counter::Submitted, 1);
         job.word.publish();
 
         self.register_dependent(&job, &dependencies);

@@ -4,7 +4,7 @@
 //! `VecDeque`, an `RwLock<Option<Arc<T>>>`), so that the model checker
 //! explores every interleaving of the claim / complete / release paths.
 
-pub(crate) use ::loom::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use ::loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
 /// Whether this is a loom build (it is).
 pub(crate) const LOOM: bool = true;

@@ -3,7 +3,7 @@
 //! items, built on loom.
 
 use std::sync::atomic::Ordering;
-pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
 /// Whether this is a loom build (it is not).
 pub(crate) const LOOM: bool = false;

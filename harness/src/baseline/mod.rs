@@ -37,7 +37,7 @@ mod state;
 use crate::Scheduler;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobView, Metrics, Outcome,
-    Priority, QueueConfig, QueueStatus, Resources, RunnerType,
+    Priority, QueueConfig, QueueStatus, Resources, RunnerType, WaitError,
 };
 use state::State;
 use std::fmt;
@@ -145,6 +145,37 @@ impl<L: Lock> MutexQueue<L> {
         }
     }
 
+    /// Runs `attempt` under the lock until it returns `Some` or `timeout`
+    /// passes, sleeping on the condition variable in between.
+    fn wait_until<R>(
+        &self,
+        timeout: Duration,
+        mut attempt: impl FnMut(&mut State) -> Option<R>,
+    ) -> Option<R> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut guard = self.lock.lock();
+        loop {
+            let found = attempt(&mut guard);
+            if std::mem::take(&mut guard.wake) {
+                self.lock.notify_all();
+            }
+            if found.is_some() {
+                return found;
+            }
+            let step = match deadline {
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    (deadline - now).min(MAX_WAIT_STEP)
+                }
+                None => MAX_WAIT_STEP,
+            };
+            guard = self.lock.wait_for(guard, step);
+        }
+    }
+
     /// Runs `op` under the lock; wakes the sleepers afterwards if it asked to.
     fn with<R>(&self, op: impl FnOnce(&mut State) -> R) -> R {
         let mut guard = self.lock.lock();
@@ -171,29 +202,27 @@ impl<L: Lock> Scheduler for MutexQueue<L> {
         self.with(|state| state.claim(runner))
     }
 
-    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut guard = self.lock.lock();
-        loop {
-            let claim = guard.claim(runner);
-            if std::mem::take(&mut guard.wake) {
-                self.lock.notify_all();
+    fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim, WaitError> {
+        self.wait_until(timeout, |state| {
+            if state.closed {
+                return Some(Err(WaitError::Closed));
             }
-            if claim.is_some() {
-                return claim;
-            }
-            let step = match deadline {
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return None;
-                    }
-                    (deadline - now).min(MAX_WAIT_STEP)
-                }
-                None => MAX_WAIT_STEP,
-            };
-            guard = self.lock.wait_for(guard, step);
-        }
+            state.claim(runner).map(Ok)
+        })
+        .unwrap_or(Err(WaitError::TimedOut))
+    }
+
+    fn close(&self) {
+        self.with(State::close);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.with(|state| state.closed)
+    }
+
+    fn wait_idle(&self, timeout: Duration) -> bool {
+        self.wait_until(timeout, |state| (state.unfinished() == 0).then_some(()))
+            .is_some()
     }
 
     fn start(&self, claim: &Claim) -> Result<(), Error> {
@@ -319,8 +348,21 @@ macro_rules! baseline_queue {
             fn claim(&self, runner: RunnerType) -> Option<Claim> {
                 self.0.claim(runner)
             }
-            fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Option<Claim> {
+            fn claim_wait(
+                &self,
+                runner: RunnerType,
+                timeout: Duration,
+            ) -> Result<Claim, WaitError> {
                 self.0.claim_wait(runner, timeout)
+            }
+            fn close(&self) {
+                self.0.close()
+            }
+            fn is_closed(&self) -> bool {
+                self.0.is_closed()
+            }
+            fn wait_idle(&self, timeout: Duration) -> bool {
+                self.0.wait_idle(timeout)
             }
             fn start(&self, claim: &Claim) -> Result<(), Error> {
                 self.0.start(claim)

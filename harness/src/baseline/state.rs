@@ -194,6 +194,7 @@ impl Window {
 /// The counters of [`Metrics`].
 #[derive(Debug)]
 struct Counters {
+    submitted: u64,
     scheduled: u64,
     completed: u64,
     failed: u64,
@@ -236,9 +237,12 @@ pub(super) struct State {
     /// `(entered, job, seq)`. Only kept when aging is on.
     aging: VecDeque<(Instant, JobId, u64)>,
     counters: Counters,
-    /// Set by any change that could let a sleeping `claim_wait` succeed; the
-    /// lock wrapper clears it and notifies the condition variable.
+    /// Set by any change that could let a sleeping `claim_wait` or
+    /// `wait_idle` return; the lock wrapper clears it and notifies the
+    /// condition variable.
     pub(super) wake: bool,
+    /// Set once by `close`.
+    pub(super) closed: bool,
 }
 
 impl State {
@@ -251,6 +255,7 @@ impl State {
             seq: 0,
             aging: VecDeque::new(),
             counters: Counters {
+                submitted: 0,
                 scheduled: 0,
                 completed: 0,
                 failed: 0,
@@ -260,6 +265,7 @@ impl State {
                 window: Window::new(Instant::now()),
             },
             wake: false,
+            closed: false,
         }
     }
 
@@ -396,6 +402,8 @@ impl State {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
+        // Someone may wait for the last unfinished job.
+        self.wake = true;
         job.state = state;
         self.counters.count_terminal(state);
         let mut queue = VecDeque::from([id]);
@@ -504,6 +512,9 @@ impl State {
     // ---------------------------------------------------------------- ops
 
     pub(super) fn submit(&mut self, spec: JobSpec) -> Result<JobId, Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
         spec.validate()?;
         let id = spec.id();
         if self.jobs.contains_key(&id) {
@@ -528,6 +539,7 @@ impl State {
         let group = self.group_for(runner, cluster, user);
         let (ends, unfinished) = self.classify(&dependencies);
         let now = Instant::now();
+        self.counters.submitted += 1;
         self.jobs.insert(
             id,
             JobRecord {
@@ -636,6 +648,9 @@ impl State {
     }
 
     pub(super) fn claim(&mut self, runner: RunnerType) -> Option<Claim> {
+        if self.closed {
+            return None;
+        }
         let now = Instant::now();
         self.age(now);
         let State {
@@ -907,9 +922,21 @@ impl State {
         status
     }
 
+    /// Jobs submitted and not yet terminal.
+    pub(super) fn unfinished(&self) -> u64 {
+        let c = &self.counters;
+        c.submitted - (c.completed + c.failed + c.cancelled)
+    }
+
+    pub(super) fn close(&mut self) {
+        self.closed = true;
+        self.wake = true;
+    }
+
     pub(super) fn metrics(&self) -> Metrics {
         let counters = &self.counters;
         let mut metrics = Metrics::default();
+        metrics.submitted = counters.submitted;
         metrics.scheduled = counters.scheduled;
         metrics.completed = counters.completed;
         metrics.failed = counters.failed;

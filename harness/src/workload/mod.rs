@@ -479,8 +479,8 @@ fn worker<S: Scheduler, K: Sink>(
                 turn += 1;
                 let began = sink.tick();
                 match queue.claim_wait(runner, WAIT_STEP) {
-                    Some(claim) => (claim, began),
-                    None => continue,
+                    Ok(claim) => (claim, began),
+                    Err(_) => continue,
                 }
             }
         };
