@@ -115,6 +115,25 @@ impl core::fmt::Display for WaitError {
 
 impl std::error::Error for WaitError {}
 
+/// The longest failure reason a queue keeps, in bytes (UTF-8); a longer one
+/// is cut at the last character boundary within it. Enough for an error
+/// message and a little context, not for a log.
+///
+/// ```
+/// assert_eq!(dagqueue::MAX_REASON_BYTES, 1024);
+/// ```
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// `reason`, cut to at most [`MAX_REASON_BYTES`] at a character boundary.
+#[doc(hidden)]
+pub fn bounded_reason(reason: &str) -> std::sync::Arc<str> {
+    let mut end = reason.len().min(MAX_REASON_BYTES);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::sync::Arc::from(&reason[..end])
+}
+
 /// How a worker's attempt ended.
 ///
 /// ```

@@ -31,6 +31,9 @@ pub struct Faults {
     /// End jobs without waking the callers asleep in `wait_idle`.
     #[cfg(dagqueue_loom)]
     pub silent_finish: bool,
+    /// End a job by a dependency first, then note which dependency.
+    #[cfg(dagqueue_loom)]
+    pub note_after_end: bool,
 }
 
 impl Faults {
@@ -62,6 +65,14 @@ impl Faults {
     pub(crate) fn silent_close(self) -> bool {
         #[cfg(dagqueue_loom)]
         return self.silent_close;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn note_after_end(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.note_after_end;
         #[cfg(not(dagqueue_loom))]
         false
     }

@@ -55,7 +55,9 @@ pub use faults::__loom;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use claim::{CancelOutcome, Claim, Completion, Outcome, WaitError};
+#[doc(hidden)]
+pub use claim::bounded_reason;
+pub use claim::{CancelOutcome, Claim, Completion, Outcome, WaitError, MAX_REASON_BYTES};
 #[doc(hidden)]
 pub use config::check_capacity;
 pub use config::{JobQueueBuilder, QueueConfig, MAX_CAPACITY};
@@ -63,4 +65,4 @@ pub use error::Error;
 pub use ids::{ClusterId, JobId, RunnerType, UserId};
 pub use queue::JobQueue;
 pub use spec::{InvalidPriority, JobSpec, Priority, Resources, MAX_DEPENDENCIES, MAX_RETRIES};
-pub use view::{ClusterStatus, JobState, JobView, Metrics, QueueStatus, StateCounts};
+pub use view::{ClusterStatus, JobEnd, JobState, JobView, Metrics, QueueStatus, StateCounts};

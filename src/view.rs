@@ -56,7 +56,54 @@ impl JobState {
     }
 }
 
-/// A consistent view of one job, read from its single state word.
+/// How a terminal job ended.
+///
+/// ```
+/// use dagqueue::{JobEnd, JobId, JobQueue, JobSpec, RunnerType};
+/// let q = JobQueue::new();
+/// q.submit(JobSpec::new(JobId(1))).unwrap();
+/// q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)])).unwrap();
+/// let claim = q.claim(RunnerType::DEFAULT).unwrap();
+/// q.fail(claim, "out of memory").unwrap();
+/// assert_eq!(
+///     q.job(JobId(1)).unwrap().end,
+///     Some(JobEnd::Failed { attempts: 1, reason: Some("out of memory".into()) })
+/// );
+/// assert_eq!(q.job(JobId(2)).unwrap().end, Some(JobEnd::DependencyFailed { dependency: JobId(1) }));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JobEnd {
+    /// Its worker reported success (`Completed`).
+    Succeeded,
+    /// Its worker reported a failure with no retry left (`Failed`), after
+    /// `attempts` attempts; `reason` is the last failure's, if the worker
+    /// gave one ([`JobQueue::fail`](crate::JobQueue::fail)), at most
+    /// [`MAX_REASON_BYTES`](crate::MAX_REASON_BYTES).
+    Failed {
+        /// Attempts made (claims).
+        attempts: u32,
+        /// The last failure's reason, if one was given.
+        reason: Option<std::sync::Arc<str>>,
+    },
+    /// A dependency failed, so it never ran (`Failed`): `dependency` is the
+    /// one whose failure reached it first (itself perhaps failed by its own
+    /// dependency).
+    DependencyFailed {
+        /// The dependency that failed.
+        dependency: JobId,
+    },
+    /// Cancelled by `cancel` (`Cancelled`), queued or at its worker's report.
+    Cancelled,
+    /// A dependency was cancelled, so it never ran (`Cancelled`).
+    DependencyCancelled {
+        /// The dependency that was cancelled.
+        dependency: JobId,
+    },
+}
+
+/// A consistent view of one job: everything but `end`'s details is read
+/// from its single state word.
 ///
 /// ```
 /// use dagqueue::{JobId, JobQueue, JobSpec, JobState, Priority};
@@ -66,8 +113,9 @@ impl JobState {
 /// assert_eq!(view.state, JobState::Pending);
 /// assert_eq!(view.priority, Priority::Low);
 /// assert_eq!(view.attempt, 0);
+/// assert_eq!(view.end, None); // not terminal
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobView {
     /// Its id.
@@ -80,6 +128,11 @@ pub struct JobView {
     pub attempt: u32,
     /// Whether cancellation was requested while it was claimed.
     pub cancel_requested: bool,
+    /// How it ended, once terminal (`None` before). How it ended is decided
+    /// by the same compare-and-swap as the terminal state; a failure's
+    /// reason is attached by its report just after that CAS, so a view
+    /// taken in between shows `reason: None`.
+    pub end: Option<JobEnd>,
 }
 
 impl JobView {
@@ -92,6 +145,7 @@ impl JobView {
         priority: Priority,
         attempt: u32,
         cancel_requested: bool,
+        end: Option<JobEnd>,
     ) -> JobView {
         JobView {
             id,
@@ -99,6 +153,7 @@ impl JobView {
             priority,
             attempt,
             cancel_requested,
+            end,
         }
     }
 }

@@ -51,6 +51,8 @@ enum Op {
     ClaimWait(u32),
     Start(ClaimRef),
     Complete(ClaimRef, bool),
+    /// A failure report with one of a few reasons.
+    Fail(ClaimRef, u8),
     Cancel(u64),
     Reprioritize(u64, u8),
     Capacity(u32, u32),
@@ -104,6 +106,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..RUNNERS).prop_map(Op::ClaimWait),
         3 => claim_ref().prop_map(Op::Start),
         6 => (claim_ref(), prop::bool::weighted(0.7)).prop_map(|(c, s)| Op::Complete(c, s)),
+        2 => (claim_ref(), 0..3u8).prop_map(|(c, r)| Op::Fail(c, r)),
         2 => any_id().prop_map(Op::Cancel),
         2 => (any_id(), 0..5u8).prop_map(|(j, p)| Op::Reprioritize(j, p)),
         1 => (0..CLUSTERS, prop_oneof![8 => 0..4u32, 1 => Just(MAX_CAPACITY + 1)])
@@ -213,6 +216,10 @@ fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>
                 format!("{:?}", q.complete(resolve(r, issued), outcome)),
                 None,
             )
+        }
+        Op::Fail(r, reason) => {
+            let reason = ["", "out of memory", "\u{e9}\u{e9}"][usize::from(*reason)];
+            (format!("{:?}", q.fail(resolve(r, issued), reason)), None)
         }
         Op::Cancel(job) => (format!("{:?}", q.cancel(JobId(*job))), None),
         Op::Reprioritize(job, p) => (

@@ -8,9 +8,9 @@ mod common;
 
 use common::forged;
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
+    CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd, JobId, JobQueue, JobSpec, JobState,
     Outcome, Priority, QueueConfig, Resources, RunnerType, UserId, WaitError, MAX_CAPACITY,
-    MAX_DEPENDENCIES, MAX_RETRIES,
+    MAX_DEPENDENCIES, MAX_REASON_BYTES, MAX_RETRIES,
 };
 use harness::Scheduler;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1571,5 +1571,132 @@ fn wait_idle_returns_when_the_last_job_ends() {
         assert!(q.wait_idle(Duration::ZERO));
         assert_eq!(q.prune_finished().len(), 22);
         assert!(q.wait_idle(Duration::ZERO));
+    });
+}
+
+// ------------------------------------------------------------ how jobs end
+
+#[test]
+fn every_terminal_job_says_how_it_ended() {
+    each(|q| {
+        // 1 succeeds; 2 fails twice (reasons), 3 depends on 2; 4 cancelled
+        // while queued, 5 depends on 4; 6 cancelled at its worker's report;
+        // 7 depends on 3 (a cascade of two steps).
+        q.submit(job(1)).unwrap();
+        q.submit(job(2).max_retries(1)).unwrap();
+        q.submit(job(3).depends_on(ids(&[2]))).unwrap();
+        q.submit(job(4).priority(Priority::Low)).unwrap();
+        q.submit(job(5).depends_on(ids(&[4]))).unwrap();
+        q.submit(job(6).priority(Priority::Low)).unwrap();
+        q.submit(job(7).depends_on(ids(&[3]))).unwrap();
+        assert_eq!(q.job(JobId(1)).unwrap().end, None);
+        let c1 = claim_done(q, 1);
+        q.complete(c1, Outcome::Success).unwrap();
+        let c2 = claim_done(q, 2);
+        assert_eq!(q.fail(c2, "first"), Ok(Completion::Retrying));
+        assert_eq!(q.job(JobId(2)).unwrap().end, None, "retrying is not an end");
+        let c2 = claim_done(q, 2);
+        assert_eq!(q.fail(c2, "second"), Ok(Completion::Failed));
+        q.cancel(JobId(4)).unwrap();
+        let c6 = claim_done(q, 6);
+        q.cancel(JobId(6)).unwrap();
+        q.fail(c6, "ignored: cancelled").unwrap();
+        let end = |id| q.job(JobId(id)).unwrap().end.unwrap();
+        assert_eq!(end(1), JobEnd::Succeeded);
+        assert_eq!(
+            end(2),
+            JobEnd::Failed {
+                attempts: 2,
+                reason: Some("second".into())
+            }
+        );
+        assert_eq!(
+            end(3),
+            JobEnd::DependencyFailed {
+                dependency: JobId(2)
+            }
+        );
+        assert_eq!(
+            end(7),
+            JobEnd::DependencyFailed {
+                dependency: JobId(3)
+            }
+        );
+        assert_eq!(end(4), JobEnd::Cancelled);
+        assert_eq!(
+            end(5),
+            JobEnd::DependencyCancelled {
+                dependency: JobId(4)
+            }
+        );
+        assert_eq!(end(6), JobEnd::Cancelled);
+        // A job submitted after its dependency ended, and one given an ended
+        // dependency, name it too; the first ended one in list order.
+        q.submit(job(8).depends_on(ids(&[1, 4, 2]))).unwrap();
+        assert_eq!(
+            end(8),
+            JobEnd::DependencyCancelled {
+                dependency: JobId(4)
+            }
+        );
+        q.submit(job(9)).unwrap();
+        q.add_dependencies(JobId(9), &ids(&[2])).unwrap();
+        assert_eq!(
+            end(9),
+            JobEnd::DependencyFailed {
+                dependency: JobId(2)
+            }
+        );
+        // A plain failure report keeps no reason.
+        q.submit(job(10).priority(Priority::Critical)).unwrap();
+        let c10 = claim_done(q, 10);
+        q.complete(c10, Outcome::Failure).unwrap();
+        assert_eq!(
+            end(10),
+            JobEnd::Failed {
+                attempts: 1,
+                reason: None
+            }
+        );
+        // Pruning hands the ends back.
+        let pruned = q.prune_finished();
+        assert_eq!(pruned.len(), 10);
+        assert_eq!(pruned[1].end, Some(end_of_2()));
+        fn end_of_2() -> JobEnd {
+            JobEnd::Failed {
+                attempts: 2,
+                reason: Some("second".into()),
+            }
+        }
+    });
+}
+
+#[test]
+fn a_failure_reason_is_kept_up_to_its_bound() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        let c = claim_done(q, 1);
+        // Two-byte characters, so the bound falls inside one of them.
+        let long = "é".repeat(MAX_REASON_BYTES);
+        q.fail(c, &long).unwrap();
+        let Some(JobEnd::Failed {
+            reason: Some(reason),
+            ..
+        }) = q.job(JobId(1)).unwrap().end
+        else {
+            panic!("a failure with a reason")
+        };
+        assert!(reason.len() <= MAX_REASON_BYTES);
+        assert_eq!(reason.len(), MAX_REASON_BYTES);
+        assert!(long.starts_with(&*reason));
+        // A stale failure report keeps nothing and changes nothing.
+        assert!(q.fail(c, "late").is_err());
+        assert_eq!(
+            q.job(JobId(1)).unwrap().end,
+            Some(JobEnd::Failed {
+                attempts: 1,
+                reason: Some(reason)
+            })
+        );
     });
 }

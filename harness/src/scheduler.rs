@@ -71,6 +71,9 @@ pub trait Scheduler: Send + Sync {
     /// `UnknownJob`, `StaleClaim` (a repeated or late report changes nothing).
     fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error>;
 
+    /// Reports a failed attempt with its reason (`complete` with `Failure`).
+    fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error>;
+
     /// Cancels a job: a waiting or pending one at once, a claimed one when its
     /// worker reports. Waiting dependents of a cancelled job are cancelled too.
     /// Cancelling a claimed job twice is not an error.
@@ -173,6 +176,9 @@ impl Scheduler for JobQueue {
     }
     fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
         JobQueue::complete(self, claim, outcome)
+    }
+    fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
+        JobQueue::fail(self, claim, reason)
     }
     fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error> {
         JobQueue::cancel(self, job)

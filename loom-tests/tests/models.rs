@@ -10,7 +10,7 @@
 
 use dagqueue::__loom::{cluster_word, Faults};
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
+    CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd, JobId, JobQueue, JobSpec, JobState,
     Outcome, Priority, RunnerType, WaitError,
 };
 use loom::sync::atomic::{AtomicBool, Ordering};
@@ -560,6 +560,55 @@ fn m15_negative_silent_finish_is_caught() {
     model(3, || {
         wait_idle_races_last_completion(faulty(Faults {
             silent_finish: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ---------------------------------------------------------------- model 16
+
+/// Model 16: a job's two dependencies end differently at the same time (one
+/// fails, one is cancelled): the job ends once, and its view names a
+/// dependency that really ended the way the job's state says.
+fn two_dependencies_end_differently(q: Arc<JobQueue>) {
+    submit(&q, 1);
+    submit(&q, 2);
+    q.submit(JobSpec::new(JobId(3)).depends_on([JobId(1), JobId(2)]))
+        .unwrap();
+    let claim = claimed(&q, 1);
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.complete(claim, Outcome::Failure).unwrap());
+    assert_eq!(q.cancel(JobId(2)), Ok(CancelOutcome::Cancelled));
+    assert_eq!(t.join().unwrap(), Completion::Failed);
+    let view = q.job(JobId(3)).unwrap();
+    let (dependency, expected) = match view.end {
+        Some(JobEnd::DependencyFailed { dependency }) => (dependency, JobState::Failed),
+        Some(JobEnd::DependencyCancelled { dependency }) => (dependency, JobState::Cancelled),
+        other => panic!("job 3 ended {other:?}"),
+    };
+    assert_eq!(view.state, expected);
+    assert_eq!(
+        q.state(dependency),
+        Ok(expected),
+        "the view and the word disagree on how job 3 ended"
+    );
+    let metrics = q.metrics();
+    assert_eq!(metrics.failed + metrics.cancelled, 3, "job 3 counted once");
+}
+
+#[test]
+fn m16_two_dependencies_end_differently() {
+    model(3, || two_dependencies_end_differently(queue()));
+}
+
+/// Negative control for model 16: ending the job first and noting the
+/// dependency after lets the note name the other dependency.
+#[test]
+#[should_panic(expected = "disagree")]
+fn m16_negative_note_after_end_is_caught() {
+    model(3, || {
+        two_dependencies_end_differently(faulty(Faults {
+            note_after_end: true,
             ..Faults::default()
         }))
     });

@@ -10,7 +10,7 @@
 //! | 4..7   | priority         | declared priority level                             |
 //! | 7..10  | level            | level it is served at (priority, or one better once aged) |
 //! | 10..21 | attempt          | number of claims so far                             |
-//! | 21..41 | remaining        | unfinished dependencies (+1 while a guard is held)  |
+//! | 21..41 | remaining        | unfinished dependencies (+1 while a guard is held); once terminal, how the job ended ([`EndKind`]) |
 //! | 41..64 | version          | bumped whenever the job (re-)enters a lane          |
 //!
 //! Because state, attempt and version live in one word, a claim's
@@ -49,6 +49,28 @@ pub(crate) const MAX_REMAINING: u64 = (1 << REMAINING_BITS) - 1;
 /// stale entry look current, which changes which lane serves the job, never
 /// whether it is claimed once.
 pub(crate) const VERSION_MODULUS: u64 = 1 << VERSION_BITS;
+
+/// How a terminal job ended, written by the CAS that ended it into the
+/// `remaining` bits (unused once a job is terminal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EndKind {
+    Succeeded = 1,
+    FailedByWorker = 2,
+    DependencyFailed = 3,
+    CancelledByUser = 4,
+    DependencyCancelled = 5,
+}
+
+impl EndKind {
+    /// How a job ends because a dependency ended in `terminal`.
+    fn by_dependency(terminal: JobState) -> EndKind {
+        if terminal == JobState::Failed {
+            EndKind::DependencyFailed
+        } else {
+            EndKind::DependencyCancelled
+        }
+    }
+}
 
 /// A decoded state word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +152,39 @@ impl Word {
 
     fn set_level(self, level: usize) -> Word {
         Word(with_field(self.0, LEVEL_SHIFT, 3, level as u64))
+    }
+
+    /// The terminal state and how it was reached, in one step.
+    fn end(self, state: JobState, kind: EndKind) -> Word {
+        debug_assert!(state.is_terminal());
+        Word(with_field(
+            self.set_state(state).0,
+            REMAINING_SHIFT,
+            REMAINING_BITS,
+            kind as u64,
+        ))
+    }
+
+    /// How a terminal job ended (`None` before it is terminal).
+    pub(crate) fn end_kind(self) -> Option<EndKind> {
+        if !self.state().is_some_and(JobState::is_terminal) {
+            return None;
+        }
+        Some(match self.remaining() {
+            1 => EndKind::Succeeded,
+            2 => EndKind::FailedByWorker,
+            3 => EndKind::DependencyFailed,
+            4 => EndKind::CancelledByUser,
+            _ => EndKind::DependencyCancelled,
+        })
+    }
+
+    /// Whether it ended because a dependency failed or was cancelled.
+    pub(crate) fn ended_by_dependency(self) -> bool {
+        matches!(
+            self.end_kind(),
+            Some(EndKind::DependencyFailed | EndKind::DependencyCancelled)
+        )
     }
 
     fn set_remaining(self, remaining: u64) -> Word {
@@ -317,15 +372,15 @@ impl StateWord {
                 return Err(());
             }
             let next = if w.cancel_requested() {
-                w.set_state(JobState::Cancelled)
+                w.end(JobState::Cancelled, EndKind::CancelledByUser)
             } else {
                 match outcome {
-                    Outcome::Success => w.set_state(JobState::Completed),
+                    Outcome::Success => w.end(JobState::Completed, EndKind::Succeeded),
                     Outcome::Failure if attempt <= max_retries => w
                         .set_state(JobState::Pending)
                         .set_level(w.priority().level().into())
                         .bump_version(),
-                    Outcome::Failure => w.set_state(JobState::Failed),
+                    Outcome::Failure => w.end(JobState::Failed, EndKind::FailedByWorker),
                 }
             };
             Ok(next)
@@ -337,7 +392,9 @@ impl StateWord {
     /// scheduled or running → cancel requested.
     pub(crate) fn cancel(&self) -> Result<(Word, Word), Option<JobState>> {
         self.transition(|w| match w.state() {
-            Some(JobState::Waiting | JobState::Pending) => Ok(w.set_state(JobState::Cancelled)),
+            Some(JobState::Waiting | JobState::Pending) => {
+                Ok(w.end(JobState::Cancelled, EndKind::CancelledByUser))
+            }
             Some(JobState::Scheduled | JobState::Running) => Ok(Word(w.0 | CANCEL_BIT)),
             other => Err(other),
         })
@@ -348,7 +405,7 @@ impl StateWord {
     pub(crate) fn fail_by_dependency(&self, terminal: JobState) -> bool {
         self.transition(|w| {
             if w.is(JobState::Waiting) {
-                Ok(w.set_state(terminal))
+                Ok(w.end(terminal, EndKind::by_dependency(terminal)))
             } else {
                 Err(())
             }
@@ -405,7 +462,9 @@ impl StateWord {
     /// waiting or pending job ends in `terminal`.
     pub(crate) fn end_queued(&self, terminal: JobState) -> Result<(), Option<JobState>> {
         self.transition(|w| match w.state() {
-            Some(JobState::Waiting | JobState::Pending) => Ok(w.set_state(terminal)),
+            Some(JobState::Waiting | JobState::Pending) => {
+                Ok(w.end(terminal, EndKind::by_dependency(terminal)))
+            }
             other => Err(other),
         })
         .map(|_| ())

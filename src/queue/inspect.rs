@@ -4,9 +4,9 @@
 use super::JobQueue;
 use crate::error::Error;
 use crate::ids::{JobId, RunnerType};
-use crate::job::word::Word;
+use crate::job::word::{EndKind, Word};
 use crate::job::Job;
-use crate::view::{JobState, JobView, Metrics, QueueStatus};
+use crate::view::{JobEnd, JobState, JobView, Metrics, QueueStatus};
 
 impl JobQueue {
     /// A job's state.
@@ -39,17 +39,48 @@ impl JobQueue {
     /// ```
     pub fn job(&self, id: JobId) -> Result<JobView, Error> {
         let job = self.lookup(id)?;
-        Self::view(&job, job.word.load()).ok_or(Error::UnknownJob(id))
+        self.view(&job, job.word.load())
+            .ok_or(Error::UnknownJob(id))
     }
 
-    pub(super) fn view(job: &Job, word: Word) -> Option<JobView> {
-        Some(JobView {
-            id: job.id,
-            state: word.state()?,
-            priority: word.priority(),
-            attempt: word.attempt(),
-            cancel_requested: word.cancel_requested(),
-        })
+    /// The view of `job` at `word` (`None` while it is being submitted).
+    pub(super) fn view(&self, job: &Job, word: Word) -> Option<JobView> {
+        let end = word.end_kind().map(|kind| self.end_of(job, word, kind));
+        Some(JobView::new(
+            job.id,
+            word.state()?,
+            word.priority(),
+            word.attempt(),
+            word.cancel_requested(),
+            end,
+        ))
+    }
+
+    /// How a terminal job ended, with the details kept beside its word.
+    fn end_of(&self, job: &Job, word: Word, kind: EndKind) -> JobEnd {
+        let dependency = || {
+            // Written before the CAS that ended the job: always there.
+            self.dependency_ends
+                .get_cloned(&job.incarnation)
+                .map_or(job.id, |(dependency, _)| dependency)
+        };
+        match kind {
+            EndKind::Succeeded => JobEnd::Succeeded,
+            EndKind::FailedByWorker => JobEnd::Failed {
+                attempts: word.attempt(),
+                reason: self
+                    .failure_reasons
+                    .get_cloned(&job.incarnation)
+                    .map(|(_, reason)| reason),
+            },
+            EndKind::DependencyFailed => JobEnd::DependencyFailed {
+                dependency: dependency(),
+            },
+            EndKind::CancelledByUser => JobEnd::Cancelled,
+            EndKind::DependencyCancelled => JobEnd::DependencyCancelled {
+                dependency: dependency(),
+            },
+        }
     }
 
     /// Whether every dependency of the job has completed.
@@ -191,9 +222,11 @@ impl JobQueue {
         let mut pruned = Vec::new();
         self.jobs.retain(|_, job| {
             let word = job.word.load();
-            match Self::view(job, word) {
+            match self.view(job, word) {
                 Some(view) if view.state.is_terminal() => {
                     pruned.push(view);
+                    self.dependency_ends.remove(&job.incarnation);
+                    self.failure_reasons.remove(&job.incarnation);
                     false
                 }
                 _ => true,

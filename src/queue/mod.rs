@@ -114,6 +114,15 @@ pub struct JobQueue {
     fast_runners: Box<[OnceLock<Arc<RunnerLanes>>]>,
     runners: ConcurrentMap<RunnerType, Arc<RunnerLanes>>,
     clusters: ConcurrentMap<ClusterId, Arc<Cluster>>,
+    /// Per job record (incarnation) that ended by a dependency: that
+    /// dependency and how it ended. Written, first come, before the CAS that
+    /// ends the job, which takes its terminal state from here: the word and
+    /// this note always agree. Removed when the job is pruned.
+    dependency_ends: ConcurrentMap<u64, (JobId, JobState)>,
+    /// Per job record: the reason its worker gave for its last failure, with
+    /// that attempt (a later attempt's reason is never replaced by an earlier
+    /// one's). Removed when the job is pruned.
+    failure_reasons: ConcurrentMap<u64, (u32, Arc<str>)>,
     metrics: MetricsCell,
     /// Workers asleep in `claim_wait`.
     wake: WakeSignal,
@@ -194,6 +203,8 @@ impl JobQueue {
             fast_runners: (0..FAST_RUNNERS).map(|_| OnceLock::new()).collect(),
             runners: ConcurrentMap::new(),
             clusters: ConcurrentMap::new(),
+            dependency_ends: ConcurrentMap::new(),
+            failure_reasons: ConcurrentMap::new(),
             metrics: MetricsCell::new(),
             wake: WakeSignal::new(),
             idle: WakeSignal::new(),

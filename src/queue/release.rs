@@ -6,6 +6,7 @@
 //! missed and none is settled twice.
 
 use super::JobQueue;
+use crate::ids::JobId;
 use crate::job::Job;
 use crate::metrics::Counter;
 use crate::view::JobState;
@@ -32,13 +33,44 @@ impl JobQueue {
             });
             return;
         }
-        let mut work: VecDeque<Arc<Job>> = job.dependents.seal().into();
-        while let Some(dependent) = work.pop_front() {
-            if dependent.word.fail_by_dependency(terminal) {
-                self.count_terminal(terminal);
-                work.extend(dependent.dependents.seal());
+        let mut work: VecDeque<(Arc<Job>, JobId, JobState)> = VecDeque::new();
+        let settle = |work: &mut VecDeque<_>, ended: &Job, terminal: JobState| {
+            let dependents = ended.dependents.seal();
+            work.extend(dependents.into_iter().map(|d| (d, ended.id, terminal)));
+        };
+        settle(&mut work, job, terminal);
+        while let Some((dependent, dependency, terminal)) = work.pop_front() {
+            if let Some(ended) = self.end_by_dependency(&dependent, dependency, terminal) {
+                self.count_terminal(ended);
+                settle(&mut work, &dependent, ended);
             }
         }
+    }
+
+    /// `dependency` ended in `terminal` (failed or cancelled): `job`, if
+    /// still waiting, ends too. The note of which dependency ended it is
+    /// written first, first come first served, and the CAS takes the
+    /// terminal state from the note that stands, so a job reached by two
+    /// ending dependencies at once ends one way, named in its view. Returns
+    /// the state it ended in, if this call ended it.
+    pub(super) fn end_by_dependency(
+        &self,
+        job: &Job,
+        dependency: JobId,
+        terminal: JobState,
+    ) -> Option<JobState> {
+        if self.faults.note_after_end() {
+            // Loom negative control: the CAS with this caller's own state,
+            // then the note, which may name another dependency.
+            let ended = job.word.fail_by_dependency(terminal);
+            self.dependency_ends
+                .get_or_insert_with(job.incarnation, || (dependency, terminal));
+            return ended.then_some(terminal);
+        }
+        let (_, terminal) = self
+            .dependency_ends
+            .get_or_insert_with(job.incarnation, || (dependency, terminal));
+        job.word.fail_by_dependency(terminal).then_some(terminal)
     }
 
     pub(super) fn count_terminal(&self, terminal: JobState) {
@@ -67,8 +99,8 @@ impl JobQueue {
                 }
             }
             Some(terminal @ (JobState::Failed | JobState::Cancelled)) => {
-                if job.word.fail_by_dependency(terminal) {
-                    self.finished(job, terminal);
+                if let Some(ended) = self.end_by_dependency(job, dependency.id, terminal) {
+                    self.finished(job, ended);
                 }
             }
             // Sealed lists belong to terminal jobs only.

@@ -3,7 +3,7 @@
 //! job's state word, then the steps that follow from it.
 
 use super::{not_queued, JobQueue};
-use crate::claim::{CancelOutcome, Claim, Completion, Outcome};
+use crate::claim::{bounded_reason, CancelOutcome, Claim, Completion, Outcome};
 use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::word::{Enqueue, StartRefusal};
@@ -80,14 +80,56 @@ impl JobQueue {
         completion.ok_or_else(|| stale(&claim))
     }
 
+    /// Reports that a claimed attempt failed, and why: as
+    /// [`complete`](JobQueue::complete) with [`Outcome::Failure`], and the
+    /// reason (cut to [`MAX_REASON_BYTES`](crate::MAX_REASON_BYTES)) is kept
+    /// as the job's last failure reason, shown in its view once it ends
+    /// [`Failed`](crate::JobEnd::Failed).
+    ///
+    /// # Errors
+    /// As `complete`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1)).max_retries(1)).unwrap();
+    /// let first = q.claim(RunnerType::DEFAULT).unwrap();
+    /// assert_eq!(q.fail(first, "disk full"), Ok(Completion::Retrying));
+    /// let second = q.claim(RunnerType::DEFAULT).unwrap();
+    /// assert_eq!(q.fail(second, "disk still full"), Ok(Completion::Failed));
+    /// let reason = Some("disk still full".into());
+    /// assert_eq!(q.job(JobId(1)).unwrap().end, Some(JobEnd::Failed { attempts: 2, reason }));
+    /// ```
+    pub fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
+        let completion = self.complete(claim, Outcome::Failure)?;
+        if matches!(completion, Completion::Retrying | Completion::Failed) {
+            let attempt = claim.attempt();
+            self.failure_reasons.insert_or_replace_if(
+                claim.incarnation(),
+                (attempt, bounded_reason(reason)),
+                |(noted, _)| *noted < attempt,
+            );
+            // Pruned meanwhile? Then nobody else will remove the note.
+            if self.lookup_record(&claim).is_none() {
+                self.failure_reasons.remove(&claim.incarnation());
+            }
+        }
+        Ok(completion)
+    }
+
+    /// The record `claim` was made from, if this queue still holds it,
+    /// whatever its state.
+    fn lookup_record(&self, claim: &Claim) -> Option<Arc<Job>> {
+        self.lookup(claim.job())
+            .ok()
+            .filter(|job| job.incarnation == claim.incarnation())
+    }
+
     /// The record `claim` was made from, if this queue still holds it: the
     /// job of that id, of that incarnation. Anything else (pruned, even if
     /// a new job reuses the id; a claim of another queue) is `StaleClaim`.
     fn claimed_record(&self, claim: &Claim) -> Result<Arc<Job>, Error> {
-        match self.lookup(claim.job()) {
-            Ok(job) if job.incarnation == claim.incarnation() => Ok(job),
-            _ => Err(stale(claim)),
-        }
+        self.lookup_record(claim).ok_or_else(|| stale(claim))
     }
 
     /// `complete` on a found job: the CAS that ends the attempt, then the

@@ -157,13 +157,22 @@ impl JobQueue {
         all.extend(new.iter().map(DependencyRef::to));
 
         let ended = new.iter().find_map(|d| match d.word.load().state() {
-            Some(t @ (JobState::Failed | JobState::Cancelled)) => Some(t),
+            Some(t @ (JobState::Failed | JobState::Cancelled)) => Some((d.id, t)),
             _ => None,
         });
-        if let Some(terminal) = ended {
-            job.word
-                .end_queued(terminal)
-                .map_err(|state| not_queued(id, state))?;
+        if let Some((dependency, terminal)) = ended {
+            // As `end_by_dependency`: the note first, then the CAS with the
+            // terminal state of the note that stands.
+            let (_, terminal) = self
+                .dependency_ends
+                .get_or_insert_with(job.incarnation, || (dependency, terminal));
+            if let Err(state) = job.word.end_queued(terminal) {
+                // Claimed meanwhile (a job ended by a dependency keeps its note).
+                if !job.word.load().ended_by_dependency() {
+                    self.dependency_ends.remove(&job.incarnation);
+                }
+                return Err(not_queued(id, state));
+            }
             job.dependencies.store(all);
             self.finished(&job, terminal);
             return Ok(());

@@ -127,6 +127,23 @@ impl<K: Eq + Hash, V: Clone> LockedMap<K, V> {
             visit(&value);
         }
     }
+    /// Inserts `value`, or replaces the value there if `replaces` says so.
+    pub(crate) fn insert_or_replace_if(&self, key: K, value: V, replaces: impl FnOnce(&V) -> bool) {
+        let mut map = self.0.lock().unwrap();
+        match map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                if replaces(slot.get()) {
+                    slot.insert(value);
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
+        }
+    }
+    pub(crate) fn remove(&self, key: &K) {
+        self.0.lock().unwrap().remove(key);
+    }
     pub(crate) fn values_cloned(&self) -> Vec<V>
     where
         K: Clone,

@@ -122,6 +122,22 @@ impl<K: Eq + Hash + Clone, V: Clone> ShardedMap<K, V> {
             visit(entry.value());
         }
     }
+    /// Inserts `value`, or replaces the value there if `replaces` says so.
+    pub(crate) fn insert_or_replace_if(&self, key: K, value: V, replaces: impl FnOnce(&V) -> bool) {
+        match self.0.entry(key) {
+            Entry::Occupied(mut slot) => {
+                if replaces(slot.get()) {
+                    slot.insert(value);
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
+        }
+    }
+    pub(crate) fn remove(&self, key: &K) {
+        self.0.remove(key);
+    }
     pub(crate) fn values_cloned(&self) -> Vec<V> {
         self.0.iter().map(|e| e.value().clone()).collect()
     }

@@ -233,6 +233,10 @@ impl<L: Lock> Scheduler for MutexQueue<L> {
         self.with(|state| state.complete(claim, outcome))
     }
 
+    fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
+        self.with(|state| state.fail(claim, reason))
+    }
+
     fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error> {
         self.with(|state| state.cancel(job))
     }
@@ -369,6 +373,9 @@ macro_rules! baseline_queue {
             }
             fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
                 self.0.complete(claim, outcome)
+            }
+            fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
+                self.0.fail(claim, reason)
             }
             fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error> {
                 self.0.cancel(job)

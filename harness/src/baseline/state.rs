@@ -22,15 +22,25 @@
 //! also orders entries by the time they entered their lane.
 
 use dagqueue::{
-    check_capacity, CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState,
-    JobView, Metrics, Outcome, Priority, QueueConfig, QueueStatus, Resources, RunnerType, UserId,
-    MAX_DEPENDENCIES,
+    bounded_reason, check_capacity, CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd,
+    JobId, JobSpec, JobState, JobView, Metrics, Outcome, Priority, QueueConfig, QueueStatus,
+    Resources, RunnerType, UserId, MAX_DEPENDENCIES,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LEVELS: usize = Priority::LEVELS;
+
+/// How a job ends because `dependency` ended in `state`.
+fn by_dependency(dependency: JobId, state: JobState) -> JobEnd {
+    if state == JobState::Failed {
+        JobEnd::DependencyFailed { dependency }
+    } else {
+        JobEnd::DependencyCancelled { dependency }
+    }
+}
 
 /// A number unique to each call in this process (job record incarnations).
 fn next_incarnation() -> u64 {
@@ -50,6 +60,10 @@ const WINDOW_SECS: usize = 60;
 struct JobRecord {
     /// Unique to this record in the process: its claims name it.
     incarnation: u64,
+    /// How it ended, once terminal (a failure's reason is `reason`).
+    end: Option<JobEnd>,
+    /// Its last failure's reason, with that attempt.
+    reason: Option<(u32, Arc<str>)>,
     runner: RunnerType,
     cluster: Option<ClusterId>,
     /// Index of its lane group in its runner's `groups`.
@@ -121,12 +135,20 @@ struct Cluster {
 
 impl JobRecord {
     fn view(&self, id: JobId) -> JobView {
+        let end = match &self.end {
+            Some(JobEnd::Failed { attempts, .. }) => Some(JobEnd::Failed {
+                attempts: *attempts,
+                reason: self.reason.as_ref().map(|(_, reason)| Arc::clone(reason)),
+            }),
+            other => other.clone(),
+        };
         JobView::new(
             id,
             self.state,
             self.priority,
             self.attempt,
             self.cancel_requested,
+            end,
         )
     }
 }
@@ -274,17 +296,17 @@ impl State {
         self.seq
     }
 
-    /// What `dependencies` mean for a job that takes them: the terminal
-    /// state it ends in at once (the first failed or cancelled one, in list
-    /// order), and the unfinished ones it must wait for.
-    fn classify(&self, dependencies: &[JobId]) -> (Option<JobState>, Vec<JobId>) {
+    /// What `dependencies` mean for a job that takes them: the dependency
+    /// that ends it at once and how (the first failed or cancelled one, in
+    /// list order), and the unfinished ones it must wait for.
+    fn classify(&self, dependencies: &[JobId]) -> (Option<(JobId, JobState)>, Vec<JobId>) {
         let mut ends = None;
         let mut unfinished = Vec::new();
         for dep in dependencies {
             match self.jobs.get(dep).map(|job| job.state) {
                 Some(JobState::Completed) | None => {}
                 Some(state @ (JobState::Failed | JobState::Cancelled)) => {
-                    ends.get_or_insert(state);
+                    ends.get_or_insert((*dep, state));
                 }
                 Some(_) => unfinished.push(*dep),
             }
@@ -398,13 +420,14 @@ impl State {
 
     /// The job (not in a lane) ends `Failed` or `Cancelled`, and so do its
     /// waiting dependents, transitively, breadth first in registration order.
-    fn finish(&mut self, id: JobId, state: JobState) {
+    fn finish(&mut self, id: JobId, state: JobState, end: JobEnd) {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
         // Someone may wait for the last unfinished job.
         self.wake = true;
         job.state = state;
+        job.end = Some(end);
         self.counters.count_terminal(state);
         let mut queue = VecDeque::from([id]);
         while let Some(id) = queue.pop_front() {
@@ -416,6 +439,7 @@ impl State {
                 if let Some(job) = self.jobs.get_mut(dependent) {
                     if job.state == JobState::Waiting {
                         job.state = state;
+                        job.end = Some(by_dependency(id, state));
                         self.counters.count_terminal(state);
                         queue.push_back(*dependent);
                     }
@@ -544,6 +568,8 @@ impl State {
             id,
             JobRecord {
                 incarnation: next_incarnation(),
+                end: None,
+                reason: None,
                 runner,
                 cluster,
                 group,
@@ -563,8 +589,8 @@ impl State {
                 pending_since: now,
             },
         );
-        if let Some(state) = ends {
-            self.finish(id, state);
+        if let Some((dependency, state)) = ends {
+            self.finish(id, state, by_dependency(dependency, state));
         } else if unfinished.is_empty() {
             self.enter_pending(id, now);
         } else {
@@ -627,9 +653,9 @@ impl State {
             return Ok(());
         };
         job.dependencies.extend_from_slice(&added);
-        if let Some(state) = ends {
+        if let Some((dependency, state)) = ends {
             self.unlane(id);
-            self.finish(id, state);
+            self.finish(id, state, by_dependency(dependency, state));
         } else if !unfinished.is_empty() {
             job.unfinished += unfinished.len();
             let was_pending = job.state == JobState::Pending;
@@ -752,12 +778,13 @@ impl State {
         }
         self.wake = true;
         if cancel_requested {
-            self.finish(id, JobState::Cancelled);
+            self.finish(id, JobState::Cancelled, JobEnd::Cancelled);
             return Ok(Completion::Cancelled);
         }
         match outcome {
             Outcome::Success => {
                 job.state = JobState::Completed;
+                job.end = Some(JobEnd::Succeeded);
                 self.counters.completed += 1;
                 self.counters.window.record(now);
                 self.release_dependents(id, now);
@@ -769,10 +796,35 @@ impl State {
                 Ok(Completion::Retrying)
             }
             Outcome::Failure => {
-                self.finish(id, JobState::Failed);
+                let attempts = job.attempt;
+                self.finish(
+                    id,
+                    JobState::Failed,
+                    JobEnd::Failed {
+                        attempts,
+                        reason: None,
+                    },
+                );
                 Ok(Completion::Failed)
             }
         }
+    }
+
+    pub(super) fn fail(&mut self, claim: Claim, reason: &str) -> Result<Completion, Error> {
+        let completion = self.complete(claim, Outcome::Failure)?;
+        if matches!(completion, Completion::Retrying | Completion::Failed) {
+            if let Some(job) = self.jobs.get_mut(&claim.job()) {
+                let attempt = claim.attempt();
+                if job
+                    .reason
+                    .as_ref()
+                    .is_none_or(|(noted, _)| *noted < attempt)
+                {
+                    job.reason = Some((attempt, bounded_reason(reason)));
+                }
+            }
+        }
+        Ok(completion)
     }
 
     pub(super) fn cancel(&mut self, id: JobId) -> Result<CancelOutcome, Error> {
@@ -780,7 +832,7 @@ impl State {
         match job.state {
             JobState::Waiting | JobState::Pending => {
                 self.unlane(id);
-                self.finish(id, JobState::Cancelled);
+                self.finish(id, JobState::Cancelled, JobEnd::Cancelled);
                 Ok(CancelOutcome::Cancelled)
             }
             JobState::Scheduled | JobState::Running => {
