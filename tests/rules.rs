@@ -1431,6 +1431,8 @@ fn a_late_report_never_reaches_a_new_job_that_reuses_a_pruned_id() {
     });
 }
 
+/// The claiming thread reports, so on `JobQueue` this also covers the
+/// per-thread claim hint (it must not reach the other queue's record).
 #[test]
 fn a_claim_of_one_queue_is_stale_on_another() {
     let config = QueueConfig::default();

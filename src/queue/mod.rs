@@ -419,37 +419,6 @@ mod tests {
     }
 
     #[test]
-    fn a_remembered_claim_is_per_queue() {
-        let first = JobQueue::new();
-        let second = JobQueue::new();
-        first.submit(JobSpec::new(JobId(1))).unwrap();
-        second.submit(JobSpec::new(JobId(1))).unwrap();
-        let claim = first.claim(RunnerType::DEFAULT).unwrap();
-        let theirs = second.claim(RunnerType::DEFAULT).unwrap();
-        // The same job id and attempt, scheduled in both queues: a claim of
-        // one queue reaches nothing in the other.
-        assert_eq!(
-            (claim.job(), claim.attempt()),
-            (theirs.job(), theirs.attempt())
-        );
-        let stale = Err(Error::StaleClaim {
-            job: JobId(1),
-            attempt: 1,
-        });
-        assert_eq!(second.start(&claim), stale);
-        assert_eq!(second.complete(claim, Outcome::Success).map(|_| ()), stale);
-        assert_eq!(second.state(JobId(1)), Ok(JobState::Scheduled));
-        assert_eq!(
-            first.complete(claim, Outcome::Success),
-            Ok(Completion::Completed)
-        );
-        assert_eq!(
-            second.complete(theirs, Outcome::Success),
-            Ok(Completion::Completed)
-        );
-    }
-
-    #[test]
     fn runners_beyond_the_array_are_served_from_the_map() {
         // Runner ids below FAST_RUNNERS live in an array, the others in the
         // map: both paths claim only their own runner's jobs.
