@@ -50,6 +50,7 @@ pub struct QueueConfig {
     fair_share: bool,
     aging: Option<Duration>,
     declared_clusters_only: bool,
+    lease: Option<Duration>,
 }
 
 impl Default for QueueConfig {
@@ -59,6 +60,7 @@ impl Default for QueueConfig {
             fair_share: false,
             aging: None,
             declared_clusters_only: false,
+            lease: None,
         }
     }
 }
@@ -82,6 +84,11 @@ impl QueueConfig {
     /// Whether clusters must be declared before use (default off).
     pub fn declared_clusters_only(&self) -> bool {
         self.declared_clusters_only
+    }
+
+    /// The lease of a claim whose job sets none (default none).
+    pub fn lease(&self) -> Option<Duration> {
+        self.lease
     }
 }
 
@@ -173,6 +180,31 @@ impl JobQueueBuilder {
         self
     }
 
+    /// Gives every claim a lease of `lease`, unless its job sets its own
+    /// ([`JobSpec::lease`](crate::JobSpec::lease)): a claim neither reported
+    /// nor extended by [`heartbeat`](JobQueue::heartbeat) within its lease is
+    /// taken back, its attempt counted as failed (retried while attempts
+    /// remain, else the job ends [`LeaseExpired`](crate::JobEnd::LeaseExpired)).
+    /// Default: no lease (a claim is held until reported), as in a queue
+    /// whose workers live in the same process; set one when workers can die
+    /// or stall. Between [`MIN_LEASE`](crate::MIN_LEASE) and
+    /// [`MAX_LEASE`](crate::MAX_LEASE).
+    ///
+    /// ```
+    /// use dagqueue::{Error, JobQueue};
+    /// use std::time::Duration;
+    /// let q = JobQueue::builder().lease(Duration::from_secs(30)).build().unwrap();
+    /// assert_eq!(q.config().lease(), Some(Duration::from_secs(30)));
+    /// assert_eq!(
+    ///     JobQueue::builder().lease(Duration::ZERO).build().unwrap_err(),
+    ///     Error::InvalidLease(Duration::ZERO)
+    /// );
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = Some(lease);
+        self
+    }
+
     /// Loom negative controls only: build a queue with deliberately broken
     /// protocol steps.
     #[doc(hidden)]
@@ -186,7 +218,8 @@ impl JobQueueBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidDefaultCapacity`] for a default capacity of zero or
-    /// above [`MAX_CAPACITY`].
+    /// above [`MAX_CAPACITY`]; [`Error::InvalidLease`] for a lease out of
+    /// range.
     ///
     /// ```
     /// use dagqueue::{Error, JobQueue, MAX_CAPACITY};
@@ -200,6 +233,9 @@ impl JobQueueBuilder {
         let capacity = self.config.default_capacity;
         if check_capacity(ClusterId(0), capacity).is_err() {
             return Err(Error::InvalidDefaultCapacity(capacity));
+        }
+        if let Some(lease) = self.config.lease {
+            crate::spec::check_lease(lease)?;
         }
         Ok(self.config)
     }

@@ -86,6 +86,8 @@ pub enum Error {
     /// `set_cluster_resources`, and any other operation naming an undeclared
     /// one is rejected.
     UnknownCluster(ClusterId),
+    /// A lease outside [`MIN_LEASE`](crate::MIN_LEASE)..=[`MAX_LEASE`](crate::MAX_LEASE).
+    InvalidLease(std::time::Duration),
     /// The queue was closed ([`JobQueue::close`](crate::JobQueue::close)):
     /// it takes no new job.
     Closed,
@@ -120,6 +122,7 @@ impl fmt::Display for Error {
                 write!(f, "{cluster}: capacity {capacity} is above the limit")
             }
             Error::UnknownCluster(cluster) => write!(f, "unknown {cluster}"),
+            Error::InvalidLease(lease) => write!(f, "lease {lease:?} is out of range"),
             Error::Closed => write!(f, "the queue is closed"),
             Error::InvalidDefaultCapacity(capacity) => {
                 write!(f, "default capacity {capacity} is not in 1..=MAX_CAPACITY")

@@ -34,6 +34,15 @@ pub struct Faults {
     /// End a job by a dependency first, then note which dependency.
     #[cfg(dagqueue_loom)]
     pub note_after_end: bool,
+    /// Take a due lease back without first marking it expired.
+    #[cfg(dagqueue_loom)]
+    pub unmarked_expiry: bool,
+    /// Release a lease's slot before the CAS that ends its attempt.
+    #[cfg(dagqueue_loom)]
+    pub early_expiry_release: bool,
+    /// End an expired attempt by load-then-store instead of CAS.
+    #[cfg(dagqueue_loom)]
+    pub racy_expiry: bool,
 }
 
 impl Faults {
@@ -70,6 +79,30 @@ impl Faults {
     }
 
     #[inline(always)]
+    pub(crate) fn early_expiry_release(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.early_expiry_release;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn racy_expiry(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.racy_expiry;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn unmarked_expiry(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.unmarked_expiry;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
     pub(crate) fn note_after_end(self) -> bool {
         #[cfg(dagqueue_loom)]
         return self.note_after_end;
@@ -98,6 +131,17 @@ impl Faults {
 /// read of a cluster's word. Hidden; not part of the API.
 pub mod __loom {
     pub use super::Faults;
+
+    /// Sweeps the leases as at `now` (µs on the queue's clock); returns
+    /// how many it took back.
+    pub fn expire_leases_at(queue: &crate::JobQueue, now: u64) -> usize {
+        queue.expire_leases_at(now)
+    }
+
+    /// Sets the queue's clock (µs) of a loom build.
+    pub fn set_time(queue: &crate::JobQueue, micros: u64) {
+        queue.set_loom_time(micros);
+    }
 
     /// One read of a cluster's word: (running, reserving, capacity, paused).
     pub fn cluster_word(

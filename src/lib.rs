@@ -64,5 +64,8 @@ pub use config::{JobQueueBuilder, QueueConfig, MAX_CAPACITY};
 pub use error::Error;
 pub use ids::{ClusterId, JobId, RunnerType, UserId};
 pub use queue::JobQueue;
-pub use spec::{InvalidPriority, JobSpec, Priority, Resources, MAX_DEPENDENCIES, MAX_RETRIES};
+pub use spec::{
+    InvalidPriority, JobSpec, Priority, Resources, MAX_DEPENDENCIES, MAX_LEASE, MAX_RETRIES,
+    MIN_LEASE,
+};
 pub use view::{ClusterStatus, JobEnd, JobState, JobView, Metrics, QueueStatus, StateCounts};

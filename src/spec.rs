@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::ids::{ClusterId, JobId, RunnerType, UserId};
+use std::time::Duration;
 
 /// A job's priority. Five levels; a more urgent priority compares greater
 /// (`Critical > Background`), and is served first.
@@ -164,6 +165,31 @@ impl Resources {
 /// ```
 pub const MAX_RETRIES: u32 = 1000;
 
+/// The shortest lease a job may hold: 1 ms (the queue's clock ticks in
+/// milliseconds).
+pub const MIN_LEASE: Duration = Duration::from_millis(1);
+
+/// The longest lease a job may hold: 12 hours (as SQS's longest visibility
+/// timeout; a worker that needs more heartbeats).
+///
+/// ```
+/// use dagqueue::{Error, JobId, JobQueue, JobSpec, MAX_LEASE};
+/// let q = JobQueue::new();
+/// let spec = JobSpec::new(JobId(1)).lease(MAX_LEASE * 2);
+/// assert_eq!(q.submit(spec), Err(Error::InvalidLease(MAX_LEASE * 2)));
+/// ```
+pub const MAX_LEASE: Duration = Duration::from_secs(12 * 3600);
+
+/// Whether `lease` is within [`MIN_LEASE`]..=[`MAX_LEASE`]; the one check,
+/// for specs and the builder's default.
+pub(crate) fn check_lease(lease: Duration) -> Result<u32, Error> {
+    if (MIN_LEASE..=MAX_LEASE).contains(&lease) {
+        Ok(lease.as_millis() as u32)
+    } else {
+        Err(Error::InvalidLease(lease))
+    }
+}
+
 /// The most dependencies one job may have.
 ///
 /// ```
@@ -222,6 +248,7 @@ pub struct JobSpec {
     user: UserId,
     max_retries: u32,
     resources: Resources,
+    lease: Option<Duration>,
 }
 
 impl JobSpec {
@@ -243,6 +270,7 @@ impl JobSpec {
             user: UserId::default(),
             max_retries: 0,
             resources: Resources::default(),
+            lease: None,
         }
     }
 
@@ -289,6 +317,28 @@ impl JobSpec {
         self
     }
 
+    /// Gives each claim of this job a lease of `lease` (overriding the
+    /// queue's default): a claim neither reported nor extended by
+    /// [`heartbeat`](crate::JobQueue::heartbeat) within it is taken back
+    /// (the attempt counts as failed). Between [`MIN_LEASE`] and
+    /// [`MAX_LEASE`].
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobSpec};
+    /// use std::time::Duration;
+    /// let spec = JobSpec::new(JobId(1)).lease(Duration::from_secs(30));
+    /// assert_eq!(spec.get_lease(), Some(Duration::from_secs(30)));
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> JobSpec {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Its own lease, if it sets one.
+    pub fn get_lease(&self) -> Option<Duration> {
+        self.lease
+    }
+
     /// The job's id.
     pub fn id(&self) -> JobId {
         self.id
@@ -332,7 +382,8 @@ impl JobSpec {
     /// The checks a spec must pass on its own, before any queue looks at it,
     /// in this order: `max_retries` at most [`MAX_RETRIES`]
     /// (`TooManyRetries`), no dependency on itself (`SelfDependency`), at
-    /// most [`MAX_DEPENDENCIES`] dependencies (`TooManyDependencies`).
+    /// most [`MAX_DEPENDENCIES`] dependencies (`TooManyDependencies`), a
+    /// lease within [`MIN_LEASE`]..=[`MAX_LEASE`] (`InvalidLease`).
     /// `submit` calls it first, then checks the spec against the queue:
     /// `DuplicateJob`, `UnknownCluster` (only with declared clusters only),
     /// `UnknownDependency`.
@@ -355,6 +406,9 @@ impl JobSpec {
         }
         if self.dependencies.len() > MAX_DEPENDENCIES {
             return Err(Error::TooManyDependencies(self.id));
+        }
+        if let Some(lease) = self.lease {
+            check_lease(lease)?;
         }
         Ok(())
     }

@@ -93,6 +93,12 @@ pub enum JobEnd {
         /// The dependency that failed.
         dependency: JobId,
     },
+    /// Its last attempt's lease ran out with no retry left (`Failed`):
+    /// neither reported nor extended in time, after `attempts` attempts.
+    LeaseExpired {
+        /// Attempts made (claims).
+        attempts: u32,
+    },
     /// Cancelled by `cancel` (`Cancelled`), queued or at its worker's report.
     Cancelled,
     /// A dependency was cancelled, so it never ran (`Cancelled`).

@@ -662,3 +662,54 @@ fn submit_after_close() {
         );
     });
 }
+
+#[test]
+fn heartbeat_of_a_stale_or_foreign_claim() {
+    with_fixture(|q, f| {
+        for c in [f.completed, f.failed, f.retried] {
+            assert_rejected(
+                q,
+                || q.heartbeat(&c),
+                Error::StaleClaim {
+                    job: c.job(),
+                    attempt: c.attempt(),
+                },
+            );
+        }
+        assert_rejected(
+            q,
+            || q.heartbeat(&claim(J1, 1)), // forged: another record
+            Error::StaleClaim {
+                job: J1,
+                attempt: 1,
+            },
+        );
+    });
+}
+
+#[test]
+fn zero_or_absurd_leases() {
+    use dagqueue::{JobQueue, MAX_LEASE, MIN_LEASE};
+    use std::time::Duration;
+    for lease in [
+        Duration::ZERO,
+        MIN_LEASE / 2,
+        MAX_LEASE + Duration::from_millis(1),
+        Duration::MAX,
+    ] {
+        with_fixture(|q, _| {
+            assert_rejected(
+                q,
+                || q.submit(JobSpec::new(NEW).lease(lease)),
+                Error::InvalidLease(lease),
+            );
+        });
+        assert!(matches!(
+            JobQueue::builder().lease(lease).build(),
+            Err(Error::InvalidLease(l)) if l == lease
+        ));
+    }
+    for lease in [MIN_LEASE, MAX_LEASE] {
+        assert!(JobQueue::builder().lease(lease).build().is_ok());
+    }
+}

@@ -74,6 +74,12 @@ pub trait Scheduler: Send + Sync {
     /// Reports a failed attempt with its reason (`complete` with `Failure`).
     fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error>;
 
+    /// Extends a claim's lease; says whether a cancel was requested.
+    fn heartbeat(&self, claim: &Claim) -> Result<bool, Error>;
+
+    /// Takes back every claim whose lease ran out; returns how many.
+    fn expire_leases(&self) -> usize;
+
     /// Cancels a job: a waiting or pending one at once, a claimed one when its
     /// worker reports. Waiting dependents of a cancelled job are cancelled too.
     /// Cancelling a claimed job twice is not an error.
@@ -179,6 +185,12 @@ impl Scheduler for JobQueue {
     }
     fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
         JobQueue::fail(self, claim, reason)
+    }
+    fn heartbeat(&self, claim: &Claim) -> Result<bool, Error> {
+        JobQueue::heartbeat(self, claim)
+    }
+    fn expire_leases(&self) -> usize {
+        JobQueue::expire_leases(self)
     }
     fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error> {
         JobQueue::cancel(self, job)

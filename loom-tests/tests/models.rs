@@ -8,7 +8,7 @@
 //! Each model states its preemption bound if it is lower than the default.
 #![cfg(dagqueue_loom)]
 
-use dagqueue::__loom::{cluster_word, Faults};
+use dagqueue::__loom::{cluster_word, expire_leases_at, set_time, Faults};
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd, JobId, JobQueue, JobSpec, JobState,
     Outcome, Priority, RunnerType, WaitError,
@@ -609,6 +609,151 @@ fn m16_negative_note_after_end_is_caught() {
     model(3, || {
         two_dependencies_end_differently(faulty(Faults {
             note_after_end: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ------------------------------------------------------- models 17 to 19
+
+/// A queue whose claims hold a lease of 10 ms, its clock at 0 (loom has no
+/// time: the models set the clock and sweep at chosen instants).
+fn leased(faults: Faults) -> Arc<JobQueue> {
+    let q = Arc::new(
+        JobQueue::builder()
+            .lease(Duration::from_millis(10))
+            .__with_faults(faults)
+            .build()
+            .unwrap(),
+    );
+    set_time(&q, 0);
+    q
+}
+
+/// Model 17: a lease's expiry races the worker's report: exactly one ends
+/// the attempt, the cluster slot is released once, each is counted once.
+fn expiry_races_complete(q: Arc<JobQueue>) {
+    q.set_cluster_capacity(ClusterId(0), 1).unwrap();
+    q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)).max_retries(1))
+        .unwrap();
+    let claim = claimed(&q, 1);
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.complete(claim, Outcome::Success));
+    let expired = expire_leases_at(&q, 20_000); // the lease ran out at 10_000
+    let reported = t.join().unwrap();
+    match reported {
+        Ok(Completion::Completed) => {
+            assert_eq!(expired, 0);
+            assert_eq!(q.state(JobId(1)), Ok(JobState::Completed));
+        }
+        Err(Error::StaleClaim { .. }) => {
+            assert_eq!(expired, 1);
+            assert_eq!(q.state(JobId(1)), Ok(JobState::Pending)); // retried
+        }
+        other => panic!("report: {other:?}"),
+    }
+    assert_eq!(
+        cluster_word(&q, ClusterId(0)),
+        Some((0, 0, 1, false)),
+        "the slot was released twice or not at all"
+    );
+    let metrics = q.metrics();
+    assert_eq!(metrics.completed + metrics.retried, 1);
+}
+
+#[test]
+fn m17_expiry_races_complete() {
+    model(3, || expiry_races_complete(leased(Faults::default())));
+}
+
+/// Negative control for model 17: releasing the slot before the CAS that
+/// decides who ends the attempt releases it twice when the report wins.
+#[test]
+#[should_panic(expected = "released twice")]
+fn m17_negative_early_expiry_release_is_caught() {
+    model(3, || {
+        expiry_races_complete(leased(Faults {
+            early_expiry_release: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+/// Model 18: a heartbeat races the sweep that finds its lease due: a
+/// heartbeat that succeeded was in time (the lease is not taken back), and
+/// one that failed was too late (it is).
+fn expiry_races_heartbeat(q: Arc<JobQueue>) {
+    submit(&q, 1);
+    let claim = claimed(&q, 1); // at 0: due at 10_000
+    set_time(&q, 5_000); // the heartbeat moves it to 15_000
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.heartbeat(&claim));
+    let expired = expire_leases_at(&q, 12_000);
+    let beat = t.join().unwrap();
+    match beat {
+        Ok(_) => {
+            assert_eq!(
+                expired, 0,
+                "a lease taken back after a heartbeat extended it"
+            );
+            assert_eq!(q.state(JobId(1)), Ok(JobState::Scheduled));
+        }
+        Err(_) => {
+            assert_eq!(expired, 1);
+            assert_eq!(q.state(JobId(1)), Ok(JobState::Failed));
+        }
+    }
+}
+
+#[test]
+fn m18_expiry_races_heartbeat() {
+    model(3, || expiry_races_heartbeat(leased(Faults::default())));
+}
+
+/// Negative control for model 18: deciding a lease is due without marking
+/// it lets a heartbeat extend it after the decision.
+#[test]
+#[should_panic(expected = "after a heartbeat")]
+fn m18_negative_unmarked_expiry_is_caught() {
+    model(3, || {
+        expiry_races_heartbeat(leased(Faults {
+            unmarked_expiry: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+/// Model 19: a cancel races the expiry of the job's lease: the cancel is
+/// never lost; the job ends cancelled.
+fn expiry_races_cancel(q: Arc<JobQueue>) {
+    q.submit(JobSpec::new(JobId(1)).max_retries(1)).unwrap();
+    let _claim = claimed(&q, 1); // its worker never reports
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.cancel(JobId(1)));
+    expire_leases_at(&q, 20_000);
+    let cancelled = t.join().unwrap();
+    assert!(cancelled.is_ok());
+    assert_eq!(
+        q.state(JobId(1)),
+        Ok(JobState::Cancelled),
+        "the cancel was lost"
+    );
+    assert_eq!(q.metrics().cancelled, 1);
+}
+
+#[test]
+fn m19_expiry_races_cancel() {
+    model(3, || expiry_races_cancel(leased(Faults::default())));
+}
+
+/// Negative control for model 19: ending the expired attempt by
+/// load-then-store overwrites a cancel request made in between.
+#[test]
+#[should_panic(expected = "the cancel was lost")]
+fn m19_negative_racy_expiry_is_caught() {
+    model(3, || {
+        expiry_races_cancel(leased(Faults {
+            racy_expiry: true,
             ..Faults::default()
         }))
     });

@@ -2,14 +2,16 @@
 //! dependency snapshot and its dependents list.
 
 pub(crate) mod dependents;
+pub(crate) mod lease;
 pub(crate) mod word;
 
 use crate::ids::{JobId, RunnerType};
 use crate::lanes::LaneGroup;
 use crate::spec::Resources;
 use crate::sync::OnceLock;
-use crate::sync::{snapshot_load, snapshot_new, snapshot_store, AtomicU64, Ordering, Snapshot};
+use crate::sync::{snapshot_load, snapshot_new, snapshot_store, Snapshot};
 use dependents::DependentsList;
+use lease::Timestamp;
 use std::sync::{Arc, Weak};
 use word::{StateWord, Word};
 
@@ -68,8 +70,9 @@ impl core::ops::Deref for Edges {
 /// One job. Shared as `Arc<Job>` by the job table, lane entries and the
 /// dependents lists of its dependencies.
 ///
-/// Size: 80 bytes (72 before claims named an incarnation); 96 with its
-/// `Arc` header (a 112-byte heap block with glibc's malloc), plus its table slot (16) and, with dependencies, one
+/// Size: 88 bytes (72 before claims named an incarnation and jobs had a
+/// lease); 104 with its `Arc` header (a 112-byte heap block with glibc's
+/// malloc, the most that block holds), plus its table slot (16) and, with dependencies, one
 /// shared list (40 bytes + 8 a dependency edge). A finished job's dependents
 /// list is empty (sealed) and it is in no lane, so that is all it keeps
 /// until pruned. Its cluster is its lane group's.
@@ -91,8 +94,11 @@ pub(crate) struct Job {
     pub(crate) dependencies: Dependencies,
     /// The jobs waiting on this one; sealed when it finishes.
     pub(crate) dependents: DependentsList<Arc<Job>>,
-    /// When it last became pending (µs since the queue's epoch).
-    pub(crate) ready_at: AtomicU64,
+    /// While pending, when it became pending (µs since the queue's epoch);
+    /// while claimed with a lease, the lease (`lease.rs`).
+    pub(crate) timestamp: Timestamp,
+    /// Its lease in ms (0: none), from its spec or the queue's default.
+    pub(crate) lease_millis: u32,
 }
 
 impl Job {
@@ -100,6 +106,7 @@ impl Job {
         spec: &crate::spec::JobSpec,
         word: Word,
         dependencies: Vec<DependencyRef>,
+        lease_millis: u32,
         faults: crate::faults::Faults,
     ) -> Job {
         Job {
@@ -112,7 +119,8 @@ impl Job {
             group: OnceLock::new(),
             dependencies: Dependencies::new(dependencies),
             dependents: DependentsList::with_faults(faults),
-            ready_at: AtomicU64::new(0),
+            timestamp: Timestamp::new(),
+            lease_millis,
         }
     }
 
@@ -124,16 +132,16 @@ impl Job {
             .expect("a published job has its lane group")
     }
 
-    /// Records when it became pending. Relaxed: a timestamp for metrics only;
-    /// the lane push that follows publishes it to the claimer.
+    /// Records when it became pending.
     #[inline]
     pub(crate) fn set_ready_at(&self, micros: u64) {
-        self.ready_at.store(micros, Ordering::Relaxed);
+        self.timestamp.set_ready_at(micros);
     }
 
+    /// When it became pending (meaningful while it is pending).
     #[inline]
     pub(crate) fn ready_at(&self) -> u64 {
-        self.ready_at.load(Ordering::Relaxed)
+        self.timestamp.ready_at()
     }
 }
 
@@ -141,19 +149,21 @@ impl Job {
 mod tests {
     use super::*;
 
-    /// The documented footprint of a job (docs/DESIGN.md): the record is 80
-    /// bytes, 96 with its `Arc` header, which glibc serves from a 112-byte
-    /// block (up to 88 bytes would still fit it); a job without
-    /// dependencies allocates no dependency list. Fail loudly if it grows.
+    /// The documented footprint of a job (docs/DESIGN.md): the record is 88
+    /// bytes, 104 with its `Arc` header, which glibc serves from a 112-byte
+    /// block (the most it holds: one more word would take a 128-byte one);
+    /// a job without dependencies allocates no dependency list. Fail loudly
+    /// if it grows.
     #[test]
     fn a_job_record_stays_small() {
         let size = core::mem::size_of::<Job>();
-        assert!(size <= 80, "Job is {size} bytes");
+        assert!(size <= 88, "Job is {size} bytes");
         assert_eq!(core::mem::size_of::<DependencyRef>(), 8);
         let job = Job::new(
             &crate::spec::JobSpec::new(JobId(1)),
             Word::reserved(crate::spec::Priority::Normal, 1),
             Vec::new(),
+            0,
             crate::faults::Faults::default(),
         );
         assert!(job.dependencies.load().is_empty());

@@ -59,6 +59,7 @@ pub(crate) enum EndKind {
     DependencyFailed = 3,
     CancelledByUser = 4,
     DependencyCancelled = 5,
+    LeaseExpired = 6,
 }
 
 impl EndKind {
@@ -175,7 +176,8 @@ impl Word {
             2 => EndKind::FailedByWorker,
             3 => EndKind::DependencyFailed,
             4 => EndKind::CancelledByUser,
-            _ => EndKind::DependencyCancelled,
+            5 => EndKind::DependencyCancelled,
+            _ => EndKind::LeaseExpired,
         })
     }
 
@@ -361,12 +363,39 @@ impl StateWord {
 
     /// Complete's linearization point: ends this attempt. Returns the new
     /// word: pending (a retry; enqueue it), or terminal.
+    /// `by_lease`: the attempt's lease ran out (its outcome is `Failure`);
+    /// with no retry left the job ends `Failed` by `LeaseExpired`.
     pub(crate) fn finish(
         &self,
         attempt: u32,
         outcome: Outcome,
         max_retries: u32,
+        by_lease: bool,
     ) -> Result<Word, ()> {
+        let failed = if by_lease {
+            EndKind::LeaseExpired
+        } else {
+            EndKind::FailedByWorker
+        };
+        if by_lease && self.1.racy_expiry() {
+            // Loom negative control: decide on a load, then store.
+            let w = self.load();
+            if w.attempt() != attempt || !w.state().is_some_and(JobState::is_claimed) {
+                return Err(());
+            }
+            crate::sync::spin_wait();
+            let next = if w.cancel_requested() {
+                w.end(JobState::Cancelled, EndKind::CancelledByUser)
+            } else if attempt <= max_retries {
+                w.set_state(JobState::Pending)
+                    .set_level(w.priority().level().into())
+                    .bump_version()
+            } else {
+                w.end(JobState::Failed, failed)
+            };
+            self.0.store(next.0, Ordering::Release);
+            return Ok(next);
+        }
         self.transition(|w| {
             if w.attempt() != attempt || !w.state().is_some_and(JobState::is_claimed) {
                 return Err(());
@@ -380,7 +409,7 @@ impl StateWord {
                         .set_state(JobState::Pending)
                         .set_level(w.priority().level().into())
                         .bump_version(),
-                    Outcome::Failure => w.end(JobState::Failed, EndKind::FailedByWorker),
+                    Outcome::Failure => w.end(JobState::Failed, failed),
                 }
             };
             Ok(next)

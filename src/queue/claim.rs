@@ -14,7 +14,7 @@ use crate::spec::Priority;
 use crate::sync::Ordering;
 use crate::view::JobState;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl JobQueue {
     /// Hands the best pending job of this runner type to exactly one caller
@@ -37,6 +37,7 @@ impl JobQueue {
         if self.is_closed() {
             return None;
         }
+        self.sweep_leases_if_due();
         if let Some(aging) = &self.aging {
             self.promote_aged(aging);
         }
@@ -59,7 +60,7 @@ impl JobQueue {
     /// ```
     /// use dagqueue::*;
     /// let q = JobQueue::new();
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// let timed_out = q.claim_wait(RunnerType::DEFAULT, Duration::from_millis(5));
     /// assert_eq!(timed_out, Err(WaitError::TimedOut));
     /// q.submit(JobSpec::new(JobId(1))).unwrap();
@@ -67,13 +68,33 @@ impl JobQueue {
     /// ```
     #[must_use = "a claimed job is held until its claim is reported"]
     pub fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim, WaitError> {
-        let waited = self.wake.wait_for(timeout, || {
+        let attempt = || {
             if self.is_closed() {
                 return Some(Err(WaitError::Closed));
             }
             self.claim(runner).map(Ok)
-        });
-        waited.unwrap_or(Err(WaitError::TimedOut))
+        };
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            // Unbounded: sleep in steps no longer than the next lease check.
+            loop {
+                let step = self.until_next_lease().unwrap_or(Duration::from_secs(3600));
+                if let Some(found) = self.wake.wait_for(step, attempt) {
+                    return found;
+                }
+            }
+        };
+        loop {
+            // Wake for the next lease that may run out (expiry needs no
+            // thread of its own: the sleepers sweep), else for the timeout.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let step = self.until_next_lease().map_or(left, |next| next.min(left));
+            if let Some(found) = self.wake.wait_for(step, attempt) {
+                return found;
+            }
+            if Instant::now() >= deadline {
+                return Err(WaitError::TimedOut);
+            }
+        }
     }
 
     pub(super) fn claim_from(&self, lanes: &RunnerLanes) -> Option<Claim> {
@@ -138,6 +159,7 @@ impl JobQueue {
         self.metrics.add(Counter::Scheduled, 1);
         let now = self.now_micros();
         self.metrics.record_wait(now.saturating_sub(job.ready_at()));
+        self.start_lease(&job, word.attempt(), now);
         let claim = Claim::new(job.id, job.incarnation, word.attempt());
         self.remember_claimed(job);
         Some(claim)

@@ -76,6 +76,9 @@ impl JobQueue {
             EndKind::DependencyFailed => JobEnd::DependencyFailed {
                 dependency: dependency(),
             },
+            EndKind::LeaseExpired => JobEnd::LeaseExpired {
+                attempts: word.attempt(),
+            },
             EndKind::CancelledByUser => JobEnd::Cancelled,
             EndKind::DependencyCancelled => JobEnd::DependencyCancelled {
                 dependency: dependency(),

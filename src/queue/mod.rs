@@ -15,6 +15,7 @@ mod claim;
 mod clusters;
 mod hint;
 mod inspect;
+mod lease;
 mod release;
 mod report;
 mod shutdown;
@@ -29,7 +30,9 @@ use crate::job::Job;
 use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
 use crate::metrics::MetricsCell;
 use crate::spec::Priority;
-use crate::sync::{AtomicBool, ConcurrentMap, Mutex, OnceLock, FAST_RUNNERS};
+use crate::sync::{
+    AtomicBool, AtomicU64, ConcurrentMap, Mutex, OnceLock, Ordering, FAST_RUNNERS, LOOM,
+};
 use crate::view::JobState;
 use crate::wake::WakeSignal;
 use aging::Aging;
@@ -134,7 +137,10 @@ pub struct JobQueue {
     /// taken on the claim / complete path.
     graph: Mutex<()>,
     clock: crate::clock::Clock,
+    /// The clock of a loom build (loom has no time); unused otherwise.
+    loom_time: AtomicU64,
     aging: Option<Aging>,
+    leases: lease::Leases,
     faults: crate::faults::Faults,
     /// Unique per queue in this process: tags the per-thread claim hint.
     uid: u64,
@@ -211,7 +217,9 @@ impl JobQueue {
             closed: AtomicBool::new(false),
             graph: Mutex::new(()),
             clock: crate::clock::Clock::new(),
+            loom_time: AtomicU64::new(0),
             aging: config.aging().map(Aging::new),
+            leases: lease::Leases::new(),
             faults,
             uid: crate::sync::next_queue_uid(),
         }
@@ -229,7 +237,16 @@ impl JobQueue {
 
     #[inline]
     fn now_micros(&self) -> u64 {
+        // Loom has no time: the models set the queue's clock by hand.
+        if LOOM {
+            return self.loom_time.load(Ordering::Relaxed);
+        }
         self.clock.now_micros()
+    }
+
+    /// Loom models: sets the queue's clock (µs).
+    pub(crate) fn set_loom_time(&self, micros: u64) {
+        self.loom_time.store(micros, Ordering::Relaxed);
     }
 
     /// A published job (a job still being submitted is unknown).

@@ -128,7 +128,7 @@ impl JobQueue {
     /// The record `claim` was made from, if this queue still holds it: the
     /// job of that id, of that incarnation. Anything else (pruned, even if
     /// a new job reuses the id; a claim of another queue) is `StaleClaim`.
-    fn claimed_record(&self, claim: &Claim) -> Result<Arc<Job>, Error> {
+    pub(super) fn claimed_record(&self, claim: &Claim) -> Result<Arc<Job>, Error> {
         self.lookup_record(claim).ok_or_else(|| stale(claim))
     }
 
@@ -142,9 +142,22 @@ impl JobQueue {
         claim: Claim,
         outcome: Outcome,
     ) -> Option<Completion> {
+        self.end_attempt(job, claim.attempt(), outcome, false)
+    }
+
+    /// Ends `attempt` of `job` (a report, or `by_lease`: its lease ran out):
+    /// the CAS, then the slot release and the retry or the terminal step.
+    /// `None`: not the current attempt (someone else ended it).
+    pub(super) fn end_attempt(
+        &self,
+        job: &Arc<Job>,
+        attempt: u32,
+        outcome: Outcome,
+        by_lease: bool,
+    ) -> Option<Completion> {
         let word = job
             .word
-            .finish(claim.attempt(), outcome, job.max_retries)
+            .finish(attempt, outcome, job.max_retries, by_lease)
             .ok()?;
         let cluster = job.group().cluster.as_deref();
         if let Some(cluster) = cluster {
@@ -227,7 +240,7 @@ impl JobQueue {
 }
 
 /// The error of a report whose claim is not current.
-fn stale(claim: &Claim) -> Error {
+pub(super) fn stale(claim: &Claim) -> Error {
     Error::StaleClaim {
         job: claim.job(),
         attempt: claim.attempt(),

@@ -65,7 +65,11 @@ impl JobQueue {
         // The guard (+1) keeps the job waiting until every dependency is registered.
         let word = Word::reserved(spec.get_priority(), dependencies.len() as u64 + 1);
         let edges = dependencies.iter().map(DependencyRef::to).collect();
-        let job = Arc::new(Job::new(&spec, word, edges, self.faults));
+        let lease_millis = spec
+            .get_lease()
+            .or(self.config.lease())
+            .map_or(0, |lease| lease.as_millis() as u32);
+        let job = Arc::new(Job::new(&spec, word, edges, lease_millis, self.faults));
         if self.jobs.insert_if_absent(id, Arc::clone(&job)).is_err() {
             return Err(Error::DuplicateJob(id));
         }

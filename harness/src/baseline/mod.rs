@@ -162,9 +162,9 @@ impl<L: Lock> MutexQueue<L> {
             if found.is_some() {
                 return found;
             }
+            let now = Instant::now();
             let step = match deadline {
                 Some(deadline) => {
-                    let now = Instant::now();
                     if now >= deadline {
                         return None;
                     }
@@ -172,6 +172,10 @@ impl<L: Lock> MutexQueue<L> {
                 }
                 None => MAX_WAIT_STEP,
             };
+            // Wake for the next lease that may run out: the retry is ours.
+            let step = guard
+                .next_lease_deadline()
+                .map_or(step, |lease| step.min(lease.saturating_duration_since(now)));
             guard = self.lock.wait_for(guard, step);
         }
     }
@@ -235,6 +239,14 @@ impl<L: Lock> Scheduler for MutexQueue<L> {
 
     fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
         self.with(|state| state.fail(claim, reason))
+    }
+
+    fn heartbeat(&self, claim: &Claim) -> Result<bool, Error> {
+        self.with(|state| state.heartbeat(claim))
+    }
+
+    fn expire_leases(&self) -> usize {
+        self.with(|state| state.expire_leases(Instant::now()))
     }
 
     fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error> {
@@ -376,6 +388,12 @@ macro_rules! baseline_queue {
             }
             fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
                 self.0.fail(claim, reason)
+            }
+            fn heartbeat(&self, claim: &Claim) -> Result<bool, Error> {
+                self.0.heartbeat(claim)
+            }
+            fn expire_leases(&self) -> usize {
+                self.0.expire_leases()
             }
             fn cancel(&self, job: JobId) -> Result<CancelOutcome, Error> {
                 self.0.cancel(job)

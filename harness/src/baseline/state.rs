@@ -26,7 +26,8 @@ use dagqueue::{
     JobId, JobSpec, JobState, JobView, Metrics, Outcome, Priority, QueueConfig, QueueStatus,
     Resources, RunnerType, UserId, MAX_DEPENDENCIES,
 };
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +65,10 @@ struct JobRecord {
     end: Option<JobEnd>,
     /// Its last failure's reason, with that attempt.
     reason: Option<(u32, Arc<str>)>,
+    /// Its lease (from its spec or the queue's default).
+    lease: Option<Duration>,
+    /// While claimed with a lease: when it runs out.
+    lease_deadline: Option<Instant>,
     runner: RunnerType,
     cluster: Option<ClusterId>,
     /// Index of its lane group in its runner's `groups`.
@@ -265,6 +270,10 @@ pub(super) struct State {
     pub(super) wake: bool,
     /// Set once by `close`.
     pub(super) closed: bool,
+    /// Lease deadlines of claimed attempts, earliest first: (deadline, job,
+    /// incarnation, attempt). A heartbeat pushes a new one; an entry whose
+    /// job no longer has that deadline is skipped when popped.
+    leases: BinaryHeap<Reverse<(Instant, JobId, u64, u32)>>,
 }
 
 impl State {
@@ -288,6 +297,7 @@ impl State {
             },
             wake: false,
             closed: false,
+            leases: BinaryHeap::new(),
         }
     }
 
@@ -570,6 +580,8 @@ impl State {
                 incarnation: next_incarnation(),
                 end: None,
                 reason: None,
+                lease: spec.get_lease().or(self.config.lease()),
+                lease_deadline: None,
                 runner,
                 cluster,
                 group,
@@ -678,6 +690,7 @@ impl State {
             return None;
         }
         let now = Instant::now();
+        self.expire_leases(now);
         self.age(now);
         let State {
             jobs,
@@ -685,6 +698,7 @@ impl State {
             clusters,
             seq,
             counters,
+            leases,
             ..
         } = self;
         let lanes = runners.get_mut(&runner)?;
@@ -722,6 +736,11 @@ impl State {
                     }
                     job.state = JobState::Scheduled;
                     job.attempt += 1;
+                    if let Some(lease) = job.lease {
+                        let deadline = now + lease;
+                        job.lease_deadline = Some(deadline);
+                        leases.push(Reverse((deadline, id, job.incarnation, job.attempt)));
+                    }
                     lanes.cursor = (start + i) % n + 1;
                     counters.scheduled += 1;
                     counters.sample_wait(now.saturating_duration_since(job.pending_since));
@@ -768,8 +787,18 @@ impl State {
     }
 
     pub(super) fn complete(&mut self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
-        let id = claim.job();
-        let job = Self::claimed(&mut self.jobs, &claim)?;
+        Self::claimed(&mut self.jobs, &claim)?;
+        Ok(self.end_attempt(claim.job(), outcome, false))
+    }
+
+    /// Ends the current attempt of `id`, a claimed job: a report, or
+    /// `by_lease`, its lease ran out (a failure; with no retry left the job
+    /// ends `LeaseExpired`).
+    fn end_attempt(&mut self, id: JobId, outcome: Outcome, by_lease: bool) -> Completion {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            unreachable!("a claimed job is known");
+        };
+        job.lease_deadline = None;
         let now = Instant::now();
         let cancel_requested = job.cancel_requested;
         let retry = job.attempt <= job.max_retries;
@@ -779,7 +808,7 @@ impl State {
         self.wake = true;
         if cancel_requested {
             self.finish(id, JobState::Cancelled, JobEnd::Cancelled);
-            return Ok(Completion::Cancelled);
+            return Completion::Cancelled;
         }
         match outcome {
             Outcome::Success => {
@@ -788,26 +817,82 @@ impl State {
                 self.counters.completed += 1;
                 self.counters.window.record(now);
                 self.release_dependents(id, now);
-                Ok(Completion::Completed)
+                Completion::Completed
             }
             Outcome::Failure if retry => {
                 self.counters.retried += 1;
                 self.enter_pending(id, now);
-                Ok(Completion::Retrying)
+                Completion::Retrying
             }
             Outcome::Failure => {
                 let attempts = job.attempt;
-                self.finish(
-                    id,
-                    JobState::Failed,
+                let end = if by_lease {
+                    JobEnd::LeaseExpired { attempts }
+                } else {
                     JobEnd::Failed {
                         attempts,
                         reason: None,
-                    },
-                );
-                Ok(Completion::Failed)
+                    }
+                };
+                self.finish(id, JobState::Failed, end);
+                Completion::Failed
             }
         }
+    }
+
+    /// Takes back every claim whose lease ran out by `now`; returns how many.
+    pub(super) fn expire_leases(&mut self, now: Instant) -> usize {
+        let mut expired = 0;
+        while let Some(Reverse((deadline, id, incarnation, attempt))) = self.leases.peek().copied()
+        {
+            if deadline > now {
+                break;
+            }
+            self.leases.pop();
+            let current = self.jobs.get(&id).is_some_and(|job| {
+                job.incarnation == incarnation
+                    && job.attempt == attempt
+                    && job.state.is_claimed()
+                    && job.lease_deadline == Some(deadline)
+            });
+            if current {
+                self.end_attempt(id, Outcome::Failure, true);
+                expired += 1;
+            }
+        }
+        expired
+    }
+
+    /// When the next lease may run out.
+    pub(super) fn next_lease_deadline(&self) -> Option<Instant> {
+        self.leases.peek().map(|Reverse((deadline, ..))| *deadline)
+    }
+
+    pub(super) fn heartbeat(&mut self, claim: &Claim) -> Result<bool, Error> {
+        let now = Instant::now();
+        let job = Self::claimed(&mut self.jobs, claim)?;
+        let cancel_requested = job.cancel_requested;
+        let Some(lease) = job.lease else {
+            return Ok(cancel_requested);
+        };
+        if job.lease_deadline.is_some_and(|deadline| deadline <= now) {
+            // Due: take it back now.
+            self.expire_leases(now);
+            return Err(Error::StaleClaim {
+                job: claim.job(),
+                attempt: claim.attempt(),
+            });
+        }
+        let deadline = now + lease;
+        job.lease_deadline = Some(deadline);
+        let incarnation = job.incarnation;
+        self.leases.push(Reverse((
+            deadline,
+            claim.job(),
+            incarnation,
+            claim.attempt(),
+        )));
+        Ok(cancel_requested)
     }
 
     pub(super) fn fail(&mut self, claim: Claim, reason: &str) -> Result<Completion, Error> {

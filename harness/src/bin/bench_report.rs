@@ -50,7 +50,14 @@ impl Row {
 }
 
 /// The engines, in the column order of every table.
-const ENGINES: [&str; 5] = ["JobQueue", "StdMutex", "ParkingLot", "Floor", "ScanSort"];
+const ENGINES: [&str; 6] = [
+    "JobQueue",
+    "JobQueueLeased",
+    "StdMutex",
+    "ParkingLot",
+    "Floor",
+    "ScanSort",
+];
 
 fn main() -> ExitCode {
     let mut criterion = PathBuf::from("target/criterion");
