@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::ids::ClusterId;
 use crate::queue::JobQueue;
+use crate::spec::RetryBackoff;
 use std::time::Duration;
 
 /// The largest cluster capacity.
@@ -51,6 +52,7 @@ pub struct QueueConfig {
     aging: Option<Duration>,
     declared_clusters_only: bool,
     lease: Option<Duration>,
+    retry_backoff: RetryBackoff,
 }
 
 impl Default for QueueConfig {
@@ -61,6 +63,7 @@ impl Default for QueueConfig {
             aging: None,
             declared_clusters_only: false,
             lease: None,
+            retry_backoff: RetryBackoff::NONE,
         }
     }
 }
@@ -89,6 +92,11 @@ impl QueueConfig {
     /// The lease of a claim whose job sets none (default none).
     pub fn lease(&self) -> Option<Duration> {
         self.lease
+    }
+
+    /// How the retries of a job that sets none wait (default: at once).
+    pub fn retry_backoff(&self) -> RetryBackoff {
+        self.retry_backoff
     }
 }
 
@@ -202,6 +210,23 @@ impl JobQueueBuilder {
     /// ```
     pub fn lease(mut self, lease: Duration) -> Self {
         self.config.lease = Some(lease);
+        self
+    }
+
+    /// How a failed attempt's retry waits, unless its job sets its own
+    /// ([`JobSpec::retry_backoff`](crate::JobSpec::retry_backoff)); default
+    /// [`RetryBackoff::NONE`]: at once. A retry that waits is `Waiting` and
+    /// takes no lane slot until it is due.
+    ///
+    /// ```
+    /// use dagqueue::{JobQueue, RetryBackoff};
+    /// use std::time::Duration;
+    /// let backoff = RetryBackoff::new(Duration::from_millis(100), Duration::from_secs(30)).unwrap();
+    /// let q = JobQueue::builder().retry_backoff(backoff).build().unwrap();
+    /// assert_eq!(q.config().retry_backoff(), backoff);
+    /// ```
+    pub fn retry_backoff(mut self, backoff: RetryBackoff) -> Self {
+        self.config.retry_backoff = backoff;
         self
     }
 

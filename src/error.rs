@@ -88,6 +88,9 @@ pub enum Error {
     UnknownCluster(ClusterId),
     /// A lease outside [`MIN_LEASE`](crate::MIN_LEASE)..=[`MAX_LEASE`](crate::MAX_LEASE).
     InvalidLease(std::time::Duration),
+    /// A delay or a retry backoff above [`MAX_DELAY`](crate::MAX_DELAY),
+    /// or a backoff whose base exceeds its cap.
+    InvalidDelay(std::time::Duration),
     /// The queue was closed ([`JobQueue::close`](crate::JobQueue::close)):
     /// it takes no new job.
     Closed,
@@ -123,6 +126,7 @@ impl fmt::Display for Error {
             }
             Error::UnknownCluster(cluster) => write!(f, "unknown {cluster}"),
             Error::InvalidLease(lease) => write!(f, "lease {lease:?} is out of range"),
+            Error::InvalidDelay(delay) => write!(f, "delay {delay:?} is out of range"),
             Error::Closed => write!(f, "the queue is closed"),
             Error::InvalidDefaultCapacity(capacity) => {
                 write!(f, "default capacity {capacity} is not in 1..=MAX_CAPACITY")

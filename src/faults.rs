@@ -43,6 +43,9 @@ pub struct Faults {
     /// End an expired attempt by load-then-store instead of CAS.
     #[cfg(dagqueue_loom)]
     pub racy_expiry: bool,
+    /// Release a due timer into its lane without waking the sleepers.
+    #[cfg(dagqueue_loom)]
+    pub silent_release: bool,
 }
 
 impl Faults {
@@ -82,6 +85,14 @@ impl Faults {
     pub(crate) fn early_expiry_release(self) -> bool {
         #[cfg(dagqueue_loom)]
         return self.early_expiry_release;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn silent_release(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.silent_release;
         #[cfg(not(dagqueue_loom))]
         false
     }
@@ -136,6 +147,11 @@ pub mod __loom {
     /// how many it took back.
     pub fn expire_leases_at(queue: &crate::JobQueue, now: u64) -> usize {
         queue.expire_leases_at(now)
+    }
+
+    /// Releases the delayed jobs due at `now` (µs); returns how many.
+    pub fn release_due_at(queue: &crate::JobQueue, now: u64) -> usize {
+        queue.release_due(now)
     }
 
     /// Sets the queue's clock (µs) of a loom build.

@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::ids::{ClusterId, JobId, RunnerType, UserId};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A job's priority. Five levels; a more urgent priority compares greater
 /// (`Critical > Background`), and is served first.
@@ -180,6 +180,95 @@ pub const MIN_LEASE: Duration = Duration::from_millis(1);
 /// ```
 pub const MAX_LEASE: Duration = Duration::from_secs(12 * 3600);
 
+/// The longest a job may be delayed, by `delay`, `not_before` or a retry
+/// backoff: a year.
+///
+/// ```
+/// use dagqueue::{Error, JobId, JobQueue, JobSpec, MAX_DELAY};
+/// let q = JobQueue::new();
+/// let spec = JobSpec::new(JobId(1)).delay(MAX_DELAY * 2);
+/// assert_eq!(q.submit(spec), Err(Error::InvalidDelay(MAX_DELAY * 2)));
+/// ```
+pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How long a failed attempt's retry waits: exponential backoff with full
+/// jitter and a cap (the AWS architecture blog's "full jitter"; Sidekiq and
+/// Oban back off exponentially too). Retry `n` (after attempt `n` failed)
+/// waits a time drawn uniformly from `0..=min(cap, base * 2^(n-1))`. A zero
+/// `base` retries at once.
+///
+/// ```
+/// use dagqueue::RetryBackoff;
+/// use std::time::{Duration, Instant};
+/// let backoff = RetryBackoff::new(Duration::from_millis(20), Duration::from_secs(1)).unwrap();
+/// assert!(backoff.delay(1, 7) <= Duration::from_millis(20));
+/// assert!(backoff.delay(3, 7) <= Duration::from_millis(80));
+/// assert!(backoff.delay(30, 7) <= Duration::from_secs(1)); // capped
+/// assert_eq!(RetryBackoff::NONE.delay(5, 7), Duration::ZERO);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct RetryBackoff {
+    base: Duration,
+    cap: Duration,
+}
+
+impl RetryBackoff {
+    /// No backoff: a failed attempt is retried at once (the default).
+    pub const NONE: RetryBackoff = RetryBackoff {
+        base: Duration::ZERO,
+        cap: Duration::ZERO,
+    };
+
+    /// A backoff from `base` doubling up to `cap`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidDelay`] if `cap` is above [`MAX_DELAY`] or below
+    /// `base`.
+    pub fn new(base: Duration, cap: Duration) -> Result<RetryBackoff, Error> {
+        if cap > MAX_DELAY {
+            return Err(Error::InvalidDelay(cap));
+        }
+        if base > cap {
+            return Err(Error::InvalidDelay(base));
+        }
+        Ok(RetryBackoff { base, cap })
+    }
+
+    /// The ceiling of retry `retry`'s wait: `min(cap, base * 2^(retry-1))`.
+    pub fn ceiling(&self, retry: u32) -> Duration {
+        let doublings = retry.saturating_sub(1).min(40);
+        self.base
+            .checked_mul(1u32 << doublings.min(31))
+            .and_then(|d| d.checked_mul(1u32 << doublings.saturating_sub(31)))
+            .map_or(self.cap, |d| d.min(self.cap))
+    }
+
+    /// Retry `retry`'s wait, drawn from `0..=ceiling(retry)` by a hash of
+    /// `salt` and `retry` (a queue salts it with the job record, so jobs
+    /// failing together spread out; the same draw every time for the same
+    /// record and retry).
+    pub fn delay(&self, retry: u32, salt: u64) -> Duration {
+        let ceiling = self.ceiling(retry).as_micros() as u64;
+        if ceiling == 0 {
+            return Duration::ZERO;
+        }
+        let mut z = salt ^ u64::from(retry).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        Duration::from_micros(((u128::from(z) * u128::from(ceiling + 1)) >> 64) as u64)
+    }
+}
+
+/// When a job may first be claimed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum NotBefore {
+    /// This long after it is submitted.
+    Delay(Duration),
+    /// At this instant (at once if it has passed).
+    At(Instant),
+}
+
 /// Whether `lease` is within [`MIN_LEASE`]..=[`MAX_LEASE`]; the one check,
 /// for specs and the builder's default.
 pub(crate) fn check_lease(lease: Duration) -> Result<u32, Error> {
@@ -249,6 +338,8 @@ pub struct JobSpec {
     max_retries: u32,
     resources: Resources,
     lease: Option<Duration>,
+    not_before: Option<NotBefore>,
+    retry_backoff: Option<RetryBackoff>,
 }
 
 impl JobSpec {
@@ -271,6 +362,8 @@ impl JobSpec {
             max_retries: 0,
             resources: Resources::default(),
             lease: None,
+            not_before: None,
+            retry_backoff: None,
         }
     }
 
@@ -325,7 +418,7 @@ impl JobSpec {
     ///
     /// ```
     /// use dagqueue::{JobId, JobSpec};
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// let spec = JobSpec::new(JobId(1)).lease(Duration::from_secs(30));
     /// assert_eq!(spec.get_lease(), Some(Duration::from_secs(30)));
     /// ```
@@ -337,6 +430,60 @@ impl JobSpec {
     /// Its own lease, if it sets one.
     pub fn get_lease(&self) -> Option<Duration> {
         self.lease
+    }
+
+    /// It may not be claimed until `delay` after it is submitted (and its
+    /// dependencies completed): until then it is `Waiting` and takes no
+    /// lane slot. At most [`MAX_DELAY`].
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobQueue, JobSpec, JobState, RunnerType};
+    /// use std::time::{Duration, Instant};
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1)).delay(Duration::from_millis(30))).unwrap();
+    /// assert_eq!(q.state(JobId(1)), Ok(JobState::Waiting));
+    /// assert!(q.claim(RunnerType::DEFAULT).is_none());
+    /// let claim = q.claim_wait(RunnerType::DEFAULT, Duration::from_secs(10)).unwrap();
+    /// assert_eq!(claim.job(), JobId(1));
+    /// ```
+    pub fn delay(mut self, delay: Duration) -> JobSpec {
+        self.not_before = Some(NotBefore::Delay(delay));
+        self
+    }
+
+    /// It may not be claimed before `at` (SLURM's `--begin`): as
+    /// [`delay`](JobSpec::delay), measured from submission.
+    pub fn not_before(mut self, at: Instant) -> JobSpec {
+        self.not_before = Some(NotBefore::At(at));
+        self
+    }
+
+    /// How long, from its submission, it must wait before it may be claimed.
+    pub fn get_delay(&self, submitted: Instant) -> Duration {
+        match self.not_before {
+            None => Duration::ZERO,
+            Some(NotBefore::Delay(delay)) => delay,
+            Some(NotBefore::At(at)) => at.saturating_duration_since(submitted),
+        }
+    }
+
+    /// Its retries wait by `backoff` (overriding the queue's).
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobSpec, RetryBackoff};
+    /// use std::time::{Duration, Instant};
+    /// let backoff = RetryBackoff::new(Duration::from_secs(1), Duration::from_secs(60)).unwrap();
+    /// let spec = JobSpec::new(JobId(1)).max_retries(5).retry_backoff(backoff);
+    /// assert_eq!(spec.get_retry_backoff(), Some(backoff));
+    /// ```
+    pub fn retry_backoff(mut self, backoff: RetryBackoff) -> JobSpec {
+        self.retry_backoff = Some(backoff);
+        self
+    }
+
+    /// Its own retry backoff, if it sets one.
+    pub fn get_retry_backoff(&self) -> Option<RetryBackoff> {
+        self.retry_backoff
     }
 
     /// The job's id.
@@ -383,7 +530,8 @@ impl JobSpec {
     /// in this order: `max_retries` at most [`MAX_RETRIES`]
     /// (`TooManyRetries`), no dependency on itself (`SelfDependency`), at
     /// most [`MAX_DEPENDENCIES`] dependencies (`TooManyDependencies`), a
-    /// lease within [`MIN_LEASE`]..=[`MAX_LEASE`] (`InvalidLease`).
+    /// lease within [`MIN_LEASE`]..=[`MAX_LEASE`] (`InvalidLease`), a delay
+    /// of at most [`MAX_DELAY`] (`InvalidDelay`).
     /// `submit` calls it first, then checks the spec against the queue:
     /// `DuplicateJob`, `UnknownCluster` (only with declared clusters only),
     /// `UnknownDependency`.
@@ -409,6 +557,10 @@ impl JobSpec {
         }
         if let Some(lease) = self.lease {
             check_lease(lease)?;
+        }
+        let delay = self.get_delay(Instant::now());
+        if delay > MAX_DELAY {
+            return Err(Error::InvalidDelay(delay));
         }
         Ok(())
     }

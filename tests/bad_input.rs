@@ -713,3 +713,38 @@ fn zero_or_absurd_leases() {
         assert!(JobQueue::builder().lease(lease).build().is_ok());
     }
 }
+
+#[test]
+fn absurd_delays_and_backoffs() {
+    use dagqueue::{RetryBackoff, MAX_DELAY};
+    use std::time::{Duration, Instant};
+    let too_long = MAX_DELAY + Duration::from_secs(1);
+    with_fixture(|q, _| {
+        assert_rejected(
+            q,
+            || q.submit(JobSpec::new(NEW).delay(too_long)),
+            Error::InvalidDelay(too_long),
+        );
+        assert_rejected(
+            q,
+            || q.submit(JobSpec::new(NEW).delay(Duration::MAX)),
+            Error::InvalidDelay(Duration::MAX),
+        );
+        let far = Instant::now() + MAX_DELAY * 2;
+        assert!(matches!(
+            q.submit(JobSpec::new(NEW).not_before(far)),
+            Err(Error::InvalidDelay(_))
+        ));
+    });
+    let second = Duration::from_secs(1);
+    assert_eq!(
+        RetryBackoff::new(second * 2, second),
+        Err(Error::InvalidDelay(second * 2)),
+        "base above cap"
+    );
+    assert_eq!(
+        RetryBackoff::new(second, too_long),
+        Err(Error::InvalidDelay(too_long))
+    );
+    assert!(RetryBackoff::new(Duration::ZERO, MAX_DELAY).is_ok());
+}

@@ -9,8 +9,8 @@ mod common;
 use common::forged;
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd, JobId, JobQueue, JobSpec, JobState,
-    Outcome, Priority, QueueConfig, Resources, RunnerType, UserId, WaitError, MAX_CAPACITY,
-    MAX_DEPENDENCIES, MAX_REASON_BYTES, MAX_RETRIES,
+    Outcome, Priority, QueueConfig, Resources, RetryBackoff, RunnerType, UserId, WaitError,
+    MAX_CAPACITY, MAX_DEPENDENCIES, MAX_REASON_BYTES, MAX_RETRIES,
 };
 use harness::Scheduler;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1814,5 +1814,81 @@ fn without_a_lease_nothing_expires_and_heartbeat_only_reports_cancel() {
         assert_eq!(q.heartbeat(&claim), Ok(false));
         q.cancel(JobId(1)).unwrap();
         assert_eq!(q.heartbeat(&claim), Ok(true));
+    });
+}
+
+// ------------------------------------------------------ delays and backoff
+
+#[test]
+fn a_delayed_job_takes_no_slot_and_is_claimed_once_due() {
+    each(|q| {
+        q.set_cluster_capacity(C1, 1).unwrap();
+        q.submit(job(1).cluster(C1).delay(Duration::from_millis(60)))
+            .unwrap();
+        q.submit(job(2).cluster(C1)).unwrap();
+        // At once in the past: not delayed.
+        q.submit(job(3).not_before(Instant::now() - Duration::from_secs(1)))
+            .unwrap();
+        let submitted = Instant::now();
+        assert_eq!(state(q, 1), JobState::Waiting);
+        assert_eq!(state(q, 3), JobState::Pending);
+        assert!(q.dependencies_satisfied(JobId(1)).unwrap());
+        // Job 2 takes the only slot, job 3 has no cluster; job 1 holds none.
+        let c2 = claim_done(q, 2);
+        let c3 = claim_done(q, 3);
+        q.complete(c2, Outcome::Success).unwrap();
+        q.complete(c3, Outcome::Success).unwrap();
+        assert_eq!(q.claim(R), None, "not due yet");
+        let c1 = q.claim_wait(R, Duration::from_secs(10)).unwrap();
+        let waited = submitted.elapsed();
+        assert_eq!(c1.job(), JobId(1));
+        assert!(waited >= Duration::from_millis(50), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
+        q.complete(c1, Outcome::Success).unwrap();
+        // A delayed job can be cancelled while it waits.
+        q.submit(job(4).delay(Duration::from_millis(10))).unwrap();
+        q.cancel(JobId(4)).unwrap();
+        thread::sleep(Duration::from_millis(30));
+        assert_eq!(q.claim(R), None);
+        assert_eq!(state(q, 4), JobState::Cancelled);
+    });
+}
+
+#[test]
+fn retries_wait_for_their_backoff() {
+    let backoff = RetryBackoff::new(Duration::from_millis(20), Duration::from_secs(1)).unwrap();
+    each_with(common::config_with(|b| b.retry_backoff(backoff)), |q| {
+        q.submit(job(1).max_retries(3)).unwrap();
+        let mut claim = claim_done(q, 1);
+        for _ in 0..3 {
+            // The draw is a function of the record and the retry, so the
+            // test can know it: not claimable earlier than that.
+            let wait = backoff.delay(claim.attempt(), claim.__incarnation());
+            assert!(wait <= backoff.ceiling(claim.attempt()));
+            let failed_at = Instant::now();
+            assert_eq!(q.fail(claim, "flaky"), Ok(Completion::Retrying));
+            claim = q.claim_wait(R, Duration::from_secs(10)).unwrap();
+            let waited = failed_at.elapsed();
+            // The queue's clock ticks in milliseconds (coarse): 5 ms slack.
+            assert!(
+                waited + Duration::from_millis(5) >= wait,
+                "claimed after {waited:?}, backoff {wait:?}"
+            );
+            assert!(waited < wait + Duration::from_secs(2), "{waited:?}");
+        }
+        assert_eq!(claim.attempt(), 4);
+        assert_eq!(
+            q.complete(claim, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+        assert_eq!(q.metrics().retried, 3);
+    });
+    // A job's own backoff overrides the queue's; NONE retries at once.
+    each_with(common::config_with(|b| b.retry_backoff(backoff)), |q| {
+        q.submit(job(1).max_retries(1).retry_backoff(RetryBackoff::NONE))
+            .unwrap();
+        let c = claim_done(q, 1);
+        q.complete(c, Outcome::Failure).unwrap();
+        assert_eq!(state(q, 1), JobState::Pending);
     });
 }

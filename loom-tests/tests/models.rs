@@ -8,7 +8,7 @@
 //! Each model states its preemption bound if it is lower than the default.
 #![cfg(dagqueue_loom)]
 
-use dagqueue::__loom::{cluster_word, expire_leases_at, set_time, Faults};
+use dagqueue::__loom::{cluster_word, expire_leases_at, release_due_at, set_time, Faults};
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd, JobId, JobQueue, JobSpec, JobState,
     Outcome, Priority, RunnerType, WaitError,
@@ -754,6 +754,40 @@ fn m19_negative_racy_expiry_is_caught() {
     model(3, || {
         expiry_races_cancel(leased(Faults {
             racy_expiry: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ---------------------------------------------------------------- model 20
+
+/// Model 20: a delayed job becomes due while a worker goes to sleep in
+/// `claim_wait`: the worker is woken and claims it (no lost wake-up).
+fn due_job_races_claim_wait(q: Arc<JobQueue>) {
+    set_time(&q, 0);
+    q.submit(JobSpec::new(JobId(1)).delay(Duration::from_millis(10)))
+        .unwrap();
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.claim_wait(R, Duration::from_secs(3600)));
+    set_time(&q, 10_000);
+    release_due_at(&q, 10_000);
+    let claim = t.join().unwrap();
+    assert_eq!(claim.map(|c| c.job()), Ok(JobId(1)));
+}
+
+#[test]
+fn m20_due_job_races_claim_wait() {
+    model(3, || due_job_races_claim_wait(queue()));
+}
+
+/// Negative control for model 20: releasing the due job into its lane
+/// without the wake-up leaves the sleeper behind.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m20_negative_silent_release_is_caught() {
+    model(3, || {
+        due_job_races_claim_wait(faulty(Faults {
+            silent_release: true,
             ..Faults::default()
         }))
     });

@@ -365,12 +365,16 @@ impl StateWord {
     /// word: pending (a retry; enqueue it), or terminal.
     /// `by_lease`: the attempt's lease ran out (its outcome is `Failure`);
     /// with no retry left the job ends `Failed` by `LeaseExpired`.
+    /// `delayed_retry`: a retry waits (its backoff): the job goes back to
+    /// `Waiting` on one timer (released by `release_one` when due), not to
+    /// its lane.
     pub(crate) fn finish(
         &self,
         attempt: u32,
         outcome: Outcome,
         max_retries: u32,
         by_lease: bool,
+        delayed_retry: bool,
     ) -> Result<Word, ()> {
         let failed = if by_lease {
             EndKind::LeaseExpired
@@ -405,6 +409,10 @@ impl StateWord {
             } else {
                 match outcome {
                     Outcome::Success => w.end(JobState::Completed, EndKind::Succeeded),
+                    Outcome::Failure if attempt <= max_retries && delayed_retry => w
+                        .set_state(JobState::Waiting)
+                        .set_level(w.priority().level().into())
+                        .set_remaining(1),
                     Outcome::Failure if attempt <= max_retries => w
                         .set_state(JobState::Pending)
                         .set_level(w.priority().level().into())

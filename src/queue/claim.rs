@@ -11,7 +11,7 @@ use crate::job::Job;
 use crate::lanes::{LaneGroup, RunnerLanes};
 use crate::metrics::Counter;
 use crate::spec::Priority;
-use crate::sync::Ordering;
+use crate::sync::{spin_wait, Ordering};
 use crate::view::JobState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +38,7 @@ impl JobQueue {
             return None;
         }
         self.sweep_leases_if_due();
+        self.release_due_if_any();
         if let Some(aging) = &self.aging {
             self.promote_aged(aging);
         }
@@ -77,23 +78,40 @@ impl JobQueue {
         let Some(deadline) = Instant::now().checked_add(timeout) else {
             // Unbounded: sleep in steps no longer than the next lease check.
             loop {
-                let step = self.until_next_lease().unwrap_or(Duration::from_secs(3600));
+                let step = self.until_next_event().unwrap_or(Duration::from_secs(3600));
                 if let Some(found) = self.wake.wait_for(step, attempt) {
                     return found;
+                }
+                if step.is_zero() {
+                    // Due, but another thread is sweeping or releasing.
+                    spin_wait();
                 }
             }
         };
         loop {
-            // Wake for the next lease that may run out (expiry needs no
-            // thread of its own: the sleepers sweep), else for the timeout.
+            // Wake for the next lease that may run out or delayed job that
+            // may be due (neither needs a thread of its own: the sleepers
+            // do it), else for the timeout.
             let left = deadline.saturating_duration_since(Instant::now());
-            let step = self.until_next_lease().map_or(left, |next| next.min(left));
+            let step = self.until_next_event().map_or(left, |next| next.min(left));
             if let Some(found) = self.wake.wait_for(step, attempt) {
                 return found;
             }
             if Instant::now() >= deadline {
                 return Err(WaitError::TimedOut);
             }
+            if step.is_zero() {
+                // Due, but another thread is sweeping or releasing.
+                spin_wait();
+            }
+        }
+    }
+
+    /// How long until a lease may run out or a delayed job be due.
+    fn until_next_event(&self) -> Option<Duration> {
+        match (self.until_next_lease(), self.until_next_timer()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

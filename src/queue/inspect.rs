@@ -230,6 +230,7 @@ impl JobQueue {
                     pruned.push(view);
                     self.dependency_ends.remove(&job.incarnation);
                     self.failure_reasons.remove(&job.incarnation);
+                    self.retry_backoffs.remove(&job.incarnation);
                     false
                 }
                 _ => true,

@@ -13,6 +13,7 @@
 mod aging;
 mod claim;
 mod clusters;
+mod delay;
 mod hint;
 mod inspect;
 mod lease;
@@ -141,6 +142,10 @@ pub struct JobQueue {
     loom_time: AtomicU64,
     aging: Option<Aging>,
     leases: lease::Leases,
+    timers: delay::Timers,
+    /// Per job record whose spec sets its own retry backoff: that backoff.
+    /// Removed when the job is pruned.
+    retry_backoffs: ConcurrentMap<u64, crate::spec::RetryBackoff>,
     faults: crate::faults::Faults,
     /// Unique per queue in this process: tags the per-thread claim hint.
     uid: u64,
@@ -220,6 +225,8 @@ impl JobQueue {
             loom_time: AtomicU64::new(0),
             aging: config.aging().map(Aging::new),
             leases: lease::Leases::new(),
+            timers: delay::Timers::new(),
+            retry_backoffs: ConcurrentMap::new(),
             faults,
             uid: crate::sync::next_queue_uid(),
         }
@@ -302,6 +309,12 @@ impl JobQueue {
     /// Puts a job that just became pending at the back of its lane, and wakes
     /// sleeping workers.
     fn enqueue(&self, job: &Arc<Job>, at: Enqueue) {
+        self.enqueue_quietly(job, at);
+        self.wake.notify();
+    }
+
+    /// [`enqueue`](JobQueue::enqueue) without the wake-up.
+    fn enqueue_quietly(&self, job: &Arc<Job>, at: Enqueue) {
         let now = self.now_micros();
         job.set_ready_at(now);
         let group = job.group();
@@ -318,7 +331,6 @@ impl JobQueue {
                 });
             }
         }
-        self.wake.notify();
     }
 }
 

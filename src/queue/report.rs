@@ -12,6 +12,7 @@ use crate::metrics::Counter;
 use crate::spec::Priority;
 use crate::view::JobState;
 use std::sync::Arc;
+use std::time::Duration;
 
 impl JobQueue {
     /// Marks a claimed attempt as started (`Scheduled` → `Running`).
@@ -155,9 +156,18 @@ impl JobQueue {
         outcome: Outcome,
         by_lease: bool,
     ) -> Option<Completion> {
+        let backoff = self
+            .retry_backoffs
+            .get_cloned(&job.incarnation)
+            .unwrap_or(self.config.retry_backoff());
+        let wait = if outcome == Outcome::Failure && attempt <= job.max_retries {
+            backoff.delay(attempt, job.incarnation)
+        } else {
+            Duration::ZERO
+        };
         let word = job
             .word
-            .finish(attempt, outcome, job.max_retries, by_lease)
+            .finish(attempt, outcome, job.max_retries, by_lease, !wait.is_zero())
             .ok()?;
         let cluster = job.group().cluster.as_deref();
         if let Some(cluster) = cluster {
@@ -167,6 +177,13 @@ impl JobQueue {
             Some(JobState::Pending) => {
                 self.metrics.add(Counter::Retried, 1);
                 self.enqueue(job, Enqueue::of(word));
+                return Some(Completion::Retrying);
+            }
+            Some(JobState::Waiting) => {
+                // A retry that waits for its backoff.
+                self.metrics.add(Counter::Retried, 1);
+                let due = self.now_micros().saturating_add(wait.as_micros() as u64);
+                self.start_timer(job, due);
                 return Some(Completion::Retrying);
             }
             Some(JobState::Completed) => (JobState::Completed, Completion::Completed),

@@ -62,8 +62,11 @@ impl JobQueue {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        // The guard (+1) keeps the job waiting until every dependency is registered.
-        let word = Word::reserved(spec.get_priority(), dependencies.len() as u64 + 1);
+        // The guard (+1) keeps the job waiting until every dependency is
+        // registered; a delayed job waits on one more unit, its timer.
+        let delay = spec.get_delay(std::time::Instant::now());
+        let timer = u64::from(!delay.is_zero());
+        let word = Word::reserved(spec.get_priority(), dependencies.len() as u64 + 1 + timer);
         let edges = dependencies.iter().map(DependencyRef::to).collect();
         let lease_millis = spec
             .get_lease()
@@ -84,6 +87,14 @@ impl JobQueue {
         self.metrics.add(Counter::Submitted, 1);
         job.word.publish();
 
+        if let Some(backoff) = spec.get_retry_backoff() {
+            self.retry_backoffs
+                .insert_or_replace_if(job.incarnation, backoff, |_| true);
+        }
+        if timer == 1 {
+            let due = self.now_micros().saturating_add(delay.as_micros() as u64);
+            self.start_timer(&job, due);
+        }
         self.register_dependent(&job, &dependencies);
         if let Some(at) = job.word.release_one() {
             self.enqueue(&job, at);

@@ -174,7 +174,7 @@ impl<L: Lock> MutexQueue<L> {
             };
             // Wake for the next lease that may run out: the retry is ours.
             let step = guard
-                .next_lease_deadline()
+                .next_event()
                 .map_or(step, |lease| step.min(lease.saturating_duration_since(now)));
             guard = self.lock.wait_for(guard, step);
         }

@@ -24,7 +24,7 @@
 use dagqueue::{
     bounded_reason, check_capacity, CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd,
     JobId, JobSpec, JobState, JobView, Metrics, Outcome, Priority, QueueConfig, QueueStatus,
-    Resources, RunnerType, UserId, MAX_DEPENDENCIES,
+    Resources, RetryBackoff, RunnerType, UserId, MAX_DEPENDENCIES,
 };
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -69,6 +69,8 @@ struct JobRecord {
     lease: Option<Duration>,
     /// While claimed with a lease: when it runs out.
     lease_deadline: Option<Instant>,
+    /// How its retries wait.
+    backoff: RetryBackoff,
     runner: RunnerType,
     cluster: Option<ClusterId>,
     /// Index of its lane group in its runner's `groups`.
@@ -274,6 +276,9 @@ pub(super) struct State {
     /// incarnation, attempt). A heartbeat pushes a new one; an entry whose
     /// job no longer has that deadline is skipped when popped.
     leases: BinaryHeap<Reverse<(Instant, JobId, u64, u32)>>,
+    /// Delayed jobs (a `delay` or a retry's backoff), earliest first:
+    /// (due, job, incarnation).
+    timers: BinaryHeap<Reverse<(Instant, JobId, u64)>>,
 }
 
 impl State {
@@ -298,6 +303,7 @@ impl State {
             wake: false,
             closed: false,
             leases: BinaryHeap::new(),
+            timers: BinaryHeap::new(),
         }
     }
 
@@ -566,6 +572,10 @@ impl State {
             });
         }
         let (priority, runner, user) = (spec.get_priority(), spec.get_runner(), spec.get_user());
+        let delay = spec.get_delay(Instant::now());
+        let backoff = spec
+            .get_retry_backoff()
+            .unwrap_or(self.config.retry_backoff());
         let (max_retries, resources) = (spec.get_max_retries(), spec.get_resources());
         if let Some(cluster) = cluster {
             self.register_cluster(cluster);
@@ -581,6 +591,7 @@ impl State {
                 end: None,
                 reason: None,
                 lease: spec.get_lease().or(self.config.lease()),
+                backoff,
                 lease_deadline: None,
                 runner,
                 cluster,
@@ -601,9 +612,11 @@ impl State {
                 pending_since: now,
             },
         );
+        // A delayed job waits on one more unit: its timer.
+        let timer = usize::from(!delay.is_zero());
         if let Some((dependency, state)) = ends {
             self.finish(id, state, by_dependency(dependency, state));
-        } else if unfinished.is_empty() {
+        } else if unfinished.is_empty() && timer == 0 {
             self.enter_pending(id, now);
         } else {
             for dep in &unfinished {
@@ -612,7 +625,10 @@ impl State {
                 }
             }
             if let Some(job) = self.jobs.get_mut(&id) {
-                job.unfinished = unfinished.len();
+                job.unfinished = unfinished.len() + timer;
+            }
+            if timer == 1 {
+                self.start_timer(id, now + delay);
             }
         }
         Ok(id)
@@ -691,6 +707,7 @@ impl State {
         }
         let now = Instant::now();
         self.expire_leases(now);
+        self.release_due(now);
         self.age(now);
         let State {
             jobs,
@@ -821,7 +838,15 @@ impl State {
             }
             Outcome::Failure if retry => {
                 self.counters.retried += 1;
-                self.enter_pending(id, now);
+                let wait = job.backoff.delay(job.attempt, job.incarnation);
+                if wait.is_zero() {
+                    self.enter_pending(id, now);
+                } else {
+                    // Waits for its backoff, on one timer unit.
+                    job.state = JobState::Waiting;
+                    job.unfinished = 1;
+                    self.start_timer(id, now + wait);
+                }
                 Completion::Retrying
             }
             Outcome::Failure => {
@@ -863,9 +888,39 @@ impl State {
         expired
     }
 
-    /// When the next lease may run out.
-    pub(super) fn next_lease_deadline(&self) -> Option<Instant> {
-        self.leases.peek().map(|Reverse((deadline, ..))| *deadline)
+    /// When the next lease may run out or delayed job be due.
+    pub(super) fn next_event(&self) -> Option<Instant> {
+        let lease = self.leases.peek().map(|Reverse((deadline, ..))| *deadline);
+        let timer = self.timers.peek().map(|Reverse((due, ..))| *due);
+        match (lease, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn start_timer(&mut self, id: JobId, due: Instant) {
+        let incarnation = self.jobs.get(&id).map_or(0, |job| job.incarnation);
+        self.timers.push(Reverse((due, id, incarnation)));
+    }
+
+    /// Releases the timers due by `now` (like a dependency completing).
+    fn release_due(&mut self, now: Instant) {
+        while let Some(Reverse((due, id, incarnation))) = self.timers.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.timers.pop();
+            let release = match self.jobs.get_mut(&id) {
+                Some(job) if job.incarnation == incarnation && job.state == JobState::Waiting => {
+                    job.unfinished = job.unfinished.saturating_sub(1);
+                    job.unfinished == 0
+                }
+                _ => false,
+            };
+            if release {
+                self.enter_pending(id, now);
+            }
+        }
     }
 
     pub(super) fn heartbeat(&mut self, claim: &Claim) -> Result<bool, Error> {
