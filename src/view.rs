@@ -14,7 +14,8 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum JobState {
-    /// Submitted; some dependency has not completed yet.
+    /// Submitted; some dependency has not completed yet, or it waits for
+    /// its time (a `delay`, `not_before`, or a retry's backoff).
     Waiting = 0,
     /// All dependencies completed; queued in its lane, ready to be claimed.
     Pending = 1,

@@ -75,9 +75,11 @@ use std::sync::Arc;
 ///
 /// # Semantics
 ///
-/// * **States**: `Waiting` (a dependency unfinished) → `Pending` (in its lane)
+/// * **States**: `Waiting` (a dependency unfinished, or its delay or retry
+///   backoff not over) → `Pending` (in its lane)
 ///   → `Scheduled` (claimed) → `Running` (started) → `Completed`, `Failed` or
-///   `Cancelled`. A failed attempt with retries left goes back to `Pending`.
+///   `Cancelled`. A failed attempt with retries left goes back to `Pending`
+///   (or to `Waiting` for its retry backoff).
 /// * **Lanes**: each runner type has lane groups, one per cluster (`None`
 ///   included) or, with fair share, one per (cluster, user); groups are kept
 ///   in order of first use. Each group has one FIFO lane per priority level.
