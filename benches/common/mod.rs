@@ -312,36 +312,29 @@ pub type Lf = Sched<JobQueue>;
 
 /// The lock-free queue with a 30 s lease on every claim (each claim starts a
 /// lease; nothing expires while the bench runs).
-pub struct Leased(pub JobQueue);
+pub struct Leased(Sched<JobQueue>);
 
 impl Engine for Leased {
     const NAME: &'static str = "JobQueueLeased";
     fn empty(_capacity: usize) -> Self {
         let lease = Duration::from_secs(30);
-        Leased(
+        Leased(Sched(
             JobQueue::builder()
                 .lease(lease)
                 .build()
                 .expect("a valid lease"),
-        )
+        ))
     }
     #[inline]
     fn submit(&self, id: u64, spec: &Spec) {
-        self.0.submit(job_spec(id, spec)).expect("submit");
+        self.0.sched_submit(id, spec)
     }
     #[inline]
     fn step(&self) -> bool {
-        match self.0.claim(RunnerType::DEFAULT) {
-            Some(claim) => {
-                self.0.start(&claim).expect("start");
-                self.0.complete(claim, Outcome::Success).expect("complete");
-                true
-            }
-            None => false,
-        }
+        self.0.sched_step()
     }
     fn prune(&self) {
-        self.0.prune_finished();
+        self.0 .0.prune_finished();
     }
 }
 /// The `std::sync::Mutex` baseline.
