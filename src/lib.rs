@@ -65,7 +65,7 @@ pub use error::Error;
 pub use ids::{ClusterId, JobId, RunnerType, UserId};
 pub use queue::JobQueue;
 pub use spec::{
-    InvalidPriority, JobSpec, Priority, Resources, RetryBackoff, MAX_DELAY, MAX_DEPENDENCIES,
-    MAX_LEASE, MAX_RETRIES, MIN_LEASE,
+    DependencyKind, InvalidPriority, JobSpec, Priority, Resources, RetryBackoff, MAX_DELAY,
+    MAX_DEPENDENCIES, MAX_LEASE, MAX_RETRIES, MIN_LEASE,
 };
 pub use view::{ClusterStatus, JobEnd, JobState, JobView, Metrics, QueueStatus, StateCounts};

@@ -286,21 +286,65 @@ pub(crate) fn check_lease(lease: Duration) -> Result<u32, Error> {
 /// ```
 pub const MAX_DEPENDENCIES: usize = (1 << 20) - 2;
 
-/// `ids` without repeats, first occurrences in order: linear time (a seen-set
-/// beyond a handful of ids), so a job with a million dependencies is checked
-/// as fast as it is built.
-pub(crate) fn dedup_in_order(ids: &[JobId]) -> Vec<JobId> {
+/// What a dependent waits for from one dependency (SLURM's `afterok`,
+/// `afterany`, `afternotok`).
+///
+/// ```
+/// use dagqueue::{DependencyKind, JobEnd, JobId, JobQueue, JobSpec, JobState, Outcome, RunnerType};
+/// let q = JobQueue::new();
+/// q.submit(JobSpec::new(JobId(1))).unwrap();
+/// q.submit(JobSpec::new(JobId(2)).depends_on_kind(DependencyKind::AfterAny, [JobId(1)])).unwrap();
+/// q.submit(JobSpec::new(JobId(3)).depends_on_kind(DependencyKind::AfterFailure, [JobId(1)])).unwrap();
+/// let claim = q.claim(RunnerType::DEFAULT).unwrap();
+/// q.complete(claim, Outcome::Failure).unwrap(); // job 1 failed
+/// assert_eq!(q.state(JobId(2)), Ok(JobState::Pending)); // cleanup runs anyway
+/// assert_eq!(q.state(JobId(3)), Ok(JobState::Pending)); // the error handler runs
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum DependencyKind {
+    /// Runs only once the dependency completed; if it fails or is cancelled,
+    /// so is the dependent (the default).
+    #[default]
+    AfterSuccess,
+    /// Runs once the dependency ended, however it ended (cleanup,
+    /// reporting).
+    AfterAny,
+    /// Runs only if the dependency failed or was cancelled (an error
+    /// handler); if it completed, the dependent ends `Cancelled`
+    /// ([`JobEnd::DependencySucceeded`](crate::JobEnd::DependencySucceeded)).
+    AfterFailure,
+}
+
+impl DependencyKind {
+    /// Whether a dependency that ended in `terminal` lets the dependent go
+    /// on (`true`), or ends it (`false`): the one verdict every
+    /// implementation applies.
+    #[doc(hidden)]
+    pub fn releases(self, terminal: crate::view::JobState) -> bool {
+        use crate::view::JobState;
+        match self {
+            DependencyKind::AfterSuccess => terminal == JobState::Completed,
+            DependencyKind::AfterAny => true,
+            DependencyKind::AfterFailure => terminal != JobState::Completed,
+        }
+    }
+}
+
+/// `items` without repeated ids, first occurrences in order: linear time (a
+/// seen-set beyond a handful), so a job with a million dependencies is
+/// checked as fast as it is built.
+pub(crate) fn dedup_in_order<T: Copy>(items: &[T], id: impl Fn(&T) -> JobId) -> Vec<T> {
     const LINEAR_SCAN_UP_TO: usize = 16;
-    let mut unique = Vec::with_capacity(ids.len());
-    if ids.len() <= LINEAR_SCAN_UP_TO {
-        for &id in ids {
-            if !unique.contains(&id) {
-                unique.push(id);
+    let mut unique: Vec<T> = Vec::with_capacity(items.len());
+    if items.len() <= LINEAR_SCAN_UP_TO {
+        for item in items {
+            if !unique.iter().any(|u| id(u) == id(item)) {
+                unique.push(*item);
             }
         }
     } else {
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        unique.extend(ids.iter().copied().filter(|id| seen.insert(*id)));
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        unique.extend(items.iter().copied().filter(|item| seen.insert(id(item))));
     }
     unique
 }
@@ -332,6 +376,8 @@ pub struct JobSpec {
     priority: Priority,
     /// Without repeats, in the order given.
     dependencies: Vec<JobId>,
+    /// The kind of each dependency; empty when all are `AfterSuccess`.
+    kinds: Vec<DependencyKind>,
     runner: RunnerType,
     cluster: Option<ClusterId>,
     user: UserId,
@@ -356,6 +402,7 @@ impl JobSpec {
             id,
             priority: Priority::Normal,
             dependencies: Vec::new(),
+            kinds: Vec::new(),
             runner: RunnerType::DEFAULT,
             cluster: None,
             user: UserId::default(),
@@ -373,11 +420,49 @@ impl JobSpec {
         self
     }
 
-    /// Adds dependencies (repeated ids count once).
-    pub fn depends_on(mut self, dependencies: impl IntoIterator<Item = JobId>) -> JobSpec {
-        self.dependencies.extend(dependencies);
-        self.dependencies = dedup_in_order(&self.dependencies);
+    /// Adds dependencies that must complete first
+    /// ([`DependencyKind::AfterSuccess`]); repeated ids count once.
+    pub fn depends_on(self, dependencies: impl IntoIterator<Item = JobId>) -> JobSpec {
+        self.depends_on_kind(DependencyKind::AfterSuccess, dependencies)
+    }
+
+    /// Adds dependencies of one kind; an id already named keeps its first
+    /// kind.
+    ///
+    /// ```
+    /// use dagqueue::{DependencyKind, JobId, JobSpec};
+    /// let spec = JobSpec::new(JobId(9))
+    ///     .depends_on([JobId(1)])
+    ///     .depends_on_kind(DependencyKind::AfterAny, [JobId(2), JobId(1)]);
+    /// let edges: Vec<_> = spec.dependencies_with_kinds().collect();
+    /// assert_eq!(edges, vec![(JobId(1), DependencyKind::AfterSuccess), (JobId(2), DependencyKind::AfterAny)]);
+    /// ```
+    pub fn depends_on_kind(
+        mut self,
+        kind: DependencyKind,
+        dependencies: impl IntoIterator<Item = JobId>,
+    ) -> JobSpec {
+        let mut edges: Vec<(JobId, DependencyKind)> = self.dependencies_with_kinds().collect();
+        edges.extend(dependencies.into_iter().map(|id| (id, kind)));
+        let edges = dedup_in_order(&edges, |edge| edge.0);
+        self.dependencies = edges.iter().map(|edge| edge.0).collect();
+        self.kinds = if edges
+            .iter()
+            .all(|edge| edge.1 == DependencyKind::AfterSuccess)
+        {
+            Vec::new()
+        } else {
+            edges.iter().map(|edge| edge.1).collect()
+        };
         self
+    }
+
+    /// Its dependencies with their kinds, in order.
+    pub fn dependencies_with_kinds(&self) -> impl Iterator<Item = (JobId, DependencyKind)> + '_ {
+        self.dependencies
+            .iter()
+            .enumerate()
+            .map(|(index, &id)| (id, self.kinds.get(index).copied().unwrap_or_default()))
     }
 
     /// Sets the runner type.

@@ -107,6 +107,12 @@ pub enum JobEnd {
         /// The dependency that was cancelled.
         dependency: JobId,
     },
+    /// An after-failure dependency completed, so it was not needed
+    /// (`Cancelled`).
+    DependencySucceeded {
+        /// The dependency that completed.
+        dependency: JobId,
+    },
 }
 
 /// A consistent view of one job: everything but `end`'s details is read

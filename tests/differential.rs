@@ -13,8 +13,8 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    Claim, ClusterId, Error, JobId, JobSpec, Priority, QueueConfig, QueueStatus, Resources,
-    RunnerType, UserId, MAX_CAPACITY, MAX_RETRIES,
+    Claim, ClusterId, DependencyKind, Error, JobId, JobSpec, Priority, QueueConfig, QueueStatus,
+    Resources, RunnerType, UserId, MAX_CAPACITY, MAX_RETRIES,
 };
 use harness::Scheduler;
 use proptest::prelude::*;
@@ -46,7 +46,8 @@ enum Op {
         retries: u32,
         cores: u32,
     },
-    AddDeps(u64, Vec<u64>),
+    /// Job, dependency kind (0..3), dependencies.
+    AddDeps(u64, u8, Vec<u64>),
     Claim(u32),
     ClaimWait(u32),
     Start(ClaimRef),
@@ -80,7 +81,11 @@ fn op() -> impl Strategy<Value = Op> {
     let submit = (
         0..IDS,
         0..5u8,
-        prop::collection::vec(any_id(), 0..3),
+        // A dependency's kind rides in its upper bits (see `edge`).
+        prop::collection::vec(
+            (any_id(), prop_oneof![3 => Just(0u64), 1 => 1..3u64]).prop_map(|(d, k)| d | k << 8),
+            0..3,
+        ),
         0..RUNNERS,
         prop_oneof![2 => Just(None), 3 => (0..3u32).prop_map(Some)],
         0..3u32,
@@ -101,7 +106,8 @@ fn op() -> impl Strategy<Value = Op> {
         );
     prop_oneof![
         8 => submit,
-        2 => (any_id(), prop::collection::vec(any_id(), 0..3)).prop_map(|(j, d)| Op::AddDeps(j, d)),
+        2 => (any_id(), 0..3u8, prop::collection::vec(any_id(), 0..3))
+            .prop_map(|(j, k, d)| Op::AddDeps(j, k, d)),
         5 => (0..RUNNERS).prop_map(Op::Claim),
         1 => (0..RUNNERS).prop_map(Op::ClaimWait),
         3 => claim_ref().prop_map(Op::Start),
@@ -119,6 +125,17 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..RUNNERS).prop_map(Op::Preview),
         1 => Just(Op::Status),
     ]
+}
+
+const KINDS: [DependencyKind; 3] = [
+    DependencyKind::AfterSuccess,
+    DependencyKind::AfterAny,
+    DependencyKind::AfterFailure,
+];
+
+/// A dependency drawn with its kind in the upper bits.
+fn edge(drawn: u64) -> (JobId, DependencyKind) {
+    (JobId(drawn & 0xff), KINDS[(drawn >> 8) as usize])
 }
 
 fn resources(cores: u32) -> Resources {
@@ -180,7 +197,6 @@ fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>
         } => {
             let mut spec = JobSpec::new(JobId(*id))
                 .priority(Priority::from_level(*priority).unwrap())
-                .depends_on(deps.iter().map(|&d| JobId(d)))
                 .runner(RunnerType(*runner))
                 .user(UserId(*user))
                 .max_retries(*retries)
@@ -188,12 +204,17 @@ fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>
             if let Some(c) = cluster {
                 spec = spec.cluster(ClusterId(*c));
             }
+            for &d in deps {
+                let (dependency, kind) = edge(d);
+                spec = spec.depends_on_kind(kind, [dependency]);
+            }
             (format!("{:?}", q.submit(spec)), None)
         }
-        Op::AddDeps(job, deps) => {
+        Op::AddDeps(job, kind, deps) => {
             let deps: Vec<JobId> = deps.iter().map(|&d| JobId(d)).collect();
+            let kind = KINDS[usize::from(*kind)];
             (
-                format!("{:?}", q.add_dependencies(JobId(*job), &deps)),
+                format!("{:?}", q.add_dependencies_of_kind(JobId(*job), kind, &deps)),
                 None,
             )
         }

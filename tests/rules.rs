@@ -8,9 +8,9 @@ mod common;
 
 use common::forged;
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd, JobId, JobQueue, JobSpec, JobState,
-    Outcome, Priority, QueueConfig, Resources, RetryBackoff, RunnerType, UserId, WaitError,
-    MAX_CAPACITY, MAX_DEPENDENCIES, MAX_REASON_BYTES, MAX_RETRIES,
+    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobEnd, JobId, JobQueue,
+    JobSpec, JobState, Outcome, Priority, QueueConfig, Resources, RetryBackoff, RunnerType, UserId,
+    WaitError, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_REASON_BYTES, MAX_RETRIES,
 };
 use harness::Scheduler;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1890,5 +1890,115 @@ fn retries_wait_for_their_backoff() {
         let c = claim_done(q, 1);
         q.complete(c, Outcome::Failure).unwrap();
         assert_eq!(state(q, 1), JobState::Pending);
+    });
+}
+
+// -------------------------------------------------------- dependency kinds
+
+#[test]
+fn after_any_and_after_failure_edges() {
+    use DependencyKind::{AfterAny, AfterFailure};
+    each(|q| {
+        // 1 succeeds, 2 fails, 3 is cancelled; each has a cleanup (after
+        // any) and an error handler (after failure).
+        for id in 1..=3 {
+            q.submit(job(id)).unwrap();
+            q.submit(job(10 + id).depends_on_kind(AfterAny, ids(&[id])))
+                .unwrap();
+            q.submit(job(20 + id).depends_on_kind(AfterFailure, ids(&[id])))
+                .unwrap();
+        }
+        // 30 needs handler 21 to have run (after success); 31 runs after
+        // handler 21 whatever happens to it.
+        q.submit(job(30).depends_on(ids(&[21]))).unwrap();
+        q.submit(job(31).depends_on_kind(AfterAny, ids(&[21])))
+            .unwrap();
+        assert!(!q.dependencies_satisfied(JobId(11)).unwrap());
+        let c1 = claim_done(q, 1);
+        let c2 = claim_done(q, 2);
+        q.cancel(JobId(3)).unwrap();
+        q.complete(c1, Outcome::Success).unwrap();
+        q.complete(c2, Outcome::Failure).unwrap();
+        for cleanup in [11, 12, 13] {
+            assert_eq!(state(q, cleanup), JobState::Pending, "cleanup {cleanup}");
+            assert!(q.dependencies_satisfied(JobId(cleanup)).unwrap());
+        }
+        // The handler of the job that succeeded is not needed.
+        assert_eq!(state(q, 21), JobState::Cancelled);
+        assert_eq!(
+            q.job(JobId(21)).unwrap().end,
+            Some(JobEnd::DependencySucceeded {
+                dependency: JobId(1)
+            })
+        );
+        assert_eq!(state(q, 22), JobState::Pending);
+        assert_eq!(state(q, 23), JobState::Pending);
+        // The cascade goes on by kind: 30 is cancelled with 21, 31 runs.
+        assert_eq!(
+            q.job(JobId(30)).unwrap().end,
+            Some(JobEnd::DependencyCancelled {
+                dependency: JobId(21)
+            })
+        );
+        assert_eq!(state(q, 31), JobState::Pending);
+        let metrics = q.metrics();
+        assert_eq!(
+            (metrics.completed, metrics.failed, metrics.cancelled),
+            (1, 1, 3)
+        );
+    });
+}
+
+#[test]
+fn edges_of_a_kind_to_jobs_that_already_ended() {
+    use DependencyKind::{AfterAny, AfterFailure};
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        let c1 = claim_done(q, 1);
+        q.complete(c1, Outcome::Success).unwrap();
+        let c2 = claim_done(q, 2);
+        q.complete(c2, Outcome::Failure).unwrap();
+        // Submitted after: the same verdicts.
+        q.submit(job(10).depends_on_kind(AfterAny, ids(&[1, 2])))
+            .unwrap();
+        assert_eq!(state(q, 10), JobState::Pending);
+        q.submit(job(11).depends_on_kind(AfterFailure, ids(&[2])))
+            .unwrap();
+        assert_eq!(state(q, 11), JobState::Pending);
+        q.submit(job(12).depends_on_kind(AfterFailure, ids(&[2, 1])))
+            .unwrap();
+        assert_eq!(
+            q.job(JobId(12)).unwrap().end,
+            Some(JobEnd::DependencySucceeded {
+                dependency: JobId(1)
+            })
+        );
+        // Given later: recorded only when the kind accepts the end.
+        q.submit(job(20)).unwrap();
+        q.add_dependencies_of_kind(JobId(20), AfterAny, &ids(&[1, 2]))
+            .unwrap();
+        assert_eq!(state(q, 20), JobState::Pending);
+        // An edge it already has keeps its kind.
+        q.add_dependencies_of_kind(JobId(20), AfterFailure, &ids(&[1]))
+            .unwrap();
+        assert_eq!(state(q, 20), JobState::Pending);
+        q.submit(job(21)).unwrap();
+        q.add_dependencies_of_kind(JobId(21), AfterFailure, &ids(&[1]))
+            .unwrap();
+        assert_eq!(
+            q.job(JobId(21)).unwrap().end,
+            Some(JobEnd::DependencySucceeded {
+                dependency: JobId(1)
+            })
+        );
+        // A cycle is a cycle whatever the kinds.
+        q.submit(job(30)).unwrap();
+        q.submit(job(31).depends_on_kind(AfterAny, ids(&[30])))
+            .unwrap();
+        assert!(matches!(
+            q.add_dependencies_of_kind(JobId(30), AfterFailure, &ids(&[31])),
+            Err(Error::DependencyCycle { .. })
+        ));
     });
 }

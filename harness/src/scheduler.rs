@@ -10,8 +10,8 @@
 //! check it).
 
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobQueue, JobSpec, JobState,
-    JobView, Metrics, Outcome, Priority, QueueStatus, Resources, RunnerType, WaitError,
+    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobId, JobQueue, JobSpec,
+    JobState, JobView, Metrics, Outcome, Priority, QueueStatus, Resources, RunnerType, WaitError,
 };
 use std::time::Duration;
 
@@ -36,6 +36,14 @@ pub trait Scheduler: Send + Sync {
     /// `UnknownJob`, `NotQueued`, `SelfDependency`, `UnknownDependency`,
     /// `DependencyCycle`, `TooManyDependencies`.
     fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error>;
+
+    /// `add_dependencies` with edges of one kind.
+    fn add_dependencies_of_kind(
+        &self,
+        job: JobId,
+        kind: DependencyKind,
+        dependencies: &[JobId],
+    ) -> Result<(), Error>;
 
     /// Hands the best pending job of this runner type to exactly one caller
     /// (`Pending` → `Scheduled`), taking a slot of its cluster. `None` when no
@@ -161,6 +169,14 @@ impl Scheduler for JobQueue {
     }
     fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
         JobQueue::add_dependencies(self, job, dependencies)
+    }
+    fn add_dependencies_of_kind(
+        &self,
+        job: JobId,
+        kind: DependencyKind,
+        dependencies: &[JobId],
+    ) -> Result<(), Error> {
+        JobQueue::add_dependencies_of_kind(self, job, kind, dependencies)
     }
     fn claim(&self, runner: RunnerType) -> Option<Claim> {
         JobQueue::claim(self, runner)

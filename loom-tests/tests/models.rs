@@ -10,8 +10,8 @@
 
 use dagqueue::__loom::{cluster_word, expire_leases_at, release_due_at, set_time, Faults};
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd, JobId, JobQueue, JobSpec, JobState,
-    Outcome, Priority, RunnerType, WaitError,
+    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobEnd, JobId, JobQueue,
+    JobSpec, JobState, Outcome, Priority, RunnerType, WaitError,
 };
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
@@ -788,6 +788,72 @@ fn m20_negative_silent_release_is_caught() {
     model(3, || {
         due_job_races_claim_wait(faulty(Faults {
             silent_release: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ---------------------------------------------------------------- model 21
+
+/// Model 21: a mixed-kind job whose two dependencies end differently at the
+/// same time: its after-success dependency fails while its after-failure
+/// dependency completes. Both verdicts end it; it ends once, one way, and
+/// its view names a dependency that ended the way its state says.
+fn mixed_kinds_end_differently(q: Arc<JobQueue>) {
+    submit(&q, 1);
+    submit(&q, 2);
+    q.submit(
+        JobSpec::new(JobId(3))
+            .depends_on([JobId(1)])
+            .depends_on_kind(DependencyKind::AfterFailure, [JobId(2)]),
+    )
+    .unwrap();
+    let first = claimed(&q, 1);
+    let second = claimed(&q, 2);
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.complete(first, Outcome::Failure).unwrap());
+    assert_eq!(
+        q.complete(second, Outcome::Success),
+        Ok(Completion::Completed)
+    );
+    assert_eq!(t.join().unwrap(), Completion::Failed);
+    let view = q.job(JobId(3)).unwrap();
+    let (dependency, state, dependency_state) = match view.end {
+        Some(JobEnd::DependencyFailed { dependency }) => {
+            (dependency, JobState::Failed, JobState::Failed)
+        }
+        Some(JobEnd::DependencySucceeded { dependency }) => {
+            (dependency, JobState::Cancelled, JobState::Completed)
+        }
+        other => panic!("job 3 ended {other:?}"),
+    };
+    assert_eq!(view.state, state);
+    assert_eq!(
+        q.state(dependency),
+        Ok(dependency_state),
+        "the view and the word disagree on how job 3 ended"
+    );
+    let metrics = q.metrics();
+    assert_eq!(
+        metrics.completed + metrics.failed + metrics.cancelled,
+        3,
+        "job 3 counted once"
+    );
+}
+
+#[test]
+fn m21_mixed_kinds_end_differently() {
+    model(3, || mixed_kinds_end_differently(queue()));
+}
+
+/// Negative control for model 21: ending the job first and noting the
+/// dependency after lets the note name the other dependency.
+#[test]
+#[should_panic(expected = "disagree")]
+fn m21_negative_note_after_end_is_caught() {
+    model(3, || {
+        mixed_kinds_end_differently(faulty(Faults {
+            note_after_end: true,
             ..Faults::default()
         }))
     });

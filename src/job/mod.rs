@@ -7,6 +7,7 @@ pub(crate) mod word;
 
 use crate::ids::{JobId, RunnerType};
 use crate::lanes::LaneGroup;
+use crate::spec::DependencyKind;
 use crate::spec::Resources;
 use crate::sync::OnceLock;
 use crate::sync::{snapshot_load, snapshot_new, snapshot_store, Snapshot};
@@ -15,18 +16,27 @@ use lease::Timestamp;
 use std::sync::{Arc, Weak};
 use word::{StateWord, Word};
 
-/// One dependency edge: a weak reference to the dependency.
+/// One dependency edge: a weak reference to the dependency, and its kind.
 #[derive(Clone)]
 pub(crate) struct DependencyRef {
     pub(crate) job: Weak<Job>,
+    pub(crate) kind: DependencyKind,
 }
 
 impl DependencyRef {
-    pub(crate) fn to(job: &Arc<Job>) -> DependencyRef {
+    pub(crate) fn to(job: &Arc<Job>, kind: DependencyKind) -> DependencyRef {
         DependencyRef {
             job: Arc::downgrade(job),
+            kind,
         }
     }
+}
+
+/// A job registered on a dependency's dependents list, with the kind of
+/// its edge (what it needs from the dependency's end).
+pub(crate) struct Dependent {
+    pub(crate) job: Arc<Job>,
+    pub(crate) kind: DependencyKind,
 }
 
 /// A job's dependency list as a snapshot: replaced whole by
@@ -73,7 +83,7 @@ impl core::ops::Deref for Edges {
 /// Size: 88 bytes (72 before claims named an incarnation and jobs had a
 /// lease); 104 with its `Arc` header (a 112-byte heap block with glibc's
 /// malloc, the most that block holds), plus its table slot (16) and, with dependencies, one
-/// shared list (40 bytes + 8 a dependency edge). A finished job's dependents
+/// shared list (40 bytes + 16 a dependency edge: the dependency and its kind). A finished job's dependents
 /// list is empty (sealed) and it is in no lane, so that is all it keeps
 /// until pruned. Its cluster is its lane group's.
 pub(crate) struct Job {
@@ -93,7 +103,7 @@ pub(crate) struct Job {
     /// job reusing a pruned id is never mistaken for it.
     pub(crate) dependencies: Dependencies,
     /// The jobs waiting on this one; sealed when it finishes.
-    pub(crate) dependents: DependentsList<Arc<Job>>,
+    pub(crate) dependents: DependentsList<Dependent>,
     /// While pending, when it became pending (µs since the queue's epoch);
     /// while claimed with a lease, the lease (`lease.rs`).
     pub(crate) timestamp: Timestamp,
@@ -158,7 +168,7 @@ mod tests {
     fn a_job_record_stays_small() {
         let size = core::mem::size_of::<Job>();
         assert!(size <= 88, "Job is {size} bytes");
-        assert_eq!(core::mem::size_of::<DependencyRef>(), 8);
+        assert_eq!(core::mem::size_of::<DependencyRef>(), 16);
         let job = Job::new(
             &crate::spec::JobSpec::new(JobId(1)),
             Word::reserved(crate::spec::Priority::Normal, 1),

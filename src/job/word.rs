@@ -60,15 +60,18 @@ pub(crate) enum EndKind {
     CancelledByUser = 4,
     DependencyCancelled = 5,
     LeaseExpired = 6,
+    DependencySucceeded = 7,
 }
 
 impl EndKind {
-    /// How a job ends because a dependency ended in `terminal`.
-    fn by_dependency(terminal: JobState) -> EndKind {
-        if terminal == JobState::Failed {
-            EndKind::DependencyFailed
-        } else {
-            EndKind::DependencyCancelled
+    /// How a job ends, and in which state, because a dependency whose kind
+    /// does not let it go on ended in `terminal`: failed or cancelled with
+    /// it, or cancelled because an after-failure dependency completed.
+    pub(crate) fn by_dependency(terminal: JobState) -> (JobState, EndKind) {
+        match terminal {
+            JobState::Failed => (JobState::Failed, EndKind::DependencyFailed),
+            JobState::Completed => (JobState::Cancelled, EndKind::DependencySucceeded),
+            _ => (JobState::Cancelled, EndKind::DependencyCancelled),
         }
     }
 }
@@ -177,7 +180,8 @@ impl Word {
             3 => EndKind::DependencyFailed,
             4 => EndKind::CancelledByUser,
             5 => EndKind::DependencyCancelled,
-            _ => EndKind::LeaseExpired,
+            6 => EndKind::LeaseExpired,
+            _ => EndKind::DependencySucceeded,
         })
     }
 
@@ -185,7 +189,11 @@ impl Word {
     pub(crate) fn ended_by_dependency(self) -> bool {
         matches!(
             self.end_kind(),
-            Some(EndKind::DependencyFailed | EndKind::DependencyCancelled)
+            Some(
+                EndKind::DependencyFailed
+                    | EndKind::DependencyCancelled
+                    | EndKind::DependencySucceeded
+            )
         )
     }
 
@@ -437,12 +445,14 @@ impl StateWord {
         })
     }
 
-    /// A dependency of this waiting job failed or was cancelled: it ends in
-    /// `terminal` too. Only a waiting job can have an unfinished dependency.
+    /// A dependency of this waiting job ended in `terminal` in a way its
+    /// kind does not accept: it ends too (`EndKind::by_dependency`). Only a
+    /// waiting job can have an unfinished dependency.
     pub(crate) fn fail_by_dependency(&self, terminal: JobState) -> bool {
+        let (state, kind) = EndKind::by_dependency(terminal);
         self.transition(|w| {
             if w.is(JobState::Waiting) {
-                Ok(w.end(terminal, EndKind::by_dependency(terminal)))
+                Ok(w.end(state, kind))
             } else {
                 Err(())
             }
@@ -495,13 +505,13 @@ impl StateWord {
         .map(|_| ())
     }
 
-    /// add_dependencies with an already failed or cancelled dependency: a
-    /// waiting or pending job ends in `terminal`.
+    /// add_dependencies with a dependency that already ended in `terminal`
+    /// in a way its kind does not accept: a waiting or pending job ends
+    /// (`EndKind::by_dependency`).
     pub(crate) fn end_queued(&self, terminal: JobState) -> Result<(), Option<JobState>> {
+        let (state, kind) = EndKind::by_dependency(terminal);
         self.transition(|w| match w.state() {
-            Some(JobState::Waiting | JobState::Pending) => {
-                Ok(w.end(terminal, EndKind::by_dependency(terminal)))
-            }
+            Some(JobState::Waiting | JobState::Pending) => Ok(w.end(state, kind)),
             other => Err(other),
         })
         .map(|_| ())

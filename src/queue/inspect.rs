@@ -83,10 +83,14 @@ impl JobQueue {
             EndKind::DependencyCancelled => JobEnd::DependencyCancelled {
                 dependency: dependency(),
             },
+            EndKind::DependencySucceeded => JobEnd::DependencySucceeded {
+                dependency: dependency(),
+            },
         }
     }
 
-    /// Whether every dependency of the job has completed.
+    /// Whether every dependency of the job has ended in a way its edge's
+    /// kind accepts (completed, for the default after-success edges).
     ///
     /// # Errors
     /// `UnknownJob`.
@@ -104,9 +108,14 @@ impl JobQueue {
         let job = self.lookup(id)?;
         let dependencies = job.dependencies.load();
         Ok(dependencies.iter().all(|edge| match edge.job.upgrade() {
-            Some(dependency) => dependency.word.load().state() == Some(JobState::Completed),
-            // Pruned and freed: it had finished; had it failed or been
-            // cancelled, this job would have ended too and nobody would ask.
+            Some(dependency) => dependency
+                .word
+                .load()
+                .state()
+                .is_some_and(|state| state.is_terminal() && edge.kind.releases(state)),
+            // Pruned and freed: it had finished; had it ended in a way the
+            // edge does not accept, this job would have ended too and nobody
+            // would ask.
             None => true,
         }))
     }

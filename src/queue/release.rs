@@ -7,8 +7,10 @@
 
 use super::JobQueue;
 use crate::ids::JobId;
-use crate::job::Job;
+use crate::job::word::EndKind;
+use crate::job::{Dependent, Job};
 use crate::metrics::Counter;
+use crate::spec::DependencyKind;
 use crate::view::JobState;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,36 +23,49 @@ impl JobQueue {
         self.settle_dependents(job, terminal);
     }
 
-    /// The job just became terminal (`terminal`): seal its dependents list and
-    /// release (on completion) or end (on failure / cancellation) them,
-    /// transitively, in registration order.
+    /// The job just became terminal (`terminal`): seal its dependents list
+    /// and, in registration order, release each dependent whose edge's kind
+    /// accepts that end ([`DependencyKind::releases`]), or end it; an ended
+    /// dependent settles its own dependents the same way, transitively.
     pub(super) fn settle_dependents(&self, job: &Job, terminal: JobState) {
-        if terminal == JobState::Completed {
-            job.dependents.seal_each(|dependent| {
-                if let Some(at) = dependent.word.release_one() {
-                    self.enqueue(&dependent, at);
+        // The common case, all in one pass: a completion releasing
+        // after-success dependents. Dependents to end wait in `work`.
+        let mut work: VecDeque<(Dependent, JobId, JobState)> = VecDeque::new();
+        job.dependents.seal_each(|dependent| {
+            if dependent.kind.releases(terminal) {
+                self.release_dependent(&dependent.job);
+            } else {
+                work.push_back((dependent, job.id, terminal));
+            }
+        });
+        while let Some((dependent, dependency, terminal)) = work.pop_front() {
+            let Some(ended) = self.end_by_dependency(&dependent.job, dependency, terminal) else {
+                continue;
+            };
+            self.count_terminal(ended);
+            let id = dependent.job.id;
+            dependent.job.dependents.seal_each(|next| {
+                if next.kind.releases(ended) {
+                    self.release_dependent(&next.job);
+                } else {
+                    work.push_back((next, id, ended));
                 }
             });
-            return;
-        }
-        let mut work: VecDeque<(Arc<Job>, JobId, JobState)> = VecDeque::new();
-        let settle = |work: &mut VecDeque<_>, ended: &Job, terminal: JobState| {
-            let dependents = ended.dependents.seal();
-            work.extend(dependents.into_iter().map(|d| (d, ended.id, terminal)));
-        };
-        settle(&mut work, job, terminal);
-        while let Some((dependent, dependency, terminal)) = work.pop_front() {
-            if let Some(ended) = self.end_by_dependency(&dependent, dependency, terminal) {
-                self.count_terminal(ended);
-                settle(&mut work, &dependent, ended);
-            }
         }
     }
 
-    /// `dependency` ended in `terminal` (failed or cancelled): `job`, if
-    /// still waiting, ends too. The note of which dependency ended it is
+    /// One of `job`'s dependencies let it go on: one unit of its wait done.
+    fn release_dependent(&self, job: &Arc<Job>) {
+        if let Some(at) = job.word.release_one() {
+            self.enqueue(job, at);
+        }
+    }
+
+    /// `dependency` ended in `terminal` in a way its edge's kind does not
+    /// accept: `job`, if still waiting, ends (failed or cancelled with it,
+    /// or cancelled as not needed). The note of which dependency ended it is
     /// written first, first come first served, and the CAS takes the
-    /// terminal state from the note that stands, so a job reached by two
+    /// dependency's end from the note that stands, so a job reached by two
     /// ending dependencies at once ends one way, named in its view. Returns
     /// the state it ended in, if this call ended it.
     pub(super) fn end_by_dependency(
@@ -65,12 +80,14 @@ impl JobQueue {
             let ended = job.word.fail_by_dependency(terminal);
             self.dependency_ends
                 .get_or_insert_with(job.incarnation, || (dependency, terminal));
-            return ended.then_some(terminal);
+            return ended.then(|| EndKind::by_dependency(terminal).0);
         }
         let (_, terminal) = self
             .dependency_ends
             .get_or_insert_with(job.incarnation, || (dependency, terminal));
-        job.word.fail_by_dependency(terminal).then_some(terminal)
+        job.word
+            .fail_by_dependency(terminal)
+            .then(|| EndKind::by_dependency(terminal).0)
     }
 
     pub(super) fn count_terminal(&self, terminal: JobState) {
@@ -90,29 +107,40 @@ impl JobQueue {
         }
     }
 
-    /// A job registered with `dependency` learnt that it already finished.
-    pub(super) fn settle_registration(&self, job: &Arc<Job>, dependency: &Job) {
-        match dependency.word.load().state() {
-            Some(JobState::Completed) => {
-                if let Some(at) = job.word.release_one() {
-                    self.enqueue(job, at);
-                }
-            }
-            Some(terminal @ (JobState::Failed | JobState::Cancelled)) => {
-                if let Some(ended) = self.end_by_dependency(job, dependency.id, terminal) {
-                    self.finished(job, ended);
-                }
-            }
-            // Sealed lists belong to terminal jobs only.
-            _ => unreachable!("a sealed dependents list belongs to a finished job"),
+    /// A job registered with `dependency` (an edge of `kind`) learnt that
+    /// it already finished: the same verdict as the seal's.
+    pub(super) fn settle_registration(
+        &self,
+        job: &Arc<Job>,
+        kind: DependencyKind,
+        dependency: &Job,
+    ) {
+        let Some(terminal) = dependency.word.load().state() else {
+            unreachable!("a sealed dependents list belongs to a finished job");
+        };
+        // Sealed lists belong to terminal jobs only.
+        debug_assert!(terminal.is_terminal());
+        if kind.releases(terminal) {
+            self.release_dependent(job);
+        } else if let Some(ended) = self.end_by_dependency(job, dependency.id, terminal) {
+            self.finished(job, ended);
         }
     }
 
-    /// Registers `job` as a dependent of each of `dependencies`.
-    pub(super) fn register_dependent(&self, job: &Arc<Job>, dependencies: &[Arc<Job>]) {
-        for dependency in dependencies {
-            if let Err(job) = dependency.dependents.push(Arc::clone(job)) {
-                self.settle_registration(&job, dependency);
+    /// Registers `job` as a dependent of each of `dependencies` (with the
+    /// kind of each edge).
+    pub(super) fn register_dependent(
+        &self,
+        job: &Arc<Job>,
+        dependencies: &[(Arc<Job>, DependencyKind)],
+    ) {
+        for (dependency, kind) in dependencies {
+            let dependent = Dependent {
+                job: Arc::clone(job),
+                kind: *kind,
+            };
+            if let Err(dependent) = dependency.dependents.push(dependent) {
+                self.settle_registration(&dependent.job, dependent.kind, dependency);
             }
         }
     }

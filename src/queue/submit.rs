@@ -5,10 +5,10 @@
 use super::{not_queued, JobQueue};
 use crate::error::Error;
 use crate::ids::JobId;
-use crate::job::word::Word;
+use crate::job::word::{EndKind, Word};
 use crate::job::{DependencyRef, Job};
 use crate::metrics::Counter;
-use crate::spec::{JobSpec, MAX_DEPENDENCIES};
+use crate::spec::{DependencyKind, JobSpec, MAX_DEPENDENCIES};
 use crate::view::JobState;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -51,10 +51,10 @@ impl JobQueue {
             self.check_cluster_named(cluster)?;
         }
         let dependencies = spec
-            .dependencies()
-            .iter()
-            .map(|&dependency| {
+            .dependencies_with_kinds()
+            .map(|(dependency, kind)| {
                 self.lookup(dependency)
+                    .map(|found| (found, kind))
                     .map_err(|_| Error::UnknownDependency {
                         job: id,
                         dependency,
@@ -67,7 +67,10 @@ impl JobQueue {
         let delay = spec.get_delay(std::time::Instant::now());
         let timer = u64::from(!delay.is_zero());
         let word = Word::reserved(spec.get_priority(), dependencies.len() as u64 + 1 + timer);
-        let edges = dependencies.iter().map(DependencyRef::to).collect();
+        let edges = dependencies
+            .iter()
+            .map(|(dependency, kind)| DependencyRef::to(dependency, *kind))
+            .collect();
         let lease_millis = spec
             .get_lease()
             .or(self.config.lease())
@@ -126,6 +129,32 @@ impl JobQueue {
     // dependencies (`StateWord::add_waits` in `job/word.rs`), or that ends it
     // when a new dependency already failed.
     pub fn add_dependencies(&self, id: JobId, dependencies: &[JobId]) -> Result<(), Error> {
+        self.add_dependencies_of_kind(id, DependencyKind::AfterSuccess, dependencies)
+    }
+
+    /// [`add_dependencies`](JobQueue::add_dependencies) with edges of one
+    /// [`DependencyKind`]: a new dependency that already ended in a way its
+    /// kind accepts is recorded only; one that ended in a way it does not
+    /// ends the job.
+    ///
+    /// # Errors
+    /// As `add_dependencies`.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap();
+    /// q.submit(JobSpec::new(JobId(2))).unwrap();
+    /// q.add_dependencies_of_kind(JobId(2), DependencyKind::AfterAny, &[JobId(1)]).unwrap();
+    /// q.cancel(JobId(1)).unwrap();
+    /// assert_eq!(q.state(JobId(2)), Ok(JobState::Pending)); // runs anyway
+    /// ```
+    pub fn add_dependencies_of_kind(
+        &self,
+        id: JobId,
+        kind: DependencyKind,
+        dependencies: &[JobId],
+    ) -> Result<(), Error> {
         let _graph = self.graph.lock();
         let job = self.lookup(id)?;
         let word = job.word.load();
@@ -169,10 +198,10 @@ impl JobQueue {
             return Ok(());
         }
         let mut all = existing.to_vec();
-        all.extend(new.iter().map(DependencyRef::to));
+        all.extend(new.iter().map(|d| DependencyRef::to(d, kind)));
 
         let ended = new.iter().find_map(|d| match d.word.load().state() {
-            Some(t @ (JobState::Failed | JobState::Cancelled)) => Some((d.id, t)),
+            Some(t) if t.is_terminal() && !kind.releases(t) => Some((d.id, t)),
             _ => None,
         });
         if let Some((dependency, terminal)) = ended {
@@ -189,15 +218,17 @@ impl JobQueue {
                 return Err(not_queued(id, state));
             }
             job.dependencies.store(all);
-            self.finished(&job, terminal);
+            self.finished(&job, EndKind::by_dependency(terminal).0);
             return Ok(());
         }
-        let unfinished: Vec<Arc<Job>> = new
+        let unfinished: Vec<(Arc<Job>, DependencyKind)> = new
             .into_iter()
-            .filter(|d| d.word.load().state() != Some(JobState::Completed))
+            .filter(|d| !d.word.load().state().is_some_and(JobState::is_terminal))
+            .map(|d| (d, kind))
             .collect();
         if unfinished.is_empty() {
-            // Only completed dependencies: recorded, nothing else changes.
+            // Only dependencies that ended as their kind accepts: recorded,
+            // nothing else changes.
             job.dependencies.store(all);
             return Ok(());
         }

@@ -36,8 +36,8 @@ mod state;
 
 use crate::Scheduler;
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobView, Metrics, Outcome,
-    Priority, QueueConfig, QueueStatus, Resources, RunnerType, WaitError,
+    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobId, JobSpec, JobView,
+    Metrics, Outcome, Priority, QueueConfig, QueueStatus, Resources, RunnerType, WaitError,
 };
 use state::State;
 use std::fmt;
@@ -199,7 +199,16 @@ impl<L: Lock> Scheduler for MutexQueue<L> {
     }
 
     fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
-        self.with(|state| state.add_dependencies(job, dependencies))
+        self.with(|state| state.add_dependencies(job, DependencyKind::AfterSuccess, dependencies))
+    }
+
+    fn add_dependencies_of_kind(
+        &self,
+        job: JobId,
+        kind: DependencyKind,
+        dependencies: &[JobId],
+    ) -> Result<(), Error> {
+        self.with(|state| state.add_dependencies(job, kind, dependencies))
     }
 
     fn claim(&self, runner: RunnerType) -> Option<Claim> {
@@ -360,6 +369,14 @@ macro_rules! baseline_queue {
             }
             fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
                 self.0.add_dependencies(job, dependencies)
+            }
+            fn add_dependencies_of_kind(
+                &self,
+                job: JobId,
+                kind: DependencyKind,
+                dependencies: &[JobId],
+            ) -> Result<(), Error> {
+                self.0.add_dependencies_of_kind(job, kind, dependencies)
             }
             fn claim(&self, runner: RunnerType) -> Option<Claim> {
                 self.0.claim(runner)

@@ -22,9 +22,9 @@
 //! also orders entries by the time they entered their lane.
 
 use dagqueue::{
-    bounded_reason, check_capacity, CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd,
-    JobId, JobSpec, JobState, JobView, Metrics, Outcome, Priority, QueueConfig, QueueStatus,
-    Resources, RetryBackoff, RunnerType, UserId, MAX_DEPENDENCIES,
+    bounded_reason, check_capacity, CancelOutcome, Claim, ClusterId, Completion, DependencyKind,
+    Error, JobEnd, JobId, JobSpec, JobState, JobView, Metrics, Outcome, Priority, QueueConfig,
+    QueueStatus, Resources, RetryBackoff, RunnerType, UserId, MAX_DEPENDENCIES,
 };
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -34,12 +34,22 @@ use std::time::{Duration, Instant};
 
 const LEVELS: usize = Priority::LEVELS;
 
-/// How a job ends because `dependency` ended in `state`.
-fn by_dependency(dependency: JobId, state: JobState) -> JobEnd {
-    if state == JobState::Failed {
-        JobEnd::DependencyFailed { dependency }
-    } else {
-        JobEnd::DependencyCancelled { dependency }
+/// A dependency edge: the other job and the kind of the edge.
+type Edge = (JobId, DependencyKind);
+
+/// How a job ends, and in which state, because `dependency` ended in
+/// `state` in a way its edge's kind does not accept (`JobQueue`'s rule).
+fn by_dependency(dependency: JobId, state: JobState) -> (JobState, JobEnd) {
+    match state {
+        JobState::Failed => (JobState::Failed, JobEnd::DependencyFailed { dependency }),
+        JobState::Completed => (
+            JobState::Cancelled,
+            JobEnd::DependencySucceeded { dependency },
+        ),
+        _ => (
+            JobState::Cancelled,
+            JobEnd::DependencyCancelled { dependency },
+        ),
     }
 }
 
@@ -85,12 +95,12 @@ struct JobRecord {
     max_retries: u32,
     cancel_requested: bool,
     resources: Resources,
-    /// Its dependencies, in the order they were given.
-    dependencies: Vec<JobId>,
+    /// Its dependencies with their kinds, in the order they were given.
+    dependencies: Vec<Edge>,
     /// How many of them have not completed (only while `Waiting`).
     unfinished: usize,
     /// Jobs that registered on it while it was unfinished, in order.
-    dependents: Vec<JobId>,
+    dependents: Vec<Edge>,
     /// The seq of its live lane entry, if it is in a lane.
     entry: Option<u64>,
     /// The token of its live set-aside entry, if it is set aside.
@@ -315,16 +325,18 @@ impl State {
     /// What `dependencies` mean for a job that takes them: the dependency
     /// that ends it at once and how (the first failed or cancelled one, in
     /// list order), and the unfinished ones it must wait for.
-    fn classify(&self, dependencies: &[JobId]) -> (Option<(JobId, JobState)>, Vec<JobId>) {
+    fn classify(&self, dependencies: &[Edge]) -> (Option<(JobId, JobState)>, Vec<Edge>) {
         let mut ends = None;
         let mut unfinished = Vec::new();
-        for dep in dependencies {
-            match self.jobs.get(dep).map(|job| job.state) {
-                Some(JobState::Completed) | None => {}
-                Some(state @ (JobState::Failed | JobState::Cancelled)) => {
-                    ends.get_or_insert((*dep, state));
+        for &(dep, kind) in dependencies {
+            match self.jobs.get(&dep).map(|job| job.state) {
+                Some(state) if state.is_terminal() && !kind.releases(state) => {
+                    ends.get_or_insert((dep, state));
                 }
-                Some(_) => unfinished.push(*dep),
+                // Pruned (it had ended), or ended as the edge accepts.
+                None => {}
+                Some(state) if state.is_terminal() => {}
+                Some(_) => unfinished.push((dep, kind)),
             }
         }
         (ends, unfinished)
@@ -434,8 +446,8 @@ impl State {
         self.wake = true;
     }
 
-    /// The job (not in a lane) ends `Failed` or `Cancelled`, and so do its
-    /// waiting dependents, transitively, breadth first in registration order.
+    /// The job (not in a lane) ends `Failed` or `Cancelled` (`end`), and its
+    /// dependents are settled.
     fn finish(&mut self, id: JobId, state: JobState, end: JobEnd) {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
@@ -445,49 +457,41 @@ impl State {
         job.state = state;
         job.end = Some(end);
         self.counters.count_terminal(state);
-        let mut queue = VecDeque::from([id]);
-        while let Some(id) = queue.pop_front() {
+        self.settle_dependents(id, state, Instant::now());
+    }
+
+    /// Job `id` just ended in `terminal`: each dependent, in registration
+    /// order, is released (one fewer unfinished dependency; pending at
+    /// zero) if its edge's kind accepts that end, or else ends; an ended
+    /// dependent's dependents are settled the same way, breadth first.
+    fn settle_dependents(&mut self, id: JobId, terminal: JobState, now: Instant) {
+        let mut queue = VecDeque::from([(id, terminal)]);
+        while let Some((id, terminal)) = queue.pop_front() {
             let dependents = match self.jobs.get_mut(&id) {
                 Some(job) => std::mem::take(&mut job.dependents),
                 None => continue,
             };
-            for dependent in &dependents {
-                if let Some(job) = self.jobs.get_mut(dependent) {
-                    if job.state == JobState::Waiting {
-                        job.state = state;
-                        job.end = Some(by_dependency(id, state));
-                        self.counters.count_terminal(state);
-                        queue.push_back(*dependent);
+            for &(dependent, kind) in &dependents {
+                let Some(job) = self.jobs.get_mut(&dependent) else {
+                    continue;
+                };
+                if kind.releases(terminal) {
+                    job.unfinished = job.unfinished.saturating_sub(1);
+                    if job.unfinished == 0 && job.state == JobState::Waiting {
+                        self.enter_pending(dependent, now);
                     }
+                } else if job.state == JobState::Waiting {
+                    let (state, end) = by_dependency(id, terminal);
+                    job.state = state;
+                    job.end = Some(end);
+                    self.counters.count_terminal(state);
+                    self.wake = true;
+                    queue.push_back((dependent, state));
                 }
             }
             if let Some(job) = self.jobs.get_mut(&id) {
                 job.dependents = dependents;
             }
-        }
-    }
-
-    /// A job completed: each dependent, in registration order, counts one
-    /// fewer unfinished dependency and is released at zero.
-    fn release_dependents(&mut self, id: JobId, now: Instant) {
-        let dependents = match self.jobs.get_mut(&id) {
-            Some(job) => std::mem::take(&mut job.dependents),
-            None => return,
-        };
-        for dependent in &dependents {
-            let release = match self.jobs.get_mut(dependent) {
-                Some(job) => {
-                    job.unfinished = job.unfinished.saturating_sub(1);
-                    job.unfinished == 0 && job.state == JobState::Waiting
-                }
-                None => false,
-            };
-            if release {
-                self.enter_pending(*dependent, now);
-            }
-        }
-        if let Some(job) = self.jobs.get_mut(&id) {
-            job.dependents = dependents;
         }
     }
 
@@ -502,18 +506,17 @@ impl State {
             if !visited.insert(id) {
                 continue;
             }
-            match self.jobs.get(&id) {
-                // A completed job's dependencies all completed: none of them
-                // can reach a job that is still queued.
-                Some(job) if job.state != JobState::Completed => {
-                    stack.extend(
-                        job.dependencies
-                            .iter()
-                            .rev()
-                            .filter(|dep| !visited.contains(dep)),
-                    );
-                }
-                _ => {}
+            // Every edge, whatever its kind and the job's state (a completed
+            // job may hang on an after-any edge from one that ended by a
+            // dependency still queued), as `JobQueue` does.
+            if let Some(job) = self.jobs.get(&id) {
+                stack.extend(
+                    job.dependencies
+                        .iter()
+                        .rev()
+                        .map(|edge| edge.0)
+                        .filter(|dep| !visited.contains(dep)),
+                );
             }
         }
         false
@@ -564,8 +567,11 @@ impl State {
         if let Some(cluster) = cluster {
             self.check_cluster_named(cluster)?;
         }
-        let dependencies = spec.dependencies().to_vec();
-        if let Some(&dependency) = dependencies.iter().find(|dep| !self.jobs.contains_key(dep)) {
+        let dependencies: Vec<Edge> = spec.dependencies_with_kinds().collect();
+        if let Some(&(dependency, _)) = dependencies
+            .iter()
+            .find(|(dep, _)| !self.jobs.contains_key(dep))
+        {
             return Err(Error::UnknownDependency {
                 job: id,
                 dependency,
@@ -615,13 +621,14 @@ impl State {
         // A delayed job waits on one more unit: its timer.
         let timer = usize::from(!delay.is_zero());
         if let Some((dependency, state)) = ends {
-            self.finish(id, state, by_dependency(dependency, state));
+            let (state, end) = by_dependency(dependency, state);
+            self.finish(id, state, end);
         } else if unfinished.is_empty() && timer == 0 {
             self.enter_pending(id, now);
         } else {
-            for dep in &unfinished {
-                if let Some(job) = self.jobs.get_mut(dep) {
-                    job.dependents.push(id);
+            for &(dep, kind) in &unfinished {
+                if let Some(job) = self.jobs.get_mut(&dep) {
+                    job.dependents.push((id, kind));
                 }
             }
             if let Some(job) = self.jobs.get_mut(&id) {
@@ -637,6 +644,7 @@ impl State {
     pub(super) fn add_dependencies(
         &mut self,
         id: JobId,
+        kind: DependencyKind,
         dependencies: &[JobId],
     ) -> Result<(), Error> {
         let job = self.jobs.get(&id).ok_or(Error::UnknownJob(id))?;
@@ -646,7 +654,7 @@ impl State {
                 state: job.state,
             });
         }
-        let existing: HashSet<JobId> = job.dependencies.iter().copied().collect();
+        let existing: HashSet<JobId> = job.dependencies.iter().map(|edge| edge.0).collect();
         let existing_len = job.dependencies.len();
         let mut added = Vec::new();
         let mut added_set = HashSet::new();
@@ -670,7 +678,7 @@ impl State {
                     dependency,
                 });
             }
-            added.push(dependency);
+            added.push((dependency, kind));
         }
         if existing_len + added.len() > MAX_DEPENDENCIES {
             return Err(Error::TooManyDependencies(id));
@@ -683,7 +691,8 @@ impl State {
         job.dependencies.extend_from_slice(&added);
         if let Some((dependency, state)) = ends {
             self.unlane(id);
-            self.finish(id, state, by_dependency(dependency, state));
+            let (state, end) = by_dependency(dependency, state);
+            self.finish(id, state, end);
         } else if !unfinished.is_empty() {
             job.unfinished += unfinished.len();
             let was_pending = job.state == JobState::Pending;
@@ -692,9 +701,9 @@ impl State {
             if was_pending {
                 self.unlane(id);
             }
-            for dep in &unfinished {
-                if let Some(job) = self.jobs.get_mut(dep) {
-                    job.dependents.push(id);
+            for &(dep, kind) in &unfinished {
+                if let Some(job) = self.jobs.get_mut(&dep) {
+                    job.dependents.push((id, kind));
                 }
             }
         }
@@ -833,7 +842,7 @@ impl State {
                 job.end = Some(JobEnd::Succeeded);
                 self.counters.completed += 1;
                 self.counters.window.record(now);
-                self.release_dependents(id, now);
+                self.settle_dependents(id, JobState::Completed, now);
                 Completion::Completed
             }
             Outcome::Failure if retry => {
@@ -1058,10 +1067,10 @@ impl State {
 
     pub(super) fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
         let job = self.jobs.get(&id).ok_or(Error::UnknownJob(id))?;
-        Ok(job.dependencies.iter().all(|dep| {
+        Ok(job.dependencies.iter().all(|(dep, kind)| {
             self.jobs
                 .get(dep)
-                .is_none_or(|dep| dep.state == JobState::Completed)
+                .is_none_or(|dep| dep.state.is_terminal() && kind.releases(dep.state))
         }))
     }
 
@@ -1158,8 +1167,8 @@ impl State {
         // Forget them in the remaining jobs' lists too, so that a new job
         // reusing a pruned id is not mistaken for the old one.
         for job in self.jobs.values_mut() {
-            job.dependencies.retain(|dep| !pruned.contains(dep));
-            job.dependents.retain(|dep| !pruned.contains(dep));
+            job.dependencies.retain(|(dep, _)| !pruned.contains(dep));
+            job.dependents.retain(|(dep, _)| !pruned.contains(dep));
         }
         views
     }
