@@ -156,12 +156,13 @@ impl JobQueue {
         outcome: Outcome,
         by_lease: bool,
     ) -> Option<Completion> {
-        let backoff = self
-            .retry_backoffs
-            .get_cloned(&job.incarnation)
-            .unwrap_or(self.config.retry_backoff());
+        // Only a failure with a retry left waits; only then is the job's
+        // own backoff looked up (not on every completion).
         let wait = if outcome == Outcome::Failure && attempt <= job.max_retries {
-            backoff.delay(attempt, job.incarnation)
+            self.retry_backoffs
+                .get_cloned(&job.incarnation)
+                .unwrap_or(self.config.retry_backoff())
+                .delay(attempt, job.incarnation)
         } else {
             Duration::ZERO
         };
