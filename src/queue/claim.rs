@@ -75,29 +75,20 @@ impl JobQueue {
             }
             self.claim(runner).map(Ok)
         };
-        let Some(deadline) = Instant::now().checked_add(timeout) else {
-            // Unbounded: sleep in steps no longer than the next lease check.
-            loop {
-                let step = self.until_next_event().unwrap_or(Duration::from_secs(3600));
-                if let Some(found) = self.wake.wait_for(step, attempt) {
-                    return found;
-                }
-                if step.is_zero() {
-                    // Due, but another thread is sweeping or releasing.
-                    spin_wait();
-                }
-            }
-        };
+        // `None`: a timeout too long to represent, waited in hour-long steps.
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             // Wake for the next lease that may run out or delayed job that
             // may be due (neither needs a thread of its own: the sleepers
             // do it), else for the timeout.
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::from_secs(3600), |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
             let step = self.until_next_event().map_or(left, |next| next.min(left));
             if let Some(found) = self.wake.wait_for(step, attempt) {
                 return found;
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(WaitError::TimedOut);
             }
             if step.is_zero() {
