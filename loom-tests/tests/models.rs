@@ -567,6 +567,31 @@ fn m15_negative_silent_finish_is_caught() {
 
 // ---------------------------------------------------------------- model 16
 
+/// `job` ended because of a dependency: its state, its view and the named
+/// dependency's state agree (failed with a failed one; cancelled with a
+/// cancelled one, or as not needed by a completed after-failure one).
+fn assert_ended_as_its_dependency_says(q: &JobQueue, job: JobId) {
+    let view = q.job(job).unwrap();
+    let (dependency, state, dependency_state) = match view.end {
+        Some(JobEnd::DependencyFailed { dependency }) => {
+            (dependency, JobState::Failed, JobState::Failed)
+        }
+        Some(JobEnd::DependencyCancelled { dependency }) => {
+            (dependency, JobState::Cancelled, JobState::Cancelled)
+        }
+        Some(JobEnd::DependencySucceeded { dependency }) => {
+            (dependency, JobState::Cancelled, JobState::Completed)
+        }
+        other => panic!("{job} ended {other:?}"),
+    };
+    assert_eq!(view.state, state);
+    assert_eq!(
+        q.state(dependency),
+        Ok(dependency_state),
+        "the view and the word disagree on how {job} ended"
+    );
+}
+
 /// Model 16: a job's two dependencies end differently at the same time (one
 /// fails, one is cancelled): the job ends once, and its view names a
 /// dependency that really ended the way the job's state says.
@@ -580,18 +605,7 @@ fn two_dependencies_end_differently(q: Arc<JobQueue>) {
     let t = thread::spawn(move || q1.complete(claim, Outcome::Failure).unwrap());
     assert_eq!(q.cancel(JobId(2)), Ok(CancelOutcome::Cancelled));
     assert_eq!(t.join().unwrap(), Completion::Failed);
-    let view = q.job(JobId(3)).unwrap();
-    let (dependency, expected) = match view.end {
-        Some(JobEnd::DependencyFailed { dependency }) => (dependency, JobState::Failed),
-        Some(JobEnd::DependencyCancelled { dependency }) => (dependency, JobState::Cancelled),
-        other => panic!("job 3 ended {other:?}"),
-    };
-    assert_eq!(view.state, expected);
-    assert_eq!(
-        q.state(dependency),
-        Ok(expected),
-        "the view and the word disagree on how job 3 ended"
-    );
+    assert_ended_as_its_dependency_says(&q, JobId(3));
     let metrics = q.metrics();
     assert_eq!(metrics.failed + metrics.cancelled, 3, "job 3 counted once");
 }
@@ -817,22 +831,7 @@ fn mixed_kinds_end_differently(q: Arc<JobQueue>) {
         Ok(Completion::Completed)
     );
     assert_eq!(t.join().unwrap(), Completion::Failed);
-    let view = q.job(JobId(3)).unwrap();
-    let (dependency, state, dependency_state) = match view.end {
-        Some(JobEnd::DependencyFailed { dependency }) => {
-            (dependency, JobState::Failed, JobState::Failed)
-        }
-        Some(JobEnd::DependencySucceeded { dependency }) => {
-            (dependency, JobState::Cancelled, JobState::Completed)
-        }
-        other => panic!("job 3 ended {other:?}"),
-    };
-    assert_eq!(view.state, state);
-    assert_eq!(
-        q.state(dependency),
-        Ok(dependency_state),
-        "the view and the word disagree on how job 3 ended"
-    );
+    assert_ended_as_its_dependency_says(&q, JobId(3));
     let metrics = q.metrics();
     assert_eq!(
         metrics.completed + metrics.failed + metrics.cancelled,
