@@ -1,82 +1,154 @@
 //! What a claim hands to a worker and what the worker reports back.
 
-use crate::ids::JobId;
-use core::num::NonZeroU64;
+use crate::ids::{ClusterId, JobId, RunnerType};
+use crate::job::Job;
+use std::sync::Arc;
 
 /// The ticket a successful claim hands to one worker: one attempt of one
-/// incarnation of one job, in one queue.
+/// job record, in one queue.
 ///
-/// Reports carry it back (`start`, `complete`), so a report of an earlier
-/// attempt, of a job that was pruned (even if a new job reuses its id), or
-/// of a job of another queue is recognised as stale (`StaleClaim`) and
-/// changes nothing. It is opaque: only a queue makes one. 16 bytes, and
-/// `Option<Claim>` is 16 bytes too.
+/// It holds the claimed job's record itself (a reference count, no copy),
+/// so the worker reads its job, attempt, runner and cluster without a
+/// lookup, and a report goes straight to the record: no table lookup on
+/// `start`, `heartbeat` or `complete`, from any thread. A report of an
+/// earlier attempt, of a job that was pruned (even if a new job reuses its
+/// id), or of a job of another queue is recognised as stale (`StaleClaim`)
+/// and changes nothing. It is opaque: only a queue makes one. Cloning it is
+/// allowed (a clone names the same attempt; of two reports only the first
+/// counts). 16 bytes, and `Option<Claim>` is 16 bytes too.
 ///
 /// ```
 /// use dagqueue::{JobId, JobQueue, JobSpec, Outcome, RunnerType};
 /// let queue = JobQueue::new();
 /// queue.submit(JobSpec::new(JobId(1))).unwrap();
 /// let claim = queue.claim(RunnerType::DEFAULT).unwrap();
-/// assert_eq!((claim.job(), claim.attempt()), (JobId(1), 1));
+/// assert_eq!((claim.job(), claim.attempt(), claim.runner()), (JobId(1), 1, RunnerType::DEFAULT));
+/// assert_eq!(claim.cluster(), None);
 /// queue.complete(claim, Outcome::Success).unwrap();
 /// assert_eq!(std::mem::size_of::<Option<dagqueue::Claim>>(), 16);
 /// ```
 #[must_use = "a claimed job is held until its claim is reported"]
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct Claim {
-    job: JobId,
-    /// The job record's incarnation (above `ATTEMPT_BITS`) and the attempt
-    /// (below): nonzero, since the attempt is at least 1.
-    ticket: NonZeroU64,
+    record: Arc<Job>,
+    attempt: u32,
+}
+
+impl PartialEq for Claim {
+    /// Same job record (incarnation) and attempt.
+    fn eq(&self, other: &Claim) -> bool {
+        self.attempt == other.attempt
+            && self.record.id == other.record.id
+            && self.record.incarnation == other.record.incarnation
+    }
+}
+
+impl Eq for Claim {}
+
+impl core::hash::Hash for Claim {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        (self.record.id, self.record.incarnation, self.attempt).hash(state);
+    }
 }
 
 impl core::fmt::Debug for Claim {
-    /// The job and the attempt (the incarnation is an internal detail).
+    /// The job and the attempt (the record is an internal detail).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Claim")
-            .field("job", &self.job)
-            .field("attempt", &self.attempt())
+            .field("job", &self.record.id)
+            .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
 }
 
-/// Bits of a ticket that hold the attempt (attempts stay below 2^11: see
-/// `MAX_RETRIES`).
-const ATTEMPT_BITS: u32 = 11;
-
 impl Claim {
-    /// The ticket for `attempt` (≥ 1) of the job record `incarnation`.
-    pub(crate) fn new(job: JobId, incarnation: u64, attempt: u32) -> Claim {
-        debug_assert!((1..1 << ATTEMPT_BITS).contains(&attempt));
-        let ticket = (incarnation << ATTEMPT_BITS) | u64::from(attempt);
+    /// The ticket for `attempt` (≥ 1) of the claimed `record`.
+    #[inline]
+    pub(crate) fn new(record: Arc<Job>, attempt: u32) -> Claim {
+        Claim { record, attempt }
+    }
+
+    /// A claim made up from parts, naming a record of no queue, for other
+    /// implementations of the same operations (the workspace's mutex
+    /// baselines) and for tests of stale or forged reports; not part of the
+    /// API. A queue answers any report of it with `StaleClaim`.
+    #[doc(hidden)]
+    pub fn __from_parts(job: JobId, incarnation: u64, attempt: u32) -> Claim {
         Claim {
-            job,
-            ticket: NonZeroU64::new(ticket).unwrap_or(NonZeroU64::MIN),
+            record: Arc::new(Job::detached(job, incarnation)),
+            attempt: attempt.max(1),
         }
     }
 
-    /// A claim made up from parts, for other implementations of the same
-    /// operations (the workspace's mutex baselines) and for tests of stale
-    /// or forged reports; not part of the API.
-    #[doc(hidden)]
-    pub fn __from_parts(job: JobId, incarnation: u64, attempt: u32) -> Claim {
-        Claim::new(job, incarnation, attempt.clamp(1, (1 << ATTEMPT_BITS) - 1))
+    /// The claimed job's record.
+    #[inline]
+    pub(crate) fn record(&self) -> &Arc<Job> {
+        &self.record
     }
 
     /// The claimed job.
+    ///
+    /// ```
+    /// # use dagqueue::*;
+    /// let queue = JobQueue::new();
+    /// queue.submit(JobSpec::new(JobId(7))).unwrap();
+    /// assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().job(), JobId(7));
+    /// ```
+    #[inline]
     pub fn job(&self) -> JobId {
-        self.job
+        self.record.id
     }
 
     /// The attempt: 1 for the first claim, 2 for the first retry...
+    ///
+    /// ```
+    /// # use dagqueue::*;
+    /// let queue = JobQueue::new();
+    /// queue.submit(JobSpec::new(JobId(7)).max_retries(1)).unwrap();
+    /// let first = queue.claim(RunnerType::DEFAULT).unwrap();
+    /// queue.complete(first, Outcome::Failure).unwrap();
+    /// assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().attempt(), 2);
+    /// ```
+    #[inline]
     pub fn attempt(&self) -> u32 {
-        (self.ticket.get() & ((1 << ATTEMPT_BITS) - 1)) as u32
+        self.attempt
+    }
+
+    /// The runner type the job was submitted for.
+    ///
+    /// ```
+    /// # use dagqueue::*;
+    /// let queue = JobQueue::new();
+    /// queue.submit(JobSpec::new(JobId(7)).runner(RunnerType(3))).unwrap();
+    /// assert_eq!(queue.claim(RunnerType(3)).unwrap().runner(), RunnerType(3));
+    /// ```
+    #[inline]
+    pub fn runner(&self) -> RunnerType {
+        self.record.runner
+    }
+
+    /// The cluster whose slot the attempt holds, if the job names one.
+    ///
+    /// ```
+    /// # use dagqueue::*;
+    /// let queue = JobQueue::new();
+    /// queue.submit(JobSpec::new(JobId(7)).cluster(ClusterId(2))).unwrap();
+    /// assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().cluster(), Some(ClusterId(2)));
+    /// ```
+    #[inline]
+    pub fn cluster(&self) -> Option<ClusterId> {
+        self.record
+            .group
+            .get()
+            .and_then(|group| group.cluster.as_ref())
+            .map(|cluster| cluster.id)
     }
 
     /// The incarnation of the job record it was claimed from (unique in
     /// this process).
+    #[inline]
     pub(crate) fn incarnation(&self) -> u64 {
-        self.ticket.get() >> ATTEMPT_BITS
+        self.record.incarnation
     }
 
     /// The incarnation, for other implementations (see `__from_parts`).

@@ -23,6 +23,9 @@ pub(crate) struct LaneEntry {
 
 /// The lanes of one (runner, cluster[, user]) group.
 pub(crate) struct LaneGroup {
+    /// The identity of the queue it belongs to: a report of a claim checks
+    /// it, so a claim of another queue is stale there.
+    pub(crate) queue: u64,
     /// The cluster whose slots this group's jobs take (`None`: unlimited).
     pub(crate) cluster: Option<Arc<Cluster>>,
     /// With fair share, the user whose jobs this group holds.
@@ -50,8 +53,9 @@ pub(crate) struct AgingEntry {
 }
 
 impl LaneGroup {
-    fn new(cluster: Option<Arc<Cluster>>, user: Option<UserId>) -> LaneGroup {
+    fn new(queue: u64, cluster: Option<Arc<Cluster>>, user: Option<UserId>) -> LaneGroup {
         LaneGroup {
+            queue,
             cluster,
             user,
             lanes: core::array::from_fn(|_| Fifo::new()),
@@ -144,6 +148,8 @@ impl GroupList {
 /// All lane groups of one runner type, in order of first use, and the
 /// round-robin cursor over them.
 pub(crate) struct RunnerLanes {
+    /// The identity of the queue its groups belong to.
+    queue: u64,
     /// Append-only; a new group (rare) is added under `grow`.
     pub(crate) groups: GroupList,
     /// Index of the group to look at first within a level.
@@ -152,8 +158,9 @@ pub(crate) struct RunnerLanes {
 }
 
 impl RunnerLanes {
-    pub(crate) fn new() -> RunnerLanes {
+    pub(crate) fn new(queue: u64) -> RunnerLanes {
         RunnerLanes {
+            queue,
             groups: GroupList::new(),
             cursor: crate::sync::AtomicUsize::new(0),
             grow: Mutex::new(()),
@@ -179,7 +186,7 @@ impl RunnerLanes {
         if let Some(group) = find() {
             return group;
         }
-        let group = Arc::new(LaneGroup::new(cluster.cloned(), user));
+        let group = Arc::new(LaneGroup::new(self.queue, cluster.cloned(), user));
         self.groups.push(Arc::clone(&group));
         group
     }
@@ -202,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_runner_keeps_every_group_in_order() {
-        let lanes = RunnerLanes::new();
+        let lanes = RunnerLanes::new(0);
         let groups: Vec<_> = (0..100)
             .map(|user| lanes.group_for(None, Some(UserId(user))))
             .collect();

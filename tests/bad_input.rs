@@ -6,9 +6,10 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, InvalidPriority, JobId, JobSpec, JobState,
+    CancelOutcome, ClusterId, Completion, Error, InvalidPriority, JobId, JobSpec, JobState,
     Outcome, Priority, Resources, RunnerType, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_RETRIES,
 };
+use harness::Claim;
 use harness::Scheduler;
 use std::fmt::Debug;
 
@@ -78,14 +79,17 @@ fn fixture(q: &dyn Scheduler) -> Fixture {
     let scheduled = claim_only(JobSpec::new(J2).cluster(C1));
     let completed = claim_only(JobSpec::new(J3));
     assert_eq!(
-        q.complete(completed, Outcome::Success),
+        q.complete(completed.clone(), Outcome::Success),
         Ok(Completion::Completed)
     );
     let failed = claim_only(JobSpec::new(J4));
-    assert_eq!(q.complete(failed, Outcome::Failure), Ok(Completion::Failed));
+    assert_eq!(
+        q.complete(failed.clone(), Outcome::Failure),
+        Ok(Completion::Failed)
+    );
     let retried = claim_only(JobSpec::new(J8).max_retries(2));
     assert_eq!(
-        q.complete(retried, Outcome::Failure),
+        q.complete(retried.clone(), Outcome::Failure),
         Ok(Completion::Retrying)
     );
     q.submit(JobSpec::new(J5)).unwrap();
@@ -357,15 +361,19 @@ fn dependency_cycle() {
 fn stale_completion_wrong_attempt() {
     with_fixture(|q, f| {
         for attempt in [2, 3, u32::MAX] {
-            for c in [f.running, f.scheduled] {
+            for c in [f.running.clone(), f.scheduled.clone()] {
                 // The right record, a wrong attempt (u32::MAX saturates to
                 // the largest attempt a claim can name).
-                let stale = Claim::__from_parts(c.job(), c.__incarnation(), attempt);
+                let stale = Claim::from_parts(c.job(), c.incarnation(), attempt);
                 let expected = Error::StaleClaim {
                     job: c.job(),
                     attempt: stale.attempt(),
                 };
-                assert_rejected(q, || q.complete(stale, Outcome::Success), expected.clone());
+                assert_rejected(
+                    q,
+                    || q.complete(stale.clone(), Outcome::Success),
+                    expected.clone(),
+                );
                 assert_rejected(q, || q.start(&stale), expected);
             }
         }
@@ -388,11 +396,11 @@ fn stale_completion_wrong_attempt() {
 #[test]
 fn repeated_completion() {
     with_fixture(|q, f| {
-        for c in [f.completed, f.failed] {
+        for c in [f.completed.clone(), f.failed.clone()] {
             for outcome in [Outcome::Success, Outcome::Failure] {
                 assert_rejected(
                     q,
-                    || q.complete(c, outcome),
+                    || q.complete(c.clone(), outcome),
                     Error::StaleClaim {
                         job: c.job(),
                         attempt: 1,
@@ -413,7 +421,10 @@ fn repeated_completion() {
             .unwrap();
         let c = q.claim(R0).unwrap();
         assert_eq!((c.job(), c.attempt()), (NEW, 1));
-        assert_eq!(q.complete(c, Outcome::Success), Ok(Completion::Completed));
+        assert_eq!(
+            q.complete(c.clone(), Outcome::Success),
+            Ok(Completion::Completed)
+        );
         assert_rejected(
             q,
             || q.complete(c, Outcome::Success),
@@ -429,21 +440,37 @@ fn repeated_completion() {
 #[test]
 fn completion_after_retry_from_old_attempt() {
     with_fixture(|q, f| {
-        let old = f.retried;
+        let old = f.retried.clone();
         let stale = Error::StaleClaim {
             job: J8,
             attempt: 1,
         };
         // While the retry is pending...
-        assert_rejected(q, || q.complete(old, Outcome::Success), stale.clone());
+        assert_rejected(
+            q,
+            || q.complete(old.clone(), Outcome::Success),
+            stale.clone(),
+        );
         assert_rejected(q, || q.start(&old), stale.clone());
         // ... and once the second attempt is claimed and running.
         let second = q.claim(R0).unwrap();
         assert_eq!((second.job(), second.attempt()), (J8, 2));
-        assert_rejected(q, || q.complete(old, Outcome::Success), stale.clone());
-        assert_rejected(q, || q.complete(old, Outcome::Failure), stale.clone());
+        assert_rejected(
+            q,
+            || q.complete(old.clone(), Outcome::Success),
+            stale.clone(),
+        );
+        assert_rejected(
+            q,
+            || q.complete(old.clone(), Outcome::Failure),
+            stale.clone(),
+        );
         q.start(&second).unwrap();
-        assert_rejected(q, || q.complete(old, Outcome::Success), stale.clone());
+        assert_rejected(
+            q,
+            || q.complete(old.clone(), Outcome::Success),
+            stale.clone(),
+        );
         assert_eq!(
             q.complete(second, Outcome::Success),
             Ok(Completion::Completed)
@@ -666,7 +693,7 @@ fn submit_after_close() {
 #[test]
 fn heartbeat_of_a_stale_or_foreign_claim() {
     with_fixture(|q, f| {
-        for c in [f.completed, f.failed, f.retried] {
+        for c in [f.completed.clone(), f.failed.clone(), f.retried.clone()] {
             assert_rejected(
                 q,
                 || q.heartbeat(&c),

@@ -13,9 +13,10 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    Claim, ClusterId, DependencyKind, Error, JobId, JobSpec, Priority, QueueConfig, QueueStatus,
+    ClusterId, DependencyKind, Error, JobId, JobSpec, Priority, QueueConfig, QueueStatus,
     Resources, RunnerType, UserId, MAX_CAPACITY, MAX_RETRIES,
 };
+use harness::Claim;
 use harness::Scheduler;
 use proptest::prelude::*;
 use std::time::Duration;
@@ -147,11 +148,11 @@ fn resources(cores: u32) -> Resources {
 
 fn resolve(r: &ClaimRef, issued: &[Claim]) -> Claim {
     match *r {
-        ClaimRef::Issued(n) if !issued.is_empty() => issued[n % issued.len()],
+        ClaimRef::Issued(n) if !issued.is_empty() => issued[n % issued.len()].clone(),
         // Made up: incarnation 0 is never issued, so every implementation
         // must find these stale.
-        ClaimRef::Issued(n) => Claim::__from_parts(JobId(n as u64 % IDS), 0, 1),
-        ClaimRef::Forged(job, attempt) => Claim::__from_parts(JobId(job), 0, attempt),
+        ClaimRef::Issued(n) => Claim::from_parts(JobId(n as u64 % IDS), 0, 1),
+        ClaimRef::Forged(job, attempt) => Claim::from_parts(JobId(job), 0, attempt),
     }
 }
 

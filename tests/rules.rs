@@ -8,10 +8,11 @@ mod common;
 
 use common::forged;
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobEnd, JobId, JobQueue,
-    JobSpec, JobState, Outcome, Priority, QueueConfig, Resources, RetryBackoff, RunnerType, UserId,
+    CancelOutcome, ClusterId, Completion, DependencyKind, Error, JobEnd, JobId, JobQueue, JobSpec,
+    JobState, Outcome, Priority, QueueConfig, Resources, RetryBackoff, RunnerType, UserId,
     WaitError, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_REASON_BYTES, MAX_RETRIES,
 };
+use harness::Claim;
 use harness::Scheduler;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -502,7 +503,7 @@ fn start_rules() {
         q.start(&claim).unwrap();
         assert_eq!(state(q, 1), JobState::Running);
         assert_eq!(q.start(&claim), Err(Error::AlreadyStarted(JobId(1))));
-        q.complete(claim, Outcome::Failure).unwrap();
+        q.complete(claim.clone(), Outcome::Failure).unwrap();
         assert_eq!(
             q.start(&claim),
             Err(Error::StaleClaim {
@@ -544,13 +545,13 @@ fn complete_success_and_stale_reports() {
         let claim = q.claim(R).unwrap();
         // Completing a scheduled (not started) attempt is allowed.
         assert_eq!(
-            q.complete(claim, Outcome::Success),
+            q.complete(claim.clone(), Outcome::Success),
             Ok(Completion::Completed)
         );
         assert_eq!(state(q, 1), JobState::Completed);
         for outcome in [Outcome::Success, Outcome::Failure] {
             assert_eq!(
-                q.complete(claim, outcome),
+                q.complete(claim.clone(), outcome),
                 Err(Error::StaleClaim {
                     job: JobId(1),
                     attempt: 1
@@ -576,7 +577,10 @@ fn retries_then_fails() {
         q.submit(job(1).max_retries(2)).unwrap();
         q.submit(job(2)).unwrap();
         let c1 = claim_done(q, 1);
-        assert_eq!(q.complete(c1, Outcome::Failure), Ok(Completion::Retrying));
+        assert_eq!(
+            q.complete(c1.clone(), Outcome::Failure),
+            Ok(Completion::Retrying)
+        );
         assert_eq!(state(q, 1), JobState::Pending);
         // Back of its lane: behind 2.
         assert_preview(q, ids(&[2, 1]));
@@ -623,15 +627,15 @@ fn cancel_requested_ends_cancelled_whatever_the_outcome() {
         }
         assert_eq!(q.start(&claims[2]), Err(Error::CancelRequested(JobId(3))));
         assert_eq!(
-            q.complete(claims[0], Outcome::Success),
+            q.complete(claims[0].clone(), Outcome::Success),
             Ok(Completion::Cancelled)
         );
         assert_eq!(
-            q.complete(claims[1], Outcome::Failure),
+            q.complete(claims[1].clone(), Outcome::Failure),
             Ok(Completion::Cancelled)
         );
         assert_eq!(
-            q.complete(claims[2], Outcome::Failure),
+            q.complete(claims[2].clone(), Outcome::Failure),
             Ok(Completion::Cancelled)
         );
         for id in [1, 2, 3, 10, 11] {
@@ -1343,7 +1347,7 @@ fn concurrent_claims_hand_out_each_job_once() {
                         } else {
                             Outcome::Success
                         };
-                        if q.complete(claim, outcome).unwrap() == Completion::Completed {
+                        if q.complete(claim.clone(), outcome).unwrap() == Completion::Completed {
                             seen.push(claim.job());
                             done.fetch_add(1, Ordering::SeqCst);
                         }
@@ -1406,7 +1410,7 @@ fn a_late_report_never_reaches_a_new_job_that_reuses_a_pruned_id() {
         q.submit(job(5)).unwrap();
         q.submit(job(6).depends_on(ids(&[5]))).unwrap();
         let a = claim_done(q, 5);
-        q.complete(a, Outcome::Success).unwrap();
+        q.complete(a.clone(), Outcome::Success).unwrap();
         let c6 = claim_done(q, 6);
         q.complete(c6, Outcome::Success).unwrap();
         assert_eq!(q.prune_finished().len(), 2);
@@ -1418,8 +1422,8 @@ fn a_late_report_never_reaches_a_new_job_that_reuses_a_pruned_id() {
             job: JobId(5),
             attempt: 1,
         });
-        assert_eq!(q.complete(a, Outcome::Success).map(|_| ()), stale);
-        assert_eq!(q.complete(a, Outcome::Failure).map(|_| ()), stale);
+        assert_eq!(q.complete(a.clone(), Outcome::Success).map(|_| ()), stale);
+        assert_eq!(q.complete(a.clone(), Outcome::Failure).map(|_| ()), stale);
         assert_eq!(q.start(&a), stale);
         // Nothing changed: the new 5 still runs, its dependent still waits.
         assert_eq!(state(q, 5), JobState::Running);
@@ -1456,7 +1460,10 @@ fn a_claim_of_one_queue_is_stale_on_another() {
                 attempt: 1,
             });
             assert_eq!(second.start(&ours), stale);
-            assert_eq!(second.complete(ours, Outcome::Success).map(|_| ()), stale);
+            assert_eq!(
+                second.complete(ours.clone(), Outcome::Success).map(|_| ()),
+                stale
+            );
             assert_eq!(second.state(JobId(1)), Ok(JobState::Scheduled));
             assert_eq!(
                 first.complete(ours, Outcome::Success),
@@ -1681,7 +1688,7 @@ fn a_failure_reason_is_kept_up_to_its_bound() {
         let c = claim_done(q, 1);
         // Two-byte characters, so the bound falls inside one of them.
         let long = "é".repeat(MAX_REASON_BYTES);
-        q.fail(c, &long).unwrap();
+        q.fail(c.clone(), &long).unwrap();
         let Some(JobEnd::Failed {
             reason: Some(reason),
             ..
@@ -1733,7 +1740,10 @@ fn a_crashed_workers_job_is_retried_after_its_lease_and_its_slot_frees() {
             job: JobId(1),
             attempt: 1,
         });
-        assert_eq!(q.complete(lost, Outcome::Success).map(|_| ()), stale);
+        assert_eq!(
+            q.complete(lost.clone(), Outcome::Success).map(|_| ()),
+            stale
+        );
         assert_eq!(q.heartbeat(&lost).map(|_| ()), stale);
         assert_eq!(
             q.complete(retry, Outcome::Success),
@@ -1761,7 +1771,7 @@ fn heartbeats_keep_a_lease_and_carry_the_cancel() {
         q.cancel(JobId(1)).unwrap();
         assert_eq!(q.heartbeat(&claim), Ok(true), "told of the cancel");
         assert_eq!(
-            q.complete(claim, Outcome::Success),
+            q.complete(claim.clone(), Outcome::Success),
             Ok(Completion::Cancelled)
         );
         assert_eq!(
@@ -1863,7 +1873,7 @@ fn retries_wait_for_their_backoff() {
         for _ in 0..3 {
             // The draw is a function of the record and the retry, so the
             // test can know it: not claimable earlier than that.
-            let wait = backoff.delay(claim.attempt(), claim.__incarnation());
+            let wait = backoff.delay(claim.attempt(), claim.incarnation());
             assert!(wait <= backoff.ceiling(claim.attempt()));
             let failed_at = Instant::now();
             assert_eq!(q.fail(claim, "flaky"), Ok(Completion::Retrying));

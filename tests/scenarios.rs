@@ -9,10 +9,11 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome, Priority, QueueConfig,
+    ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome, Priority, QueueConfig,
     Resources, RunnerType,
 };
 use harness::audit::{verify, DagInfo, EventKind, EventLog, Recorder};
+use harness::Claim;
 use harness::Scheduler;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,8 +28,11 @@ fn complete_logged(
     claim: Claim,
     cluster: Option<ClusterId>,
 ) {
-    rec.record(EventKind::Released { claim, cluster });
-    let result = q.complete(claim, Outcome::Success);
+    rec.record(EventKind::Released {
+        claim: claim.clone(),
+        cluster,
+    });
+    let result = q.complete(claim.clone(), Outcome::Success);
     rec.record(EventKind::Reported {
         claim,
         outcome: Outcome::Success,
@@ -232,7 +236,7 @@ fn s04_concurrent_completions_count_once() {
                 Outcome::Failure
             }
         };
-        let results = race(5, |t| (outcome(t), q.complete(claim, outcome(t))));
+        let results = race(5, |t| (outcome(t), q.complete(claim.clone(), outcome(t))));
         let accepted: Vec<_> = results.iter().filter(|(_, r)| r.is_ok()).collect();
         assert_eq!(accepted.len(), 1, "{results:?}");
         for (_, result) in &results {
@@ -300,7 +304,7 @@ fn s05_concurrent_dependency_checks_on_a_chain() {
         assert_eq!(claim.job(), JobId(1));
         let seen = race(4, |t| {
             if t == 0 {
-                q.complete(claim, Outcome::Success).unwrap();
+                q.complete(claim.clone(), Outcome::Success).unwrap();
                 return Vec::new();
             }
             (0..20)
@@ -366,12 +370,15 @@ fn s06_submit_while_workers_run_nothing_lost() {
                     continue;
                 };
                 rec.record(EventKind::Claimed {
-                    claim,
+                    claim: claim.clone(),
                     cluster: None,
                     began,
                 });
                 let result = q.start(&claim);
-                rec.record(EventKind::Started { claim, result });
+                rec.record(EventKind::Started {
+                    claim: claim.clone(),
+                    result,
+                });
                 complete_logged(q, &mut rec, claim, None);
                 completed.fetch_add(1, Ordering::SeqCst);
             }
@@ -537,7 +544,7 @@ fn s08_concurrent_pause_resume_no_deadlock_consistent_state() {
                         let began = rec.tick();
                         if let Some(claim) = q.claim(R0) {
                             rec.record(EventKind::Claimed {
-                                claim,
+                                claim: claim.clone(),
                                 cluster: Some(cluster),
                                 began,
                             });
@@ -581,7 +588,7 @@ fn s08_concurrent_pause_resume_no_deadlock_consistent_state() {
                 let began = rec.tick();
                 let Some(claim) = q.claim(R0) else { break };
                 rec.record(EventKind::Claimed {
-                    claim,
+                    claim: claim.clone(),
                     cluster: Some(cluster),
                     began,
                 });

@@ -7,9 +7,10 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
-    Priority, Resources, RunnerType, UserId, WaitError,
+    CancelOutcome, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome, Priority,
+    Resources, RunnerType, UserId, WaitError,
 };
+use harness::Claim;
 use harness::Scheduler;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -615,7 +616,7 @@ fn claim_wait_wakes_on_resume_capacity_and_resources() {
         q.submit(job(1).cluster(C1)).unwrap();
         q.pause_cluster(C1).unwrap();
         let claim = wait_then(q, R0, || q.resume_cluster(C1).unwrap());
-        assert_eq!(claim.map(|c| c.job()), Some(JobId(1)));
+        assert_eq!(claim.clone().map(|c| c.job()), Some(JobId(1)));
         // A slot freed by a completion.
         q.set_cluster_capacity(C1, 1).unwrap();
         q.submit(job(2).cluster(C1)).unwrap();
@@ -771,7 +772,10 @@ fn metrics_are_exact() {
         assert_eq!(q.cancel(JobId(5)), Ok(CancelOutcome::Cancelled));
         let c = expect_claim(1);
         assert_eq!(c.attempt(), 2);
-        assert_eq!(q.complete(c, Outcome::Success), Ok(Completion::Completed));
+        assert_eq!(
+            q.complete(c.clone(), Outcome::Success),
+            Ok(Completion::Completed)
+        );
         // Rejected reports count nothing.
         assert!(q.complete(c, Outcome::Success).is_err());
 

@@ -167,12 +167,15 @@ fn run(q: &dyn Scheduler, work: &Workload, seed: u64) -> AuditReport {
                 let job = claim.job().0 as usize;
                 let cluster = work.specs[job].get_cluster();
                 rec.record(EventKind::Claimed {
-                    claim,
+                    claim: claim.clone(),
                     cluster,
                     began,
                 });
                 let result = q.start(&claim);
-                rec.record(EventKind::Started { claim, result });
+                rec.record(EventKind::Started {
+                    claim: claim.clone(),
+                    result,
+                });
                 if rng.chance(10) {
                     std::thread::yield_now();
                 }
@@ -181,8 +184,11 @@ fn run(q: &dyn Scheduler, work: &Workload, seed: u64) -> AuditReport {
                 } else {
                     Outcome::Success
                 };
-                rec.record(EventKind::Released { claim, cluster });
-                let result = q.complete(claim, outcome);
+                rec.record(EventKind::Released {
+                    claim: claim.clone(),
+                    cluster,
+                });
+                let result = q.complete(claim.clone(), outcome);
                 rec.record(EventKind::Reported {
                     claim,
                     outcome,

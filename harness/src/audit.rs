@@ -32,14 +32,15 @@
 //!
 //! ```
 //! use harness::audit::{verify, DagInfo, EventKind, EventLog};
-//! use dagqueue::{Claim, ClusterId, Completion, JobId, JobSpec, JobState, Outcome};
+//! use dagqueue::{ClusterId, Completion, JobId, JobSpec, JobState, Outcome};
+//! use harness::Claim;
 //!
 //! let spec = JobSpec::new(JobId(1)).cluster(ClusterId(0));
 //! let mut dag = DagInfo::from_specs([&spec]);
 //! dag.set_capacity(ClusterId(0), 1);
 //!
 //! let log = EventLog::new();
-//! let claim = Claim::__from_parts(JobId(1), 1, 1); // as a queue's claim returns it
+//! let claim = Claim::from_parts(JobId(1), 1, 1); // as a queue's claim returns it
 //! let began = log.tick();
 //! // ... queue.claim(..) returned `claim` ...
 //! log.record(EventKind::Claimed { claim, cluster: Some(ClusterId(0)), began });
@@ -56,10 +57,8 @@
 //! assert_eq!((report.claims, report.completed), (1, 1));
 //! ```
 
-use crate::Scheduler;
-use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome,
-};
+use crate::{Claim, Scheduler};
+use dagqueue::{CancelOutcome, ClusterId, Completion, Error, JobId, JobSpec, JobState, Outcome};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,8 +84,9 @@ pub struct Event {
 ///
 /// ```
 /// use harness::audit::EventKind;
-/// use dagqueue::{Claim, JobId};
-/// let claim = Claim::__from_parts(JobId(1), 1, 1);
+/// use dagqueue::JobId;
+/// use harness::Claim;
+/// let claim = Claim::from_parts(JobId(1), 1, 1);
 /// let kind = EventKind::Released { claim, cluster: None };
 /// assert_eq!(kind.job(), JobId(1));
 /// ```
@@ -810,7 +810,7 @@ impl Index {
         for event in events {
             match &event.kind {
                 EventKind::Released { claim, .. } => {
-                    index.released.entry(*claim).or_insert(event.seq);
+                    index.released.entry(claim.clone()).or_insert(event.seq);
                 }
                 EventKind::Reported {
                     claim,
@@ -912,12 +912,14 @@ impl Replay {
                 began,
             } => {
                 let node = node.expect("job events have a node");
-                self.claimed(seq, *claim, *cluster, *began, node, dag, index);
+                self.claimed(seq, claim.clone(), *cluster, *began, node, dag, index);
             }
             EventKind::Started { claim, result } => {
                 if self.held.get(&job) != Some(claim) {
-                    self.violations
-                        .push(Violation::NotHeld { seq, claim: *claim });
+                    self.violations.push(Violation::NotHeld {
+                        seq,
+                        claim: claim.clone(),
+                    });
                 }
                 match result {
                     Ok(()) => {}
@@ -939,15 +941,19 @@ impl Replay {
                         *running = running.saturating_sub(1);
                     }
                 } else {
-                    self.violations
-                        .push(Violation::NotHeld { seq, claim: *claim });
+                    self.violations.push(Violation::NotHeld {
+                        seq,
+                        claim: claim.clone(),
+                    });
                 }
             }
             EventKind::Reported { claim, result, .. } => {
                 let released_before = matches!(index.released.get(claim), Some(r) if *r < seq);
                 if !released_before {
-                    self.violations
-                        .push(Violation::NotHeld { seq, claim: *claim });
+                    self.violations.push(Violation::NotHeld {
+                        seq,
+                        claim: claim.clone(),
+                    });
                 }
                 match result {
                     Ok(Completion::Retrying) => self.retries += 1,
@@ -999,19 +1005,25 @@ impl Replay {
         if recorded_cluster != node.cluster {
             self.violations.push(Violation::WrongCluster {
                 seq,
-                claim,
+                claim: claim.clone(),
                 expected: node.cluster,
                 found: recorded_cluster,
             });
         }
         let last = self.last_attempt.entry(job).or_default();
         if claim.attempt() <= *last {
-            self.violations.push(Violation::DoubleClaim { seq, claim });
+            self.violations.push(Violation::DoubleClaim {
+                seq,
+                claim: claim.clone(),
+            });
         }
         *last = (*last).max(claim.attempt());
-        if let Some(held) = self.held.insert(job, claim) {
-            self.violations
-                .push(Violation::OverlappingAttempts { seq, claim, held });
+        if let Some(held) = self.held.insert(job, claim.clone()) {
+            self.violations.push(Violation::OverlappingAttempts {
+                seq,
+                claim: claim.clone(),
+                held,
+            });
         }
         for &dependency in &node.dependencies {
             let completed_before = index
@@ -1021,7 +1033,7 @@ impl Replay {
             if !completed_before {
                 self.violations.push(Violation::DependencyNotCompleted {
                     seq,
-                    claim,
+                    claim: claim.clone(),
                     dependency,
                 });
             }
@@ -1037,7 +1049,7 @@ impl Replay {
         {
             self.violations.push(Violation::ClaimWhilePaused {
                 seq,
-                claim,
+                claim: claim.clone(),
                 cluster,
             });
         }
@@ -1129,7 +1141,7 @@ mod tests {
     const C: ClusterId = ClusterId(0);
 
     fn claim(job: u64, attempt: u32) -> Claim {
-        Claim::__from_parts(JobId(job), 1, attempt)
+        Claim::from_parts(JobId(job), 1, attempt)
     }
 
     /// Builds a log by hand: events and ticks take consecutive numbers.
@@ -1152,28 +1164,31 @@ mod tests {
         fn claimed(&mut self, c: Claim, cluster: Option<ClusterId>) {
             let began = self.tick();
             self.push(EventKind::Claimed {
-                claim: c,
+                claim: c.clone(),
                 cluster,
                 began,
             });
         }
         fn report(&mut self, c: Claim, cluster: Option<ClusterId>, result: Completion) {
-            self.push(EventKind::Released { claim: c, cluster });
+            self.push(EventKind::Released {
+                claim: c.clone(),
+                cluster,
+            });
             let outcome = if result == Completion::Completed {
                 Outcome::Success
             } else {
                 Outcome::Failure
             };
             self.push(EventKind::Reported {
-                claim: c,
+                claim: c.clone(),
                 outcome,
                 result: Ok(result),
             });
         }
         fn run(&mut self, c: Claim, cluster: Option<ClusterId>, result: Completion) {
-            self.claimed(c, cluster);
+            self.claimed(c.clone(), cluster);
             self.push(EventKind::Started {
-                claim: c,
+                claim: c.clone(),
                 result: Ok(()),
             });
             self.report(c, cluster, result);

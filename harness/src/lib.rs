@@ -17,4 +17,4 @@ pub mod rng;
 mod scheduler;
 pub mod workload;
 
-pub use scheduler::Scheduler;
+pub use scheduler::{Claim, Scheduler};

@@ -10,10 +10,105 @@
 //! check it).
 
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobId, JobQueue, JobSpec,
+    CancelOutcome, ClusterId, Completion, DependencyKind, Error, JobId, JobQueue, JobSpec,
     JobState, JobView, Metrics, Outcome, Priority, QueueStatus, Resources, RunnerType, WaitError,
 };
 use std::time::Duration;
+
+/// A claim as the [`Scheduler`] trait hands it out: [`JobQueue`]'s own
+/// [`dagqueue::Claim`] (which holds its job record, so only a queue can make
+/// one), or the parts a mutex baseline's claim is made of (the job, the
+/// record's incarnation, the attempt), which tests also use to make up
+/// stale or forged claims. A `JobQueue` takes a claim of parts as a claim of
+/// no record of its own: `StaleClaim`.
+///
+/// ```
+/// use dagqueue::JobId;
+/// use harness::Claim;
+/// let claim = Claim::from_parts(JobId(1), 7, 2);
+/// assert_eq!((claim.job(), claim.incarnation(), claim.attempt()), (JobId(1), 7, 2));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Claim {
+    /// A `JobQueue`'s claim.
+    Queue(dagqueue::Claim),
+    /// A baseline's claim, or one made up by a test.
+    Parts {
+        /// The claimed job.
+        job: JobId,
+        /// The incarnation of the job record it names.
+        incarnation: u64,
+        /// The attempt.
+        attempt: u32,
+    },
+}
+
+impl core::fmt::Debug for Claim {
+    /// As `dagqueue::Claim` prints: the job and the attempt, whatever the
+    /// variant (so that the differential tests compare outputs as text).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Claim")
+            .field("job", &self.job())
+            .field("attempt", &self.attempt())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Claim {
+    /// A claim of parts (see the type). The attempt is clamped to what a
+    /// claim can name: 1 to `MAX_RETRIES + 1`.
+    pub fn from_parts(job: JobId, incarnation: u64, attempt: u32) -> Claim {
+        Claim::Parts {
+            job,
+            incarnation,
+            attempt: attempt.clamp(1, dagqueue::MAX_RETRIES + 1),
+        }
+    }
+
+    /// The claimed job.
+    pub fn job(&self) -> JobId {
+        match self {
+            Claim::Queue(claim) => claim.job(),
+            Claim::Parts { job, .. } => *job,
+        }
+    }
+
+    /// The attempt.
+    pub fn attempt(&self) -> u32 {
+        match self {
+            Claim::Queue(claim) => claim.attempt(),
+            Claim::Parts { attempt, .. } => *attempt,
+        }
+    }
+
+    /// The incarnation of the job record it names.
+    pub fn incarnation(&self) -> u64 {
+        match self {
+            Claim::Queue(claim) => claim.__incarnation(),
+            Claim::Parts { incarnation, .. } => *incarnation,
+        }
+    }
+
+    /// As a `JobQueue` claim: its own, or a made-up one of no record.
+    fn into_queue(self) -> dagqueue::Claim {
+        match self {
+            Claim::Queue(claim) => claim,
+            Claim::Parts {
+                job,
+                incarnation,
+                attempt,
+            } => dagqueue::Claim::__from_parts(job, incarnation, attempt),
+        }
+    }
+
+    /// As a `JobQueue` claim, borrowed where it is one.
+    fn with_queue<R>(&self, f: impl FnOnce(&dagqueue::Claim) -> R) -> R {
+        match self {
+            Claim::Queue(claim) => f(claim),
+            parts => f(&parts.clone().into_queue()),
+        }
+    }
+}
 
 /// A concurrent job queue: every operation of [`JobQueue`], with its
 /// semantics (see the method of the same name there).
@@ -179,10 +274,10 @@ impl Scheduler for JobQueue {
         JobQueue::add_dependencies_of_kind(self, job, kind, dependencies)
     }
     fn claim(&self, runner: RunnerType) -> Option<Claim> {
-        JobQueue::claim(self, runner)
+        JobQueue::claim(self, runner).map(Claim::Queue)
     }
     fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim, WaitError> {
-        JobQueue::claim_wait(self, runner, timeout)
+        JobQueue::claim_wait(self, runner, timeout).map(Claim::Queue)
     }
     fn close(&self) {
         JobQueue::close(self)
@@ -194,16 +289,16 @@ impl Scheduler for JobQueue {
         JobQueue::wait_idle(self, timeout)
     }
     fn start(&self, claim: &Claim) -> Result<(), Error> {
-        JobQueue::start(self, claim)
+        claim.with_queue(|claim| JobQueue::start(self, claim))
     }
     fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
-        JobQueue::complete(self, claim, outcome)
+        JobQueue::complete(self, claim.into_queue(), outcome)
     }
     fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
-        JobQueue::fail(self, claim, reason)
+        JobQueue::fail(self, claim.into_queue(), reason)
     }
     fn heartbeat(&self, claim: &Claim) -> Result<bool, Error> {
-        JobQueue::heartbeat(self, claim)
+        claim.with_queue(|claim| JobQueue::heartbeat(self, claim))
     }
     fn expire_leases(&self) -> usize {
         JobQueue::expire_leases(self)

@@ -282,8 +282,8 @@ fn m07_duplicate_completion_counts_once() {
         let q = queue();
         submit(&q, 1);
         let claim = claimed(&q, 1);
-        let q1 = Arc::clone(&q);
-        let t = thread::spawn(move || q1.complete(claim, Outcome::Success));
+        let (q1, duplicate) = (Arc::clone(&q), claim.clone());
+        let t = thread::spawn(move || q1.complete(duplicate, Outcome::Success));
         let mine = q.complete(claim, Outcome::Success);
         let theirs = t.join().unwrap();
         assert_eq!(usize::from(mine.is_ok()) + usize::from(theirs.is_ok()), 1);
@@ -310,9 +310,9 @@ fn m08_late_completion_never_completes_retry() {
         let q = Arc::new(JobQueue::new());
         q.submit(JobSpec::new(JobId(1)).max_retries(1)).unwrap();
         let first = claimed(&q, 1);
-        let q1 = Arc::clone(&q);
+        let (q1, report) = (Arc::clone(&q), first.clone());
         let t = thread::spawn(move || {
-            let failed = q1.complete(first, Outcome::Failure);
+            let failed = q1.complete(report, Outcome::Failure);
             let retry = q1.claim(R);
             (failed, retry)
         });

@@ -134,6 +134,21 @@ impl Job {
         }
     }
 
+    /// A record of no queue, with only an id and an incarnation (what a
+    /// made-up claim names: see `Claim::__from_parts`). It has no lane
+    /// group, so every queue takes a report of it as stale.
+    pub(crate) fn detached(id: JobId, incarnation: u64) -> Job {
+        let mut job = Job::new(
+            &crate::spec::JobSpec::new(id),
+            Word::reserved(crate::spec::Priority::Normal, 1),
+            Vec::new(),
+            0,
+            crate::faults::Faults::default(),
+        );
+        job.incarnation = incarnation;
+        job
+    }
+
     /// Its lane group (always set once the job is visible).
     #[inline]
     pub(crate) fn group(&self) -> &Arc<LaneGroup> {

@@ -169,9 +169,8 @@ impl JobQueue {
         let now = self.now_micros();
         self.metrics.record_wait(now.saturating_sub(job.ready_at()));
         self.start_lease(&job, word.attempt(), now);
-        let claim = Claim::new(job.id, job.incarnation, word.attempt());
-        self.remember_claimed(job);
-        Some(claim)
+        // The lane entry's reference moves into the claim.
+        Some(Claim::new(job, word.attempt()))
     }
 
     /// Tries the lanes of one group at one level, with a slot of its cluster

@@ -329,28 +329,28 @@ impl JobQueue {
     // Linearization point: the CAS that moves the lease word's deadline
     // (`Timestamp::extend`); without a lease, the load of the state word.
     pub fn heartbeat(&self, claim: &Claim) -> Result<bool, Error> {
-        let job = self.claimed_record(claim)?;
+        let job = self.claimed(claim)?;
         let attempt = claim.attempt();
         let current = |job: &Job| {
             let word = job.word.load();
             (word.attempt() == attempt && word.state().is_some_and(JobState::is_claimed))
                 .then(|| word.cancel_requested())
         };
-        if current(&job).is_none() {
+        if current(job).is_none() {
             return Err(stale(claim));
         }
         if job.lease_millis == 0 {
-            return current(&job).ok_or_else(|| stale(claim));
+            return current(job).ok_or_else(|| stale(claim));
         }
         let now = self.now_micros();
         let deadline = now.saturating_add(u64::from(job.lease_millis) * 1000);
         match job.timestamp.extend(attempt, now, deadline) {
-            Ok(()) => current(&job).ok_or_else(|| stale(claim)),
+            Ok(()) => current(job).ok_or_else(|| stale(claim)),
             Err(ExtendRefusal::NotThisAttempt) => Err(stale(claim)),
             Err(ExtendRefusal::Expired) => {
                 // Due: take it back now rather than wait for a sweep.
                 if job.timestamp.sweep(attempt, now, false) == SweepFinding::Expired {
-                    self.expire(&job, attempt);
+                    self.expire(job, attempt);
                 }
                 Err(stale(claim))
             }

@@ -5,8 +5,8 @@
 //! `release.rs` (dependents registered, then sealed and settled),
 //! `claim.rs`, `report.rs` (start, complete, cancel, reprioritize),
 //! `clusters.rs` (capacity, pause, resources, set-aside), `aging.rs`,
-//! `inspect.rs` (views, status, pruning), `hint.rs` (the per-thread claim
-//! hint). Every operation's linearization point is one compare-and-swap on
+//! `inspect.rs` (views, status, pruning), `lease.rs`, `delay.rs`,
+//! `shutdown.rs`. Every operation's linearization point is one compare-and-swap on
 //! one word, named in a comment above its function; `docs/DESIGN.md`
 //! collects them.
 
@@ -14,7 +14,6 @@ mod aging;
 mod claim;
 mod clusters;
 mod delay;
-mod hint;
 mod inspect;
 mod lease;
 mod release;
@@ -149,7 +148,8 @@ pub struct JobQueue {
     /// Removed when the job is pruned.
     retry_backoffs: ConcurrentMap<u64, crate::spec::RetryBackoff>,
     faults: crate::faults::Faults,
-    /// Unique per queue in this process: tags the per-thread claim hint.
+    /// Unique per queue in this process: its lane groups carry it, so a
+    /// report checks that a claim is this queue's.
     uid: u64,
 }
 
@@ -289,11 +289,11 @@ impl JobQueue {
     ) -> Arc<LaneGroup> {
         match self.fast_runners.get(runner.0 as usize) {
             Some(slot) => slot
-                .get_or_init(|| Arc::new(RunnerLanes::new()))
+                .get_or_init(|| Arc::new(RunnerLanes::new(self.uid)))
                 .group_for(cluster, user),
             None => self
                 .runners
-                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new()))
+                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new(self.uid)))
                 .group_for(cluster, user),
         }
     }
@@ -413,15 +413,15 @@ mod tests {
     }
 
     #[test]
-    fn a_remembered_claim_of_a_pruned_namesake_defers_to_the_table() {
+    fn a_claim_of_a_pruned_namesake_is_stale() {
         let queue = JobQueue::new();
         queue.submit(JobSpec::new(JobId(1))).unwrap();
-        // This thread claims the first job 1 and remembers it.
+        // This thread claims the first job 1.
         let old = queue.claim(RunnerType::DEFAULT).unwrap();
         let new = std::thread::scope(|s| {
             s.spawn(|| {
                 // Another thread finishes it, prunes it, and claims a new job 1.
-                queue.complete(old, Outcome::Success).unwrap();
+                queue.complete(old.clone(), Outcome::Success).unwrap();
                 assert_eq!(queue.prune_finished().len(), 1);
                 queue.submit(JobSpec::new(JobId(1))).unwrap();
                 queue.claim(RunnerType::DEFAULT).unwrap()
@@ -429,7 +429,7 @@ mod tests {
             .join()
             .unwrap()
         });
-        // Same id and attempt as the remembered (pruned) job, another record:
+        // Same id and attempt as the old (pruned) job, another record:
         // the old claim is stale, the new one reaches the table's job.
         assert_eq!((new.job(), new.attempt()), (old.job(), old.attempt()));
         assert_ne!(new, old);

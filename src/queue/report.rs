@@ -32,18 +32,14 @@ impl JobQueue {
     /// ```
     // Linearization point: the CAS scheduled → running.
     pub fn start(&self, claim: &Claim) -> Result<(), Error> {
-        let attempt = claim.attempt();
-        // Fast path: the record this thread just claimed, if the claim was
-        // made from it (then its answer is the answer).
-        let started = match self.with_remembered(claim, |job| job.word.start(attempt)) {
-            Some(started) => started,
-            None => self.claimed_record(claim)?.word.start(attempt),
-        };
-        started.map_err(|refusal| match refusal {
-            StartRefusal::Stale => stale(claim),
-            StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job()),
-            StartRefusal::CancelRequested => Error::CancelRequested(claim.job()),
-        })
+        self.claimed(claim)?
+            .word
+            .start(claim.attempt())
+            .map_err(|refusal| match refusal {
+                StartRefusal::Stale => stale(claim),
+                StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job()),
+                StartRefusal::CancelRequested => Error::CancelRequested(claim.job()),
+            })
     }
 
     /// Reports how a claimed attempt (scheduled or running) ended, freeing its
@@ -61,7 +57,7 @@ impl JobQueue {
     /// let q = JobQueue::new();
     /// q.submit(JobSpec::new(JobId(1)).max_retries(1)).unwrap();
     /// let first = q.claim(RunnerType::DEFAULT).unwrap();
-    /// assert_eq!(q.complete(first, Outcome::Failure), Ok(Completion::Retrying));
+    /// assert_eq!(q.complete(first.clone(), Outcome::Failure), Ok(Completion::Retrying));
     /// let second = q.claim(RunnerType::DEFAULT).unwrap();
     /// assert_eq!(second.attempt(), 2);
     /// assert!(q.complete(first, Outcome::Success).is_err()); // a late report of attempt 1
@@ -71,14 +67,14 @@ impl JobQueue {
     // (`StateWord::finish` in `job/word.rs`); it checks the attempt, so a
     // repeated or late report fails it and changes nothing.
     pub fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
-        // Fast path: the record this thread claimed last, if the claim was
-        // made from it (no table lookup; then its answer is the answer).
-        let completion =
-            match self.with_remembered(&claim, |job| self.complete_job(job, claim, outcome)) {
-                Some(completion) => completion,
-                None => self.complete_job(&self.claimed_record(&claim)?, claim, outcome),
-            };
-        completion.ok_or_else(|| stale(&claim))
+        self.report(&claim, outcome)
+    }
+
+    /// `complete` without consuming the claim.
+    fn report(&self, claim: &Claim, outcome: Outcome) -> Result<Completion, Error> {
+        let job = self.claimed(claim)?;
+        self.end_attempt(job, claim.attempt(), outcome, false)
+            .ok_or_else(|| stale(claim))
     }
 
     /// Reports that a claimed attempt failed, and why: as
@@ -102,7 +98,7 @@ impl JobQueue {
     /// assert_eq!(q.job(JobId(1)).unwrap().end, Some(JobEnd::Failed { attempts: 2, reason }));
     /// ```
     pub fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
-        let completion = self.complete(claim, Outcome::Failure)?;
+        let completion = self.report(&claim, Outcome::Failure)?;
         if matches!(completion, Completion::Retrying | Completion::Failed) {
             let attempt = claim.attempt();
             self.failure_reasons.insert_or_replace_if(
@@ -111,39 +107,28 @@ impl JobQueue {
                 |(noted, _)| *noted < attempt,
             );
             // Pruned meanwhile? Then nobody else will remove the note.
-            if self.lookup_record(&claim).is_none() {
+            let held = self
+                .jobs
+                .get_cloned(&claim.job())
+                .is_some_and(|job| Arc::ptr_eq(&job, claim.record()));
+            if !held {
                 self.failure_reasons.remove(&claim.incarnation());
             }
         }
         Ok(completion)
     }
 
-    /// The record `claim` was made from, if this queue still holds it,
-    /// whatever its state.
-    fn lookup_record(&self, claim: &Claim) -> Option<Arc<Job>> {
-        self.lookup(claim.job())
-            .ok()
-            .filter(|job| job.incarnation == claim.incarnation())
-    }
-
-    /// The record `claim` was made from, if this queue still holds it: the
-    /// job of that id, of that incarnation. Anything else (pruned, even if
-    /// a new job reuses the id; a claim of another queue) is `StaleClaim`.
-    pub(super) fn claimed_record(&self, claim: &Claim) -> Result<Arc<Job>, Error> {
-        self.lookup_record(claim).ok_or_else(|| stale(claim))
-    }
-
-    /// `complete` on a found job: the CAS that ends the attempt, then the
-    /// slot release and the retry or the terminal step. `None`: the claim is
-    /// stale. (A one-byte result: a wide `Result` handed back through the
-    /// thread-local closure cost a store-forwarding stall per job.)
-    pub(super) fn complete_job(
-        &self,
-        job: &Arc<Job>,
-        claim: Claim,
-        outcome: Outcome,
-    ) -> Option<Completion> {
-        self.end_attempt(job, claim.attempt(), outcome, false)
+    /// The record `claim` was made from, if it is this queue's (its lane
+    /// group says so); a claim of another queue, or made up, is
+    /// `StaleClaim`. A pruned record needs no check here: it is finished,
+    /// so its word refuses every report.
+    #[inline]
+    pub(super) fn claimed<'c>(&self, claim: &'c Claim) -> Result<&'c Arc<Job>, Error> {
+        let job = claim.record();
+        match job.group.get() {
+            Some(group) if group.queue == self.uid => Ok(job),
+            _ => Err(stale(claim)),
+        }
     }
 
     /// Ends `attempt` of `job` (a report, or `by_lease`: its lease ran out):

@@ -35,10 +35,6 @@ pub(crate) use crossbeam_utils::CachePadded;
 /// array's `OnceLock` synchronises through std atomics, which loom cannot see.
 pub(crate) const FAST_RUNNERS: usize = if LOOM { 0 } else { 64 };
 
-/// Whether a claiming thread keeps its claim as a lookup hint (`queue/hint.rs`).
-/// Off under loom: the models check the table path.
-pub(crate) const CLAIM_HINT: bool = !LOOM;
-
 /// How many stripes the metrics counters are split into (one under loom:
 /// fewer atomics for the model checker to interleave).
 pub(crate) const METRIC_STRIPES: usize = if LOOM { 1 } else { 16 };

@@ -4,12 +4,12 @@
 #![allow(dead_code)]
 
 use dagqueue::{
-    Claim, Error, JobId, JobQueue, JobQueueBuilder, JobView, Outcome, QueueConfig, QueueStatus,
-    RunnerType,
+    Error, JobId, JobQueue, JobQueueBuilder, JobView, Outcome, QueueConfig, QueueStatus, RunnerType,
 };
 use harness::baseline::{ParkingLotQueue, StdMutexQueue};
 #[allow(unused_imports)]
 pub use harness::rng::Rng;
+use harness::Claim;
 use harness::Scheduler;
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
@@ -189,7 +189,7 @@ pub fn run_all(queue: &dyn Scheduler, runner: RunnerType) -> Vec<JobId> {
     let mut order = Vec::new();
     while let Some(claim) = queue.claim(runner) {
         queue.start(&claim).unwrap();
-        queue.complete(claim, Outcome::Success).unwrap();
+        queue.complete(claim.clone(), Outcome::Success).unwrap();
         order.push(claim.job());
     }
     order
@@ -208,5 +208,5 @@ pub fn ids(numbers: impl IntoIterator<Item = u64>) -> Vec<JobId> {
 /// A claim no queue handed out (incarnation 0 is never issued): every
 /// implementation must find it stale.
 pub fn forged(job: JobId, attempt: u32) -> Claim {
-    Claim::__from_parts(job, 0, attempt)
+    Claim::from_parts(job, 0, attempt)
 }

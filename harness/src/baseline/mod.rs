@@ -34,10 +34,10 @@
 
 mod state;
 
-use crate::Scheduler;
+use crate::{Claim, Scheduler};
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobId, JobSpec, JobView,
-    Metrics, Outcome, Priority, QueueConfig, QueueStatus, Resources, RunnerType, WaitError,
+    CancelOutcome, ClusterId, Completion, DependencyKind, Error, JobId, JobSpec, JobView, Metrics,
+    Outcome, Priority, QueueConfig, QueueStatus, Resources, RunnerType, WaitError,
 };
 use state::State;
 use std::fmt;

@@ -21,9 +21,10 @@
 //! its live ones is compacted. `seq` is a strictly increasing counter, so it
 //! also orders entries by the time they entered their lane.
 
+use crate::Claim;
 use dagqueue::{
-    bounded_reason, check_capacity, CancelOutcome, Claim, ClusterId, Completion, DependencyKind,
-    Error, JobEnd, JobId, JobSpec, JobState, JobView, Metrics, Outcome, Priority, QueueConfig,
+    bounded_reason, check_capacity, CancelOutcome, ClusterId, Completion, DependencyKind, Error,
+    JobEnd, JobId, JobSpec, JobState, JobView, Metrics, Outcome, Priority, QueueConfig,
     QueueStatus, Resources, RetryBackoff, RunnerType, UserId, MAX_DEPENDENCIES,
 };
 use std::cmp::Reverse;
@@ -770,7 +771,7 @@ impl State {
                     lanes.cursor = (start + i) % n + 1;
                     counters.scheduled += 1;
                     counters.sample_wait(now.saturating_duration_since(job.pending_since));
-                    return Some(Claim::__from_parts(id, job.incarnation, job.attempt));
+                    return Some(Claim::from_parts(id, job.incarnation, job.attempt));
                 }
             }
         }
@@ -787,7 +788,7 @@ impl State {
     ) -> Result<&'a mut JobRecord, Error> {
         match jobs.get_mut(&claim.job()) {
             Some(job)
-                if job.incarnation == claim.__incarnation()
+                if job.incarnation == claim.incarnation()
                     && job.state.is_claimed()
                     && job.attempt == claim.attempt() =>
             {
@@ -960,10 +961,10 @@ impl State {
     }
 
     pub(super) fn fail(&mut self, claim: Claim, reason: &str) -> Result<Completion, Error> {
+        let (id, attempt) = (claim.job(), claim.attempt());
         let completion = self.complete(claim, Outcome::Failure)?;
         if matches!(completion, Completion::Retrying | Completion::Failed) {
-            if let Some(job) = self.jobs.get_mut(&claim.job()) {
-                let attempt = claim.attempt();
+            if let Some(job) = self.jobs.get_mut(&id) {
                 if job
                     .reason
                     .as_ref()

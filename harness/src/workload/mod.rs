@@ -12,8 +12,9 @@
 
 use crate::audit::{self, AuditReport, DagInfo, EventKind, EventLog, Recorder, Violation};
 use crate::rng::Rng;
+use crate::Claim;
 use crate::Scheduler;
-use dagqueue::{Claim, ClusterId, Completion, JobId, JobSpec, Outcome, Priority, RunnerType};
+use dagqueue::{ClusterId, Completion, JobId, JobSpec, Outcome, Priority, RunnerType};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -127,7 +128,7 @@ impl Plan {
 
     /// Whether this attempt fails (a pure function of seed, job and attempt,
     /// so every implementation sees the same failures).
-    fn outcome(&self, claim: Claim) -> Outcome {
+    fn outcome(&self, claim: &Claim) -> Outcome {
         let mut rng = Rng::new(
             self.seed
                 ^ claim.job().0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -165,6 +166,9 @@ fn random_priority(rng: &mut Rng) -> Priority {
 trait Sink {
     fn tick(&self) -> u64;
     fn record(&mut self, kind: impl FnOnce() -> EventKind);
+    /// A copy of `claim` to record after the report consumed it (`None`
+    /// when nothing is recorded).
+    fn keep(&self, claim: &Claim) -> Option<Claim>;
 }
 
 /// The timed run records nothing.
@@ -177,6 +181,10 @@ impl Sink for Discard {
     }
     #[inline]
     fn record(&mut self, _kind: impl FnOnce() -> EventKind) {}
+    #[inline]
+    fn keep(&self, _claim: &Claim) -> Option<Claim> {
+        None
+    }
 }
 
 impl Sink for Recorder<'_> {
@@ -185,6 +193,9 @@ impl Sink for Recorder<'_> {
     }
     fn record(&mut self, kind: impl FnOnce() -> EventKind) {
         Recorder::record(self, kind());
+    }
+    fn keep(&self, claim: &Claim) -> Option<Claim> {
+        Some(claim.clone())
     }
 }
 
@@ -486,34 +497,40 @@ fn worker<S: Scheduler, K: Sink>(
         };
         let cluster = plan.cluster(claim.job());
         sink.record(|| EventKind::Claimed {
-            claim,
+            claim: claim.clone(),
             cluster,
             began,
         });
         let started = queue.start(&claim);
         let ok = started.is_ok();
         sink.record(|| EventKind::Started {
-            claim,
+            claim: claim.clone(),
             result: started,
         });
         let outcome = if ok {
             busy_work(plan.work_ns);
-            plan.outcome(claim)
+            plan.outcome(&claim)
         } else {
             // Cancel requested before the start: report at once.
             Outcome::Success
         };
-        sink.record(|| EventKind::Released { claim, cluster });
+        sink.record(|| EventKind::Released {
+            claim: claim.clone(),
+            cluster,
+        });
+        let kept = sink.keep(&claim);
         let result = queue.complete(claim, outcome);
         if result.is_err() {
             output.errors += 1;
         }
         debug_assert!(!matches!(result, Ok(Completion::Retrying)) || outcome == Outcome::Failure);
-        sink.record(|| EventKind::Reported {
-            claim,
-            outcome,
-            result,
-        });
+        if let Some(claim) = kept {
+            sink.record(|| EventKind::Reported {
+                claim,
+                outcome,
+                result,
+            });
+        }
     }
     output
 }
