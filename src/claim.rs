@@ -28,30 +28,40 @@ use std::sync::Arc;
 /// assert_eq!(std::mem::size_of::<Option<dagqueue::Claim>>(), 16);
 /// ```
 #[must_use = "a claimed job is held until its claim is reported"]
-#[derive(Clone)]
-pub struct Claim {
-    record: Arc<Job>,
+pub struct Claim<T = ()> {
+    record: Arc<Job<T>>,
     attempt: u32,
 }
 
-impl PartialEq for Claim {
+impl<T> Clone for Claim<T> {
+    /// The same attempt of the same job (a reference count; `T` is not
+    /// cloned).
+    fn clone(&self) -> Claim<T> {
+        Claim {
+            record: Arc::clone(&self.record),
+            attempt: self.attempt,
+        }
+    }
+}
+
+impl<T> PartialEq for Claim<T> {
     /// Same job record (incarnation) and attempt.
-    fn eq(&self, other: &Claim) -> bool {
+    fn eq(&self, other: &Claim<T>) -> bool {
         self.attempt == other.attempt
             && self.record.id == other.record.id
             && self.record.incarnation == other.record.incarnation
     }
 }
 
-impl Eq for Claim {}
+impl<T> Eq for Claim<T> {}
 
-impl core::hash::Hash for Claim {
+impl<T> core::hash::Hash for Claim<T> {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
         (self.record.id, self.record.incarnation, self.attempt).hash(state);
     }
 }
 
-impl core::fmt::Debug for Claim {
+impl<T> core::fmt::Debug for Claim<T> {
     /// The job and the attempt (the record is an internal detail).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Claim")
@@ -61,28 +71,16 @@ impl core::fmt::Debug for Claim {
     }
 }
 
-impl Claim {
+impl<T> Claim<T> {
     /// The ticket for `attempt` (≥ 1) of the claimed `record`.
     #[inline]
-    pub(crate) fn new(record: Arc<Job>, attempt: u32) -> Claim {
+    pub(crate) fn new(record: Arc<Job<T>>, attempt: u32) -> Claim<T> {
         Claim { record, attempt }
-    }
-
-    /// A claim made up from parts, naming a record of no queue, for other
-    /// implementations of the same operations (the workspace's mutex
-    /// baselines) and for tests of stale or forged reports; not part of the
-    /// API. A queue answers any report of it with `StaleClaim`.
-    #[doc(hidden)]
-    pub fn __from_parts(job: JobId, incarnation: u64, attempt: u32) -> Claim {
-        Claim {
-            record: Arc::new(Job::detached(job, incarnation)),
-            attempt: attempt.max(1),
-        }
     }
 
     /// The claimed job's record.
     #[inline]
-    pub(crate) fn record(&self) -> &Arc<Job> {
+    pub(crate) fn record(&self) -> &Arc<Job<T>> {
         &self.record
     }
 
@@ -155,6 +153,36 @@ impl Claim {
     #[doc(hidden)]
     pub fn __incarnation(&self) -> u64 {
         self.incarnation()
+    }
+
+    /// What the job carries ([`JobSpec::payload`](crate::JobSpec::payload)):
+    /// the worker's input, read from the claimed record itself (no lookup,
+    /// no copy). Shared: a retry's claim reads the same value.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let queue = JobQueue::<String>::default();
+    /// queue.submit(JobSpec::new(JobId(1)).payload("render frame 1".to_string())).unwrap();
+    /// let claim = queue.claim(RunnerType::DEFAULT).unwrap();
+    /// assert_eq!(claim.payload(), "render frame 1");
+    /// ```
+    #[inline]
+    pub fn payload(&self) -> &T {
+        &self.record.payload
+    }
+}
+
+impl Claim {
+    /// A claim made up from parts, naming a record of no queue, for other
+    /// implementations of the same operations (the workspace's mutex
+    /// baselines) and for tests of stale or forged reports; not part of the
+    /// API. A queue answers any report of it with `StaleClaim`.
+    #[doc(hidden)]
+    pub fn __from_parts(job: JobId, incarnation: u64, attempt: u32) -> Claim {
+        Claim {
+            record: Arc::new(Job::detached(job, incarnation, ())),
+            attempt: attempt.max(1),
+        }
     }
 }
 

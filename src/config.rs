@@ -265,7 +265,8 @@ impl JobQueueBuilder {
         Ok(self.config)
     }
 
-    /// Builds the queue.
+    /// Builds the queue (its jobs carry no payload: see
+    /// [`build_for`](JobQueueBuilder::build_for)).
     ///
     /// # Errors
     /// As [`config`](JobQueueBuilder::config).
@@ -275,6 +276,28 @@ impl JobQueueBuilder {
     /// assert!(format!("{queue:?}").starts_with("JobQueue"));
     /// ```
     pub fn build(self) -> Result<JobQueue, Error> {
+        self.build_for()
+    }
+
+    /// Builds a queue whose jobs carry a payload of type `T`
+    /// ([`JobSpec::payload`](crate::JobSpec::payload)), handed to the worker
+    /// with its claim ([`Claim::payload`](crate::Claim::payload)).
+    ///
+    /// # Errors
+    /// As [`config`](JobQueueBuilder::config).
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobQueue, JobSpec, RunnerType};
+    /// use std::time::Duration;
+    /// struct Render { frame: u32 }
+    /// let queue = JobQueue::builder()
+    ///     .lease(Duration::from_secs(60))
+    ///     .build_for::<Render>()
+    ///     .unwrap();
+    /// queue.submit(JobSpec::new(JobId(1)).payload(Render { frame: 7 })).unwrap();
+    /// assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().payload().frame, 7);
+    /// ```
+    pub fn build_for<T>(self) -> Result<JobQueue<T>, Error> {
         Ok(JobQueue::from_parts(self.config()?, self.faults))
     }
 }

@@ -16,13 +16,13 @@ use crate::sync::{AtomicUsize, Fifo, Mutex, Ordering};
 use std::sync::Arc;
 
 /// One lane entry: the job and the version that makes the entry current.
-pub(crate) struct LaneEntry {
-    pub(crate) job: Arc<Job>,
+pub(crate) struct LaneEntry<T> {
+    pub(crate) job: Arc<Job<T>>,
     pub(crate) version: u32,
 }
 
 /// The lanes of one (runner, cluster[, user]) group.
-pub(crate) struct LaneGroup {
+pub(crate) struct LaneGroup<T> {
     /// The identity of the queue it belongs to: a report of a claim checks
     /// it, so a claim of another queue is stale there.
     pub(crate) queue: u64,
@@ -31,29 +31,29 @@ pub(crate) struct LaneGroup {
     /// With fair share, the user whose jobs this group holds.
     pub(crate) user: Option<UserId>,
     /// One FIFO per level, best first.
-    pub(crate) lanes: [Fifo<LaneEntry>; Priority::LEVELS],
+    pub(crate) lanes: [Fifo<LaneEntry<T>>; Priority::LEVELS],
     /// With aging: entries waiting to be promoted, per level (level 0 unused).
-    pub(crate) aging: [Fifo<AgingEntry>; Priority::LEVELS],
+    pub(crate) aging: [Fifo<AgingEntry<T>>; Priority::LEVELS],
     /// The aging sweeper's looked-at-but-not-yet-due entry per level; only the
     /// sweeper (holding the queue's aging lock) touches it.
-    pub(crate) aging_head: Mutex<[Option<AgingEntry>; Priority::LEVELS]>,
+    pub(crate) aging_head: Mutex<[Option<AgingEntry<T>>; Priority::LEVELS]>,
     /// Entries set aside because their job does not fit a slot of the
     /// group's cluster, until that cluster's resources change
     /// (`queue/clusters.rs` holds the protocol). Kept here, not in the
     /// cluster, so that a cluster knows nothing of lanes.
-    pub(crate) set_aside: Fifo<LaneEntry>,
+    pub(crate) set_aside: Fifo<LaneEntry<T>>,
 }
 
 /// An entry of an aging queue: promote the job at `due_micros` if it is still
 /// pending at `version`.
-pub(crate) struct AgingEntry {
-    pub(crate) job: Arc<Job>,
+pub(crate) struct AgingEntry<T> {
+    pub(crate) job: Arc<Job<T>>,
     pub(crate) version: u32,
     pub(crate) due_micros: u64,
 }
 
-impl LaneGroup {
-    fn new(queue: u64, cluster: Option<Arc<Cluster>>, user: Option<UserId>) -> LaneGroup {
+impl<T> LaneGroup<T> {
+    fn new(queue: u64, cluster: Option<Arc<Cluster>>, user: Option<UserId>) -> LaneGroup<T> {
         LaneGroup {
             queue,
             cluster,
@@ -84,13 +84,13 @@ impl LaneGroup {
 ///
 /// Slots live in chunks of doubling size (8, 16, 32...), allocated when first
 /// needed, so the list grows without ever moving a slot.
-pub(crate) struct GroupList {
+pub(crate) struct GroupList<T> {
     len: AtomicUsize,
-    chunks: [OnceLock<Slots>; CHUNKS],
+    chunks: [OnceLock<Slots<T>>; CHUNKS],
 }
 
 /// One chunk of set-once slots.
-type Slots = Box<[OnceLock<Arc<LaneGroup>>]>;
+type Slots<T> = Box<[OnceLock<Arc<LaneGroup<T>>>]>;
 
 const FIRST_CHUNK: usize = 8;
 /// 8 × (2^40 − 1) slots: unbounded in practice.
@@ -103,8 +103,8 @@ fn locate(index: usize) -> (usize, usize) {
     (chunk, index - FIRST_CHUNK * ((1 << chunk) - 1))
 }
 
-impl GroupList {
-    fn new() -> GroupList {
+impl<T> GroupList<T> {
+    fn new() -> GroupList<T> {
         GroupList {
             len: AtomicUsize::new(0),
             chunks: core::array::from_fn(|_| OnceLock::new()),
@@ -120,7 +120,7 @@ impl GroupList {
 
     /// Group `index`, which must be below a length read before.
     #[inline]
-    pub(crate) fn get(&self, index: usize) -> &Arc<LaneGroup> {
+    pub(crate) fn get(&self, index: usize) -> &Arc<LaneGroup<T>> {
         let (chunk, offset) = locate(index);
         self.chunks[chunk]
             .get()
@@ -129,12 +129,12 @@ impl GroupList {
     }
 
     /// Every group, in order of first use.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<LaneGroup>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<LaneGroup<T>>> {
         (0..self.len()).map(|index| self.get(index))
     }
 
     /// Appends a group; the caller holds `RunnerLanes::grow`.
-    fn push(&self, group: Arc<LaneGroup>) {
+    fn push(&self, group: Arc<LaneGroup<T>>) {
         let index = self.len.load(Ordering::Relaxed);
         let (chunk, offset) = locate(index);
         let slots = self.chunks[chunk]
@@ -147,18 +147,18 @@ impl GroupList {
 
 /// All lane groups of one runner type, in order of first use, and the
 /// round-robin cursor over them.
-pub(crate) struct RunnerLanes {
+pub(crate) struct RunnerLanes<T> {
     /// The identity of the queue its groups belong to.
     queue: u64,
     /// Append-only; a new group (rare) is added under `grow`.
-    pub(crate) groups: GroupList,
+    pub(crate) groups: GroupList<T>,
     /// Index of the group to look at first within a level.
     pub(crate) cursor: crate::sync::AtomicUsize,
     grow: Mutex<()>,
 }
 
-impl RunnerLanes {
-    pub(crate) fn new(queue: u64) -> RunnerLanes {
+impl<T> RunnerLanes<T> {
+    pub(crate) fn new(queue: u64) -> RunnerLanes<T> {
         RunnerLanes {
             queue,
             groups: GroupList::new(),
@@ -172,7 +172,7 @@ impl RunnerLanes {
         &self,
         cluster: Option<&Arc<Cluster>>,
         user: Option<UserId>,
-    ) -> Arc<LaneGroup> {
+    ) -> Arc<LaneGroup<T>> {
         let find = || {
             self.groups
                 .iter()
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_runner_keeps_every_group_in_order() {
-        let lanes = RunnerLanes::new(0);
+        let lanes = RunnerLanes::<()>::new(0);
         let groups: Vec<_> = (0..100)
             .map(|user| lanes.group_for(None, Some(UserId(user))))
             .collect();

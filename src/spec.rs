@@ -371,7 +371,7 @@ pub(crate) fn dedup_in_order<T: Copy>(items: &[T], id: impl Fn(&T) -> JobId) -> 
 /// assert_eq!(spec.get_max_retries(), 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JobSpec {
+pub struct JobSpec<T = ()> {
     id: JobId,
     priority: Priority,
     /// Without repeats, in the order given.
@@ -386,6 +386,7 @@ pub struct JobSpec {
     lease: Option<Duration>,
     not_before: Option<NotBefore>,
     retry_backoff: Option<RetryBackoff>,
+    payload: T,
 }
 
 impl JobSpec {
@@ -411,18 +412,86 @@ impl JobSpec {
             lease: None,
             not_before: None,
             retry_backoff: None,
+            payload: (),
         }
+    }
+}
+
+impl<T> JobSpec<T> {
+    /// Gives the job a payload: what its worker receives with the claim
+    /// ([`Claim::payload`](crate::Claim::payload)), for a queue of that
+    /// payload type (`JobQueue<T>`). A spec without one carries `()`,
+    /// which takes no space.
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobQueue, JobSpec, RunnerType};
+    /// let queue = JobQueue::<Vec<u8>>::default();
+    /// queue.submit(JobSpec::new(JobId(1)).payload(vec![1, 2, 3])).unwrap();
+    /// assert_eq!(queue.claim(RunnerType::DEFAULT).unwrap().payload(), &[1, 2, 3]);
+    /// ```
+    pub fn payload<U>(self, payload: U) -> JobSpec<U> {
+        self.replace_payload(payload).0
+    }
+
+    /// The payload.
+    ///
+    /// ```
+    /// use dagqueue::{JobId, JobSpec};
+    /// assert_eq!(JobSpec::new(JobId(1)).payload(7u8).get_payload(), &7);
+    /// ```
+    pub fn get_payload(&self) -> &T {
+        &self.payload
+    }
+
+    /// The spec without its payload, and the payload.
+    pub(crate) fn split_payload(self) -> (JobSpec, T) {
+        self.replace_payload(())
+    }
+
+    /// The spec with another payload, and the one it had.
+    fn replace_payload<U>(self, payload: U) -> (JobSpec<U>, T) {
+        let JobSpec {
+            id,
+            priority,
+            dependencies,
+            kinds,
+            runner,
+            cluster,
+            user,
+            max_retries,
+            resources,
+            lease,
+            not_before,
+            retry_backoff,
+            payload: old,
+        } = self;
+        let spec = JobSpec {
+            id,
+            priority,
+            dependencies,
+            kinds,
+            runner,
+            cluster,
+            user,
+            max_retries,
+            resources,
+            lease,
+            not_before,
+            retry_backoff,
+            payload,
+        };
+        (spec, old)
     }
 
     /// Sets the priority.
-    pub fn priority(mut self, priority: Priority) -> JobSpec {
+    pub fn priority(mut self, priority: Priority) -> JobSpec<T> {
         self.priority = priority;
         self
     }
 
     /// Adds dependencies that must complete first
     /// ([`DependencyKind::AfterSuccess`]); repeated ids count once.
-    pub fn depends_on(self, dependencies: impl IntoIterator<Item = JobId>) -> JobSpec {
+    pub fn depends_on(self, dependencies: impl IntoIterator<Item = JobId>) -> JobSpec<T> {
         self.depends_on_kind(DependencyKind::AfterSuccess, dependencies)
     }
 
@@ -441,7 +510,7 @@ impl JobSpec {
         mut self,
         kind: DependencyKind,
         dependencies: impl IntoIterator<Item = JobId>,
-    ) -> JobSpec {
+    ) -> JobSpec<T> {
         let mut edges: Vec<(JobId, DependencyKind)> = self.dependencies_with_kinds().collect();
         edges.extend(dependencies.into_iter().map(|id| (id, kind)));
         let edges = dedup_in_order(&edges, |edge| edge.0);
@@ -466,31 +535,31 @@ impl JobSpec {
     }
 
     /// Sets the runner type.
-    pub fn runner(mut self, runner: RunnerType) -> JobSpec {
+    pub fn runner(mut self, runner: RunnerType) -> JobSpec<T> {
         self.runner = runner;
         self
     }
 
     /// Sets the cluster.
-    pub fn cluster(mut self, cluster: ClusterId) -> JobSpec {
+    pub fn cluster(mut self, cluster: ClusterId) -> JobSpec<T> {
         self.cluster = Some(cluster);
         self
     }
 
     /// Sets the user.
-    pub fn user(mut self, user: UserId) -> JobSpec {
+    pub fn user(mut self, user: UserId) -> JobSpec<T> {
         self.user = user;
         self
     }
 
     /// Sets how many times a failure is retried (at most [`MAX_RETRIES`]).
-    pub fn max_retries(mut self, max_retries: u32) -> JobSpec {
+    pub fn max_retries(mut self, max_retries: u32) -> JobSpec<T> {
         self.max_retries = max_retries;
         self
     }
 
     /// Sets the resources needed from a cluster slot.
-    pub fn resources(mut self, resources: Resources) -> JobSpec {
+    pub fn resources(mut self, resources: Resources) -> JobSpec<T> {
         self.resources = resources;
         self
     }
@@ -507,7 +576,7 @@ impl JobSpec {
     /// let spec = JobSpec::new(JobId(1)).lease(Duration::from_secs(30));
     /// assert_eq!(spec.get_lease(), Some(Duration::from_secs(30)));
     /// ```
-    pub fn lease(mut self, lease: Duration) -> JobSpec {
+    pub fn lease(mut self, lease: Duration) -> JobSpec<T> {
         self.lease = Some(lease);
         self
     }
@@ -531,14 +600,14 @@ impl JobSpec {
     /// let claim = q.claim_wait(RunnerType::DEFAULT, Duration::from_secs(10)).unwrap();
     /// assert_eq!(claim.job(), JobId(1));
     /// ```
-    pub fn delay(mut self, delay: Duration) -> JobSpec {
+    pub fn delay(mut self, delay: Duration) -> JobSpec<T> {
         self.not_before = Some(NotBefore::Delay(delay));
         self
     }
 
     /// It may not be claimed before `at` (SLURM's `--begin`): as
     /// [`delay`](JobSpec::delay), measured from submission.
-    pub fn not_before(mut self, at: Instant) -> JobSpec {
+    pub fn not_before(mut self, at: Instant) -> JobSpec<T> {
         self.not_before = Some(NotBefore::At(at));
         self
     }
@@ -561,7 +630,7 @@ impl JobSpec {
     /// let spec = JobSpec::new(JobId(1)).max_retries(5).retry_backoff(backoff);
     /// assert_eq!(spec.get_retry_backoff(), Some(backoff));
     /// ```
-    pub fn retry_backoff(mut self, backoff: RetryBackoff) -> JobSpec {
+    pub fn retry_backoff(mut self, backoff: RetryBackoff) -> JobSpec<T> {
         self.retry_backoff = Some(backoff);
         self
     }

@@ -295,6 +295,7 @@ macro_rules! sched_engine {
     };
 }
 
+// Through the trait too, for benches generic over `Scheduler` (`status`).
 sched_engine!(JobQueue, "JobQueue", JobQueue::new());
 sched_engine!(
     StdMutexQueue,
@@ -307,36 +308,77 @@ sched_engine!(
     ParkingLotQueue::new(QueueConfig::default())
 );
 
-/// The lock-free queue.
-pub type Lf = Sched<JobQueue>;
+/// `JobQueue<T>` called directly (as its users do; the baselines go
+/// through the harness's `Scheduler` trait, whose claim type wraps theirs).
+/// Each job carries `make(id)`, and a step reads its claim's payload.
+macro_rules! direct_engine {
+    ($(#[$doc:meta])* $engine:ident, $name:literal, $payload:ty, $make:expr, $build:expr) => {
+        $(#[$doc])*
+        pub struct $engine(JobQueue<$payload>);
 
-/// The lock-free queue with a 30 s lease on every claim (each claim starts a
-/// lease; nothing expires while the bench runs).
-pub struct Leased(Sched<JobQueue>);
-
-impl Engine for Leased {
-    const NAME: &'static str = "JobQueueLeased";
-    fn empty(_capacity: usize) -> Self {
-        let lease = Duration::from_secs(30);
-        Leased(Sched(
-            JobQueue::builder()
-                .lease(lease)
-                .build()
-                .expect("a valid lease"),
-        ))
-    }
-    #[inline]
-    fn submit(&self, id: u64, spec: &Spec) {
-        self.0.sched_submit(id, spec)
-    }
-    #[inline]
-    fn step(&self) -> bool {
-        self.0.sched_step()
-    }
-    fn prune(&self) {
-        self.0 .0.prune_finished();
-    }
+        impl Engine for $engine {
+            const NAME: &'static str = $name;
+            fn empty(_capacity: usize) -> Self {
+                $engine($build)
+            }
+            #[inline]
+            fn submit(&self, id: u64, spec: &Spec) {
+                let make: fn(u64) -> $payload = $make;
+                self.0
+                    .submit(job_spec(id, spec).payload(make(id)))
+                    .expect("submit");
+            }
+            #[inline]
+            fn step(&self) -> bool {
+                match self.0.claim(RunnerType::DEFAULT) {
+                    Some(claim) => {
+                        self.0.start(&claim).expect("start");
+                        std::hint::black_box(claim.payload());
+                        self.0.complete(claim, Outcome::Success).expect("complete");
+                        true
+                    }
+                    None => false,
+                }
+            }
+            fn prune(&self) {
+                self.0.prune_finished();
+            }
+        }
+    };
 }
+
+direct_engine!(
+    /// The lock-free queue (no payload).
+    Lf,
+    "JobQueue",
+    (),
+    |_| (),
+    JobQueue::new()
+);
+
+direct_engine!(
+    /// The lock-free queue with a 30 s lease on every claim (each claim
+    /// starts a lease; nothing expires while the bench runs).
+    Leased,
+    "JobQueueLeased",
+    (),
+    |_| (),
+    JobQueue::builder()
+        .lease(Duration::from_secs(30))
+        .build()
+        .expect("a valid lease")
+);
+
+direct_engine!(
+    /// The lock-free queue whose jobs carry a 64-byte payload, read by the
+    /// worker on every claim.
+    Payload64,
+    "JobQueuePayload64",
+    [u8; 64],
+    |id| [id as u8; 64],
+    JobQueue::default()
+);
+
 /// The `std::sync::Mutex` baseline.
 pub type Std = Sched<StdMutexQueue>;
 /// The `parking_lot::Mutex` baseline.

@@ -43,8 +43,8 @@
 //! let claim = Claim::from_parts(JobId(1), 1, 1); // as a queue's claim returns it
 //! let began = log.tick();
 //! // ... queue.claim(..) returned `claim` ...
-//! log.record(EventKind::Claimed { claim, cluster: Some(ClusterId(0)), began });
-//! log.record(EventKind::Released { claim, cluster: Some(ClusterId(0)) });
+//! log.record(EventKind::Claimed { claim: claim.clone(), cluster: Some(ClusterId(0)), began });
+//! log.record(EventKind::Released { claim: claim.clone(), cluster: Some(ClusterId(0)) });
 //! // ... queue.complete(claim, Outcome::Success) returned Ok(Completed) ...
 //! log.record(EventKind::Reported {
 //!     claim,

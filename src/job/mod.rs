@@ -17,14 +17,22 @@ use std::sync::{Arc, Weak};
 use word::{StateWord, Word};
 
 /// One dependency edge: a weak reference to the dependency, and its kind.
-#[derive(Clone)]
-pub(crate) struct DependencyRef {
-    pub(crate) job: Weak<Job>,
+pub(crate) struct DependencyRef<T> {
+    pub(crate) job: Weak<Job<T>>,
     pub(crate) kind: DependencyKind,
 }
 
-impl DependencyRef {
-    pub(crate) fn to(job: &Arc<Job>, kind: DependencyKind) -> DependencyRef {
+impl<T> Clone for DependencyRef<T> {
+    fn clone(&self) -> Self {
+        DependencyRef {
+            job: Weak::clone(&self.job),
+            kind: self.kind,
+        }
+    }
+}
+
+impl<T> DependencyRef<T> {
+    pub(crate) fn to(job: &Arc<Job<T>>, kind: DependencyKind) -> DependencyRef<T> {
         DependencyRef {
             job: Arc::downgrade(job),
             kind,
@@ -34,8 +42,8 @@ impl DependencyRef {
 
 /// A job registered on a dependency's dependents list, with the kind of
 /// its edge (what it needs from the dependency's end).
-pub(crate) struct Dependent {
-    pub(crate) job: Arc<Job>,
+pub(crate) struct Dependent<T> {
+    pub(crate) job: Arc<Job<T>>,
     pub(crate) kind: DependencyKind,
 }
 
@@ -43,36 +51,36 @@ pub(crate) struct Dependent {
 /// `add_dependencies`, read without locks by cycle checks and
 /// `dependencies_satisfied`. A job without dependencies (most jobs) holds no
 /// list at all, so it costs no allocation.
-pub(crate) struct Dependencies(Snapshot<Vec<DependencyRef>>);
+pub(crate) struct Dependencies<T>(Snapshot<Vec<DependencyRef<T>>>);
 
-impl Dependencies {
-    fn new(edges: Vec<DependencyRef>) -> Dependencies {
+impl<T> Dependencies<T> {
+    fn new(edges: Vec<DependencyRef<T>>) -> Dependencies<T> {
         Dependencies(snapshot_new(Self::shared(edges)))
     }
 
     /// What the cell holds for `edges`: nothing for an empty list.
-    fn shared(edges: Vec<DependencyRef>) -> Option<Arc<Vec<DependencyRef>>> {
+    fn shared(edges: Vec<DependencyRef<T>>) -> Option<Arc<Vec<DependencyRef<T>>>> {
         (!edges.is_empty()).then(|| Arc::new(edges))
     }
 
     /// The current list.
     #[inline]
-    pub(crate) fn load(&self) -> Edges {
+    pub(crate) fn load(&self) -> Edges<T> {
         Edges(snapshot_load(&self.0))
     }
 
     /// Replaces the list.
-    pub(crate) fn store(&self, edges: Vec<DependencyRef>) {
+    pub(crate) fn store(&self, edges: Vec<DependencyRef<T>>) {
         snapshot_store(&self.0, Self::shared(edges));
     }
 }
 
 /// One loaded dependency list (a slice; empty when there is none).
-pub(crate) struct Edges(Option<Arc<Vec<DependencyRef>>>);
+pub(crate) struct Edges<T>(Option<Arc<Vec<DependencyRef<T>>>>);
 
-impl core::ops::Deref for Edges {
-    type Target = [DependencyRef];
-    fn deref(&self) -> &[DependencyRef] {
+impl<T> core::ops::Deref for Edges<T> {
+    type Target = [DependencyRef<T>];
+    fn deref(&self) -> &[DependencyRef<T>] {
         self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 }
@@ -86,7 +94,7 @@ impl core::ops::Deref for Edges {
 /// shared list (40 bytes + 16 a dependency edge: the dependency and its kind). A finished job's dependents
 /// list is empty (sealed) and it is in no lane, so that is all it keeps
 /// until pruned. Its cluster is its lane group's.
-pub(crate) struct Job {
+pub(crate) struct Job<T = ()> {
     pub(crate) id: JobId,
     /// Unique to this record in the process (`sync::next_incarnation`): a
     /// claim names it, so a report can never reach another record, be it a
@@ -98,27 +106,31 @@ pub(crate) struct Job {
     pub(crate) max_retries: u32,
     pub(crate) resources: Resources,
     /// Its lane group; set once by `submit` before the job is published.
-    pub(crate) group: OnceLock<Arc<LaneGroup>>,
+    pub(crate) group: OnceLock<Arc<LaneGroup<T>>>,
     /// Its dependencies. Weak, so a pruned dependency is freed, and a new
     /// job reusing a pruned id is never mistaken for it.
-    pub(crate) dependencies: Dependencies,
+    pub(crate) dependencies: Dependencies<T>,
     /// The jobs waiting on this one; sealed when it finishes.
-    pub(crate) dependents: DependentsList<Dependent>,
+    pub(crate) dependents: DependentsList<Dependent<T>>,
     /// While pending, when it became pending (µs since the queue's epoch);
     /// while claimed with a lease, the lease (`lease.rs`).
     pub(crate) timestamp: Timestamp,
     /// Its lease in ms (0: none), from its spec or the queue's default.
     pub(crate) lease_millis: u32,
+    /// What the user gave it to carry to its worker (`JobSpec::payload`);
+    /// zero bytes for `()`.
+    pub(crate) payload: T,
 }
 
-impl Job {
+impl<T> Job<T> {
     pub(crate) fn new(
         spec: &crate::spec::JobSpec,
+        payload: T,
         word: Word,
-        dependencies: Vec<DependencyRef>,
+        dependencies: Vec<DependencyRef<T>>,
         lease_millis: u32,
         faults: crate::faults::Faults,
-    ) -> Job {
+    ) -> Job<T> {
         Job {
             id: spec.id(),
             incarnation: crate::sync::next_incarnation(),
@@ -131,15 +143,17 @@ impl Job {
             dependents: DependentsList::with_faults(faults),
             timestamp: Timestamp::new(),
             lease_millis,
+            payload,
         }
     }
 
     /// A record of no queue, with only an id and an incarnation (what a
     /// made-up claim names: see `Claim::__from_parts`). It has no lane
     /// group, so every queue takes a report of it as stale.
-    pub(crate) fn detached(id: JobId, incarnation: u64) -> Job {
+    pub(crate) fn detached(id: JobId, incarnation: u64, payload: T) -> Job<T> {
         let mut job = Job::new(
             &crate::spec::JobSpec::new(id),
+            payload,
             Word::reserved(crate::spec::Priority::Normal, 1),
             Vec::new(),
             0,
@@ -151,7 +165,7 @@ impl Job {
 
     /// Its lane group (always set once the job is visible).
     #[inline]
-    pub(crate) fn group(&self) -> &Arc<LaneGroup> {
+    pub(crate) fn group(&self) -> &Arc<LaneGroup<T>> {
         self.group
             .get()
             .expect("a published job has its lane group")
@@ -183,9 +197,12 @@ mod tests {
     fn a_job_record_stays_small() {
         let size = core::mem::size_of::<Job>();
         assert!(size <= 88, "Job is {size} bytes");
-        assert_eq!(core::mem::size_of::<DependencyRef>(), 16);
+        // A payload adds its own size and nothing else; `()` adds nothing.
+        assert_eq!(core::mem::size_of::<Job<[u8; 64]>>(), size + 64);
+        assert_eq!(core::mem::size_of::<DependencyRef<()>>(), 16);
         let job = Job::new(
             &crate::spec::JobSpec::new(JobId(1)),
+            (),
             Word::reserved(crate::spec::Priority::Normal, 1),
             Vec::new(),
             0,

@@ -29,7 +29,7 @@ impl Aging {
     }
 }
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// Aging: promotes pending jobs that waited too long at their level. Run
     /// by at most one claimer at a time (`try_lock`: nobody waits for it),
     /// at most once per sweep interval.

@@ -16,7 +16,7 @@ use crate::view::JobState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// Hands the best pending job of this runner type to exactly one caller
     /// (`Pending` → `Scheduled`), taking a slot of its cluster. `None` when no
     /// job of this runner type can be claimed now, or the queue is closed.
@@ -33,7 +33,7 @@ impl JobQueue {
     // (`StateWord::claim` in `job/word.rs`), made while a slot of the job's
     // cluster is reserved.
     #[must_use = "a claimed job is held until its claim is reported"]
-    pub fn claim(&self, runner: RunnerType) -> Option<Claim> {
+    pub fn claim(&self, runner: RunnerType) -> Option<Claim<T>> {
         if self.is_closed() {
             return None;
         }
@@ -68,7 +68,7 @@ impl JobQueue {
     /// assert!(q.claim_wait(RunnerType::DEFAULT, Duration::from_secs(1)).is_ok());
     /// ```
     #[must_use = "a claimed job is held until its claim is reported"]
-    pub fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim, WaitError> {
+    pub fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim<T>, WaitError> {
         let attempt = || {
             if self.is_closed() {
                 return Some(Err(WaitError::Closed));
@@ -106,7 +106,7 @@ impl JobQueue {
         }
     }
 
-    pub(super) fn claim_from(&self, lanes: &RunnerLanes) -> Option<Claim> {
+    pub(super) fn claim_from(&self, lanes: &RunnerLanes<T>) -> Option<Claim<T>> {
         let groups = &lanes.groups;
         let count = groups.len();
         if count == 0 {
@@ -143,7 +143,7 @@ impl JobQueue {
     /// cluster first; `None` if the lane is empty or the cluster is full,
     /// paused, or has no job that fits.
     #[inline]
-    pub(super) fn claim_in(&self, group: &LaneGroup, level: usize) -> Option<Claim> {
+    pub(super) fn claim_in(&self, group: &LaneGroup<T>, level: usize) -> Option<Claim<T>> {
         if group.lanes[level].is_empty() {
             return None;
         }
@@ -177,9 +177,9 @@ impl JobQueue {
     /// already reserved. Returns the claimed job and its new word.
     pub(super) fn take_from_lane(
         &self,
-        group: &LaneGroup,
+        group: &LaneGroup<T>,
         level: usize,
-    ) -> Option<(Arc<Job>, Word)> {
+    ) -> Option<(Arc<Job<T>>, Word)> {
         let lane = &group.lanes[level];
         let cluster = group.cluster.as_deref();
         let generation = cluster.map(Cluster::resources_generation);

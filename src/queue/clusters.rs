@@ -15,7 +15,7 @@ use crate::view::JobState;
 use core::ptr;
 use std::sync::Arc;
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     pub(super) fn cluster_or_create(&self, id: ClusterId, capacity: u32) -> (Arc<Cluster>, bool) {
         let mut created = false;
         let cluster = self.clusters.get_or_insert_with(id, || {
@@ -156,10 +156,10 @@ impl JobQueue {
     /// group's `cluster`, judged with the resources of `generation`.
     pub(super) fn set_aside(
         &self,
-        group: &LaneGroup,
+        group: &LaneGroup<T>,
         cluster: &Cluster,
         generation: u64,
-        entry: LaneEntry,
+        entry: LaneEntry<T>,
     ) {
         group.set_aside.push(entry);
         // SeqCst fence, then SeqCst load: if `set_cluster_resources` bumped

@@ -20,40 +20,40 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A job waiting for its time.
-struct TimerEntry {
+struct TimerEntry<T> {
     due: u64,
-    job: Arc<Job>,
+    job: Arc<Job<T>>,
 }
 
-impl PartialEq for TimerEntry {
-    fn eq(&self, other: &TimerEntry) -> bool {
+impl<T> PartialEq for TimerEntry<T> {
+    fn eq(&self, other: &TimerEntry<T>) -> bool {
         self.due == other.due
     }
 }
-impl Eq for TimerEntry {}
-impl PartialOrd for TimerEntry {
-    fn partial_cmp(&self, other: &TimerEntry) -> Option<Order> {
+impl<T> Eq for TimerEntry<T> {}
+impl<T> PartialOrd for TimerEntry<T> {
+    fn partial_cmp(&self, other: &TimerEntry<T>) -> Option<Order> {
         Some(self.cmp(other))
     }
 }
-impl Ord for TimerEntry {
-    fn cmp(&self, other: &TimerEntry) -> Order {
+impl<T> Ord for TimerEntry<T> {
+    fn cmp(&self, other: &TimerEntry<T>) -> Order {
         self.due.cmp(&other.due)
     }
 }
 
 /// The timer heap and the earliest due time.
-pub(super) struct Timers {
+pub(super) struct Timers<T> {
     /// Whether any job was ever delayed: until then claims skip the check.
     active: AtomicBool,
-    heap: Mutex<BinaryHeap<Reverse<TimerEntry>>>,
+    heap: Mutex<BinaryHeap<Reverse<TimerEntry<T>>>>,
     /// The earliest due time in the heap (µs), `u64::MAX` if none; written
     /// under the heap's lock.
     next_due: AtomicU64,
 }
 
-impl Timers {
-    pub(super) fn new() -> Timers {
+impl<T> Timers<T> {
+    pub(super) fn new() -> Timers<T> {
         Timers {
             active: AtomicBool::new(false),
             heap: Mutex::new(BinaryHeap::new()),
@@ -62,9 +62,9 @@ impl Timers {
     }
 }
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// Puts `job`, waiting on one timer unit, in the heap until `due` (µs).
-    pub(super) fn start_timer(&self, job: &Arc<Job>, due: u64) {
+    pub(super) fn start_timer(&self, job: &Arc<Job<T>>, due: u64) {
         let mut heap = self.timers.heap.lock();
         heap.push(Reverse(TimerEntry {
             due,

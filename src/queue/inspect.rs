@@ -8,7 +8,7 @@ use crate::job::word::{EndKind, Word};
 use crate::job::Job;
 use crate::view::{JobEnd, JobState, JobView, Metrics, QueueStatus};
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// A job's state.
     ///
     /// # Errors
@@ -44,7 +44,7 @@ impl JobQueue {
     }
 
     /// The view of `job` at `word` (`None` while it is being submitted).
-    pub(super) fn view(&self, job: &Job, word: Word) -> Option<JobView> {
+    pub(super) fn view(&self, job: &Job<T>, word: Word) -> Option<JobView> {
         let end = word.end_kind().map(|kind| self.end_of(job, word, kind));
         Some(JobView::new(
             job.id,
@@ -57,7 +57,7 @@ impl JobQueue {
     }
 
     /// How a terminal job ended, with the details kept beside its word.
-    fn end_of(&self, job: &Job, word: Word, kind: EndKind) -> JobEnd {
+    fn end_of(&self, job: &Job<T>, word: Word, kind: EndKind) -> JobEnd {
         let dependency = || {
             // Written before the CAS that ended the job: always there.
             self.dependency_ends

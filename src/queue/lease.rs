@@ -40,8 +40,8 @@ fn cleanup_every(shortest_micros: u64) -> u64 {
 }
 
 /// One claimed attempt's lease, queued in the lane of its duration.
-struct LeaseEntry {
-    job: Arc<Job>,
+struct LeaseEntry<T> {
+    job: Arc<Job<T>>,
     attempt: u32,
     deadline: u64,
 }
@@ -49,19 +49,19 @@ struct LeaseEntry {
 /// The leases of one duration, in stripes (a claiming thread pushes to its
 /// own, as with the metrics: no shared tail between claimers); in each
 /// stripe, deadlines in order (to a clock tick).
-struct LeaseLane {
-    stripes: Box<[CachePadded<LeaseStripe>]>,
+struct LeaseLane<T> {
+    stripes: Box<[CachePadded<LeaseStripe<T>>]>,
 }
 
-struct LeaseStripe {
-    entries: Fifo<LeaseEntry>,
+struct LeaseStripe<T> {
+    entries: Fifo<LeaseEntry<T>>,
     /// The sweep's looked-at-but-not-due entry; only the sweeper (holding
     /// `Leases::sweeping`) touches it.
-    head: Mutex<Option<LeaseEntry>>,
+    head: Mutex<Option<LeaseEntry<T>>>,
 }
 
-impl LeaseLane {
-    fn new() -> LeaseLane {
+impl<T> LeaseLane<T> {
+    fn new() -> LeaseLane<T> {
         LeaseLane {
             stripes: (0..METRIC_STRIPES)
                 .map(|_| {
@@ -75,7 +75,7 @@ impl LeaseLane {
     }
 
     #[inline]
-    fn push(&self, entry: LeaseEntry) {
+    fn push(&self, entry: LeaseEntry<T>) {
         self.stripes[thread_index() % self.stripes.len()]
             .entries
             .push(entry);
@@ -83,13 +83,13 @@ impl LeaseLane {
 }
 
 /// The queue's lease lanes and sweep state.
-pub(super) struct Leases {
+pub(super) struct Leases<T> {
     /// Whether any lease was ever started: until then claims skip the check.
     active: AtomicBool,
     /// The lane of the first lease duration used (most queues use one):
     /// found without the map.
-    first: OnceLock<(u32, Arc<LeaseLane>)>,
-    lanes: ConcurrentMap<u32, Arc<LeaseLane>>,
+    first: OnceLock<(u32, Arc<LeaseLane<T>>)>,
+    lanes: ConcurrentMap<u32, Arc<LeaseLane<T>>>,
     /// No lease is due before this (µs): `claim_wait` sleepers wake for it.
     next_expiry: AtomicU64,
     /// Claimers sweep once this passes (µs): `next_expiry`, or sooner to
@@ -102,8 +102,8 @@ pub(super) struct Leases {
     sweeping: Mutex<()>,
 }
 
-impl Leases {
-    pub(super) fn new() -> Leases {
+impl<T> Leases<T> {
+    pub(super) fn new() -> Leases<T> {
         Leases {
             active: AtomicBool::new(false),
             first: OnceLock::new(),
@@ -124,7 +124,7 @@ impl Leases {
 
     /// Pushes `entry` into the lane of `millis`, created (rarely) if new.
     #[inline]
-    fn push(&self, millis: u32, now: u64, entry: LeaseEntry) {
+    fn push(&self, millis: u32, now: u64, entry: LeaseEntry<T>) {
         match self.first.get() {
             Some((first, lane)) if *first == millis => lane.push(entry),
             _ => self.lane(millis, now).push(entry),
@@ -132,7 +132,7 @@ impl Leases {
     }
 
     /// The lane of `millis`, created (rarely) if new.
-    fn lane(&self, millis: u32, now: u64) -> Arc<LeaseLane> {
+    fn lane(&self, millis: u32, now: u64) -> Arc<LeaseLane<T>> {
         if let Some(lane) = self.lanes.get_cloned(&millis) {
             return lane;
         }
@@ -161,10 +161,10 @@ impl Leases {
     }
 }
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// Starts the lease of `attempt` of `job`, just claimed at `now`.
     #[inline]
-    pub(super) fn start_lease(&self, job: &Arc<Job>, attempt: u32, now: u64) {
+    pub(super) fn start_lease(&self, job: &Arc<Job<T>>, attempt: u32, now: u64) {
         let millis = job.lease_millis;
         if millis == 0 {
             return;
@@ -263,7 +263,7 @@ impl JobQueue {
     /// Ends `attempt` of `job` because its lease ran out (its lease word is
     /// marked expired): counted as a failed attempt. `false`: the worker's
     /// report ended it first.
-    fn expire(&self, job: &Arc<Job>, attempt: u32) -> bool {
+    fn expire(&self, job: &Arc<Job<T>>, attempt: u32) -> bool {
         if self.faults.early_expiry_release() {
             // Loom negative control: the slot released before the CAS that
             // decides whether the expiry or the worker's report ends it.
@@ -328,10 +328,10 @@ impl JobQueue {
     /// ```
     // Linearization point: the CAS that moves the lease word's deadline
     // (`Timestamp::extend`); without a lease, the load of the state word.
-    pub fn heartbeat(&self, claim: &Claim) -> Result<bool, Error> {
+    pub fn heartbeat(&self, claim: &Claim<T>) -> Result<bool, Error> {
         let job = self.claimed(claim)?;
         let attempt = claim.attempt();
-        let current = |job: &Job| {
+        let current = |job: &Job<T>| {
             let word = job.word.load();
             (word.attempt() == attempt && word.state().is_some_and(JobState::is_claimed))
                 .then(|| word.cancel_requested())

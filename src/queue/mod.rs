@@ -113,11 +113,11 @@ use std::sync::Arc;
 /// * **`start` is optional**: `complete` accepts a `Scheduled` or `Running`
 ///   attempt; `start` only marks that the worker began (and refuses once a
 ///   cancel was requested).
-pub struct JobQueue {
+pub struct JobQueue<T = ()> {
     config: QueueConfig,
-    jobs: ConcurrentMap<JobId, Arc<Job>>,
-    fast_runners: Box<[OnceLock<Arc<RunnerLanes>>]>,
-    runners: ConcurrentMap<RunnerType, Arc<RunnerLanes>>,
+    jobs: ConcurrentMap<JobId, Arc<Job<T>>>,
+    fast_runners: Box<[OnceLock<Arc<RunnerLanes<T>>>]>,
+    runners: ConcurrentMap<RunnerType, Arc<RunnerLanes<T>>>,
     clusters: ConcurrentMap<ClusterId, Arc<Cluster>>,
     /// Per job record (incarnation) that ended by a dependency: that
     /// dependency and how it ended. Written, first come, before the CAS that
@@ -142,8 +142,8 @@ pub struct JobQueue {
     /// The clock of a loom build (loom has no time); unused otherwise.
     loom_time: AtomicU64,
     aging: Option<Aging>,
-    leases: lease::Leases,
-    timers: delay::Timers,
+    leases: lease::Leases<T>,
+    timers: delay::Timers<T>,
     /// Per job record whose spec sets its own retry backoff: that backoff.
     /// Removed when the job is pruned.
     retry_backoffs: ConcurrentMap<u64, crate::spec::RetryBackoff>,
@@ -154,15 +154,15 @@ pub struct JobQueue {
 }
 
 /// A runner type's lanes, borrowed or shared.
-enum RunnerRef<'a> {
-    Borrowed(&'a RunnerLanes),
-    Shared(Arc<RunnerLanes>),
+enum RunnerRef<'a, T> {
+    Borrowed(&'a RunnerLanes<T>),
+    Shared(Arc<RunnerLanes<T>>),
 }
 
-impl core::ops::Deref for RunnerRef<'_> {
-    type Target = RunnerLanes;
+impl<T> core::ops::Deref for RunnerRef<'_, T> {
+    type Target = RunnerLanes<T>;
     #[inline]
-    fn deref(&self) -> &RunnerLanes {
+    fn deref(&self) -> &RunnerLanes<T> {
         match self {
             RunnerRef::Borrowed(lanes) => lanes,
             RunnerRef::Shared(lanes) => lanes,
@@ -170,15 +170,23 @@ impl core::ops::Deref for RunnerRef<'_> {
     }
 }
 
-impl Default for JobQueue {
-    /// [`JobQueue::new`].
-    fn default() -> JobQueue {
-        JobQueue::new()
+impl<T> Default for JobQueue<T> {
+    /// A queue with the default configuration, for any payload type.
+    ///
+    /// ```
+    /// let queue: dagqueue::JobQueue<String> = Default::default();
+    /// assert_eq!(queue.config(), dagqueue::QueueConfig::default());
+    /// ```
+    fn default() -> JobQueue<T> {
+        JobQueue::from_parts(QueueConfig::default(), crate::faults::Faults::default())
     }
 }
 
 impl JobQueue {
-    /// A queue with the default configuration ([`QueueConfig::default`]).
+    /// A queue with the default configuration ([`QueueConfig::default`])
+    /// whose jobs carry no payload. For a payload type `T`:
+    /// `JobQueue::<T>::default()`, or
+    /// [`build_for`](JobQueueBuilder::build_for).
     ///
     /// ```
     /// let queue = dagqueue::JobQueue::new();
@@ -198,7 +206,8 @@ impl JobQueue {
         JobQueueBuilder::default()
     }
 
-    /// A queue with this configuration (validated when it was built).
+    /// A queue with this configuration (validated when it was built) whose
+    /// jobs carry no payload.
     ///
     /// ```
     /// use dagqueue::JobQueue;
@@ -208,8 +217,10 @@ impl JobQueue {
     pub fn with_config(config: QueueConfig) -> JobQueue {
         JobQueue::from_parts(config, crate::faults::Faults::default())
     }
+}
 
-    pub(crate) fn from_parts(config: QueueConfig, faults: crate::faults::Faults) -> JobQueue {
+impl<T> JobQueue<T> {
+    pub(crate) fn from_parts(config: QueueConfig, faults: crate::faults::Faults) -> JobQueue<T> {
         JobQueue {
             config,
             jobs: ConcurrentMap::new(),
@@ -260,7 +271,7 @@ impl JobQueue {
 
     /// A published job (a job still being submitted is unknown).
     #[inline]
-    fn lookup(&self, id: JobId) -> Result<Arc<Job>, Error> {
+    fn lookup(&self, id: JobId) -> Result<Arc<Job<T>>, Error> {
         match self.jobs.get_cloned(&id) {
             Some(job) if job.word.load().state().is_some() => Ok(job),
             _ => Err(Error::UnknownJob(id)),
@@ -271,7 +282,7 @@ impl JobQueue {
     /// for small ids (no reference count traffic), an `Arc` from the map
     /// otherwise.
     #[inline]
-    fn runner_lanes(&self, runner: RunnerType) -> Option<RunnerRef<'_>> {
+    fn runner_lanes(&self, runner: RunnerType) -> Option<RunnerRef<'_, T>> {
         match self.fast_runners.get(runner.0 as usize) {
             Some(slot) => slot.get().map(|lanes| RunnerRef::Borrowed(lanes)),
             None => self.runners.get_cloned(&runner).map(RunnerRef::Shared),
@@ -286,7 +297,7 @@ impl JobQueue {
         runner: RunnerType,
         cluster: Option<&Arc<Cluster>>,
         user: Option<UserId>,
-    ) -> Arc<LaneGroup> {
+    ) -> Arc<LaneGroup<T>> {
         match self.fast_runners.get(runner.0 as usize) {
             Some(slot) => slot
                 .get_or_init(|| Arc::new(RunnerLanes::new(self.uid)))
@@ -298,7 +309,7 @@ impl JobQueue {
         }
     }
 
-    fn all_runner_lanes(&self) -> Vec<Arc<RunnerLanes>> {
+    fn all_runner_lanes(&self) -> Vec<Arc<RunnerLanes<T>>> {
         let mut all: Vec<_> = self
             .fast_runners
             .iter()
@@ -310,13 +321,13 @@ impl JobQueue {
 
     /// Puts a job that just became pending at the back of its lane, and wakes
     /// sleeping workers.
-    fn enqueue(&self, job: &Arc<Job>, at: Enqueue) {
+    fn enqueue(&self, job: &Arc<Job<T>>, at: Enqueue) {
         self.enqueue_quietly(job, at);
         self.wake.notify();
     }
 
     /// [`enqueue`](JobQueue::enqueue) without the wake-up.
-    fn enqueue_quietly(&self, job: &Arc<Job>, at: Enqueue) {
+    fn enqueue_quietly(&self, job: &Arc<Job<T>>, at: Enqueue) {
         let now = self.now_micros();
         job.set_ready_at(now);
         let group = job.group();
@@ -343,9 +354,9 @@ fn not_queued(job: JobId, state: Option<JobState>) -> Error {
     }
 }
 
-impl Drop for JobQueue {
+impl<T> Drop for JobQueue<T> {
     /// A lane group's lanes, aging queues and set-aside list hold their
-    /// jobs (`Arc<Job>`), and a job holds its lane group (so that a release
+    /// jobs (`Arc<Job<T>>`), and a job holds its lane group (so that a release
     /// or a retry finds its lane without a lookup): a reference cycle by
     /// design, while the queue lives. Dropping the queue empties all three
     /// in every group, which breaks the cycles and frees every job.
@@ -363,7 +374,7 @@ impl Drop for JobQueue {
     }
 }
 
-impl std::fmt::Debug for JobQueue {
+impl<T> std::fmt::Debug for JobQueue<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobQueue")
             .field("config", &self.config)

@@ -15,10 +15,10 @@ use crate::view::JobState;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// The one step after any CAS that made `job` terminal: count it, then
     /// settle its dependents.
-    pub(super) fn finished(&self, job: &Job, terminal: JobState) {
+    pub(super) fn finished(&self, job: &Job<T>, terminal: JobState) {
         self.count_terminal(terminal);
         self.settle_dependents(job, terminal);
     }
@@ -27,10 +27,10 @@ impl JobQueue {
     /// and, in registration order, release each dependent whose edge's kind
     /// accepts that end ([`DependencyKind::releases`]), or end it; an ended
     /// dependent settles its own dependents the same way, transitively.
-    pub(super) fn settle_dependents(&self, job: &Job, terminal: JobState) {
+    pub(super) fn settle_dependents(&self, job: &Job<T>, terminal: JobState) {
         // The common case, all in one pass: a completion releasing
         // after-success dependents. Dependents to end wait in `work`.
-        let mut work: VecDeque<(Dependent, JobId, JobState)> = VecDeque::new();
+        let mut work: VecDeque<(Dependent<T>, JobId, JobState)> = VecDeque::new();
         job.dependents.seal_each(|dependent| {
             if dependent.kind.releases(terminal) {
                 self.release_dependent(&dependent.job);
@@ -55,7 +55,7 @@ impl JobQueue {
     }
 
     /// One of `job`'s dependencies let it go on: one unit of its wait done.
-    fn release_dependent(&self, job: &Arc<Job>) {
+    fn release_dependent(&self, job: &Arc<Job<T>>) {
         if let Some(at) = job.word.release_one() {
             self.enqueue(job, at);
         }
@@ -70,7 +70,7 @@ impl JobQueue {
     /// the state it ended in, if this call ended it.
     pub(super) fn end_by_dependency(
         &self,
-        job: &Job,
+        job: &Job<T>,
         dependency: JobId,
         terminal: JobState,
     ) -> Option<JobState> {
@@ -111,9 +111,9 @@ impl JobQueue {
     /// it already finished: the same verdict as the seal's.
     pub(super) fn settle_registration(
         &self,
-        job: &Arc<Job>,
+        job: &Arc<Job<T>>,
         kind: DependencyKind,
-        dependency: &Job,
+        dependency: &Job<T>,
     ) {
         let Some(terminal) = dependency.word.load().state() else {
             unreachable!("a sealed dependents list belongs to a finished job");
@@ -131,8 +131,8 @@ impl JobQueue {
     /// kind of each edge).
     pub(super) fn register_dependent(
         &self,
-        job: &Arc<Job>,
-        dependencies: &[(Arc<Job>, DependencyKind)],
+        job: &Arc<Job<T>>,
+        dependencies: &[(Arc<Job<T>>, DependencyKind)],
     ) {
         for (dependency, kind) in dependencies {
             let dependent = Dependent {

@@ -14,7 +14,7 @@ use crate::view::JobState;
 use std::sync::Arc;
 use std::time::Duration;
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// Marks a claimed attempt as started (`Scheduled` → `Running`).
     ///
     /// # Errors
@@ -31,7 +31,7 @@ impl JobQueue {
     /// assert_eq!(q.start(&claim), Err(Error::AlreadyStarted(JobId(1))));
     /// ```
     // Linearization point: the CAS scheduled → running.
-    pub fn start(&self, claim: &Claim) -> Result<(), Error> {
+    pub fn start(&self, claim: &Claim<T>) -> Result<(), Error> {
         self.claimed(claim)?
             .word
             .start(claim.attempt())
@@ -66,12 +66,12 @@ impl JobQueue {
     // Linearization point: the CAS that ends the attempt
     // (`StateWord::finish` in `job/word.rs`); it checks the attempt, so a
     // repeated or late report fails it and changes nothing.
-    pub fn complete(&self, claim: Claim, outcome: Outcome) -> Result<Completion, Error> {
+    pub fn complete(&self, claim: Claim<T>, outcome: Outcome) -> Result<Completion, Error> {
         self.report(&claim, outcome)
     }
 
     /// `complete` without consuming the claim.
-    fn report(&self, claim: &Claim, outcome: Outcome) -> Result<Completion, Error> {
+    fn report(&self, claim: &Claim<T>, outcome: Outcome) -> Result<Completion, Error> {
         let job = self.claimed(claim)?;
         self.end_attempt(job, claim.attempt(), outcome, false)
             .ok_or_else(|| stale(claim))
@@ -97,7 +97,7 @@ impl JobQueue {
     /// let reason = Some("disk still full".into());
     /// assert_eq!(q.job(JobId(1)).unwrap().end, Some(JobEnd::Failed { attempts: 2, reason }));
     /// ```
-    pub fn fail(&self, claim: Claim, reason: &str) -> Result<Completion, Error> {
+    pub fn fail(&self, claim: Claim<T>, reason: &str) -> Result<Completion, Error> {
         let completion = self.report(&claim, Outcome::Failure)?;
         if matches!(completion, Completion::Retrying | Completion::Failed) {
             let attempt = claim.attempt();
@@ -123,7 +123,7 @@ impl JobQueue {
     /// `StaleClaim`. A pruned record needs no check here: it is finished,
     /// so its word refuses every report.
     #[inline]
-    pub(super) fn claimed<'c>(&self, claim: &'c Claim) -> Result<&'c Arc<Job>, Error> {
+    pub(super) fn claimed<'c>(&self, claim: &'c Claim<T>) -> Result<&'c Arc<Job<T>>, Error> {
         let job = claim.record();
         match job.group.get() {
             Some(group) if group.queue == self.uid => Ok(job),
@@ -136,7 +136,7 @@ impl JobQueue {
     /// `None`: not the current attempt (someone else ended it).
     pub(super) fn end_attempt(
         &self,
-        job: &Arc<Job>,
+        job: &Arc<Job<T>>,
         attempt: u32,
         outcome: Outcome,
         by_lease: bool,
@@ -243,7 +243,7 @@ impl JobQueue {
 }
 
 /// The error of a report whose claim is not current.
-pub(super) fn stale(claim: &Claim) -> Error {
+pub(super) fn stale<T>(claim: &Claim<T>) -> Error {
     Error::StaleClaim {
         job: claim.job(),
         attempt: claim.attempt(),

@@ -6,7 +6,7 @@ use super::JobQueue;
 use crate::sync::Ordering;
 use std::time::Duration;
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// Closes the queue: later submits get [`Error::Closed`](crate::Error::Closed);
     /// `claim` hands out nothing and every `claim_wait` caller, asleep or
     /// not, returns [`WaitError::Closed`](crate::WaitError::Closed) at once.

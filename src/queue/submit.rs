@@ -13,7 +13,7 @@ use crate::view::JobState;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-impl JobQueue {
+impl<T> JobQueue<T> {
     /// Adds a job. It is `Pending` at once if all its dependencies already
     /// completed, otherwise `Waiting` (and it ends `Failed` or `Cancelled` at
     /// once if one of them already did). Registers its cluster, if new, with
@@ -38,7 +38,7 @@ impl JobQueue {
     // waiting) in `StateWord::publish` in `job/word.rs`. Before it, the id is
     // reserved in the table (so a racing duplicate fails) but every
     // operation treats the job as unknown.
-    pub fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
+    pub fn submit(&self, spec: JobSpec<T>) -> Result<JobId, Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
@@ -75,7 +75,15 @@ impl JobQueue {
             .get_lease()
             .or(self.config.lease())
             .map_or(0, |lease| lease.as_millis() as u32);
-        let job = Arc::new(Job::new(&spec, word, edges, lease_millis, self.faults));
+        let (spec, payload) = spec.split_payload();
+        let job = Arc::new(Job::new(
+            &spec,
+            payload,
+            word,
+            edges,
+            lease_millis,
+            self.faults,
+        ));
         if self.jobs.insert_if_absent(id, Arc::clone(&job)).is_err() {
             return Err(Error::DuplicateJob(id));
         }
@@ -165,7 +173,7 @@ impl JobQueue {
         let existing = job.dependencies.load();
         // Edges already recorded or named twice, by identity (not id: an id
         // may have been pruned and reused).
-        let mut known: HashSet<*const Job> =
+        let mut known: HashSet<*const Job<T>> =
             existing.iter().map(|edge| edge.job.as_ptr()).collect();
         // Jobs a failed cycle search already explored cannot reach `job`.
         let mut explored = HashSet::new();
@@ -221,7 +229,7 @@ impl JobQueue {
             self.finished(&job, EndKind::by_dependency(terminal).0);
             return Ok(());
         }
-        let unfinished: Vec<(Arc<Job>, DependencyKind)> = new
+        let unfinished: Vec<(Arc<Job<T>>, DependencyKind)> = new
             .into_iter()
             .filter(|d| !d.word.load().state().is_some_and(JobState::is_terminal))
             .map(|d| (d, kind))
@@ -249,9 +257,9 @@ impl JobQueue {
     /// false explored every descendant of what it visited, so one set serves
     /// every search for the same target.
     pub(super) fn reaches(
-        from: &Arc<Job>,
-        target: &Arc<Job>,
-        seen: &mut HashSet<*const Job>,
+        from: &Arc<Job<T>>,
+        target: &Arc<Job<T>>,
+        seen: &mut HashSet<*const Job<T>>,
     ) -> bool {
         let mut stack = vec![Arc::clone(from)];
         while let Some(job) = stack.pop() {
