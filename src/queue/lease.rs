@@ -2,14 +2,24 @@
 //! word, then an entry in the lane of that lease duration); `heartbeat`
 //! extends it; the sweep, run by claimers (and `claim_wait` sleepers, who
 //! wake for it) when the earliest lease may be due, takes back the leases
-//! that ran out. Each lane is a FIFO of entries whose deadlines only grow
-//! (every entry of a lane is `now + the lane's duration`, and the sweep
-//! re-queues an extended entry at the back with its later deadline), so a
-//! sweep pops entries of ended attempts and due leases and stops at the
-//! first live lease not due: O(popped + lanes), each entry popped once,
+//! that ran out.
+//!
+//! A lane has one stripe per claiming thread (modulo the stripe count).
+//! A stripe keeps the lease its thread started last in `latest`; a report
+//! of that attempt by the same thread clears it (the usual worker loop:
+//! claim, work, report, so most leases cost a lock of the thread's own
+//! stripe at claim and at report, and nothing else). A lease still
+//! unreported when its thread claims again moves to the back of the
+//! stripe's FIFO, whose deadlines therefore only grow (every lease of a
+//! lane is `now + the lane's duration`, and the sweep re-queues an extended
+//! entry at the back with its later deadline). So a sweep pops entries of
+//! ended attempts and due leases, stops at the first live lease not due,
+//! then looks at `latest`: O(popped + stripes), each entry popped once,
 //! never a scan of the claimed jobs. Claimers also sweep every
-//! `CLEANUP_EVERY` (at most), so entries of attempts already reported do
-//! not pile up for a whole lease duration behind a live head.
+//! `cleanup_every` (at most), so entries of attempts reported later (or by
+//! another thread) do not pile up for a whole lease duration behind a live
+//! head. An entry holds the job's id and incarnation, not the job: the
+//! sweep finds the record in the job table (where a claimed job always is).
 //!
 //! Exactly once: a due lease is first marked expired by CAS on the lease
 //! word (after which no heartbeat can extend it, and before which a
@@ -22,6 +32,7 @@ use super::report::stale;
 use super::JobQueue;
 use crate::claim::{Claim, Outcome};
 use crate::error::Error;
+use crate::ids::JobId;
 use crate::job::lease::{ExtendRefusal, Lease, SweepFinding};
 use crate::job::Job;
 use crate::sync::{
@@ -39,33 +50,50 @@ fn cleanup_every(shortest_micros: u64) -> u64 {
     (shortest_micros / 8).min(100_000)
 }
 
-/// One claimed attempt's lease, queued in the lane of its duration.
-struct LeaseEntry<T> {
-    job: Arc<Job<T>>,
+/// One claimed attempt's lease: which record and attempt (found again in
+/// the job table when the sweep looks at it: the entry holds no reference,
+/// so keeping it costs no reference count), and the deadline it was queued
+/// with.
+struct LeaseEntry {
+    job: JobId,
+    incarnation: u64,
     attempt: u32,
     deadline: u64,
 }
 
-/// The leases of one duration, in stripes (a claiming thread pushes to its
-/// own, as with the metrics: no shared tail between claimers); in each
-/// stripe, deadlines in order (to a clock tick).
-struct LeaseLane<T> {
-    stripes: Box<[CachePadded<LeaseStripe<T>>]>,
+impl LeaseEntry {
+    fn names<T>(&self, job: &Job<T>, attempt: u32) -> bool {
+        self.incarnation == job.incarnation && self.attempt == attempt
+    }
 }
 
-struct LeaseStripe<T> {
-    entries: Fifo<LeaseEntry<T>>,
+/// The leases of one duration, in stripes (a claiming thread uses its own,
+/// as with the metrics: no shared tail between claimers).
+struct LeaseLane {
+    stripes: Box<[CachePadded<LeaseStripe>]>,
+}
+
+/// One stripe: the lease its thread started last, in `latest`, and the
+/// older ones still unreported when a newer one took that place, in
+/// `entries`, in the order they were started (so deadlines in order, to a
+/// clock tick). A worker that reports an attempt before it claims the next
+/// (the usual loop) clears `latest` itself: its lease never reaches
+/// `entries`, and the sweep never sees it.
+struct LeaseStripe {
+    latest: Mutex<Option<LeaseEntry>>,
+    entries: Fifo<LeaseEntry>,
     /// The sweep's looked-at-but-not-due entry; only the sweeper (holding
     /// `Leases::sweeping`) touches it.
-    head: Mutex<Option<LeaseEntry<T>>>,
+    head: Mutex<Option<LeaseEntry>>,
 }
 
-impl<T> LeaseLane<T> {
-    fn new() -> LeaseLane<T> {
+impl LeaseLane {
+    fn new() -> LeaseLane {
         LeaseLane {
             stripes: (0..METRIC_STRIPES)
                 .map(|_| {
                     CachePadded::new(LeaseStripe {
+                        latest: Mutex::new(None),
                         entries: Fifo::new(),
                         head: Mutex::new(None),
                     })
@@ -74,22 +102,56 @@ impl<T> LeaseLane<T> {
         }
     }
 
+    /// This thread's stripe.
     #[inline]
-    fn push(&self, entry: LeaseEntry<T>) {
-        self.stripes[thread_index() % self.stripes.len()]
-            .entries
-            .push(entry);
+    fn stripe(&self) -> &LeaseStripe {
+        &self.stripes[thread_index() % self.stripes.len()]
+    }
+
+    /// Makes `entry` its stripe's latest; the one it displaces, if any,
+    /// joins the back of `entries` (under the same lock, so `entries` stays
+    /// in the order the leases started).
+    #[inline]
+    fn push(&self, entry: LeaseEntry) {
+        let stripe = self.stripe();
+        let mut latest = stripe.latest.lock();
+        if let Some(displaced) = latest.replace(entry) {
+            stripe.entries.push(displaced);
+        }
+    }
+
+    /// Clears this thread's latest lease if it is `attempt` of `job`
+    /// (just reported).
+    #[inline]
+    fn forget<T>(&self, job: &Job<T>, attempt: u32) {
+        let mut latest = self.stripe().latest.lock();
+        if latest
+            .as_ref()
+            .is_some_and(|entry| entry.names(job, attempt))
+        {
+            *latest = None;
+        }
     }
 }
 
+/// What the sweep found for a lease entry.
+enum Look<T> {
+    /// Its attempt is no longer claimed: forget the entry.
+    Gone,
+    /// Due, and marked expired by this sweep: take the attempt back.
+    Expired(Arc<Job<T>>),
+    /// Live, due at this deadline.
+    Live(u64),
+}
+
 /// The queue's lease lanes and sweep state.
-pub(super) struct Leases<T> {
+pub(super) struct Leases {
     /// Whether any lease was ever started: until then claims skip the check.
     active: AtomicBool,
     /// The lane of the first lease duration used (most queues use one):
     /// found without the map.
-    first: OnceLock<(u32, Arc<LeaseLane<T>>)>,
-    lanes: ConcurrentMap<u32, Arc<LeaseLane<T>>>,
+    first: OnceLock<(u32, Arc<LeaseLane>)>,
+    lanes: ConcurrentMap<u32, Arc<LeaseLane>>,
     /// No lease is due before this (µs): `claim_wait` sleepers wake for it.
     next_expiry: AtomicU64,
     /// Claimers sweep once this passes (µs): `next_expiry`, or sooner to
@@ -102,8 +164,8 @@ pub(super) struct Leases<T> {
     sweeping: Mutex<()>,
 }
 
-impl<T> Leases<T> {
-    pub(super) fn new() -> Leases<T> {
+impl Leases {
+    pub(super) fn new() -> Leases {
         Leases {
             active: AtomicBool::new(false),
             first: OnceLock::new(),
@@ -124,15 +186,28 @@ impl<T> Leases<T> {
 
     /// Pushes `entry` into the lane of `millis`, created (rarely) if new.
     #[inline]
-    fn push(&self, millis: u32, now: u64, entry: LeaseEntry<T>) {
+    fn push(&self, millis: u32, now: u64, entry: LeaseEntry) {
         match self.first.get() {
             Some((first, lane)) if *first == millis => lane.push(entry),
             _ => self.lane(millis, now).push(entry),
         }
     }
 
+    /// Runs `f` on the lane of `millis`, if it exists.
+    #[inline]
+    fn with_lane(&self, millis: u32, f: impl FnOnce(&LeaseLane)) {
+        match self.first.get() {
+            Some((first, lane)) if *first == millis => f(lane),
+            _ => {
+                if let Some(lane) = self.lanes.get_cloned(&millis) {
+                    f(&lane)
+                }
+            }
+        }
+    }
+
     /// The lane of `millis`, created (rarely) if new.
-    fn lane(&self, millis: u32, now: u64) -> Arc<LeaseLane<T>> {
+    fn lane(&self, millis: u32, now: u64) -> Arc<LeaseLane> {
         if let Some(lane) = self.lanes.get_cloned(&millis) {
             return lane;
         }
@@ -164,7 +239,7 @@ impl<T> Leases<T> {
 impl<T> JobQueue<T> {
     /// Starts the lease of `attempt` of `job`, just claimed at `now`.
     #[inline]
-    pub(super) fn start_lease(&self, job: &Arc<Job<T>>, attempt: u32, now: u64) {
+    pub(super) fn start_lease(&self, job: &Job<T>, attempt: u32, now: u64) {
         let millis = job.lease_millis;
         if millis == 0 {
             return;
@@ -172,11 +247,23 @@ impl<T> JobQueue<T> {
         let deadline = now.saturating_add(u64::from(millis) * 1000);
         job.timestamp.start_lease(Lease::new(deadline, attempt));
         let entry = LeaseEntry {
-            job: Arc::clone(job),
+            job: job.id,
+            incarnation: job.incarnation,
             attempt,
             deadline,
         };
         self.leases.push(millis, now, entry);
+    }
+
+    /// After a report ended `attempt` of `job`: drops its lease entry if it
+    /// is this thread's latest (the usual case: claim, work, report), so
+    /// that nobody ever looks at it again. Otherwise a sweep drops it.
+    #[inline]
+    pub(super) fn forget_lease(&self, job: &Job<T>, attempt: u32) {
+        if job.lease_millis != 0 {
+            self.leases
+                .with_lane(job.lease_millis, |lane| lane.forget(job, attempt));
+        }
     }
 
     /// Sweeps the leases if one may be due (claim's step, like aging's).
@@ -210,38 +297,41 @@ impl<T> JobQueue<T> {
     fn sweep_leases(&self, now: u64) -> usize {
         let mut expired = 0;
         let mut earliest = u64::MAX;
-        let stripes = self.leases.lanes.values_cloned();
-        for stripe in stripes.iter().flat_map(|lane| lane.stripes.iter()) {
+        let lanes = self.leases.lanes.values_cloned();
+        for stripe in lanes.iter().flat_map(|lane| lane.stripes.iter()) {
             let mut head = stripe.head.lock();
             loop {
                 let Some(entry) = head.take().or_else(|| stripe.entries.pop()) else {
                     break;
                 };
-                let word = entry.job.word.load();
-                if word.attempt() != entry.attempt
-                    || !word.state().is_some_and(JobState::is_claimed)
-                {
-                    continue; // reported (or taken back): drop the entry
-                }
-                let skip_mark = self.faults.unmarked_expiry();
-                match entry.job.timestamp.sweep(entry.attempt, now, skip_mark) {
-                    // Reported (or retried, or expired by a heartbeat): drop.
-                    SweepFinding::Gone => {}
-                    SweepFinding::Expired => {
-                        if self.expire(&entry.job, entry.attempt) {
-                            expired += 1;
-                        }
-                    }
-                    // Live and not due: the lane's earliest; stop here.
-                    SweepFinding::Extended(deadline) if deadline == entry.deadline => {
+                match self.look_at(&entry, now) {
+                    // Reported, retried, pruned...: drop the entry.
+                    Look::Gone => {}
+                    Look::Expired(job) => expired += usize::from(self.expire(&job, entry.attempt)),
+                    // Live and not due: the stripe's earliest; stop here.
+                    Look::Live(deadline) if deadline == entry.deadline => {
                         earliest = earliest.min(deadline);
                         *head = Some(entry);
                         break;
                     }
                     // Moved by a heartbeat: to the back, with its deadline.
-                    SweepFinding::Extended(deadline) => {
-                        stripe.entries.push(LeaseEntry { deadline, ..entry })
-                    }
+                    Look::Live(deadline) => stripe.entries.push(LeaseEntry { deadline, ..entry }),
+                }
+            }
+            drop(head);
+            // The stripe's latest lease (started after all of `entries`).
+            let mut latest = stripe.latest.lock();
+            let look = latest.as_ref().map(|entry| self.look_at(entry, now));
+            match look {
+                None => {}
+                Some(Look::Live(deadline)) => earliest = earliest.min(deadline),
+                Some(Look::Gone) => *latest = None,
+                Some(Look::Expired(job)) => {
+                    let attempt = latest.take().map_or(0, |entry| entry.attempt);
+                    // Not under the lock: ending the attempt re-queues or
+                    // finishes the job, which may take other locks.
+                    drop(latest);
+                    expired += usize::from(self.expire(&job, attempt));
                 }
             }
         }
@@ -258,6 +348,31 @@ impl<T> JobQueue<T> {
             .next_sweep
             .store(next_expiry.min(cleanup), Ordering::Relaxed);
         expired
+    }
+
+    /// What the sweep finds for one lease entry at `now`: its record (looked
+    /// up by id, and only if it is the same record), and whether the
+    /// attempt is still claimed; if so, the lease word decides, and a due
+    /// lease is marked expired here (the CAS a heartbeat cannot pass).
+    fn look_at(&self, entry: &LeaseEntry, now: u64) -> Look<T> {
+        let Some(job) = self
+            .jobs
+            .get_cloned(&entry.job)
+            .filter(|job| job.incarnation == entry.incarnation)
+        else {
+            return Look::Gone; // pruned (a finished job): nothing to take back
+        };
+        let word = job.word.load();
+        if word.attempt() != entry.attempt || !word.state().is_some_and(JobState::is_claimed) {
+            return Look::Gone; // reported (or taken back)
+        }
+        let skip_mark = self.faults.unmarked_expiry();
+        match job.timestamp.sweep(entry.attempt, now, skip_mark) {
+            // Reported (or retried, or expired by a heartbeat).
+            SweepFinding::Gone => Look::Gone,
+            SweepFinding::Expired => Look::Expired(job),
+            SweepFinding::Extended(deadline) => Look::Live(deadline),
+        }
     }
 
     /// Ends `attempt` of `job` because its lease ran out (its lease word is

@@ -142,7 +142,7 @@ pub struct JobQueue<T = ()> {
     /// The clock of a loom build (loom has no time); unused otherwise.
     loom_time: AtomicU64,
     aging: Option<Aging>,
-    leases: lease::Leases<T>,
+    leases: lease::Leases,
     timers: delay::Timers<T>,
     /// Per job record whose spec sets its own retry backoff: that backoff.
     /// Removed when the job is pruned.

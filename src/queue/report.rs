@@ -73,8 +73,11 @@ impl<T> JobQueue<T> {
     /// `complete` without consuming the claim.
     fn report(&self, claim: &Claim<T>, outcome: Outcome) -> Result<Completion, Error> {
         let job = self.claimed(claim)?;
-        self.end_attempt(job, claim.attempt(), outcome, false)
-            .ok_or_else(|| stale(claim))
+        let completion = self
+            .end_attempt(job, claim.attempt(), outcome, false)
+            .ok_or_else(|| stale(claim))?;
+        self.forget_lease(job, claim.attempt());
+        Ok(completion)
     }
 
     /// Reports that a claimed attempt failed, and why: as
