@@ -19,7 +19,8 @@ for round in $(seq 1 "${ROUNDS:-4}"); do
     out=$(cargo bench --bench lifecycle -- "${args[@]}" 'lifecycle/JobQueue' 2>&1)
     echo "== round $round ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
     for variant in JobQueueLeased JobQueuePayload64; do
-        echo "$out" | awk -v jobs="$jobs" -v ref="$variant" -f "$root/scripts/lifecycle_ratio.awk" |
-            sed -E "s/\(([A-Za-z0-9]+) time \/ JobQueue time ([0-9.]+)x\)/-> $variant throughput \/ JobQueue throughput \2/"
+        # "JobQueue time / variant time" is the variant's throughput as a
+        # fraction of JobQueue's.
+        echo "$out" | awk -v jobs="$jobs" -v ref="$variant" -f "$root/scripts/lifecycle_ratio.awk"
     done
 done

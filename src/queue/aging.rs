@@ -4,6 +4,7 @@
 //! sweep interval.
 
 use super::JobQueue;
+use super::Now;
 use crate::spec::Priority;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::time::Duration;
@@ -33,8 +34,8 @@ impl<T> JobQueue<T> {
     /// Aging: promotes pending jobs that waited too long at their level. Run
     /// by at most one claimer at a time (`try_lock`: nobody waits for it),
     /// at most once per sweep interval.
-    pub(super) fn promote_aged(&self, aging: &Aging) {
-        let now = self.now_micros();
+    pub(super) fn promote_aged(&self, aging: &Aging, now: &Now) {
+        let now = now.get(self);
         if now < aging.next_sweep.load(Ordering::Relaxed) {
             return;
         }

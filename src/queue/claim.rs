@@ -3,6 +3,7 @@
 //! attempts (`wake.rs`).
 
 use super::JobQueue;
+use super::Now;
 use crate::claim::{Claim, WaitError};
 use crate::cluster::Cluster;
 use crate::ids::RunnerType;
@@ -37,17 +38,19 @@ impl<T> JobQueue<T> {
         if self.is_closed() {
             return None;
         }
-        self.sweep_leases_if_due();
-        self.release_due_if_any();
+        // One clock read serves every step of the claim.
+        let now = Now::unread();
+        self.sweep_leases_if_due(&now);
+        self.release_due_if_any(&now);
         if let Some(aging) = &self.aging {
-            self.promote_aged(aging);
+            self.promote_aged(aging, &now);
         }
         // No closure here: the claim is built straight into the caller's
         // return slot (a 24-byte value handed back through a closure was
         // copied with a 16-byte load over narrower stores, a store-forwarding
         // stall on every claim).
         let lanes = self.runner_lanes(runner)?;
-        self.claim_from(&lanes)
+        self.claim_from(&lanes, &now)
     }
 
     /// Like [`claim`](JobQueue::claim), but sleeps (without polling) until a
@@ -106,7 +109,7 @@ impl<T> JobQueue<T> {
         }
     }
 
-    pub(super) fn claim_from(&self, lanes: &RunnerLanes<T>) -> Option<Claim<T>> {
+    pub(super) fn claim_from(&self, lanes: &RunnerLanes<T>, now: &Now) -> Option<Claim<T>> {
         let groups = &lanes.groups;
         let count = groups.len();
         if count == 0 {
@@ -125,7 +128,7 @@ impl<T> JobQueue<T> {
             let mut index = start;
             for _ in 0..count {
                 let group = groups.get(index);
-                if let Some(claim) = self.claim_in(group, level) {
+                if let Some(claim) = self.claim_in(group, level, now) {
                     // Write only when it moves: an unchanged cursor stays a
                     // read-shared cache line.
                     if lanes.cursor.load(Ordering::Relaxed) != index + 1 {
@@ -143,7 +146,12 @@ impl<T> JobQueue<T> {
     /// cluster first; `None` if the lane is empty or the cluster is full,
     /// paused, or has no job that fits.
     #[inline]
-    pub(super) fn claim_in(&self, group: &LaneGroup<T>, level: usize) -> Option<Claim<T>> {
+    pub(super) fn claim_in(
+        &self,
+        group: &LaneGroup<T>,
+        level: usize,
+        now: &Now,
+    ) -> Option<Claim<T>> {
         if group.lanes[level].is_empty() {
             return None;
         }
@@ -166,7 +174,7 @@ impl<T> JobQueue<T> {
             cluster.commit();
         }
         self.metrics.add(Counter::Scheduled, 1);
-        let now = self.now_micros();
+        let now = now.get(self);
         self.metrics.record_wait(now.saturating_sub(job.ready_at()));
         self.start_lease(&job, word.attempt(), now);
         // The lane entry's reference moves into the claim.

@@ -12,6 +12,7 @@
 //! it has passed. `claim_wait` sleepers wake for it.
 
 use super::JobQueue;
+use super::Now;
 use crate::job::Job;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering};
 use std::cmp::{Ordering as Order, Reverse};
@@ -84,11 +85,11 @@ impl<T> JobQueue<T> {
     /// Releases the timers that are due, if the earliest one is (claim's
     /// step). One load a claim when nothing is due.
     #[inline]
-    pub(super) fn release_due_if_any(&self) {
+    pub(super) fn release_due_if_any(&self, now: &Now) {
         if !self.timers.active.load(Ordering::Acquire) {
             return;
         }
-        let now = self.now_micros();
+        let now = now.get(self);
         // Relaxed: a hint; the heap decides under its lock.
         if now >= self.timers.next_due.load(Ordering::Relaxed) {
             self.release_due(now);

@@ -30,6 +30,7 @@
 
 use super::report::stale;
 use super::JobQueue;
+use super::Now;
 use crate::claim::{Claim, Outcome};
 use crate::error::Error;
 use crate::ids::JobId;
@@ -268,12 +269,12 @@ impl<T> JobQueue<T> {
 
     /// Sweeps the leases if one may be due (claim's step, like aging's).
     #[inline]
-    pub(super) fn sweep_leases_if_due(&self) {
+    pub(super) fn sweep_leases_if_due(&self, now: &Now) {
         // Acquire: pairs with the lane creation's Release.
         if !self.leases.active.load(Ordering::Acquire) {
             return;
         }
-        let now = self.now_micros();
+        let now = now.get(self);
         if self.leases.due(now) {
             if let Some(sweeping) = self.leases.sweeping.try_lock() {
                 self.sweep_leases(now);
@@ -300,10 +301,7 @@ impl<T> JobQueue<T> {
         let lanes = self.leases.lanes.values_cloned();
         for stripe in lanes.iter().flat_map(|lane| lane.stripes.iter()) {
             let mut head = stripe.head.lock();
-            loop {
-                let Some(entry) = head.take().or_else(|| stripe.entries.pop()) else {
-                    break;
-                };
+            while let Some(entry) = head.take().or_else(|| stripe.entries.pop()) {
                 match self.look_at(&entry, now) {
                     // Reported, retried, pruned...: drop the entry.
                     Look::Gone => {}

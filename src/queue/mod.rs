@@ -347,6 +347,31 @@ impl<T> JobQueue<T> {
     }
 }
 
+/// The queue's clock, read at most once by one operation (the first step
+/// that needs it reads it; the others reuse that reading).
+pub(super) struct Now(core::cell::Cell<Option<u64>>);
+
+impl Now {
+    /// Not read yet.
+    #[inline]
+    pub(super) fn unread() -> Now {
+        Now(core::cell::Cell::new(None))
+    }
+
+    /// The reading, taken now if this is the first call.
+    #[inline]
+    pub(super) fn get<T>(&self, queue: &JobQueue<T>) -> u64 {
+        match self.0.get() {
+            Some(micros) => micros,
+            None => {
+                let micros = queue.now_micros();
+                self.0.set(Some(micros));
+                micros
+            }
+        }
+    }
+}
+
 fn not_queued(job: JobId, state: Option<JobState>) -> Error {
     match state {
         Some(state) => Error::NotQueued { job, state },
