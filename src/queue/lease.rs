@@ -63,9 +63,16 @@ struct LeaseEntry {
 }
 
 impl LeaseEntry {
-    fn names<T>(&self, job: &Job<T>, attempt: u32) -> bool {
-        self.incarnation == job.incarnation && self.attempt == attempt
+    /// Its record's incarnation and its attempt in one word: unique to
+    /// this attempt of this record, never 0 (the attempt is at least 1,
+    /// below 2^11; the incarnation below 2^53).
+    fn ticket(&self) -> u64 {
+        ticket(self.incarnation, self.attempt)
     }
+}
+
+fn ticket(incarnation: u64, attempt: u32) -> u64 {
+    incarnation << 11 | u64::from(attempt)
 }
 
 /// The leases of one duration, in stripes (a claiming thread uses its own,
@@ -78,10 +85,15 @@ struct LeaseLane {
 /// older ones still unreported when a newer one took that place, in
 /// `entries`, in the order they were started (so deadlines in order, to a
 /// clock tick). A worker that reports an attempt before it claims the next
-/// (the usual loop) clears `latest` itself: its lease never reaches
-/// `entries`, and the sweep never sees it.
+/// (the usual loop) clears `latest_ticket` itself, which marks `latest` as
+/// reported: its lease never reaches `entries`, and the sweep never looks
+/// at it.
 struct LeaseStripe {
     latest: Mutex<Option<LeaseEntry>>,
+    /// The ticket of `latest` while it may be unreported; 0 once its own
+    /// report cleared it (one CAS: the report takes no lock). Written under
+    /// `latest`'s lock except for that clearing CAS.
+    latest_ticket: AtomicU64,
     entries: Fifo<LeaseEntry>,
     /// The sweep's looked-at-but-not-due entry; only the sweeper (holding
     /// `Leases::sweeping`) touches it.
@@ -95,6 +107,7 @@ impl LeaseLane {
                 .map(|_| {
                     CachePadded::new(LeaseStripe {
                         latest: Mutex::new(None),
+                        latest_ticket: AtomicU64::new(0),
                         entries: Fifo::new(),
                         head: Mutex::new(None),
                     })
@@ -109,29 +122,41 @@ impl LeaseLane {
         &self.stripes[thread_index() % self.stripes.len()]
     }
 
-    /// Makes `entry` its stripe's latest; the one it displaces, if any,
-    /// joins the back of `entries` (under the same lock, so `entries` stays
-    /// in the order the leases started).
+    /// Makes `entry` its stripe's latest; the one it displaces, unless
+    /// its report cleared it, joins the back of `entries` (under the same
+    /// lock, so `entries` stays in the order the leases started).
     #[inline]
     fn push(&self, entry: LeaseEntry) {
         let stripe = self.stripe();
         let mut latest = stripe.latest.lock();
+        // Relaxed: under the lock this reads the ticket stored with
+        // `latest` (the lock orders it) or the clearing CAS after it; a
+        // clearing not seen yet only sends a reported entry to `entries`,
+        // where the sweep drops it.
+        let unreported = stripe.latest_ticket.load(Ordering::Relaxed);
+        stripe
+            .latest_ticket
+            .store(entry.ticket(), Ordering::Relaxed);
         if let Some(displaced) = latest.replace(entry) {
-            stripe.entries.push(displaced);
+            if displaced.ticket() == unreported {
+                stripe.entries.push(displaced);
+            }
         }
     }
 
-    /// Clears this thread's latest lease if it is `attempt` of `job`
-    /// (just reported).
+    /// Marks this thread's latest lease reported if it is `attempt` of
+    /// `job` (just reported, which ended the attempt: so the entry is dead
+    /// whatever the ordering, and dropping it later is always right).
     #[inline]
     fn forget<T>(&self, job: &Job<T>, attempt: u32) {
-        let mut latest = self.stripe().latest.lock();
-        if latest
-            .as_ref()
-            .is_some_and(|entry| entry.names(job, attempt))
-        {
-            *latest = None;
-        }
+        let ticket = ticket(job.incarnation, attempt);
+        // Relaxed: see `push`.
+        let _ = self.stripe().latest_ticket.compare_exchange(
+            ticket,
+            0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -317,15 +342,26 @@ impl<T> JobQueue<T> {
                 }
             }
             drop(head);
-            // The stripe's latest lease (started after all of `entries`).
+            // The stripe's latest lease (started after all of `entries`),
+            // unless its report marked it.
             let mut latest = stripe.latest.lock();
-            let look = latest.as_ref().map(|entry| self.look_at(entry, now));
+            let unreported = stripe.latest_ticket.load(Ordering::Relaxed);
+            let look = latest
+                .as_ref()
+                .map(|entry| match entry.ticket() == unreported {
+                    true => self.look_at(entry, now),
+                    false => Look::Gone,
+                });
             match look {
                 None => {}
                 Some(Look::Live(deadline)) => earliest = earliest.min(deadline),
-                Some(Look::Gone) => *latest = None,
+                Some(Look::Gone) => {
+                    *latest = None;
+                    stripe.latest_ticket.store(0, Ordering::Relaxed);
+                }
                 Some(Look::Expired(job)) => {
                     let attempt = latest.take().map_or(0, |entry| entry.attempt);
+                    stripe.latest_ticket.store(0, Ordering::Relaxed);
                     // Not under the lock: ending the attempt re-queues or
                     // finishes the job, which may take other locks.
                     drop(latest);
