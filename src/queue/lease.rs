@@ -28,6 +28,7 @@
 //! worker's report, exactly one ends the attempt, counts it and releases its
 //! slot.
 
+use super::lease_slot::LeaseSlots;
 use super::report::stale;
 use super::JobQueue;
 use super::Now;
@@ -36,10 +37,7 @@ use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::lease::{ExtendRefusal, Lease, SweepFinding};
 use crate::job::Job;
-use crate::sync::{
-    thread_index, AtomicBool, AtomicU64, CachePadded, ConcurrentMap, Fifo, Mutex, OnceLock,
-    Ordering, METRIC_STRIPES,
-};
+use crate::sync::{AtomicBool, AtomicU64, Mutex, OnceLock, Ordering};
 use crate::view::JobState;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,113 +49,37 @@ fn cleanup_every(shortest_micros: u64) -> u64 {
     (shortest_micros / 8).min(100_000)
 }
 
-/// One claimed attempt's lease: which record and attempt (found again in
-/// the job table when the sweep looks at it: the entry holds no reference,
-/// so keeping it costs no reference count), and the deadline it was queued
+/// One claimed attempt's lease: the job (found again in the job table when
+/// the sweep looks at it: the entry holds no reference, so keeping it
+/// costs no reference count), its ticket, and the deadline it was queued
 /// with.
-struct LeaseEntry {
-    job: JobId,
-    incarnation: u64,
-    attempt: u32,
-    deadline: u64,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct LeaseEntry {
+    pub(super) job: JobId,
+    /// The record's incarnation and the attempt (`ticket`).
+    pub(super) ticket: u64,
+    pub(super) deadline: u64,
 }
 
 impl LeaseEntry {
-    /// Its record's incarnation and its attempt in one word: unique to
-    /// this attempt of this record, never 0 (the attempt is at least 1,
-    /// below 2^11; the incarnation below 2^53).
-    fn ticket(&self) -> u64 {
-        ticket(self.incarnation, self.attempt)
+    fn incarnation(&self) -> u64 {
+        self.ticket >> ATTEMPT_BITS
+    }
+
+    fn attempt(&self) -> u32 {
+        (self.ticket & ((1 << ATTEMPT_BITS) - 1)) as u32
     }
 }
 
-fn ticket(incarnation: u64, attempt: u32) -> u64 {
-    incarnation << 11 | u64::from(attempt)
-}
+/// Bits of a ticket that hold the attempt (attempts stay below 2^11: see
+/// `MAX_RETRIES`).
+const ATTEMPT_BITS: u32 = 11;
 
-/// The leases of one duration, in stripes (a claiming thread uses its own,
-/// as with the metrics: no shared tail between claimers).
-struct LeaseLane {
-    stripes: Box<[CachePadded<LeaseStripe>]>,
-}
-
-/// One stripe: the lease its thread started last, in `latest`, and the
-/// older ones still unreported when a newer one took that place, in
-/// `entries`, in the order they were started (so deadlines in order, to a
-/// clock tick). A worker that reports an attempt before it claims the next
-/// (the usual loop) clears `latest_ticket` itself, which marks `latest` as
-/// reported: its lease never reaches `entries`, and the sweep never looks
-/// at it.
-struct LeaseStripe {
-    latest: Mutex<Option<LeaseEntry>>,
-    /// The ticket of `latest` while it may be unreported; 0 once its own
-    /// report cleared it (one CAS: the report takes no lock). Written under
-    /// `latest`'s lock except for that clearing CAS.
-    latest_ticket: AtomicU64,
-    entries: Fifo<LeaseEntry>,
-    /// The sweep's looked-at-but-not-due entry; only the sweeper (holding
-    /// `Leases::sweeping`) touches it.
-    head: Mutex<Option<LeaseEntry>>,
-}
-
-impl LeaseLane {
-    fn new() -> LeaseLane {
-        LeaseLane {
-            stripes: (0..METRIC_STRIPES)
-                .map(|_| {
-                    CachePadded::new(LeaseStripe {
-                        latest: Mutex::new(None),
-                        latest_ticket: AtomicU64::new(0),
-                        entries: Fifo::new(),
-                        head: Mutex::new(None),
-                    })
-                })
-                .collect(),
-        }
-    }
-
-    /// This thread's stripe.
-    #[inline]
-    fn stripe(&self) -> &LeaseStripe {
-        &self.stripes[thread_index() % self.stripes.len()]
-    }
-
-    /// Makes `entry` its stripe's latest; the one it displaces, unless
-    /// its report cleared it, joins the back of `entries` (under the same
-    /// lock, so `entries` stays in the order the leases started).
-    #[inline]
-    fn push(&self, entry: LeaseEntry) {
-        let stripe = self.stripe();
-        let mut latest = stripe.latest.lock();
-        // Relaxed: under the lock this reads the ticket stored with
-        // `latest` (the lock orders it) or the clearing CAS after it; a
-        // clearing not seen yet only sends a reported entry to `entries`,
-        // where the sweep drops it.
-        let unreported = stripe.latest_ticket.load(Ordering::Relaxed);
-        stripe
-            .latest_ticket
-            .store(entry.ticket(), Ordering::Relaxed);
-        if let Some(displaced) = latest.replace(entry) {
-            if displaced.ticket() == unreported {
-                stripe.entries.push(displaced);
-            }
-        }
-    }
-
-    /// Marks this thread's latest lease reported if it is `attempt` of
-    /// `job` (just reported, which ended the attempt: so the entry is dead
-    /// whatever the ordering, and dropping it later is always right).
-    #[inline]
-    fn forget<T>(&self, job: &Job<T>, attempt: u32) {
-        let ticket = ticket(job.incarnation, attempt);
-        // Relaxed: see `push`.
-        let _ = self.stripe().latest_ticket.compare_exchange(
-            ticket,
-            0,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-    }
+/// A record's incarnation and an attempt in one word: unique to that
+/// attempt of that record, never 0 (the attempt is at least 1, below 2^11;
+/// the incarnation below 2^53).
+pub(super) fn ticket(incarnation: u64, attempt: u32) -> u64 {
+    incarnation << ATTEMPT_BITS | u64::from(attempt)
 }
 
 /// What the sweep found for a lease entry.
@@ -170,32 +92,41 @@ enum Look<T> {
     Live(u64),
 }
 
-/// The queue's lease lanes and sweep state.
+/// The queue's leases and sweep state.
 pub(super) struct Leases {
     /// Whether any lease was ever started: until then claims skip the check.
     active: AtomicBool,
-    /// The lane of the first lease duration used (most queues use one):
-    /// found without the map.
-    first: OnceLock<(u32, Arc<LeaseLane>)>,
-    lanes: ConcurrentMap<u32, Arc<LeaseLane>>,
+    /// The first lease duration used (most queues use one): known without
+    /// the lock.
+    first: OnceLock<u32>,
+    /// Every lease duration used (ms), added under `sweeping`.
+    durations: Mutex<Vec<u32>>,
+    /// Each claiming thread's latest lease and the leases it holds across
+    /// claims (`lease_slot.rs`).
+    slots: LeaseSlots,
+    /// Leases started by a thread whose thread-locals were being destroyed
+    /// (no slot): looked at whole by every sweep. Empty in practice.
+    stray: Mutex<Vec<LeaseEntry>>,
     /// No lease is due before this (µs): `claim_wait` sleepers wake for it.
     next_expiry: AtomicU64,
     /// Claimers sweep once this passes (µs): `next_expiry`, or sooner to
     /// drop the entries of reported attempts.
     next_sweep: AtomicU64,
-    /// The shortest lease of any lane (µs): a lease started after a sweep
+    /// The shortest lease duration used (µs): a lease started after a sweep
     /// is due no earlier than that sweep's time plus this.
     shortest: AtomicU64,
-    /// Held by the one sweeper, and by a thread adding a lane.
+    /// Held by the one sweeper, and by a thread adding a duration.
     sweeping: Mutex<()>,
 }
 
 impl Leases {
-    pub(super) fn new() -> Leases {
+    pub(super) fn new(queue: u64) -> Leases {
         Leases {
             active: AtomicBool::new(false),
             first: OnceLock::new(),
-            lanes: ConcurrentMap::new(),
+            durations: Mutex::new(Vec::new()),
+            slots: LeaseSlots::new(queue),
+            stray: Mutex::new(Vec::new()),
             next_expiry: AtomicU64::new(u64::MAX),
             next_sweep: AtomicU64::new(u64::MAX),
             shortest: AtomicU64::new(u64::MAX),
@@ -210,40 +141,21 @@ impl Leases {
         now >= self.next_sweep.load(Ordering::Relaxed)
     }
 
-    /// Pushes `entry` into the lane of `millis`, created (rarely) if new.
+    /// Makes sure the sweep knows the lease duration `millis` (a new one,
+    /// rarely, is added under the sweep lock: the sweep's bound on the next
+    /// due lease must know every duration).
     #[inline]
-    fn push(&self, millis: u32, now: u64, entry: LeaseEntry) {
-        match self.first.get() {
-            Some((first, lane)) if *first == millis => lane.push(entry),
-            _ => self.lane(millis, now).push(entry),
+    fn know_duration(&self, millis: u32, now: u64) {
+        if self.first.get() == Some(&millis) || self.durations.lock().contains(&millis) {
+            return;
         }
-    }
-
-    /// Runs `f` on the lane of `millis`, if it exists.
-    #[inline]
-    fn with_lane(&self, millis: u32, f: impl FnOnce(&LeaseLane)) {
-        match self.first.get() {
-            Some((first, lane)) if *first == millis => f(lane),
-            _ => {
-                if let Some(lane) = self.lanes.get_cloned(&millis) {
-                    f(&lane)
-                }
-            }
-        }
-    }
-
-    /// The lane of `millis`, created (rarely) if new.
-    fn lane(&self, millis: u32, now: u64) -> Arc<LeaseLane> {
-        if let Some(lane) = self.lanes.get_cloned(&millis) {
-            return lane;
-        }
-        // Under the sweep lock: the sweep's bound on the next due lease
-        // must know every lane's duration.
         let _sweeping = self.sweeping.lock();
-        let lane = self
-            .lanes
-            .get_or_insert_with(millis, || Arc::new(LeaseLane::new()));
-        let _ = self.first.set((millis, Arc::clone(&lane)));
+        let mut durations = self.durations.lock();
+        if durations.contains(&millis) {
+            return;
+        }
+        durations.push(millis);
+        let _ = self.first.set(millis);
         let micros = u64::from(millis) * 1000;
         if micros < self.shortest.load(Ordering::Relaxed) {
             self.shortest.store(micros, Ordering::Relaxed);
@@ -256,14 +168,14 @@ impl Leases {
         if first_sweep < self.next_sweep.load(Ordering::Relaxed) {
             self.next_sweep.store(first_sweep, Ordering::Relaxed);
         }
-        // Release: a claimer that sees `active` (Acquire) sees the lane.
+        // Release: a claimer that sees `active` (Acquire) sees the rest.
         self.active.store(true, Ordering::Release);
-        lane
     }
 }
 
 impl<T> JobQueue<T> {
-    /// Starts the lease of `attempt` of `job`, just claimed at `now`.
+    /// Starts the lease of `attempt` of `job`, just claimed at `now`: the
+    /// lease word, then this thread's slot.
     #[inline]
     pub(super) fn start_lease(&self, job: &Job<T>, attempt: u32, now: u64) {
         let millis = job.lease_millis;
@@ -272,23 +184,24 @@ impl<T> JobQueue<T> {
         }
         let deadline = now.saturating_add(u64::from(millis) * 1000);
         job.timestamp.start_lease(Lease::new(deadline, attempt));
+        self.leases.know_duration(millis, now);
         let entry = LeaseEntry {
             job: job.id,
-            incarnation: job.incarnation,
-            attempt,
+            ticket: ticket(job.incarnation, attempt),
             deadline,
         };
-        self.leases.push(millis, now, entry);
+        if let Err(entry) = self.leases.slots.replace(entry, millis) {
+            self.leases.stray.lock().push(entry);
+        }
     }
 
-    /// After a report ended `attempt` of `job`: drops its lease entry if it
-    /// is this thread's latest (the usual case: claim, work, report), so
-    /// that nobody ever looks at it again. Otherwise a sweep drops it.
+    /// After a report ended `attempt` of `job`: clears its lease from this
+    /// thread's slot if it is there (the usual case: claim, work, report),
+    /// so that nobody ever looks at it again. Otherwise a sweep drops it.
     #[inline]
     pub(super) fn forget_lease(&self, job: &Job<T>, attempt: u32) {
         if job.lease_millis != 0 {
-            self.leases
-                .with_lane(job.lease_millis, |lane| lane.forget(job, attempt));
+            self.leases.slots.clear_if(ticket(job.incarnation, attempt));
         }
     }
 
@@ -323,55 +236,55 @@ impl<T> JobQueue<T> {
     fn sweep_leases(&self, now: u64) -> usize {
         let mut expired = 0;
         let mut earliest = u64::MAX;
-        let lanes = self.leases.lanes.values_cloned();
-        for stripe in lanes.iter().flat_map(|lane| lane.stripes.iter()) {
-            let mut head = stripe.head.lock();
-            while let Some(entry) = head.take().or_else(|| stripe.entries.pop()) {
-                match self.look_at(&entry, now) {
-                    // Reported, retried, pruned...: drop the entry.
-                    Look::Gone => {}
-                    Look::Expired(job) => expired += usize::from(self.expire(&job, entry.attempt)),
-                    // Live and not due: the stripe's earliest; stop here.
-                    Look::Live(deadline) if deadline == entry.deadline => {
-                        earliest = earliest.min(deadline);
-                        *head = Some(entry);
-                        break;
+        for slot in self.leases.slots.for_sweep() {
+            // The leases its thread held across claims, oldest first.
+            for held in slot.held_lanes() {
+                let mut head = held.head.lock();
+                while let Some(entry) = head.take().or_else(|| held.entries.pop()) {
+                    match self.look_at(&entry, now) {
+                        // Reported, retried, pruned...: drop the entry.
+                        Look::Gone => {}
+                        Look::Expired(job) => {
+                            expired += usize::from(self.expire(&job, entry.attempt()))
+                        }
+                        // Live and not due: the lane's earliest; stop here.
+                        Look::Live(deadline) if deadline == entry.deadline => {
+                            earliest = earliest.min(deadline);
+                            *head = Some(entry);
+                            break;
+                        }
+                        // Moved by a heartbeat: to the back, with its deadline.
+                        Look::Live(deadline) => held.entries.push(LeaseEntry { deadline, ..entry }),
                     }
-                    // Moved by a heartbeat: to the back, with its deadline.
-                    Look::Live(deadline) => stripe.entries.push(LeaseEntry { deadline, ..entry }),
                 }
             }
-            drop(head);
-            // The stripe's latest lease (started after all of `entries`),
-            // unless its report marked it.
-            let mut latest = stripe.latest.lock();
-            let unreported = stripe.latest_ticket.load(Ordering::Relaxed);
-            let look = latest
-                .as_ref()
-                .map(|entry| match entry.ticket() == unreported {
-                    true => self.look_at(entry, now),
-                    false => Look::Gone,
-                });
-            match look {
-                None => {}
-                Some(Look::Live(deadline)) => earliest = earliest.min(deadline),
-                Some(Look::Gone) => {
-                    *latest = None;
-                    stripe.latest_ticket.store(0, Ordering::Relaxed);
-                }
-                Some(Look::Expired(job)) => {
-                    let attempt = latest.take().map_or(0, |entry| entry.attempt);
-                    stripe.latest_ticket.store(0, Ordering::Relaxed);
-                    // Not under the lock: ending the attempt re-queues or
-                    // finishes the job, which may take other locks.
-                    drop(latest);
-                    expired += usize::from(self.expire(&job, attempt));
+            // Its latest lease (started after all of those).
+            if let Some((entry, _)) = slot.read() {
+                match self.look_at(&entry, now) {
+                    Look::Gone => {}
+                    Look::Expired(job) => {
+                        expired += usize::from(self.expire(&job, entry.attempt()))
+                    }
+                    Look::Live(deadline) => earliest = earliest.min(deadline),
                 }
             }
         }
+        let stray = core::mem::take(&mut *self.leases.stray.lock());
+        let mut kept = Vec::new();
+        for entry in stray {
+            match self.look_at(&entry, now) {
+                Look::Gone => {}
+                Look::Expired(job) => expired += usize::from(self.expire(&job, entry.attempt())),
+                Look::Live(deadline) => {
+                    earliest = earliest.min(deadline);
+                    kept.push(entry);
+                }
+            }
+        }
+        self.leases.stray.lock().extend(kept);
         // A lease started from now on is due no earlier than now plus the
         // shortest lease (which also covers one started during this sweep,
-        // behind a lane already looked at).
+        // in a slot already looked at).
         let shortest = self.leases.shortest.load(Ordering::Relaxed);
         let next_expiry = earliest.min(now.saturating_add(shortest));
         self.leases
@@ -392,16 +305,16 @@ impl<T> JobQueue<T> {
         let Some(job) = self
             .jobs
             .get_cloned(&entry.job)
-            .filter(|job| job.incarnation == entry.incarnation)
+            .filter(|job| job.incarnation == entry.incarnation())
         else {
             return Look::Gone; // pruned (a finished job): nothing to take back
         };
         let word = job.word.load();
-        if word.attempt() != entry.attempt || !word.state().is_some_and(JobState::is_claimed) {
+        if word.attempt() != entry.attempt() || !word.state().is_some_and(JobState::is_claimed) {
             return Look::Gone; // reported (or taken back)
         }
         let skip_mark = self.faults.unmarked_expiry();
-        match job.timestamp.sweep(entry.attempt, now, skip_mark) {
+        match job.timestamp.sweep(entry.attempt(), now, skip_mark) {
             // Reported (or retried, or expired by a heartbeat).
             SweepFinding::Gone => Look::Gone,
             SweepFinding::Expired => Look::Expired(job),

@@ -5,7 +5,8 @@
 //! `release.rs` (dependents registered, then sealed and settled),
 //! `claim.rs`, `report.rs` (start, complete, cancel, reprioritize),
 //! `clusters.rs` (capacity, pause, resources, set-aside), `aging.rs`,
-//! `inspect.rs` (views, status, pruning), `lease.rs`, `delay.rs`,
+//! `inspect.rs` (views, status, pruning), `lease.rs` (with `lease_slot.rs`,
+//! a thread's latest lease), `delay.rs`,
 //! `shutdown.rs`. Every operation's linearization point is one compare-and-swap on
 //! one word, named in a comment above its function; `docs/DESIGN.md`
 //! collects them.
@@ -16,6 +17,7 @@ mod clusters;
 mod delay;
 mod inspect;
 mod lease;
+mod lease_slot;
 mod release;
 mod report;
 mod shutdown;
@@ -221,6 +223,7 @@ impl JobQueue {
 
 impl<T> JobQueue<T> {
     pub(crate) fn from_parts(config: QueueConfig, faults: crate::faults::Faults) -> JobQueue<T> {
+        let uid = crate::sync::next_queue_uid();
         JobQueue {
             config,
             jobs: ConcurrentMap::new(),
@@ -237,11 +240,11 @@ impl<T> JobQueue<T> {
             clock: crate::clock::Clock::new(),
             loom_time: AtomicU64::new(0),
             aging: config.aging().map(Aging::new),
-            leases: lease::Leases::new(),
+            leases: lease::Leases::new(uid),
             timers: delay::Timers::new(),
             retry_backoffs: ConcurrentMap::new(),
             faults,
-            uid: crate::sync::next_queue_uid(),
+            uid,
         }
     }
 

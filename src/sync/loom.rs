@@ -6,6 +6,9 @@
 
 pub(crate) use ::loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
+/// Thread-local storage per loom thread.
+pub(crate) use ::loom::thread_local;
+
 /// Whether this is a loom build (it is).
 pub(crate) const LOOM: bool = true;
 

@@ -5,6 +5,9 @@
 use std::sync::atomic::Ordering;
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
+/// Thread-local storage (std's).
+pub(crate) use std::thread_local;
+
 /// Whether this is a loom build (it is not).
 pub(crate) const LOOM: bool = false;
 
