@@ -159,6 +159,36 @@ pub mod __loom {
         queue.set_loom_time(micros);
     }
 
+    /// A thread's lease slot on its own (`queue/lease_slot.rs`), for the
+    /// model of its sequence lock.
+    pub struct LeaseSlotProbe(crate::queue::lease_slot::LeaseSlot);
+
+    impl LeaseSlotProbe {
+        /// An empty slot.
+        #[allow(clippy::new_without_default)]
+        pub fn new() -> LeaseSlotProbe {
+            LeaseSlotProbe(crate::queue::lease_slot::LeaseSlot::new())
+        }
+
+        /// The owner writes entry `k` (every field `k`); `torn` skips the
+        /// sequence lock's odd counter and fence (the negative control).
+        pub fn write(&self, k: u64, torn: bool) {
+            let entry = crate::queue::lease::LeaseEntry {
+                job: crate::JobId(k),
+                ticket: k,
+                deadline: k,
+            };
+            self.0.write_guarded(&entry, k as u32, !torn);
+        }
+
+        /// The sweep's read: every field, or `None` if empty.
+        pub fn read(&self) -> Option<[u64; 4]> {
+            self.0
+                .read()
+                .map(|(e, millis)| [e.job.0, e.ticket, e.deadline, u64::from(millis)])
+        }
+    }
+
     /// One read of a cluster's word: (running, reserving, capacity, paused).
     pub fn cluster_word(
         queue: &crate::JobQueue,

@@ -8,7 +8,9 @@
 //! Each model states its preemption bound if it is lower than the default.
 #![cfg(dagqueue_loom)]
 
-use dagqueue::__loom::{cluster_word, expire_leases_at, release_due_at, set_time, Faults};
+use dagqueue::__loom::{
+    cluster_word, expire_leases_at, release_due_at, set_time, Faults, LeaseSlotProbe,
+};
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobEnd, JobId, JobQueue,
     JobSpec, JobState, Outcome, Priority, RunnerType, WaitError,
@@ -856,4 +858,36 @@ fn m21_negative_note_after_end_is_caught() {
             ..Faults::default()
         }))
     });
+}
+
+// ---------------------------------------------------------------- model 22
+
+/// Model 22: a thread's lease slot (a single-writer sequence lock) is read
+/// whole by the sweep while its thread replaces the entry: the sweep sees
+/// the old entry or the new one, never fields of both.
+fn lease_slot_read_is_whole(torn: bool) {
+    let slot = Arc::new(LeaseSlotProbe::new());
+    slot.write(1, torn);
+    let owner = Arc::clone(&slot);
+    let t = thread::spawn(move || owner.write(2, torn));
+    let seen = slot.read();
+    t.join().unwrap();
+    assert!(
+        matches!(seen, Some([1, 1, 1, 1]) | Some([2, 2, 2, 2])),
+        "torn read: {seen:?}"
+    );
+    assert_eq!(slot.read(), Some([2, 2, 2, 2]));
+}
+
+#[test]
+fn m22_lease_slot_read_is_whole() {
+    model(3, || lease_slot_read_is_whole(false));
+}
+
+/// Negative control for model 22: a write without the odd counter and its
+/// fence lets the sweep read fields of two entries.
+#[test]
+#[should_panic(expected = "torn read")]
+fn m22_negative_unguarded_write_is_caught() {
+    model(3, || lease_slot_read_is_whole(true));
 }

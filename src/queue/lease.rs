@@ -54,11 +54,11 @@ fn cleanup_every(shortest_micros: u64) -> u64 {
 /// costs no reference count), its ticket, and the deadline it was queued
 /// with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct LeaseEntry {
-    pub(super) job: JobId,
+pub(crate) struct LeaseEntry {
+    pub(crate) job: JobId,
     /// The record's incarnation and the attempt (`ticket`).
-    pub(super) ticket: u64,
-    pub(super) deadline: u64,
+    pub(crate) ticket: u64,
+    pub(crate) deadline: u64,
 }
 
 impl LeaseEntry {

@@ -44,7 +44,7 @@ pub(super) struct HeldLane {
 }
 
 /// One thread's latest lease on one queue, and the leases it holds.
-pub(super) struct LeaseSlot {
+pub(crate) struct LeaseSlot {
     /// Even when stable, odd while the owner writes.
     seq: AtomicU64,
     job: AtomicU64,
@@ -59,7 +59,7 @@ pub(super) struct LeaseSlot {
 }
 
 impl LeaseSlot {
-    fn new() -> LeaseSlot {
+    pub(crate) fn new() -> LeaseSlot {
         LeaseSlot {
             seq: AtomicU64::new(0),
             job: AtomicU64::new(0),
@@ -120,13 +120,22 @@ impl LeaseSlot {
 
     /// The owner replaces its entry (the write half of the sequence lock).
     #[inline]
-    fn write(&self, entry: &LeaseEntry, millis: u32) {
+    pub(crate) fn write(&self, entry: &LeaseEntry, millis: u32) {
+        self.write_guarded(entry, millis, true);
+    }
+
+    /// `write`; `guarded: false` (a loom negative control only) skips the
+    /// odd counter and the fence, so a reader can take a torn entry.
+    #[inline(always)]
+    pub(crate) fn write_guarded(&self, entry: &LeaseEntry, millis: u32, guarded: bool) {
         let seq = self.seq.load(Ordering::Relaxed);
-        self.seq.store(seq + 1, Ordering::Relaxed);
-        // Release fence: a reader that sees any field written below also
-        // sees the odd counter (its Acquire fence pairs with this one), so
-        // it retries rather than take a torn entry.
-        fence(Ordering::Release);
+        if guarded {
+            self.seq.store(seq + 1, Ordering::Relaxed);
+            // Release fence: a reader that sees any field written below
+            // also sees the odd counter (its Acquire fence pairs with this
+            // one), so it retries rather than take a torn entry.
+            fence(Ordering::Release);
+        }
         self.job.store(entry.job.0, Ordering::Relaxed);
         self.ticket.store(entry.ticket, Ordering::Relaxed);
         self.deadline.store(entry.deadline, Ordering::Relaxed);
@@ -146,7 +155,7 @@ impl LeaseSlot {
 
     /// The sweep's read (the read half of the sequence lock): a whole
     /// entry, or `None` when the slot is empty.
-    pub(super) fn read(&self) -> Option<(LeaseEntry, u32)> {
+    pub(crate) fn read(&self) -> Option<(LeaseEntry, u32)> {
         loop {
             // Acquire: pairs with the writer's final Release store.
             let before = self.seq.load(Ordering::Acquire);
