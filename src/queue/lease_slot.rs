@@ -189,10 +189,8 @@ impl LeaseSlot {
 
 crate::sync::thread_local! {
     /// This thread's slots, one per queue it claimed leased jobs from
-    /// (tagged with the queue's id). Not `const`-initialized: loom's
-    /// `thread_local!` takes no const block.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static SLOTS: RefCell<Vec<(u64, Arc<LeaseSlot>)>> = RefCell::new(Vec::new());
+    /// (tagged with the queue's id).
+    static SLOTS: RefCell<Vec<(u64, Arc<LeaseSlot>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A queue's list of its threads' slots.
@@ -226,21 +224,34 @@ impl LeaseSlots {
                     return true;
                 }
             }
-            let Ok(mut slots) = slots.try_borrow_mut() else {
-                return false;
-            };
-            let slot = Arc::new(LeaseSlot::new());
-            slot.write(&entry, millis);
-            // Forget the slots of dropped queues (only this thread holds them).
-            slots.retain(|(_, slot)| Arc::strong_count(slot) > 1);
-            self.slots.lock().push(Arc::clone(&slot));
-            slots.push((self.queue, slot));
-            true
+            self.register(slots, &entry, millis)
         });
         match replaced {
             Ok(true) => Ok(()),
             _ => Err(entry),
         }
+    }
+
+    /// This thread's first leased claim on this queue: makes its slot,
+    /// holding `entry`. `false` if this thread's list is busy (it is not:
+    /// nothing in between borrows it).
+    #[cold]
+    fn register(
+        &self,
+        slots: &RefCell<Vec<(u64, Arc<LeaseSlot>)>>,
+        entry: &LeaseEntry,
+        millis: u32,
+    ) -> bool {
+        let Ok(mut slots) = slots.try_borrow_mut() else {
+            return false;
+        };
+        let slot = Arc::new(LeaseSlot::new());
+        slot.write(entry, millis);
+        // Forget the slots of dropped queues (only this thread holds them).
+        slots.retain(|(_, slot)| Arc::strong_count(slot) > 1);
+        self.slots.lock().push(Arc::clone(&slot));
+        slots.push((self.queue, slot));
+        true
     }
 
     /// Clears this thread's latest lease if it is `ticket` (just reported

@@ -6,8 +6,15 @@
 
 pub(crate) use ::loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
-/// Thread-local storage per loom thread.
-pub(crate) use ::loom::thread_local;
+/// Thread-local storage per loom thread. Takes std's `const { .. }`
+/// initializer form (loom's own macro does not), so the crate writes one
+/// declaration for both builds.
+macro_rules! loom_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = const { $init:expr };) => {
+        ::loom::thread_local!($(#[$attr])* static $name: $t = $init);
+    };
+}
+pub(crate) use loom_thread_local as thread_local;
 
 /// Whether this is a loom build (it is).
 pub(crate) const LOOM: bool = true;
