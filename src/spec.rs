@@ -372,6 +372,15 @@ pub(crate) fn dedup_in_order<T: Copy>(items: &[T], id: impl Fn(&T) -> JobId) -> 
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobSpec<T = ()> {
+    /// Everything but the payload.
+    options: SpecOptions,
+    payload: T,
+}
+
+/// A spec's settings (all of it but the payload, so that a spec changes its
+/// payload type by moving this whole).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SpecOptions {
     id: JobId,
     priority: Priority,
     /// Without repeats, in the order given.
@@ -386,7 +395,6 @@ pub struct JobSpec<T = ()> {
     lease: Option<Duration>,
     not_before: Option<NotBefore>,
     retry_backoff: Option<RetryBackoff>,
-    payload: T,
 }
 
 impl JobSpec {
@@ -400,18 +408,20 @@ impl JobSpec {
     /// ```
     pub fn new(id: JobId) -> JobSpec {
         JobSpec {
-            id,
-            priority: Priority::Normal,
-            dependencies: Vec::new(),
-            kinds: Vec::new(),
-            runner: RunnerType::DEFAULT,
-            cluster: None,
-            user: UserId::default(),
-            max_retries: 0,
-            resources: Resources::default(),
-            lease: None,
-            not_before: None,
-            retry_backoff: None,
+            options: SpecOptions {
+                id,
+                priority: Priority::Normal,
+                dependencies: Vec::new(),
+                kinds: Vec::new(),
+                runner: RunnerType::DEFAULT,
+                cluster: None,
+                user: UserId::default(),
+                max_retries: 0,
+                resources: Resources::default(),
+                lease: None,
+                not_before: None,
+                retry_backoff: None,
+            },
             payload: (),
         }
     }
@@ -450,42 +460,16 @@ impl<T> JobSpec<T> {
 
     /// The spec with another payload, and the one it had.
     fn replace_payload<U>(self, payload: U) -> (JobSpec<U>, T) {
-        let JobSpec {
-            id,
-            priority,
-            dependencies,
-            kinds,
-            runner,
-            cluster,
-            user,
-            max_retries,
-            resources,
-            lease,
-            not_before,
-            retry_backoff,
-            payload: old,
-        } = self;
         let spec = JobSpec {
-            id,
-            priority,
-            dependencies,
-            kinds,
-            runner,
-            cluster,
-            user,
-            max_retries,
-            resources,
-            lease,
-            not_before,
-            retry_backoff,
+            options: self.options,
             payload,
         };
-        (spec, old)
+        (spec, self.payload)
     }
 
     /// Sets the priority.
     pub fn priority(mut self, priority: Priority) -> JobSpec<T> {
-        self.priority = priority;
+        self.options.priority = priority;
         self
     }
 
@@ -514,8 +498,8 @@ impl<T> JobSpec<T> {
         let mut edges: Vec<(JobId, DependencyKind)> = self.dependencies_with_kinds().collect();
         edges.extend(dependencies.into_iter().map(|id| (id, kind)));
         let edges = dedup_in_order(&edges, |edge| edge.0);
-        self.dependencies = edges.iter().map(|edge| edge.0).collect();
-        self.kinds = if edges
+        self.options.dependencies = edges.iter().map(|edge| edge.0).collect();
+        self.options.kinds = if edges
             .iter()
             .all(|edge| edge.1 == DependencyKind::AfterSuccess)
         {
@@ -528,39 +512,45 @@ impl<T> JobSpec<T> {
 
     /// Its dependencies with their kinds, in order.
     pub fn dependencies_with_kinds(&self) -> impl Iterator<Item = (JobId, DependencyKind)> + '_ {
-        self.dependencies
+        self.options
+            .dependencies
             .iter()
             .enumerate()
-            .map(|(index, &id)| (id, self.kinds.get(index).copied().unwrap_or_default()))
+            .map(|(index, &id)| {
+                (
+                    id,
+                    self.options.kinds.get(index).copied().unwrap_or_default(),
+                )
+            })
     }
 
     /// Sets the runner type.
     pub fn runner(mut self, runner: RunnerType) -> JobSpec<T> {
-        self.runner = runner;
+        self.options.runner = runner;
         self
     }
 
     /// Sets the cluster.
     pub fn cluster(mut self, cluster: ClusterId) -> JobSpec<T> {
-        self.cluster = Some(cluster);
+        self.options.cluster = Some(cluster);
         self
     }
 
     /// Sets the user.
     pub fn user(mut self, user: UserId) -> JobSpec<T> {
-        self.user = user;
+        self.options.user = user;
         self
     }
 
     /// Sets how many times a failure is retried (at most [`MAX_RETRIES`]).
     pub fn max_retries(mut self, max_retries: u32) -> JobSpec<T> {
-        self.max_retries = max_retries;
+        self.options.max_retries = max_retries;
         self
     }
 
     /// Sets the resources needed from a cluster slot.
     pub fn resources(mut self, resources: Resources) -> JobSpec<T> {
-        self.resources = resources;
+        self.options.resources = resources;
         self
     }
 
@@ -577,13 +567,13 @@ impl<T> JobSpec<T> {
     /// assert_eq!(spec.get_lease(), Some(Duration::from_secs(30)));
     /// ```
     pub fn lease(mut self, lease: Duration) -> JobSpec<T> {
-        self.lease = Some(lease);
+        self.options.lease = Some(lease);
         self
     }
 
     /// Its own lease, if it sets one.
     pub fn get_lease(&self) -> Option<Duration> {
-        self.lease
+        self.options.lease
     }
 
     /// It may not be claimed until `delay` after it is submitted (and its
@@ -601,20 +591,20 @@ impl<T> JobSpec<T> {
     /// assert_eq!(claim.job(), JobId(1));
     /// ```
     pub fn delay(mut self, delay: Duration) -> JobSpec<T> {
-        self.not_before = Some(NotBefore::Delay(delay));
+        self.options.not_before = Some(NotBefore::Delay(delay));
         self
     }
 
     /// It may not be claimed before `at` (SLURM's `--begin`): as
     /// [`delay`](JobSpec::delay), measured from submission.
     pub fn not_before(mut self, at: Instant) -> JobSpec<T> {
-        self.not_before = Some(NotBefore::At(at));
+        self.options.not_before = Some(NotBefore::At(at));
         self
     }
 
     /// How long, from its submission, it must wait before it may be claimed.
     pub fn get_delay(&self, submitted: Instant) -> Duration {
-        match self.not_before {
+        match self.options.not_before {
             None => Duration::ZERO,
             Some(NotBefore::Delay(delay)) => delay,
             Some(NotBefore::At(at)) => at.saturating_duration_since(submitted),
@@ -631,53 +621,53 @@ impl<T> JobSpec<T> {
     /// assert_eq!(spec.get_retry_backoff(), Some(backoff));
     /// ```
     pub fn retry_backoff(mut self, backoff: RetryBackoff) -> JobSpec<T> {
-        self.retry_backoff = Some(backoff);
+        self.options.retry_backoff = Some(backoff);
         self
     }
 
     /// Its own retry backoff, if it sets one.
     pub fn get_retry_backoff(&self) -> Option<RetryBackoff> {
-        self.retry_backoff
+        self.options.retry_backoff
     }
 
     /// The job's id.
     pub fn id(&self) -> JobId {
-        self.id
+        self.options.id
     }
 
     /// Its dependencies, without repeats, in the order given.
     pub fn dependencies(&self) -> &[JobId] {
-        &self.dependencies
+        &self.options.dependencies
     }
 
     /// Its priority.
     pub fn get_priority(&self) -> Priority {
-        self.priority
+        self.options.priority
     }
 
     /// Its runner type.
     pub fn get_runner(&self) -> RunnerType {
-        self.runner
+        self.options.runner
     }
 
     /// Its cluster, if any (`None`: no cluster limit applies).
     pub fn get_cluster(&self) -> Option<ClusterId> {
-        self.cluster
+        self.options.cluster
     }
 
     /// Its user (for fair share).
     pub fn get_user(&self) -> UserId {
-        self.user
+        self.options.user
     }
 
     /// How many times a failed attempt is retried.
     pub fn get_max_retries(&self) -> u32 {
-        self.max_retries
+        self.options.max_retries
     }
 
     /// What it needs from a slot of its cluster.
     pub fn get_resources(&self) -> Resources {
-        self.resources
+        self.options.resources
     }
 
     /// The checks a spec must pass on its own, before any queue looks at it,
@@ -700,16 +690,16 @@ impl<T> JobSpec<T> {
     /// assert_eq!(cyclic.validate(), Err(Error::SelfDependency(JobId(1))));
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
-        if self.max_retries > MAX_RETRIES {
-            return Err(Error::TooManyRetries(self.max_retries));
+        if self.options.max_retries > MAX_RETRIES {
+            return Err(Error::TooManyRetries(self.options.max_retries));
         }
-        if self.dependencies.contains(&self.id) {
-            return Err(Error::SelfDependency(self.id));
+        if self.options.dependencies.contains(&self.options.id) {
+            return Err(Error::SelfDependency(self.options.id));
         }
-        if self.dependencies.len() > MAX_DEPENDENCIES {
-            return Err(Error::TooManyDependencies(self.id));
+        if self.options.dependencies.len() > MAX_DEPENDENCIES {
+            return Err(Error::TooManyDependencies(self.options.id));
         }
-        if let Some(lease) = self.lease {
+        if let Some(lease) = self.options.lease {
             check_lease(lease)?;
         }
         let delay = self.get_delay(Instant::now());
