@@ -178,3 +178,14 @@ fn concurrent_workers_each_get_their_own_jobs_payload() {
     assert_eq!(sum, 3 * JOBS * (JOBS - 1) / 2);
     assert_eq!(queue.metrics().completed, JOBS);
 }
+
+#[test]
+fn queues_and_claims_of_shareable_payloads_cross_threads() {
+    fn shareable<X: Send + Sync>() {}
+    shareable::<JobQueue<String>>();
+    shareable::<dagqueue::Claim<Vec<u8>>>();
+    shareable::<JobSpec<String>>();
+    // And a claim is two words whatever its payload type.
+    assert_eq!(std::mem::size_of::<dagqueue::Claim<[u8; 64]>>(), 16);
+    assert_eq!(std::mem::size_of::<Option<dagqueue::Claim<[u8; 64]>>>(), 16);
+}
