@@ -94,16 +94,25 @@ impl<T> core::ops::Deref for Edges<T> {
 /// shared list (40 bytes + 16 a dependency edge: the dependency and its kind). A finished job's dependents
 /// list is empty (sealed) and it is in no lane, so that is all it keeps
 /// until pruned. Its cluster is its lane group's.
+#[repr(C)]
 pub(crate) struct Job<T = ()> {
-    pub(crate) id: JobId,
-    /// Unique to this record in the process (`sync::next_incarnation`): a
-    /// claim names it, so a report can never reach another record, be it a
-    /// new job reusing a pruned id or a job of another queue.
-    pub(crate) incarnation: u64,
     /// State, attempt, priority, level, remaining dependencies, version.
+    /// First, and `timestamp` beside it (`repr(C)` keeps this order): the
+    /// two words a claim writes share one cache line (the record is
+    /// 16-aligned behind a 16-byte `Arc` header, so bytes 0..16 never
+    /// straddle a line), and the fields a claim and a report read follow.
     pub(crate) word: StateWord,
-    pub(crate) runner: RunnerType,
+    /// While pending, when it became pending (µs since the queue's epoch);
+    /// while claimed with a lease, the lease (`lease.rs`).
+    pub(crate) timestamp: Timestamp,
+    /// Unique to this record in the process (`sync::next_incarnation`): a
+    /// claim's ticket and the per-record notes are keyed by it.
+    pub(crate) incarnation: u64,
+    pub(crate) id: JobId,
+    /// Its lease in ms (0: none), from its spec or the queue's default.
+    pub(crate) lease_millis: u32,
     pub(crate) max_retries: u32,
+    pub(crate) runner: RunnerType,
     pub(crate) resources: Resources,
     /// Its lane group; set once by `submit` before the job is published.
     pub(crate) group: OnceLock<Arc<LaneGroup<T>>>,
@@ -112,13 +121,8 @@ pub(crate) struct Job<T = ()> {
     pub(crate) dependencies: Dependencies<T>,
     /// The jobs waiting on this one; sealed when it finishes.
     pub(crate) dependents: DependentsList<Dependent<T>>,
-    /// While pending, when it became pending (µs since the queue's epoch);
-    /// while claimed with a lease, the lease (`lease.rs`).
-    pub(crate) timestamp: Timestamp,
-    /// Its lease in ms (0: none), from its spec or the queue's default.
-    pub(crate) lease_millis: u32,
     /// What the user gave it to carry to its worker (`JobSpec::payload`);
-    /// zero bytes for `()`.
+    /// zero bytes for `()`. Last, so it changes no other field's place.
     pub(crate) payload: T,
 }
 
