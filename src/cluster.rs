@@ -22,7 +22,7 @@
 use crate::faults::Faults;
 use crate::ids::ClusterId;
 use crate::spec::Resources;
-use crate::sync::{spin_wait, AtomicU64, Mutex, Ordering};
+use crate::sync::{spin_wait, AtomicBool, AtomicU64, Mutex, Ordering};
 
 const FIELD_BITS: u32 = 21;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
@@ -72,6 +72,11 @@ pub(crate) struct Cluster {
     resources_generation: AtomicU64,
     /// Serialises configuration changes (never taken by claim or complete).
     config: Mutex<()>,
+    /// The runner types whose jobs use it (a lane group of each), noted as
+    /// groups are made; `shared` once there are two, so that a freed slot
+    /// wakes a waiter of each (one runner: just its own).
+    runners: Mutex<Vec<crate::ids::RunnerType>>,
+    shared: AtomicBool,
     /// Loom negative controls only (zero-sized otherwise).
     faults: Faults,
 }
@@ -84,8 +89,28 @@ impl Cluster {
             resources: AtomicU64::new(NO_RESOURCES),
             resources_generation: AtomicU64::new(0),
             config: Mutex::new(()),
+            runners: Mutex::new(Vec::new()),
+            shared: AtomicBool::new(false),
             faults,
         }
+    }
+
+    /// Notes that jobs of `runner` use this cluster (a new lane group).
+    pub(crate) fn note_runner(&self, runner: crate::ids::RunnerType) {
+        let mut runners = self.runners.lock();
+        if !runners.contains(&runner) {
+            runners.push(runner);
+            if runners.len() > 1 {
+                // Release: published before the group's first job.
+                self.shared.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Whether jobs of more than one runner type use it.
+    #[inline]
+    pub(crate) fn shared_by_runners(&self) -> bool {
+        self.shared.load(Ordering::Acquire)
     }
 
     /// The current word (Acquire: pairs with the Release of every change).

@@ -13,6 +13,7 @@ use crate::job::Job;
 use crate::spec::Priority;
 use crate::sync::OnceLock;
 use crate::sync::{AtomicUsize, Fifo, Mutex, Ordering};
+use crate::wake::WakeSignal;
 use std::sync::Arc;
 
 /// One lane entry: the job and the version that makes the entry current.
@@ -26,6 +27,9 @@ pub(crate) struct LaneGroup<T> {
     /// The identity of the queue it belongs to: a report of a claim checks
     /// it, so a claim of another queue is stale there.
     pub(crate) queue: u64,
+    /// The waiters of its runner type (shared by the runner's groups): a
+    /// job entering one of its lanes wakes one.
+    pub(crate) wake: Arc<WakeSignal>,
     /// The cluster whose slots this group's jobs take (`None`: unlimited).
     pub(crate) cluster: Option<Arc<Cluster>>,
     /// With fair share, the user whose jobs this group holds.
@@ -53,9 +57,15 @@ pub(crate) struct AgingEntry<T> {
 }
 
 impl<T> LaneGroup<T> {
-    fn new(queue: u64, cluster: Option<Arc<Cluster>>, user: Option<UserId>) -> LaneGroup<T> {
+    fn new(
+        queue: u64,
+        wake: Arc<WakeSignal>,
+        cluster: Option<Arc<Cluster>>,
+        user: Option<UserId>,
+    ) -> LaneGroup<T> {
         LaneGroup {
             queue,
+            wake,
             cluster,
             user,
             lanes: core::array::from_fn(|_| Fifo::new()),
@@ -150,6 +160,10 @@ impl<T> GroupList<T> {
 pub(crate) struct RunnerLanes<T> {
     /// The identity of the queue its groups belong to.
     queue: u64,
+    /// Its runner type.
+    runner: crate::ids::RunnerType,
+    /// The workers waiting for jobs of this runner type.
+    pub(crate) wake: Arc<WakeSignal>,
     /// Append-only; a new group (rare) is added under `grow`.
     pub(crate) groups: GroupList<T>,
     /// Index of the group to look at first within a level.
@@ -158,9 +172,11 @@ pub(crate) struct RunnerLanes<T> {
 }
 
 impl<T> RunnerLanes<T> {
-    pub(crate) fn new(queue: u64) -> RunnerLanes<T> {
+    pub(crate) fn new(queue: u64, runner: crate::ids::RunnerType) -> RunnerLanes<T> {
         RunnerLanes {
             queue,
+            runner,
+            wake: Arc::new(WakeSignal::new()),
             groups: GroupList::new(),
             cursor: crate::sync::AtomicUsize::new(0),
             grow: Mutex::new(()),
@@ -186,7 +202,15 @@ impl<T> RunnerLanes<T> {
         if let Some(group) = find() {
             return group;
         }
-        let group = Arc::new(LaneGroup::new(self.queue, cluster.cloned(), user));
+        if let Some(cluster) = cluster {
+            cluster.note_runner(self.runner);
+        }
+        let group = Arc::new(LaneGroup::new(
+            self.queue,
+            Arc::clone(&self.wake),
+            cluster.cloned(),
+            user,
+        ));
         self.groups.push(Arc::clone(&group));
         group
     }
@@ -209,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_runner_keeps_every_group_in_order() {
-        let lanes = RunnerLanes::<()>::new(0);
+        let lanes = RunnerLanes::<()>::new(0, crate::ids::RunnerType::DEFAULT);
         let groups: Vec<_> = (0..100)
             .map(|user| lanes.group_for(None, Some(UserId(user))))
             .collect();

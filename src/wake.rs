@@ -1,81 +1,77 @@
-//! Waking workers sleeping in `claim_wait`, without busy polling and without
-//! lost wake-ups.
+//! Waking workers asleep in `claim_wait` (and callers of `wait_idle`),
+//! without busy polling and without lost wake-ups.
 //!
-//! A sleeper announces itself (`sleepers + 1`, then a SeqCst fence), retries
-//! its claim, and only then sleeps, under the mutex, until the epoch moves.
-//! A notifier first makes its job visible (lane push, slot release), then
-//! issues a SeqCst fence and reads `sleepers`. By the fences' total order,
-//! either the notifier sees the sleeper (and bumps the epoch under the
-//! mutex, waking it), or the sleeper's retry sees the job. The common case —
-//! nobody sleeping — costs the notifier one fence and one load of a
-//! read-mostly line.
+//! One signal per runner type: a job that becomes claimable wakes one
+//! waiter of its own runner type (`notify_one`), never the waiters of
+//! others, who could not claim it and would leave it behind asleep. What may
+//! let several claim, or changes what every waiter should look at (a
+//! capacity raised, a cluster resumed, the queue closed), wakes them all.
+//!
+//! The protocol (event-listener's): a waiter registers (`listen`), checks
+//! again, and only then sleeps; a notifier first makes its job visible
+//! (lane push, slot release), then notifies, which begins with a full
+//! fence. By the fences' order, either the notifier sees the registered
+//! waiter (and wakes it), or the waiter's second check sees the job. A
+//! waiter woken for a job that another claimer took first checks, fails,
+//! and registers again; a notified waiter that times out or is dropped
+//! hands its notification on. Nobody waiting costs the notifier the fence
+//! and one load.
 
-use crate::sync::{condvar_wait, fence, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{fence, Event, Ordering};
 use std::time::{Duration, Instant};
 
+/// The waiters of one runner type (or of `wait_idle`).
 pub(crate) struct WakeSignal {
-    sleepers: AtomicUsize,
-    epoch: Mutex<u64>,
-    condvar: Condvar,
+    event: Event,
 }
 
 impl WakeSignal {
     pub(crate) fn new() -> WakeSignal {
         WakeSignal {
-            sleepers: AtomicUsize::new(0),
-            epoch: Mutex::new(0),
-            condvar: Condvar::new(),
+            event: Event::new(),
         }
     }
 
-    /// Something became claimable: wake every sleeper, if any.
+    /// One more thing can be claimed: wake one more waiter, if any.
     #[inline]
-    pub(crate) fn notify(&self) {
-        fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::Relaxed) > 0 {
-            let mut epoch = self.epoch.lock();
-            *epoch = epoch.wrapping_add(1);
-            self.condvar.notify_all();
-        }
+    pub(crate) fn notify_one(&self) {
+        self.event.notify_one();
+    }
+
+    /// Wake every waiter: each checks again.
+    #[inline]
+    pub(crate) fn notify_all(&self) {
+        self.event.notify_all();
     }
 
     /// Calls `attempt` until it returns `Some` or `timeout` passes, sleeping
     /// between attempts until notified.
-    pub(crate) fn wait_for<T>(
+    pub(crate) fn wait_for<R>(
         &self,
         timeout: Duration,
-        mut attempt: impl FnMut() -> Option<T>,
-    ) -> Option<T> {
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
         if let Some(found) = attempt() {
             return Some(found);
         }
+        // `None`: too far to represent; waited without a deadline.
         let deadline = Instant::now().checked_add(timeout);
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let found = loop {
-            let seen = *self.epoch.lock();
+        loop {
+            let listener = self.event.listen();
+            // SeqCst: the waiter's half of the Dekker pair with a notifier
+            // that published something, then fenced, then looked for
+            // waiters (event-listener's registration orders itself; the
+            // fence also covers flags read by `attempt`, like `closed`).
+            fence(Ordering::SeqCst);
             if let Some(found) = attempt() {
-                break Some(found);
+                return Some(found);
             }
-            let mut epoch = self.epoch.lock();
-            let mut timed_out = false;
-            while *epoch == seen && !timed_out {
-                let left = match deadline {
-                    Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-                    None => Duration::from_secs(3600),
-                };
-                if left.is_zero() {
-                    timed_out = true;
-                } else {
-                    timed_out = condvar_wait(&self.condvar, &mut epoch, left);
-                }
+            if !listener.wait_until(deadline) {
+                return attempt(); // timed out: one last look
             }
-            if *epoch == seen && timed_out {
-                drop(epoch);
-                break attempt();
+            if let Some(found) = attempt() {
+                return Some(found);
             }
-        };
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
-        found
+        }
     }
 }

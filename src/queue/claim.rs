@@ -80,6 +80,8 @@ impl<T> JobQueue<T> {
         };
         // `None`: a timeout too long to represent, waited in hour-long steps.
         let deadline = Instant::now().checked_add(timeout);
+        // Its runner's signal (made now if no job of it exists yet).
+        let lanes = self.runner_lanes_or_create(runner);
         loop {
             // Wake for the next lease that may run out or delayed job that
             // may be due (neither needs a thread of its own: the sleepers
@@ -88,7 +90,7 @@ impl<T> JobQueue<T> {
                 deadline.saturating_duration_since(Instant::now())
             });
             let step = self.until_next_event().map_or(left, |next| next.min(left));
-            if let Some(found) = self.wake.wait_for(step, attempt) {
+            if let Some(found) = lanes.wake.wait_for(step, attempt) {
                 return found;
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -166,7 +168,7 @@ impl<T> JobQueue<T> {
                 cluster.cancel_reservation();
                 // A claimer may have found the cluster full because of our
                 // reservation.
-                self.wake.notify();
+                self.wake_slot_waiters(group);
             }
             return None;
         };

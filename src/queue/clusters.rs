@@ -64,7 +64,7 @@ impl<T> JobQueue<T> {
         if !created {
             entry.set_capacity(capacity);
         }
-        self.wake.notify();
+        self.wake_all_runners();
         Ok(())
     }
 
@@ -118,7 +118,7 @@ impl<T> JobQueue<T> {
     pub fn resume_cluster(&self, cluster: ClusterId) -> Result<(), Error> {
         let entry = self.named_cluster(cluster)?;
         entry.resume();
-        self.wake.notify();
+        self.wake_all_runners();
         Ok(())
     }
 
@@ -148,7 +148,7 @@ impl<T> JobQueue<T> {
         let (entry, _) = self.cluster_or_create(cluster, self.config.default_capacity());
         entry.set_resources(resources);
         self.restore_set_aside(&entry);
-        self.wake.notify();
+        self.wake_all_runners();
         Ok(())
     }
 
@@ -197,7 +197,7 @@ impl<T> JobQueue<T> {
             }
         }
         if restored {
-            self.wake.notify();
+            self.wake_all_runners();
         }
     }
 

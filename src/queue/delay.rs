@@ -79,7 +79,7 @@ impl<T> JobQueue<T> {
         self.timers.active.store(true, Ordering::Release);
         drop(heap);
         // A sleeper's wait may have been bounded by a later due time.
-        self.wake.notify();
+        job.group().wake.notify_all();
     }
 
     /// Releases the timers that are due, if the earliest one is (claim's

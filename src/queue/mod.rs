@@ -131,8 +131,6 @@ pub struct JobQueue<T = ()> {
     /// one's). Removed when the job is pruned.
     failure_reasons: ConcurrentMap<u64, (u32, Arc<str>)>,
     metrics: MetricsCell,
-    /// Workers asleep in `claim_wait`.
-    wake: WakeSignal,
     /// Callers asleep in `wait_idle`.
     idle: WakeSignal,
     /// Set once by `close`.
@@ -233,7 +231,6 @@ impl<T> JobQueue<T> {
             dependency_ends: ConcurrentMap::new(),
             failure_reasons: ConcurrentMap::new(),
             metrics: MetricsCell::new(),
-            wake: WakeSignal::new(),
             idle: WakeSignal::new(),
             closed: AtomicBool::new(false),
             graph: Mutex::new(()),
@@ -303,12 +300,59 @@ impl<T> JobQueue<T> {
     ) -> Arc<LaneGroup<T>> {
         match self.fast_runners.get(runner.0 as usize) {
             Some(slot) => slot
-                .get_or_init(|| Arc::new(RunnerLanes::new(self.uid)))
+                .get_or_init(|| Arc::new(RunnerLanes::new(self.uid, runner)))
                 .group_for(cluster, user),
             None => self
                 .runners
-                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new(self.uid)))
+                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new(self.uid, runner)))
                 .group_for(cluster, user),
+        }
+    }
+
+    /// The lanes of a runner type, made (empty) if it has none yet: a
+    /// worker waits on its runner's signal before any job of it exists.
+    fn runner_lanes_or_create(&self, runner: RunnerType) -> RunnerRef<'_, T> {
+        match self.fast_runners.get(runner.0 as usize) {
+            Some(slot) => RunnerRef::Borrowed(
+                slot.get_or_init(|| Arc::new(RunnerLanes::new(self.uid, runner))),
+            ),
+            None => RunnerRef::Shared(
+                self.runners
+                    .get_or_insert_with(runner, || Arc::new(RunnerLanes::new(self.uid, runner))),
+            ),
+        }
+    }
+
+    /// A slot of `group`'s cluster was freed: wake one waiter of its runner
+    /// type and, if other runner types use the cluster, one of each of
+    /// theirs (any of them may be waiting for that slot).
+    fn wake_slot_waiters(&self, group: &LaneGroup<T>) {
+        group.wake.notify_one();
+        let Some(cluster) = group.cluster.as_deref() else {
+            return;
+        };
+        if !cluster.shared_by_runners() {
+            return;
+        }
+        for lanes in self.all_runner_lanes() {
+            let uses_it = lanes.groups.iter().any(|other| {
+                other
+                    .cluster
+                    .as_deref()
+                    .is_some_and(|c| core::ptr::eq(c, cluster))
+            });
+            if uses_it && !Arc::ptr_eq(&lanes.wake, &group.wake) {
+                lanes.wake.notify_one();
+            }
+        }
+    }
+
+    /// Something changed that may let several waiters claim, or that every
+    /// waiter must see (a capacity, a resume, resources, closing): wake
+    /// every waiter of every runner type.
+    fn wake_all_runners(&self) {
+        for lanes in self.all_runner_lanes() {
+            lanes.wake.notify_all();
         }
     }
 
@@ -326,7 +370,7 @@ impl<T> JobQueue<T> {
     /// sleeping workers.
     fn enqueue(&self, job: &Arc<Job<T>>, at: Enqueue) {
         self.enqueue_quietly(job, at);
-        self.wake.notify();
+        job.group().wake.notify_one();
     }
 
     /// [`enqueue`](JobQueue::enqueue) without the wake-up.

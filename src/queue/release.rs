@@ -103,7 +103,7 @@ impl<T> JobQueue<T> {
         }
         // Someone may wait for the last unfinished job (`wait_idle`).
         if !self.faults.silent_finish() {
-            self.idle.notify();
+            self.idle.notify_all();
         }
     }
 

@@ -181,7 +181,7 @@ impl<T> JobQueue<T> {
         };
         self.finished(job, terminal);
         if cluster.is_some() {
-            self.wake.notify();
+            self.wake_slot_waiters(job.group());
         }
         Some(completion)
     }

@@ -38,7 +38,11 @@ impl<T> JobQueue<T> {
         if self.faults.silent_close() {
             return; // loom negative control: the sleepers are never told
         }
-        self.wake.notify();
+        // SeqCst fence: the Dekker pair with a waiter that registered on a
+        // runner made after `all_runner_lanes` read them (its own fence,
+        // then its look at the flag).
+        crate::sync::fence(Ordering::SeqCst);
+        self.wake_all_runners();
     }
 
     /// Whether [`close`](JobQueue::close) was called.

@@ -6,6 +6,105 @@
 
 pub(crate) use ::loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
+/// A loom-visible stand-in for event-listener's `Event` (which switches to
+/// loom only under the global `--cfg loom`): a count of registered
+/// waiters and of notifications not yet consumed, under a loom mutex, and
+/// an epoch for "wake everyone". Same interface as the std build's; the
+/// models check the protocol around it (register, re-check, wait; publish,
+/// notify), event-listener's own tests check event-listener.
+pub(crate) struct Event {
+    state: ::loom::sync::Mutex<EventState>,
+    condvar: ::loom::sync::Condvar,
+}
+
+#[derive(Default)]
+struct EventState {
+    /// Registered, not yet woken or dropped.
+    listeners: usize,
+    /// Notifications waiting to be consumed (at most `listeners`).
+    tokens: usize,
+    /// Bumped by `notify_all`: every listener registered before wakes.
+    epoch: u64,
+}
+
+/// One waiter registered on an [`Event`].
+pub(crate) struct EventListener<'a> {
+    event: &'a Event,
+    epoch: u64,
+    done: bool,
+}
+
+impl Event {
+    pub(crate) fn new() -> Event {
+        Event {
+            state: ::loom::sync::Mutex::new(EventState::default()),
+            condvar: ::loom::sync::Condvar::new(),
+        }
+    }
+
+    pub(crate) fn listen(&self) -> EventListener<'_> {
+        let mut state = self.state.lock().unwrap();
+        state.listeners += 1;
+        EventListener {
+            event: self,
+            epoch: state.epoch,
+            done: false,
+        }
+    }
+
+    pub(crate) fn notify_one(&self) {
+        let mut state = self.state.lock().unwrap();
+        if state.tokens < state.listeners {
+            state.tokens += 1;
+            self.condvar.notify_all();
+        }
+    }
+
+    pub(crate) fn notify_all(&self) {
+        let mut state = self.state.lock().unwrap();
+        if state.listeners > 0 {
+            state.epoch += 1;
+            state.tokens = 0;
+            self.condvar.notify_all();
+        }
+    }
+}
+
+impl EventListener<'_> {
+    /// Blocks until notified (loom has no time: the deadline is ignored, so
+    /// a lost wake-up is a deadlock loom reports).
+    pub(crate) fn wait_until(mut self, _deadline: Option<std::time::Instant>) -> bool {
+        let mut state = self.event.state.lock().unwrap();
+        loop {
+            if state.epoch != self.epoch {
+                break;
+            }
+            if state.tokens > 0 {
+                state.tokens -= 1;
+                break;
+            }
+            state = self.event.condvar.wait(state).unwrap();
+        }
+        state.listeners -= 1;
+        self.done = true;
+        true
+    }
+}
+
+impl Drop for EventListener<'_> {
+    fn drop(&mut self) {
+        // Not while unwinding from a failed model (loom would panic again,
+        // inside this drop, and abort the test process).
+        if self.done || std::thread::panicking() {
+            return;
+        }
+        let mut state = self.event.state.lock().unwrap();
+        state.listeners -= 1;
+        // A notification meant for this waiter stays for another.
+        state.tokens = state.tokens.min(state.listeners);
+    }
+}
+
 /// Thread-local storage per loom thread. Takes std's `const { .. }`
 /// initializer form (loom's own macro does not), so the crate writes one
 /// declaration for both builds.
@@ -18,17 +117,6 @@ pub(crate) use loom_thread_local as thread_local;
 
 /// Whether this is a loom build (it is).
 pub(crate) const LOOM: bool = true;
-
-/// Waits on `condvar`; loom has no time, so a wait ends only when notified,
-/// and a model in which the wake-up is lost deadlocks and loom reports it.
-pub(crate) fn condvar_wait<T>(
-    condvar: &Condvar,
-    guard: &mut MutexGuard<'_, T>,
-    _timeout: std::time::Duration,
-) -> bool {
-    condvar.wait(guard);
-    false
-}
 
 /// Every loom thread shares stripe 0 (the models check the counts, not the
 /// striping).
@@ -81,21 +169,6 @@ impl<T> Deref for MutexGuard<'_, T> {
 impl<T> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         self.0.as_mut().unwrap()
-    }
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Condvar(::loom::sync::Condvar);
-impl Condvar {
-    pub(crate) fn new() -> Self {
-        Condvar(::loom::sync::Condvar::new())
-    }
-    pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
-        let inner = guard.0.take().unwrap();
-        guard.0 = Some(self.0.wait(inner).unwrap());
-    }
-    pub(crate) fn notify_all(&self) {
-        self.0.notify_all();
     }
 }
 

@@ -13,17 +13,56 @@ pub(crate) const LOOM: bool = false;
 
 /// A lock used only off the claim/complete hot path.
 pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
-pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
-/// A condition variable for sleeping workers.
-pub(crate) type Condvar = parking_lot::Condvar;
 
-/// Waits on `condvar` for at most `timeout`; returns whether it timed out.
-pub(crate) fn condvar_wait<T>(
-    condvar: &Condvar,
-    guard: &mut MutexGuard<'_, T>,
-    timeout: std::time::Duration,
-) -> bool {
-    condvar.wait_for(guard, timeout).timed_out()
+/// A list of waiters that can be woken one or all at a time: smol-rs's
+/// event-listener (blocking and async waits on one list).
+pub(crate) struct Event(event_listener::Event);
+
+/// One waiter registered on an [`Event`]; dropping it unregisters it (and
+/// hands a notification it received but did not consume on to another).
+pub(crate) struct EventListener(event_listener::EventListener);
+
+impl Event {
+    pub(crate) fn new() -> Event {
+        Event(event_listener::Event::new())
+    }
+
+    /// Registers a waiter. The caller checks its condition again after
+    /// this and before it waits: a notification from then on reaches it.
+    #[inline]
+    pub(crate) fn listen(&self) -> EventListener {
+        EventListener(self.0.listen())
+    }
+
+    /// Wakes one waiter more than those already woken (if there is one).
+    /// A full fence first (event-listener's), then one load when nobody
+    /// waits.
+    #[inline]
+    pub(crate) fn notify_one(&self) {
+        use event_listener::IntoNotification;
+        self.0.notify(1.additional());
+    }
+
+    /// Wakes every waiter.
+    #[inline]
+    pub(crate) fn notify_all(&self) {
+        self.0.notify(usize::MAX);
+    }
+}
+
+impl EventListener {
+    /// Blocks until notified or `deadline` (`None`: none); whether it was
+    /// notified.
+    pub(crate) fn wait_until(self, deadline: Option<std::time::Instant>) -> bool {
+        use event_listener::Listener;
+        match deadline {
+            Some(deadline) => self.0.wait_deadline(deadline).is_some(),
+            None => {
+                self.0.wait();
+                true
+            }
+        }
+    }
 }
 
 /// A small number unique to the calling thread (0, 1, 2... in order of first
