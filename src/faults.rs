@@ -46,6 +46,9 @@ pub struct Faults {
     /// Release a due timer into its lane without waking the sleepers.
     #[cfg(dagqueue_loom)]
     pub silent_release: bool,
+    /// Put a job that became claimable in its lane without waking a waiter.
+    #[cfg(dagqueue_loom)]
+    pub silent_enqueue: bool,
 }
 
 impl Faults {
@@ -85,6 +88,14 @@ impl Faults {
     pub(crate) fn early_expiry_release(self) -> bool {
         #[cfg(dagqueue_loom)]
         return self.early_expiry_release;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn silent_enqueue(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.silent_enqueue;
         #[cfg(not(dagqueue_loom))]
         false
     }

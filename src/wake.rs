@@ -17,8 +17,13 @@
 //! hands its notification on. Nobody waiting costs the notifier the fence
 //! and one load.
 
-use crate::sync::{fence, Event, Ordering};
+use crate::sync::{fence, Event, EventListener, Ordering};
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+pub(crate) use crate::sync::wait_any_until;
 
 /// The waiters of one runner type (or of `wait_idle`).
 pub(crate) struct WakeSignal {
@@ -42,6 +47,12 @@ impl WakeSignal {
     #[inline]
     pub(crate) fn notify_all(&self) {
         self.event.notify_all();
+    }
+
+    /// Registers a waiter (which then checks, then waits or awaits).
+    #[inline]
+    pub(crate) fn listen(&self) -> EventListener<'_> {
+        self.event.listen()
     }
 
     /// Calls `attempt` until it returns `Some` or `timeout` passes, sleeping
@@ -73,5 +84,31 @@ impl WakeSignal {
                 return Some(found);
             }
         }
+    }
+}
+
+/// A future ready when any of its listeners is notified (a wait on several
+/// runner types). The others are dropped with it: a notification one of
+/// them received meanwhile goes on to another waiter.
+pub(crate) struct AnyOf<L> {
+    listeners: Vec<L>,
+}
+
+impl<L> AnyOf<L> {
+    pub(crate) fn new(listeners: Vec<L>) -> AnyOf<L> {
+        AnyOf { listeners }
+    }
+}
+
+impl<L: Future<Output = ()> + Unpin> Future for AnyOf<L> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        for listener in self.listeners.iter_mut() {
+            if Pin::new(listener).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
     }
 }

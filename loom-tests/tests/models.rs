@@ -455,6 +455,23 @@ fn m12_claim_wait_is_woken() {
     });
 }
 
+/// Negative control for model 12: a job put in its lane without waking a
+/// waiter leaves the sleeper behind (a deadlock).
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m12_negative_silent_enqueue_is_caught() {
+    model(3, || {
+        let q = faulty(Faults {
+            silent_enqueue: true,
+            ..Faults::default()
+        });
+        let q1 = Arc::clone(&q);
+        let t = thread::spawn(move || q1.claim_wait(R, Duration::from_secs(3600)));
+        submit(&q, 1);
+        let _ = t.join().unwrap();
+    });
+}
+
 // ---------------------------------------------------------------- model 14
 
 /// Model 14: `close` races a worker going to sleep in `claim_wait`: the
@@ -890,4 +907,40 @@ fn m22_lease_slot_read_is_whole() {
 #[should_panic(expected = "torn read")]
 fn m22_negative_unguarded_write_is_caught() {
     model(3, || lease_slot_read_is_whole(true));
+}
+
+// ---------------------------------------------------------------- model 23
+
+/// Model 23: an async worker (`claim_any_async` on two runner types, under
+/// loom's `block_on`) goes to sleep while another thread makes a job of
+/// the second runner type ready: it is woken and claims it. The async
+/// form of model 12, through the wait on several signals.
+fn async_claim_is_woken(q: Arc<JobQueue>) {
+    // The waiter is the model's main thread (a deadlock then unwinds its
+    // own stack, not a spawned thread's that loom tears down).
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.submit(JobSpec::new(JobId(1)).runner(OTHER)).unwrap());
+    let claimed = loom::future::block_on(q.claim_any_async(&[R, OTHER])).map(|c| c.job());
+    t.join().unwrap();
+    assert_eq!(claimed, Ok(JobId(1)));
+}
+
+const OTHER: RunnerType = RunnerType(9);
+
+#[test]
+fn m23_async_claim_is_woken() {
+    model(3, || async_claim_is_woken(queue()));
+}
+
+/// Negative control for model 23: without the wake-up on enqueue the async
+/// worker is left pending forever (a deadlock).
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m23_negative_silent_enqueue_is_caught() {
+    model(3, || {
+        async_claim_is_woken(faulty(Faults {
+            silent_enqueue: true,
+            ..Faults::default()
+        }))
+    });
 }

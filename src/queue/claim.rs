@@ -1,10 +1,10 @@
 //! Claiming: reserve a slot of the group's cluster, pop the lane, CAS the
-//! job `Pending` → `Scheduled`, commit the slot; `claim_wait` sleeps between
-//! attempts (`wake.rs`).
+//! job `Pending` → `Scheduled`, commit the slot. Waiting for a claim,
+//! blocking or async, is `wait.rs`.
 
 use super::JobQueue;
 use super::Now;
-use crate::claim::{Claim, WaitError};
+use crate::claim::Claim;
 use crate::cluster::Cluster;
 use crate::ids::RunnerType;
 use crate::job::word::Word;
@@ -12,10 +12,9 @@ use crate::job::Job;
 use crate::lanes::{LaneGroup, RunnerLanes};
 use crate::metrics::Counter;
 use crate::spec::Priority;
-use crate::sync::{spin_wait, Ordering};
+use crate::sync::Ordering;
 use crate::view::JobState;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 impl<T> JobQueue<T> {
     /// Hands the best pending job of this runner type to exactly one caller
@@ -51,64 +50,6 @@ impl<T> JobQueue<T> {
         // stall on every claim).
         let lanes = self.runner_lanes(runner)?;
         self.claim_from(&lanes, &now)
-    }
-
-    /// Like [`claim`](JobQueue::claim), but sleeps (without polling) until a
-    /// job can be claimed, the queue is [closed](JobQueue::close) or
-    /// `timeout` passes.
-    ///
-    /// # Errors
-    /// [`WaitError::TimedOut`], [`WaitError::Closed`] (at once, for every
-    /// sleeper, when the queue is closed).
-    ///
-    /// ```
-    /// use dagqueue::*;
-    /// let q = JobQueue::new();
-    /// use std::time::{Duration, Instant};
-    /// let timed_out = q.claim_wait(RunnerType::DEFAULT, Duration::from_millis(5));
-    /// assert_eq!(timed_out, Err(WaitError::TimedOut));
-    /// q.submit(JobSpec::new(JobId(1))).unwrap();
-    /// assert!(q.claim_wait(RunnerType::DEFAULT, Duration::from_secs(1)).is_ok());
-    /// ```
-    #[must_use = "a claimed job is held until its claim is reported"]
-    pub fn claim_wait(&self, runner: RunnerType, timeout: Duration) -> Result<Claim<T>, WaitError> {
-        let attempt = || {
-            if self.is_closed() {
-                return Some(Err(WaitError::Closed));
-            }
-            self.claim(runner).map(Ok)
-        };
-        // `None`: a timeout too long to represent, waited in hour-long steps.
-        let deadline = Instant::now().checked_add(timeout);
-        // Its runner's signal (made now if no job of it exists yet).
-        let lanes = self.runner_lanes_or_create(runner);
-        loop {
-            // Wake for the next lease that may run out or delayed job that
-            // may be due (neither needs a thread of its own: the sleepers
-            // do it), else for the timeout.
-            let left = deadline.map_or(Duration::from_secs(3600), |deadline| {
-                deadline.saturating_duration_since(Instant::now())
-            });
-            let step = self.until_next_event().map_or(left, |next| next.min(left));
-            if let Some(found) = lanes.wake.wait_for(step, attempt) {
-                return found;
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(WaitError::TimedOut);
-            }
-            if step.is_zero() {
-                // Due, but another thread is sweeping or releasing.
-                spin_wait();
-            }
-        }
-    }
-
-    /// How long until a lease may run out or a delayed job be due.
-    fn until_next_event(&self) -> Option<Duration> {
-        match (self.until_next_lease(), self.until_next_timer()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
     }
 
     pub(super) fn claim_from(&self, lanes: &RunnerLanes<T>, now: &Now) -> Option<Claim<T>> {

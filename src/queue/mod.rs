@@ -7,7 +7,7 @@
 //! `clusters.rs` (capacity, pause, resources, set-aside), `aging.rs`,
 //! `inspect.rs` (views, status, pruning), `lease.rs` (with `lease_slot.rs`,
 //! a thread's latest lease), `delay.rs`,
-//! `shutdown.rs`. Every operation's linearization point is one compare-and-swap on
+//! `shutdown.rs`, `wait.rs` (waiting for a claim, blocking or async). Every operation's linearization point is one compare-and-swap on
 //! one word, named in a comment above its function; `docs/DESIGN.md`
 //! collects them.
 
@@ -22,6 +22,7 @@ mod release;
 mod report;
 mod shutdown;
 mod submit;
+mod wait;
 
 use crate::cluster::Cluster;
 use crate::config::{JobQueueBuilder, QueueConfig};
@@ -370,6 +371,9 @@ impl<T> JobQueue<T> {
     /// sleeping workers.
     fn enqueue(&self, job: &Arc<Job<T>>, at: Enqueue) {
         self.enqueue_quietly(job, at);
+        if self.faults.silent_enqueue() {
+            return; // loom negative control: nobody is told
+        }
         job.group().wake.notify_one();
     }
 

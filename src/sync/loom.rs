@@ -25,12 +25,25 @@ struct EventState {
     tokens: usize,
     /// Bumped by `notify_all`: every listener registered before wakes.
     epoch: u64,
+    /// Listeners awaited as futures: (listener id, its waker).
+    wakers: Vec<(u64, std::task::Waker)>,
+    next_id: u64,
+}
+
+impl EventState {
+    /// Wakes every awaiting listener (each checks for itself).
+    fn wake_futures(&mut self) {
+        for (_, waker) in self.wakers.drain(..) {
+            waker.wake();
+        }
+    }
 }
 
 /// One waiter registered on an [`Event`].
 pub(crate) struct EventListener<'a> {
     event: &'a Event,
     epoch: u64,
+    id: u64,
     done: bool,
 }
 
@@ -45,9 +58,11 @@ impl Event {
     pub(crate) fn listen(&self) -> EventListener<'_> {
         let mut state = self.state.lock().unwrap();
         state.listeners += 1;
+        state.next_id += 1;
         EventListener {
             event: self,
             epoch: state.epoch,
+            id: state.next_id,
             done: false,
         }
     }
@@ -57,6 +72,7 @@ impl Event {
         if state.tokens < state.listeners {
             state.tokens += 1;
             self.condvar.notify_all();
+            state.wake_futures();
         }
     }
 
@@ -66,6 +82,7 @@ impl Event {
             state.epoch += 1;
             state.tokens = 0;
             self.condvar.notify_all();
+            state.wake_futures();
         }
     }
 }
@@ -74,21 +91,62 @@ impl EventListener<'_> {
     /// Blocks until notified (loom has no time: the deadline is ignored, so
     /// a lost wake-up is a deadlock loom reports).
     pub(crate) fn wait_until(mut self, _deadline: Option<std::time::Instant>) -> bool {
-        let mut state = self.event.state.lock().unwrap();
-        loop {
-            if state.epoch != self.epoch {
-                break;
-            }
-            if state.tokens > 0 {
-                state.tokens -= 1;
-                break;
-            }
-            state = self.event.condvar.wait(state).unwrap();
+        let event = self.event;
+        let mut state = event.state.lock().unwrap();
+        while !self.take(&mut state) {
+            state = event.condvar.wait(state).unwrap();
         }
-        state.listeners -= 1;
-        self.done = true;
         true
     }
+}
+
+impl EventListener<'_> {
+    /// Takes the notification meant for it, if any (under the lock).
+    fn take(&mut self, state: &mut EventState) -> bool {
+        let notified = if state.epoch != self.epoch {
+            true
+        } else if state.tokens > 0 {
+            state.tokens -= 1;
+            true
+        } else {
+            false
+        };
+        if notified {
+            state.listeners -= 1;
+            state.wakers.retain(|(id, _)| *id != self.id);
+            self.done = true;
+        }
+        notified
+    }
+}
+
+impl core::future::Future for EventListener<'_> {
+    type Output = ();
+
+    fn poll(
+        mut self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<()> {
+        let event = self.event;
+        let mut state = event.state.lock().unwrap();
+        if self.done || self.take(&mut state) {
+            return core::task::Poll::Ready(());
+        }
+        let id = self.id;
+        state.wakers.retain(|(other, _)| *other != id);
+        state.wakers.push((id, cx.waker().clone()));
+        core::task::Poll::Pending
+    }
+}
+
+/// Blocks (in the model) until one of `listeners` is notified; loom has no
+/// time, so the deadline is ignored and a lost wake-up is a deadlock.
+pub(crate) fn wait_any_until(
+    listeners: Vec<EventListener<'_>>,
+    _deadline: Option<std::time::Instant>,
+) -> bool {
+    ::loom::future::block_on(crate::wake::AnyOf::new(listeners));
+    true
 }
 
 impl Drop for EventListener<'_> {
@@ -100,6 +158,8 @@ impl Drop for EventListener<'_> {
         }
         let mut state = self.event.state.lock().unwrap();
         state.listeners -= 1;
+        let id = self.id;
+        state.wakers.retain(|(other, _)| *other != id);
         // A notification meant for this waiter stays for another.
         state.tokens = state.tokens.min(state.listeners);
     }

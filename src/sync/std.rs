@@ -2,6 +2,7 @@
 //! `dashmap`, crossbeam's `SegQueue` and arc-swap. `loom.rs` has the same
 //! items, built on loom.
 
+use core::future::Future;
 use std::sync::atomic::Ordering;
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
@@ -20,7 +21,10 @@ pub(crate) struct Event(event_listener::Event);
 
 /// One waiter registered on an [`Event`]; dropping it unregisters it (and
 /// hands a notification it received but did not consume on to another).
-pub(crate) struct EventListener(event_listener::EventListener);
+pub(crate) struct EventListener<'a>(
+    event_listener::EventListener,
+    core::marker::PhantomData<&'a Event>,
+);
 
 impl Event {
     pub(crate) fn new() -> Event {
@@ -30,8 +34,8 @@ impl Event {
     /// Registers a waiter. The caller checks its condition again after
     /// this and before it waits: a notification from then on reaches it.
     #[inline]
-    pub(crate) fn listen(&self) -> EventListener {
-        EventListener(self.0.listen())
+    pub(crate) fn listen(&self) -> EventListener<'_> {
+        EventListener(self.0.listen(), core::marker::PhantomData)
     }
 
     /// Wakes one waiter more than those already woken (if there is one).
@@ -50,7 +54,56 @@ impl Event {
     }
 }
 
-impl EventListener {
+impl core::future::Future for EventListener<'_> {
+    type Output = ();
+
+    fn poll(
+        mut self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<()> {
+        core::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// Blocks until one of `listeners` is notified or `deadline` passes
+/// (`None`: none); whether one was notified. Several are polled as futures
+/// with a waker that unparks this thread.
+pub(crate) fn wait_any_until(
+    mut listeners: Vec<EventListener<'_>>,
+    deadline: Option<std::time::Instant>,
+) -> bool {
+    if listeners.len() == 1 {
+        if let Some(listener) = listeners.pop() {
+            return listener.wait_until(deadline);
+        }
+    }
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = core::task::Context::from_waker(&waker);
+    let mut any = core::pin::pin!(crate::wake::AnyOf::new(listeners));
+    loop {
+        if any.as_mut().poll(&mut cx).is_ready() {
+            return true;
+        }
+        match deadline {
+            Some(deadline) => {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    return false;
+                }
+                std::thread::park_timeout(deadline - now);
+            }
+            None => std::thread::park(),
+        }
+    }
+}
+
+impl EventListener<'_> {
     /// Blocks until notified or `deadline` (`None`: none); whether it was
     /// notified.
     pub(crate) fn wait_until(self, deadline: Option<std::time::Instant>) -> bool {
