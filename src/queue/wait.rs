@@ -61,6 +61,10 @@ impl<T> JobQueue<T> {
             return Err(WaitError::TimedOut);
         }
         let attempt = || self.claim_or_closed(runners);
+        // A job ready now needs no signal (nor the allocations below).
+        if let Some(found) = attempt() {
+            return found;
+        }
         // `None`: a timeout too long to represent, waited in hour-long steps.
         let deadline = Instant::now().checked_add(timeout);
         // The runners' signals (their lanes are made now if no job of
@@ -167,14 +171,15 @@ impl<T> JobQueue<T> {
         if runners.is_empty() {
             return Err(WaitError::TimedOut);
         }
+        // A job ready now needs no signal (nor the allocations below).
+        if let Some(found) = self.claim_or_closed(runners) {
+            return found;
+        }
         let lanes: Vec<_> = runners
             .iter()
             .map(|&runner| self.runner_lanes_or_create(runner))
             .collect();
         loop {
-            if let Some(found) = self.claim_or_closed(runners) {
-                return found;
-            }
             let listeners: Vec<_> = lanes.iter().map(|lanes| lanes.wake.listen()).collect();
             // SeqCst: as in `WakeSignal::wait_for` (registered, then fence,
             // then look: a notifier either sees us or we see its job).
@@ -184,6 +189,9 @@ impl<T> JobQueue<T> {
             }
             // `close` wakes every signal, so it reaches this wait too.
             AnyOf::new(listeners).await;
+            if let Some(found) = self.claim_or_closed(runners) {
+                return found;
+            }
         }
     }
 
