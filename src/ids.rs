@@ -8,6 +8,7 @@ use core::fmt;
 /// assert_eq!(JobId(7).to_string(), "job 7");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct JobId(pub u64);
 
 impl fmt::Display for JobId {
@@ -26,6 +27,7 @@ impl fmt::Display for JobId {
 /// assert_eq!(RunnerType::DEFAULT, RunnerType(0));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RunnerType(pub u32);
 
 impl RunnerType {
@@ -41,6 +43,7 @@ impl RunnerType {
 /// assert_eq!(ClusterId(3).to_string(), "cluster 3");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClusterId(pub u32);
 
 impl fmt::Display for ClusterId {
@@ -56,4 +59,5 @@ impl fmt::Display for ClusterId {
 /// assert_eq!(UserId::default(), UserId(0));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UserId(pub u32);

@@ -39,6 +39,8 @@ mod job;
 mod lanes;
 mod metrics;
 mod queue;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod spec;
 mod view;
 mod wake;

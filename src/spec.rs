@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[repr(u8)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Priority {
     /// Level 0, served first.
     Critical = 0,
@@ -141,6 +142,7 @@ impl std::error::Error for InvalidPriority {}
 /// assert!(!Resources { cores: 64, memory_gb: 16 }.fits_in(&node));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Resources {
     /// CPU cores.
     pub cores: u32,
@@ -234,6 +236,27 @@ impl RetryBackoff {
         Ok(RetryBackoff { base, cap })
     }
 
+    /// The first retry's ceiling.
+    ///
+    /// ```
+    /// use dagqueue::RetryBackoff;
+    /// use std::time::Duration;
+    /// let backoff = RetryBackoff::new(Duration::from_millis(20), Duration::from_secs(1)).unwrap();
+    /// assert_eq!((backoff.base(), backoff.cap()), (Duration::from_millis(20), Duration::from_secs(1)));
+    /// ```
+    pub fn base(&self) -> Duration {
+        self.base
+    }
+
+    /// The longest wait.
+    ///
+    /// ```
+    /// assert_eq!(dagqueue::RetryBackoff::NONE.cap(), std::time::Duration::ZERO);
+    /// ```
+    pub fn cap(&self) -> Duration {
+        self.cap
+    }
+
     /// The ceiling of retry `retry`'s wait: `min(cap, base * 2^(retry-1))`.
     pub fn ceiling(&self, retry: u32) -> Duration {
         let doublings = retry.saturating_sub(1).min(40);
@@ -301,6 +324,7 @@ pub const MAX_DEPENDENCIES: usize = (1 << 20) - 2;
 /// assert_eq!(q.state(JobId(3)), Ok(JobState::Pending)); // the error handler runs
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum DependencyKind {
     /// Runs only once the dependency completed; if it fails or is cancelled,
     /// so is the dependent (the default).

@@ -13,6 +13,7 @@ use std::time::Duration;
 /// assert!(!JobState::Pending.is_terminal());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum JobState {
     /// Submitted; some dependency has not completed yet, or it waits for
     /// its time (a `delay`, `not_before`, or a retry's backoff).
@@ -74,6 +75,7 @@ impl JobState {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum JobEnd {
     /// Its worker reported success (`Completed`).
     Succeeded,
@@ -130,6 +132,7 @@ pub enum JobEnd {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct JobView {
     /// Its id.
     pub id: JobId,
@@ -180,6 +183,7 @@ impl JobView {
 /// assert_eq!(counts.total(), 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct StateCounts([usize; JobState::ALL.len()]);
 
 impl StateCounts {
@@ -209,6 +213,7 @@ impl StateCounts {
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClusterStatus {
     /// Jobs claimed on it and not yet reported (scheduled or running).
     pub running: u32,
@@ -240,6 +245,7 @@ pub struct ClusterStatus {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct QueueStatus {
     /// Known jobs by state (pruned jobs are not counted).
     pub by_state: StateCounts,
@@ -315,6 +321,7 @@ impl QueueStatus {
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Metrics {
     /// Jobs accepted by `submit`.
     pub submitted: u64,
