@@ -27,6 +27,8 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod sync;
+#[macro_use]
+mod trace;
 
 mod claim;
 mod clock;

@@ -121,6 +121,7 @@ impl<T> JobQueue<T> {
         self.metrics.record_wait(now.saturating_sub(job.ready_at()));
         self.start_lease(&job, word.attempt(), now);
         // The lane entry's reference moves into the claim.
+        trace_event!(job = job.id.0, attempt = word.attempt(), "claimed");
         Some(Claim::new(job, word.attempt()))
     }
 

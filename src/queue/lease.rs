@@ -333,8 +333,13 @@ impl<T> JobQueue<T> {
                 cluster.release();
             }
         }
-        self.end_attempt(job, attempt, Outcome::Failure, true)
-            .is_some()
+        let expired = self
+            .end_attempt(job, attempt, Outcome::Failure, true)
+            .is_some();
+        if expired {
+            trace_event!(job = job.id.0, attempt, "lease expired");
+        }
+        expired
     }
 
     /// Takes back every claim whose lease ran out, now, and returns how many.

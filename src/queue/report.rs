@@ -77,6 +77,12 @@ impl<T> JobQueue<T> {
             .end_attempt(job, claim.attempt(), outcome, false)
             .ok_or_else(|| stale(claim))?;
         self.forget_lease(job, claim.attempt());
+        trace_event!(
+            job = claim.job().0,
+            attempt = claim.attempt(),
+            completion = ?completion,
+            "reported"
+        );
         Ok(completion)
     }
 

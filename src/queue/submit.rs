@@ -110,6 +110,7 @@ impl<T> JobQueue<T> {
         if let Some(at) = job.word.release_one() {
             self.enqueue(&job, at);
         }
+        trace_event!(job = id.0, "submitted");
         Ok(id)
     }
 
