@@ -23,7 +23,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-pub(crate) use crate::sync::wait_any_until;
+use crate::sync::wait_any_until;
 
 /// The waiters of one runner type (or of `wait_idle`).
 pub(crate) struct WakeSignal {
@@ -65,24 +65,33 @@ impl WakeSignal {
         if let Some(found) = attempt() {
             return Some(found);
         }
-        // `None`: too far to represent; waited without a deadline.
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            let listener = self.event.listen();
-            // SeqCst: the waiter's half of the Dekker pair with a notifier
-            // that published something, then fenced, then looked for
-            // waiters (event-listener's registration orders itself; the
-            // fence also covers flags read by `attempt`, like `closed`).
-            fence(Ordering::SeqCst);
-            if let Some(found) = attempt() {
-                return Some(found);
-            }
-            if !listener.wait_until(deadline) {
-                return attempt(); // timed out: one last look
-            }
-            if let Some(found) = attempt() {
-                return Some(found);
-            }
+        wait_any(&[self], timeout, attempt)
+    }
+}
+
+/// The one sleeping loop, for one signal or several (a worker of several
+/// runner types): register on every signal, fence, `attempt`, sleep until
+/// one notifies or `timeout` passes (then one last `attempt`). The caller
+/// has tried once already.
+pub(crate) fn wait_any<R>(
+    signals: &[&WakeSignal],
+    timeout: Duration,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> Option<R> {
+    // `None`: too far to represent; waited without a deadline.
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        let listeners: Vec<_> = signals.iter().map(|signal| signal.listen()).collect();
+        // SeqCst: the waiter's half of the Dekker pair with a notifier that
+        // published something, then fenced, then looked for waiters
+        // (event-listener's registration orders itself; the fence also
+        // covers flags read by `attempt`, like `closed`).
+        fence(Ordering::SeqCst);
+        if let Some(found) = attempt() {
+            return Some(found);
+        }
+        if !wait_any_until(listeners, deadline) {
+            return attempt(); // timed out: one last look
         }
     }
 }

@@ -8,7 +8,7 @@ use super::JobQueue;
 use crate::claim::{Claim, WaitError};
 use crate::ids::RunnerType;
 use crate::sync::{fence, spin_wait, Ordering};
-use crate::wake::{wait_any_until, AnyOf};
+use crate::wake::{wait_any, AnyOf};
 use std::time::{Duration, Instant};
 
 impl<T> JobQueue<T> {
@@ -82,7 +82,7 @@ impl<T> JobQueue<T> {
                 deadline.saturating_duration_since(Instant::now())
             });
             let step = self.next_due().map_or(left, |next| next.min(left));
-            if let Some(found) = wait_any_until_found(&signals, step, attempt) {
+            if let Some(found) = wait_any(&signals, step, attempt) {
                 return found;
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -181,7 +181,7 @@ impl<T> JobQueue<T> {
             .collect();
         loop {
             let listeners: Vec<_> = lanes.iter().map(|lanes| lanes.wake.listen()).collect();
-            // SeqCst: as in `WakeSignal::wait_for` (registered, then fence,
+            // SeqCst: as in `wake::wait_any` (registered, then fence,
             // then look: a notifier either sees us or we see its job).
             fence(Ordering::SeqCst);
             if let Some(found) = self.claim_or_closed(runners) {
@@ -224,34 +224,5 @@ impl<T> JobQueue<T> {
             .iter()
             .find_map(|&runner| self.claim(runner))
             .map(Ok)
-    }
-}
-
-/// The blocking wait of one step: `attempt`, register on every signal,
-/// `attempt` again, sleep until one notifies or `step` passes.
-fn wait_any_until_found<R>(
-    signals: &[&crate::wake::WakeSignal],
-    step: Duration,
-    mut attempt: impl FnMut() -> Option<R>,
-) -> Option<R> {
-    if let [signal] = signals {
-        return signal.wait_for(step, attempt);
-    }
-    if let Some(found) = attempt() {
-        return Some(found);
-    }
-    let deadline = Instant::now().checked_add(step);
-    loop {
-        let listeners: Vec<_> = signals.iter().map(|signal| signal.listen()).collect();
-        fence(Ordering::SeqCst);
-        if let Some(found) = attempt() {
-            return Some(found);
-        }
-        if !wait_any_until(listeners, deadline) {
-            return attempt();
-        }
-        if let Some(found) = attempt() {
-            return Some(found);
-        }
     }
 }

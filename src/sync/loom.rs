@@ -142,9 +142,15 @@ impl core::future::Future for EventListener<'_> {
 /// Blocks (in the model) until one of `listeners` is notified; loom has no
 /// time, so the deadline is ignored and a lost wake-up is a deadlock.
 pub(crate) fn wait_any_until(
-    listeners: Vec<EventListener<'_>>,
-    _deadline: Option<std::time::Instant>,
+    mut listeners: Vec<EventListener<'_>>,
+    deadline: Option<std::time::Instant>,
 ) -> bool {
+    // One listener: its own blocking wait (as the std build does).
+    if listeners.len() == 1 {
+        if let Some(listener) = listeners.pop() {
+            return listener.wait_until(deadline);
+        }
+    }
     ::loom::future::block_on(crate::wake::AnyOf::new(listeners));
     true
 }
