@@ -299,15 +299,7 @@ impl<T> JobQueue<T> {
         cluster: Option<&Arc<Cluster>>,
         user: Option<UserId>,
     ) -> Arc<LaneGroup<T>> {
-        match self.fast_runners.get(runner.0 as usize) {
-            Some(slot) => slot
-                .get_or_init(|| Arc::new(RunnerLanes::new(self.uid, runner)))
-                .group_for(cluster, user),
-            None => self
-                .runners
-                .get_or_insert_with(runner, || Arc::new(RunnerLanes::new(self.uid, runner)))
-                .group_for(cluster, user),
-        }
+        self.runner_lanes_or_create(runner).group_for(cluster, user)
     }
 
     /// The lanes of a runner type, made (empty) if it has none yet: a
