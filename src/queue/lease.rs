@@ -241,47 +241,36 @@ impl<T> JobQueue<T> {
             for held in slot.held_lanes() {
                 let mut head = held.head.lock();
                 while let Some(entry) = head.take().or_else(|| held.entries.pop()) {
-                    match self.look_at(&entry, now) {
-                        // Reported, retried, pruned...: drop the entry.
-                        Look::Gone => {}
-                        Look::Expired(job) => {
-                            expired += usize::from(self.expire(&job, entry.attempt()))
-                        }
+                    match self.settle(&entry, now, &mut expired) {
+                        // Reported, retried, pruned, or just taken back: dropped.
+                        None => {}
                         // Live and not due: the lane's earliest; stop here.
-                        Look::Live(deadline) if deadline == entry.deadline => {
+                        Some(deadline) if deadline == entry.deadline => {
                             earliest = earliest.min(deadline);
                             *head = Some(entry);
                             break;
                         }
                         // Moved by a heartbeat: to the back, with its deadline.
-                        Look::Live(deadline) => held.entries.push(LeaseEntry { deadline, ..entry }),
+                        Some(deadline) => held.entries.push(LeaseEntry { deadline, ..entry }),
                     }
                 }
             }
             // Its latest lease (started after all of those).
             if let Some((entry, _)) = slot.read() {
-                match self.look_at(&entry, now) {
-                    Look::Gone => {}
-                    Look::Expired(job) => {
-                        expired += usize::from(self.expire(&job, entry.attempt()))
-                    }
-                    Look::Live(deadline) => earliest = earliest.min(deadline),
-                }
-            }
-        }
-        let stray = core::mem::take(&mut *self.leases.stray.lock());
-        let mut kept = Vec::new();
-        for entry in stray {
-            match self.look_at(&entry, now) {
-                Look::Gone => {}
-                Look::Expired(job) => expired += usize::from(self.expire(&job, entry.attempt())),
-                Look::Live(deadline) => {
+                if let Some(deadline) = self.settle(&entry, now, &mut expired) {
                     earliest = earliest.min(deadline);
-                    kept.push(entry);
                 }
             }
         }
-        self.leases.stray.lock().extend(kept);
+        let mut stray = core::mem::take(&mut *self.leases.stray.lock());
+        stray.retain(|entry| match self.settle(entry, now, &mut expired) {
+            Some(deadline) => {
+                earliest = earliest.min(deadline);
+                true
+            }
+            None => false,
+        });
+        self.leases.stray.lock().extend(stray);
         // A lease started from now on is due no earlier than now plus the
         // shortest lease (which also covers one started during this sweep,
         // in a slot already looked at).
@@ -295,6 +284,20 @@ impl<T> JobQueue<T> {
             .next_sweep
             .store(next_expiry.min(cleanup), Ordering::Relaxed);
         expired
+    }
+
+    /// The sweep's step for one entry: takes its attempt back if its lease
+    /// is due (counting it in `expired`); the deadline if it is live, `None`
+    /// if the entry is done with.
+    fn settle(&self, entry: &LeaseEntry, now: u64, expired: &mut usize) -> Option<u64> {
+        match self.look_at(entry, now) {
+            Look::Gone => None,
+            Look::Expired(job) => {
+                *expired += usize::from(self.expire(&job, entry.attempt()));
+                None
+            }
+            Look::Live(deadline) => Some(deadline),
+        }
     }
 
     /// What the sweep finds for one lease entry at `now`: its record (looked
