@@ -27,6 +27,11 @@ pub(crate) struct LaneGroup<T> {
     /// The identity of the queue it belongs to: a report of a claim checks
     /// it, so a claim of another queue is stale there.
     pub(crate) queue: u64,
+    /// Its number in the queue (0, 1, 2... in order of creation): its row
+    /// in the status counts.
+    pub(crate) index: usize,
+    /// The runner type whose jobs it holds.
+    pub(crate) runner: crate::ids::RunnerType,
     /// The waiters of its runner type (shared by the runner's groups): a
     /// job entering one of its lanes wakes one.
     pub(crate) wake: Arc<WakeSignal>,
@@ -59,12 +64,16 @@ pub(crate) struct AgingEntry<T> {
 impl<T> LaneGroup<T> {
     fn new(
         queue: u64,
+        index: usize,
+        runner: crate::ids::RunnerType,
         wake: Arc<WakeSignal>,
         cluster: Option<Arc<Cluster>>,
         user: Option<UserId>,
     ) -> LaneGroup<T> {
         LaneGroup {
             queue,
+            index,
+            runner,
             wake,
             cluster,
             user,
@@ -183,11 +192,13 @@ impl<T> RunnerLanes<T> {
         }
     }
 
-    /// The group for (cluster, user), created at the end of the list if new.
+    /// The group for (cluster, user), created at the end of the list if new
+    /// (numbered from the queue's `group_count`).
     pub(crate) fn group_for(
         &self,
         cluster: Option<&Arc<Cluster>>,
         user: Option<UserId>,
+        group_count: &crate::sync::AtomicUsize,
     ) -> Arc<LaneGroup<T>> {
         let find = || {
             self.groups
@@ -205,8 +216,13 @@ impl<T> RunnerLanes<T> {
         if let Some(cluster) = cluster {
             cluster.note_runner(self.runner);
         }
+        // Relaxed: only uniqueness matters (readers get the group, and its
+        // index, through the list's publication).
+        let index = group_count.fetch_add(1, crate::sync::Ordering::Relaxed);
         let group = Arc::new(LaneGroup::new(
             self.queue,
+            index,
+            self.runner,
             Arc::clone(&self.wake),
             cluster.cloned(),
             user,
@@ -234,14 +250,15 @@ mod tests {
     #[test]
     fn a_runner_keeps_every_group_in_order() {
         let lanes = RunnerLanes::<()>::new(0, crate::ids::RunnerType::DEFAULT);
+        let count = crate::sync::AtomicUsize::new(0);
         let groups: Vec<_> = (0..100)
-            .map(|user| lanes.group_for(None, Some(UserId(user))))
+            .map(|user| lanes.group_for(None, Some(UserId(user)), &count))
             .collect();
         assert_eq!(lanes.groups.len(), 100);
         for (index, group) in groups.iter().enumerate() {
             assert!(Arc::ptr_eq(lanes.groups.get(index), group));
             assert!(Arc::ptr_eq(
-                &lanes.group_for(None, Some(UserId(index as u32))),
+                &lanes.group_for(None, Some(UserId(index as u32)), &count),
                 group
             ));
         }

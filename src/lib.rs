@@ -34,6 +34,7 @@ mod claim;
 mod clock;
 mod cluster;
 mod config;
+mod counts;
 mod error;
 mod faults;
 mod ids;

@@ -192,8 +192,8 @@ impl StateCounts {
         self.0[state as usize]
     }
     /// Counts one job in `state`.
-    fn add(&mut self, state: JobState) {
-        self.0[state as usize] += 1;
+    fn add(&mut self, state: JobState, jobs: usize) {
+        self.0[state as usize] += jobs;
     }
     /// All jobs counted.
     pub fn total(&self) -> usize {
@@ -272,15 +272,34 @@ impl QueueStatus {
         runner: RunnerType,
         cluster: Option<ClusterId>,
     ) {
-        self.by_state.add(state);
         if matches!(state, JobState::Waiting | JobState::Pending) {
             self.queued_by_priority[usize::from(priority.level())] += 1;
+        }
+        self.count_jobs(state, 1, runner, cluster);
+    }
+
+    /// Counts `jobs` known jobs in `state` of one runner type and cluster,
+    /// all but their priority (`queued_by_priority` is the caller's). Not
+    /// part of the API, as above.
+    #[doc(hidden)]
+    pub fn count_jobs(
+        &mut self,
+        state: JobState,
+        jobs: usize,
+        runner: RunnerType,
+        cluster: Option<ClusterId>,
+    ) {
+        if jobs == 0 {
+            return;
+        }
+        self.by_state.add(state, jobs);
+        if matches!(state, JobState::Waiting | JobState::Pending) {
             if let Some(cluster) = cluster {
-                self.clusters.entry(cluster).or_default().queued += 1;
+                self.clusters.entry(cluster).or_default().queued += jobs;
             }
         }
         if !state.is_terminal() {
-            *self.unfinished_by_runner.entry(runner).or_default() += 1;
+            *self.unfinished_by_runner.entry(runner).or_default() += jobs;
         }
     }
 

@@ -11,7 +11,8 @@
 //! | 7..10  | level            | level it is served at (priority, or one better once aged) |
 //! | 10..21 | attempt          | number of claims so far                             |
 //! | 21..41 | remaining        | unfinished dependencies (+1 while a guard is held); once terminal, how the job ended ([`EndKind`]) |
-//! | 41..64 | version          | bumped whenever the job (re-)enters a lane          |
+//! | 41..63 | version          | bumped whenever the job (re-)enters a lane          |
+//! | 63     | marked           | set by a transition whose event is being written (see [`StateWord::transition`]) |
 //!
 //! Because state, attempt and version live in one word, a claim's
 //! compare-and-swap both checks that the lane entry is current (version) and
@@ -41,7 +42,11 @@ const ATTEMPT_BITS: u32 = 11;
 const REMAINING_SHIFT: u32 = 21;
 const REMAINING_BITS: u32 = 20;
 const VERSION_SHIFT: u32 = 41;
-const VERSION_BITS: u32 = 23;
+const VERSION_BITS: u32 = 22;
+/// Set by a transition made while someone subscribes to events, until its
+/// thread has written the event: the next transition of the job waits for
+/// it, so one job's events are written in the order of its transitions.
+const MARK_BIT: u64 = 1 << 63;
 
 /// The largest number a `remaining` field can hold.
 pub(crate) const MAX_REMAINING: u64 = (1 << REMAINING_BITS) - 1;
@@ -122,6 +127,20 @@ impl Word {
 
     pub(crate) fn cancel_requested(self) -> bool {
         self.0 & CANCEL_BIT != 0
+    }
+
+    /// Whether a transition's thread still writes its event.
+    pub(crate) fn is_marked(self) -> bool {
+        self.0 & MARK_BIT != 0
+    }
+
+    /// Whether `old` → `new` is a transition an event reports: the state,
+    /// the declared priority or the cancel request changed (not a
+    /// dependency counted down, nor a level served at).
+    #[inline]
+    pub(crate) fn is_event(old: Word, new: Word) -> bool {
+        const REPORTED: u64 = STATE_MASK | CANCEL_BIT | (0b111 << PRIORITY_SHIFT);
+        (old.0 ^ new.0) & REPORTED != 0
     }
 
     pub(crate) fn priority(self) -> Priority {
@@ -243,6 +262,18 @@ pub(crate) struct Enqueue {
 }
 
 impl Enqueue {
+    /// Where a job that `reprioritize` moved from `old` to `new` goes: a
+    /// pending job whose level changed enters the new level's lane.
+    pub(crate) fn after_reprioritize(old: Word, new: Word) -> Option<Enqueue> {
+        (new.is(JobState::Pending) && old.version() != new.version()).then(|| Enqueue::of(new))
+    }
+
+    /// Where a job that became pending with `new` goes (a release's new
+    /// word: `None` if it still waits).
+    pub(crate) fn if_pending(new: Word) -> Option<Enqueue> {
+        new.is(JobState::Pending).then(|| Enqueue::of(new))
+    }
+
     pub(crate) fn of(word: Word) -> Enqueue {
         Enqueue {
             level: word.level(),
@@ -277,14 +308,32 @@ impl StateWord {
     /// thread did before (Release) and sees what the previous transition's
     /// thread did (Acquire); Acquire on failure, since the retry reads the
     /// fresh word.
+    ///
+    /// Marking: with `mark` (someone subscribes to events), a transition
+    /// that changes what an event reports ([`Word::is_event`]) stores the
+    /// new word with the mark bit; its thread writes the event and then
+    /// [`unmark`](StateWord::unmark)s. Every transition, marked or not,
+    /// waits while the bit is set (a few stores of another thread), so the
+    /// next transition of the job, and its event, come after that event.
+    /// The returned new word keeps the bit (its accessors ignore it).
     #[inline]
     pub(crate) fn transition<E>(
         &self,
+        mark: bool,
         mut step: impl FnMut(Word) -> Result<Word, E>,
     ) -> Result<(Word, Word), E> {
         let mut current = self.0.load(Ordering::Acquire);
         loop {
-            let next = step(Word(current))?;
+            if current & MARK_BIT != 0 {
+                // Another thread is writing this job's last event.
+                crate::sync::spin_wait();
+                current = self.0.load(Ordering::Acquire);
+                continue;
+            }
+            let mut next = step(Word(current))?;
+            if mark && Word::is_event(Word(current), next) {
+                next = Word(next.0 | MARK_BIT);
+            }
             match self
                 .0
                 .compare_exchange_weak(current, next.0, Ordering::AcqRel, Ordering::Acquire)
@@ -295,38 +344,62 @@ impl StateWord {
         }
     }
 
-    /// Submit's linearization point: reserved → waiting (dependencies and
-    /// the submission guard are counted in `remaining`).
-    pub(crate) fn publish(&self) {
-        let _ = self.transition(|w| {
-            debug_assert_eq!(w.0 & STATE_MASK, RESERVED);
-            Ok::<_, ()>(w.set_state(JobState::Waiting))
-        });
+    /// Clears the mark of the marked word `new`, after its event is written.
+    /// A plain store: while the bit is set no other thread changes the word.
+    /// Release: the next transition (Acquire) sees the event and the job's
+    /// event link written before it.
+    #[inline]
+    pub(crate) fn unmark(&self, new: Word) {
+        debug_assert!(new.is_marked());
+        self.0.store(new.0 & !MARK_BIT, Ordering::Release);
     }
 
-    /// One dependency (or guard) is done. Returns where to enqueue the job
-    /// if this made it pending; a job that is no longer waiting is left alone.
-    pub(crate) fn release_one(&self) -> Option<Enqueue> {
-        let (_, new) = self
-            .transition(|w| {
-                if !w.is(JobState::Waiting) || w.remaining() == 0 {
-                    return Err(());
-                }
-                let w = w.set_remaining(w.remaining() - 1);
-                if w.remaining() == 0 {
-                    Ok(w.set_state(JobState::Pending).bump_version())
-                } else {
-                    Ok(w)
-                }
-            })
-            .ok()?;
-        new.is(JobState::Pending).then(|| Enqueue::of(new))
+    /// Submit's linearization point: reserved → waiting (dependencies and
+    /// the submission guard are counted in `remaining`), or straight to
+    /// pending when nothing but the guard holds it (`ready`; its thread
+    /// enqueues it).
+    pub(crate) fn publish(&self, ready: bool, mark: bool) -> (Word, Word) {
+        let published = self.transition(mark, |w| {
+            debug_assert_eq!(w.0 & STATE_MASK, RESERVED);
+            if ready {
+                debug_assert_eq!(w.remaining(), 1);
+                Ok::<_, ()>(
+                    w.set_remaining(0)
+                        .set_state(JobState::Pending)
+                        .bump_version(),
+                )
+            } else {
+                Ok(w.set_state(JobState::Waiting))
+            }
+        });
+        match published {
+            Ok(words) => words,
+            Err(()) => unreachable!("publishing a reserved word cannot be refused"),
+        }
+    }
+
+    /// One dependency (or guard) is done. Returns the old and new words if
+    /// the job was waiting (it is pending if this was its last wait); a job
+    /// that is no longer waiting is left alone.
+    pub(crate) fn release_one(&self, mark: bool) -> Option<(Word, Word)> {
+        self.transition(mark, |w| {
+            if !w.is(JobState::Waiting) || w.remaining() == 0 {
+                return Err(());
+            }
+            let w = w.set_remaining(w.remaining() - 1);
+            if w.remaining() == 0 {
+                Ok(w.set_state(JobState::Pending).bump_version())
+            } else {
+                Ok(w)
+            }
+        })
+        .ok()
     }
 
     /// Claim's linearization point: pending at `version` → scheduled, with
     /// the attempt incremented. `None` if the entry is stale.
     #[inline]
-    pub(crate) fn claim(&self, version: u32) -> Option<Word> {
+    pub(crate) fn claim(&self, version: u32, mark: bool) -> Option<(Word, Word)> {
         if self.1.racy_claim() {
             // Negative control: check, then store. Two claimers can both pass.
             let w = self.load();
@@ -338,9 +411,9 @@ impl StateWord {
                 .set_state(JobState::Scheduled)
                 .set_attempt(w.attempt() + 1);
             self.0.store(next.0, Ordering::Release);
-            return Some(next);
+            return Some((w, next));
         }
-        self.transition(|w| {
+        self.transition(mark, |w| {
             if !w.is(JobState::Pending) || w.version() != version {
                 return Err(());
             }
@@ -348,12 +421,11 @@ impl StateWord {
                 .set_attempt(w.attempt() + 1))
         })
         .ok()
-        .map(|(_, new)| new)
     }
 
     /// Start's linearization point: scheduled → running for this attempt.
-    pub(crate) fn start(&self, attempt: u32) -> Result<(), StartRefusal> {
-        self.transition(|w| {
+    pub(crate) fn start(&self, attempt: u32, mark: bool) -> Result<(Word, Word), StartRefusal> {
+        self.transition(mark, |w| {
             if w.attempt() != attempt || !w.state().is_some_and(JobState::is_claimed) {
                 return Err(StartRefusal::Stale);
             }
@@ -366,11 +438,10 @@ impl StateWord {
             }
             Ok(w.set_state(JobState::Running))
         })
-        .map(|_| ())
     }
 
-    /// Complete's linearization point: ends this attempt. Returns the new
-    /// word: pending (a retry; enqueue it), or terminal.
+    /// Complete's linearization point: ends this attempt. Returns the old
+    /// and new words: pending (a retry; enqueue it), or terminal.
     /// `by_lease`: the attempt's lease ran out (its outcome is `Failure`);
     /// with no retry left the job ends `Failed` by `LeaseExpired`.
     /// `delayed_retry`: a retry waits (its backoff): the job goes back to
@@ -383,7 +454,8 @@ impl StateWord {
         max_retries: u32,
         by_lease: bool,
         delayed_retry: bool,
-    ) -> Result<Word, ()> {
+        mark: bool,
+    ) -> Result<(Word, Word), ()> {
         let failed = if by_lease {
             EndKind::LeaseExpired
         } else {
@@ -406,9 +478,9 @@ impl StateWord {
                 w.end(JobState::Failed, failed)
             };
             self.0.store(next.0, Ordering::Release);
-            return Ok(next);
+            return Ok((w, next));
         }
-        self.transition(|w| {
+        self.transition(mark, |w| {
             if w.attempt() != attempt || !w.state().is_some_and(JobState::is_claimed) {
                 return Err(());
             }
@@ -430,13 +502,12 @@ impl StateWord {
             };
             Ok(next)
         })
-        .map(|(_, new)| new)
     }
 
     /// Cancel's linearization point. Waiting or pending → cancelled;
     /// scheduled or running → cancel requested.
-    pub(crate) fn cancel(&self) -> Result<(Word, Word), Option<JobState>> {
-        self.transition(|w| match w.state() {
+    pub(crate) fn cancel(&self, mark: bool) -> Result<(Word, Word), Option<JobState>> {
+        self.transition(mark, |w| match w.state() {
             Some(JobState::Waiting | JobState::Pending) => {
                 Ok(w.end(JobState::Cancelled, EndKind::CancelledByUser))
             }
@@ -448,37 +519,43 @@ impl StateWord {
     /// A dependency of this waiting job ended in `terminal` in a way its
     /// kind does not accept: it ends too (`EndKind::by_dependency`). Only a
     /// waiting job can have an unfinished dependency.
-    pub(crate) fn fail_by_dependency(&self, terminal: JobState) -> bool {
+    pub(crate) fn fail_by_dependency(
+        &self,
+        terminal: JobState,
+        mark: bool,
+    ) -> Option<(Word, Word)> {
         let (state, kind) = EndKind::by_dependency(terminal);
-        self.transition(|w| {
+        self.transition(mark, |w| {
             if w.is(JobState::Waiting) {
                 Ok(w.end(state, kind))
             } else {
                 Err(())
             }
         })
-        .is_ok()
+        .ok()
     }
 
-    /// Reprioritize's linearization point. Returns where to enqueue the job
-    /// if it is pending and its level changed.
+    /// Reprioritize's linearization point. Returns the old and new words;
+    /// [`Enqueue::after_reprioritize`] says where a pending job whose level
+    /// changed goes.
     pub(crate) fn reprioritize(
         &self,
         priority: Priority,
-    ) -> Result<Option<Enqueue>, Option<JobState>> {
+        mark: bool,
+    ) -> Result<(Word, Word), Option<JobState>> {
         let level = usize::from(priority.level());
-        let (old, new) = self.transition(|w| match w.state() {
+        self.transition(mark, |w| match w.state() {
             Some(JobState::Waiting) => Ok(w.set_priority(priority).set_level(level)),
             Some(JobState::Pending) if w.level() == level => Ok(w.set_priority(priority)),
             Some(JobState::Pending) => Ok(w.set_priority(priority).set_level(level).bump_version()),
             other => Err(other),
-        })?;
-        Ok((new.is(JobState::Pending) && old.version() != new.version()).then(|| Enqueue::of(new)))
+        })
     }
 
-    /// Aging: a pending job at `version` is served one level better.
+    /// Aging: a pending job at `version` is served one level better (no
+    /// event: nothing an event reports changes).
     pub(crate) fn promote(&self, version: u32) -> Option<Enqueue> {
-        self.transition(|w| {
+        self.transition(false, |w| {
             if !w.is(JobState::Pending) || w.version() != version || w.level() == 0 {
                 return Err(());
             }
@@ -490,8 +567,12 @@ impl StateWord {
 
     /// add_dependencies: a waiting or pending job takes `extra` more
     /// unfinished dependencies plus one guard, and waits (leaving its lane).
-    pub(crate) fn add_waits(&self, extra: u64) -> Result<(), Option<JobState>> {
-        self.transition(|w| match w.state() {
+    pub(crate) fn add_waits(
+        &self,
+        extra: u64,
+        mark: bool,
+    ) -> Result<(Word, Word), Option<JobState>> {
+        self.transition(mark, |w| match w.state() {
             Some(JobState::Waiting) => {
                 debug_assert!(w.remaining() + extra < MAX_REMAINING);
                 Ok(w.set_remaining(w.remaining() + extra + 1))
@@ -502,19 +583,21 @@ impl StateWord {
                 .bump_version()),
             other => Err(other),
         })
-        .map(|_| ())
     }
 
     /// add_dependencies with a dependency that already ended in `terminal`
     /// in a way its kind does not accept: a waiting or pending job ends
     /// (`EndKind::by_dependency`).
-    pub(crate) fn end_queued(&self, terminal: JobState) -> Result<(), Option<JobState>> {
+    pub(crate) fn end_queued(
+        &self,
+        terminal: JobState,
+        mark: bool,
+    ) -> Result<(Word, Word), Option<JobState>> {
         let (state, kind) = EndKind::by_dependency(terminal);
-        self.transition(|w| match w.state() {
+        self.transition(mark, |w| match w.state() {
             Some(JobState::Waiting | JobState::Pending) => Ok(w.end(state, kind)),
             other => Err(other),
         })
-        .map(|_| ())
     }
 }
 

@@ -147,7 +147,8 @@ impl<T> JobQueue<T> {
                     continue;
                 }
             }
-            if let Some(new) = entry.job.word.claim(entry.version) {
+            if let Some((old, new)) = entry.job.word.claim(entry.version, self.marking()) {
+                self.transitioned(&entry.job, old, new);
                 return Some((entry.job, new));
             }
         }

@@ -113,7 +113,7 @@ impl<T> JobQueue<T> {
         drop(heap);
         let released = due.len();
         for job in due {
-            if let Some(at) = job.word.release_one() {
+            if let Some(at) = self.release_one(&job) {
                 if self.faults.silent_release() {
                     // Loom negative control: enqueued, nobody woken.
                     self.enqueue_quietly(&job, at);

@@ -124,6 +124,9 @@ impl<T> JobQueue<T> {
     /// cluster not paused, not full, their resources fitting), best first:
     /// by level served at, then the time they entered it, then id. Claims nothing.
     ///
+    /// A scan of every known job (O(jobs)), unlike [`status`](JobQueue::status):
+    /// meant for a preview or a debugging view, not for every tick.
+    ///
     /// ```
     /// use dagqueue::*;
     /// let q = JobQueue::new();
@@ -158,6 +161,12 @@ impl<T> JobQueue<T> {
 
     /// Totals by state, priority, runner and cluster, and the metrics.
     ///
+    /// Costs O(lane groups × threads that used the queue), not O(jobs): the
+    /// counts are kept as the transitions happen (`counts.rs`). They are
+    /// exact once no operation is in flight; while some are, each count is
+    /// some recent value, possibly taken mid-transition (a job counted out
+    /// of its old state but not yet into its new one), never below zero.
+    ///
     /// ```
     /// use dagqueue::*;
     /// let q = JobQueue::new();
@@ -169,12 +178,18 @@ impl<T> JobQueue<T> {
     /// ```
     pub fn status(&self) -> QueueStatus {
         let mut status = QueueStatus::default();
-        self.jobs.for_each_value(|job| {
-            let word = job.word.load();
-            let Some(state) = word.state() else { return };
-            let cluster = job.group().cluster.as_ref().map(|cluster| cluster.id);
-            status.count_job(state, word.priority(), job.runner, cluster);
-        });
+        for lanes in self.all_runner_lanes() {
+            for group in lanes.groups.iter() {
+                let totals = self.counts.totals(group.index);
+                let cluster = group.cluster.as_ref().map(|cluster| cluster.id);
+                for state in JobState::ALL {
+                    status.count_jobs(state, totals.state(state), group.runner, cluster);
+                }
+                for (level, queued) in status.queued_by_priority.iter_mut().enumerate() {
+                    *queued += totals.queued(level);
+                }
+            }
+        }
         for (id, cluster) in self.clusters.entries_cloned() {
             let word = cluster.load();
             status.add_cluster(
@@ -236,6 +251,7 @@ impl<T> JobQueue<T> {
             let word = job.word.load();
             match self.view(job, word) {
                 Some(view) if view.state.is_terminal() => {
+                    self.counts.forget(job.group().index, view.state);
                     pruned.push(view);
                     self.dependency_ends.remove(&job.incarnation);
                     self.failure_reasons.remove(&job.incarnation);

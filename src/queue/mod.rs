@@ -22,6 +22,7 @@ mod release;
 mod report;
 mod shutdown;
 mod submit;
+mod transition;
 mod wait;
 
 use crate::cluster::Cluster;
@@ -34,7 +35,8 @@ use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
 use crate::metrics::MetricsCell;
 use crate::spec::Priority;
 use crate::sync::{
-    AtomicBool, AtomicU64, ConcurrentMap, Mutex, OnceLock, Ordering, FAST_RUNNERS, LOOM,
+    AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, OnceLock, Ordering, FAST_RUNNERS,
+    LOOM,
 };
 use crate::view::JobState;
 use crate::wake::WakeSignal;
@@ -152,6 +154,10 @@ pub struct JobQueue<T = ()> {
     /// Unique per queue in this process: its lane groups carry it, so a
     /// report checks that a claim is this queue's.
     uid: u64,
+    /// Lane groups made so far (the next group's index).
+    group_count: AtomicUsize,
+    /// Jobs by lane group and state, counted at each transition.
+    counts: crate::counts::Counts,
 }
 
 /// A runner type's lanes, borrowed or shared.
@@ -243,6 +249,8 @@ impl<T> JobQueue<T> {
             retry_backoffs: ConcurrentMap::new(),
             faults,
             uid,
+            group_count: AtomicUsize::new(0),
+            counts: crate::counts::Counts::new(uid),
         }
     }
 
@@ -299,7 +307,8 @@ impl<T> JobQueue<T> {
         cluster: Option<&Arc<Cluster>>,
         user: Option<UserId>,
     ) -> Arc<LaneGroup<T>> {
-        self.runner_lanes_or_create(runner).group_for(cluster, user)
+        self.runner_lanes_or_create(runner)
+            .group_for(cluster, user, &self.group_count)
     }
 
     /// The lanes of a runner type, made (empty) if it has none yet: a

@@ -56,7 +56,7 @@ impl<T> JobQueue<T> {
 
     /// One of `job`'s dependencies let it go on: one unit of its wait done.
     fn release_dependent(&self, job: &Arc<Job<T>>) {
-        if let Some(at) = job.word.release_one() {
+        if let Some(at) = self.release_one(job) {
             self.enqueue(job, at);
         }
     }
@@ -77,17 +77,20 @@ impl<T> JobQueue<T> {
         if self.faults.note_after_end() {
             // Loom negative control: the CAS with this caller's own state,
             // then the note, which may name another dependency.
-            let ended = job.word.fail_by_dependency(terminal);
+            let ended = job.word.fail_by_dependency(terminal, self.marking());
+            if let Some((old, new)) = ended {
+                self.transitioned(job, old, new);
+            }
             self.dependency_ends
                 .get_or_insert_with(job.incarnation, || (dependency, terminal));
-            return ended.then(|| EndKind::by_dependency(terminal).0);
+            return ended.map(|_| EndKind::by_dependency(terminal).0);
         }
         let (_, terminal) = self
             .dependency_ends
             .get_or_insert_with(job.incarnation, || (dependency, terminal));
-        job.word
-            .fail_by_dependency(terminal)
-            .then(|| EndKind::by_dependency(terminal).0)
+        let (old, new) = job.word.fail_by_dependency(terminal, self.marking())?;
+        self.transitioned(job, old, new);
+        Some(EndKind::by_dependency(terminal).0)
     }
 
     pub(super) fn count_terminal(&self, terminal: JobState) {

@@ -32,14 +32,17 @@ impl<T> JobQueue<T> {
     /// ```
     // Linearization point: the CAS scheduled → running.
     pub fn start(&self, claim: &Claim<T>) -> Result<(), Error> {
-        self.claimed(claim)?
+        let job = self.claimed(claim)?;
+        let (old, new) = job
             .word
-            .start(claim.attempt())
+            .start(claim.attempt(), self.marking())
             .map_err(|refusal| match refusal {
                 StartRefusal::Stale => stale(claim),
                 StartRefusal::AlreadyStarted => Error::AlreadyStarted(claim.job()),
                 StartRefusal::CancelRequested => Error::CancelRequested(claim.job()),
-            })
+            })?;
+        self.transitioned(job, old, new);
+        Ok(())
     }
 
     /// Reports how a claimed attempt (scheduled or running) ended, freeing its
@@ -160,10 +163,18 @@ impl<T> JobQueue<T> {
         } else {
             Duration::ZERO
         };
-        let word = job
+        let (old, word) = job
             .word
-            .finish(attempt, outcome, job.max_retries, by_lease, !wait.is_zero())
+            .finish(
+                attempt,
+                outcome,
+                job.max_retries,
+                by_lease,
+                !wait.is_zero(),
+                self.marking(),
+            )
             .ok()?;
+        self.transitioned(job, old, word);
         let cluster = job.group().cluster.as_deref();
         if let Some(cluster) = cluster {
             cluster.release();
@@ -211,12 +222,16 @@ impl<T> JobQueue<T> {
     // claimed one.
     pub fn cancel(&self, id: JobId) -> Result<CancelOutcome, Error> {
         let job = self.lookup(id)?;
-        match job.word.cancel() {
-            Ok((_, new)) if new.state() == Some(JobState::Cancelled) => {
-                self.finished(&job, JobState::Cancelled);
-                Ok(CancelOutcome::Cancelled)
+        match job.word.cancel(self.marking()) {
+            Ok((old, new)) => {
+                self.transitioned(&job, old, new);
+                if new.state() == Some(JobState::Cancelled) {
+                    self.finished(&job, JobState::Cancelled);
+                    Ok(CancelOutcome::Cancelled)
+                } else {
+                    Ok(CancelOutcome::Requested)
+                }
             }
-            Ok(_) => Ok(CancelOutcome::Requested),
             Err(Some(state)) => Err(Error::AlreadyFinished { job: id, state }),
             Err(None) => Err(Error::UnknownJob(id)),
         }
@@ -240,14 +255,15 @@ impl<T> JobQueue<T> {
     // pending job, the version, which turns its old lane entry stale).
     pub fn reprioritize(&self, id: JobId, priority: Priority) -> Result<(), Error> {
         let job = self.lookup(id)?;
-        match job.word.reprioritize(priority) {
-            Ok(Some(at)) => {
-                self.enqueue(&job, at);
-                Ok(())
-            }
-            Ok(None) => Ok(()),
-            Err(state) => Err(not_queued(id, state)),
+        let (old, new) = job
+            .word
+            .reprioritize(priority, self.marking())
+            .map_err(|state| not_queued(id, state))?;
+        self.transitioned(&job, old, new);
+        if let Some(at) = Enqueue::after_reprioritize(old, new) {
+            self.enqueue(&job, at);
         }
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@
 use super::{not_queued, JobQueue};
 use crate::error::Error;
 use crate::ids::JobId;
-use crate::job::word::{EndKind, Word};
+use crate::job::word::{EndKind, Enqueue, Word};
 use crate::job::{DependencyRef, Job};
 use crate::metrics::Counter;
 use crate::spec::{DependencyKind, JobSpec, MAX_DEPENDENCIES};
@@ -96,7 +96,10 @@ impl<T> JobQueue<T> {
         let _ = job.group.set(group);
         // Counted before it can end (see `MetricsCell::unfinished`).
         self.metrics.add(Counter::Submitted, 1);
-        job.word.publish();
+        // Nothing but the guard holds it: straight to pending.
+        let ready = dependencies.is_empty() && timer == 0;
+        let (old, new) = job.word.publish(ready, self.marking());
+        self.transitioned(&job, old, new);
 
         if let Some(backoff) = spec.get_retry_backoff() {
             self.retry_backoffs
@@ -106,9 +109,13 @@ impl<T> JobQueue<T> {
             let due = self.now_micros().saturating_add(delay.as_micros() as u64);
             self.start_timer(&job, due);
         }
-        self.register_dependent(&job, &dependencies);
-        if let Some(at) = job.word.release_one() {
-            self.enqueue(&job, at);
+        if ready {
+            self.enqueue(&job, Enqueue::of(new));
+        } else {
+            self.register_dependent(&job, &dependencies);
+            if let Some(at) = self.release_one(&job) {
+                self.enqueue(&job, at);
+            }
         }
         trace_event!(job = id.0, "submitted");
         Ok(id)
@@ -219,12 +226,15 @@ impl<T> JobQueue<T> {
             let (_, terminal) = self
                 .dependency_ends
                 .get_or_insert_with(job.incarnation, || (dependency, terminal));
-            if let Err(state) = job.word.end_queued(terminal) {
-                // Claimed meanwhile (a job ended by a dependency keeps its note).
-                if !job.word.load().ended_by_dependency() {
-                    self.dependency_ends.remove(&job.incarnation);
+            match job.word.end_queued(terminal, self.marking()) {
+                Ok((old, new)) => self.transitioned(&job, old, new),
+                Err(state) => {
+                    // Claimed meanwhile (a job ended by a dependency keeps its note).
+                    if !job.word.load().ended_by_dependency() {
+                        self.dependency_ends.remove(&job.incarnation);
+                    }
+                    return Err(not_queued(id, state));
                 }
-                return Err(not_queued(id, state));
             }
             job.dependencies.store(all);
             self.finished(&job, EndKind::by_dependency(terminal).0);
@@ -241,12 +251,14 @@ impl<T> JobQueue<T> {
             job.dependencies.store(all);
             return Ok(());
         }
-        job.word
-            .add_waits(unfinished.len() as u64)
+        let (old, new) = job
+            .word
+            .add_waits(unfinished.len() as u64, self.marking())
             .map_err(|state| not_queued(id, state))?;
+        self.transitioned(&job, old, new);
         job.dependencies.store(all);
         self.register_dependent(&job, &unfinished);
-        if let Some(at) = job.word.release_one() {
+        if let Some(at) = self.release_one(&job) {
             self.enqueue(&job, at);
         }
         Ok(())
