@@ -36,6 +36,7 @@ mod cluster;
 mod config;
 mod counts;
 mod error;
+mod events;
 mod faults;
 mod ids;
 mod job;
@@ -67,6 +68,7 @@ pub use claim::{CancelOutcome, Claim, Completion, Outcome, WaitError, MAX_REASON
 pub use config::check_capacity;
 pub use config::{JobQueueBuilder, QueueConfig, MAX_CAPACITY};
 pub use error::Error;
+pub use events::{Event, EventKind, RecvError, Subscriber, TryRecvError, EVENT_BUFFER};
 pub use ids::{ClusterId, JobId, RunnerType, UserId};
 pub use queue::JobQueue;
 pub use spec::{

@@ -116,6 +116,9 @@ pub(crate) struct Job<T = ()> {
     pub(crate) resources: Resources,
     /// Its lane group; set once by `submit` before the job is published.
     pub(crate) group: OnceLock<Arc<LaneGroup<T>>>,
+    /// Where its last event is in the event rings (0: none); written and
+    /// read only by a thread whose transition marked the word.
+    pub(crate) last_event: crate::sync::AtomicU64,
     /// Its dependencies. Weak, so a pruned dependency is freed, and a new
     /// job reusing a pruned id is never mistaken for it.
     pub(crate) dependencies: Dependencies<T>,
@@ -143,6 +146,7 @@ impl<T> Job<T> {
             max_retries: spec.get_max_retries(),
             resources: spec.get_resources(),
             group: OnceLock::new(),
+            last_event: crate::sync::AtomicU64::new(0),
             dependencies: Dependencies::new(dependencies),
             dependents: DependentsList::with_faults(faults),
             timestamp: Timestamp::new(),
@@ -192,15 +196,15 @@ impl<T> Job<T> {
 mod tests {
     use super::*;
 
-    /// The documented footprint of a job (docs/DESIGN.md): the record is 88
-    /// bytes, 104 with its `Arc` header, which glibc serves from a 112-byte
-    /// block (the most it holds: one more word would take a 128-byte one);
+    /// The documented footprint of a job (docs/DESIGN.md): the record is 96
+    /// bytes (88 before the event stream's link to the job's last event),
+    /// 112 with its `Arc` header, which glibc serves from a 128-byte block;
     /// a job without dependencies allocates no dependency list. Fail loudly
     /// if it grows.
     #[test]
     fn a_job_record_stays_small() {
         let size = core::mem::size_of::<Job>();
-        assert!(size <= 88, "Job is {size} bytes");
+        assert!(size <= 96, "Job is {size} bytes");
         // A payload adds its own size and nothing else; `()` adds nothing.
         assert_eq!(core::mem::size_of::<Job<[u8; 64]>>(), size + 64);
         assert_eq!(core::mem::size_of::<DependencyRef<()>>(), 16);

@@ -158,6 +158,8 @@ pub struct JobQueue<T = ()> {
     group_count: AtomicUsize,
     /// Jobs by lane group and state, counted at each transition.
     counts: crate::counts::Counts,
+    /// The event stream's rings and subscribers.
+    events: Arc<crate::events::Hub>,
 }
 
 /// A runner type's lanes, borrowed or shared.
@@ -251,6 +253,7 @@ impl<T> JobQueue<T> {
             uid,
             group_count: AtomicUsize::new(0),
             counts: crate::counts::Counts::new(uid),
+            events: Arc::new(crate::events::Hub::new(uid)),
         }
     }
 
@@ -438,6 +441,7 @@ impl<T> Drop for JobQueue<T> {
     /// design, while the queue lives. Dropping the queue empties all three
     /// in every group, which breaks the cycles and frees every job.
     fn drop(&mut self) {
+        self.events.close();
         for lanes in self.all_runner_lanes() {
             for group in lanes.groups.iter() {
                 for level in 0..Priority::LEVELS {

@@ -174,7 +174,7 @@ impl<T> JobQueue<T> {
                 self.marking(),
             )
             .ok()?;
-        self.transitioned(job, old, word);
+        self.attempt_ended(job, old, word, by_lease);
         let cluster = job.group().cluster.as_deref();
         if let Some(cluster) = cluster {
             cluster.release();

@@ -6,8 +6,11 @@
 //! to [`transitioned`](JobQueue::transitioned). Nothing else changes a word.
 
 use super::JobQueue;
+use crate::events::Subscriber;
 use crate::job::word::{Enqueue, Word};
 use crate::job::Job;
+use crate::sync::Ordering;
+use std::sync::Arc;
 
 impl<T> JobQueue<T> {
     /// Whether the transitions of an operation starting now are marked for
@@ -15,7 +18,7 @@ impl<T> JobQueue<T> {
     /// subscribes.
     #[inline]
     pub(super) fn marking(&self) -> bool {
-        false
+        self.events.active()
     }
 
     /// After the CAS `old` → `new` of `job`'s word: counts it and, if it is
@@ -24,8 +27,51 @@ impl<T> JobQueue<T> {
     pub(super) fn transitioned(&self, job: &Job<T>, old: Word, new: Word) {
         self.counts.count(job.group().index, old, new);
         if new.is_marked() {
-            job.word.unmark(new);
+            self.write_event(job, old, new, false);
         }
+    }
+
+    /// [`transitioned`](JobQueue::transitioned) for the end of an attempt,
+    /// which may have been its lease running out.
+    #[inline]
+    pub(super) fn attempt_ended(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
+        self.counts.count(job.group().index, old, new);
+        if new.is_marked() {
+            self.write_event(job, old, new, by_lease);
+        }
+    }
+
+    #[cold]
+    fn write_event(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
+        // The job's previous event's link, written by the thread that made
+        // its previous marked transition before it cleared the mark (our
+        // CAS acquired that): Relaxed.
+        let previous = job.last_event.load(Ordering::Relaxed);
+        let at = self.now_micros();
+        let link = self.events.write(job.id, old, new, by_lease, at, previous);
+        job.last_event.store(link, Ordering::Relaxed);
+        // Release (in `unmark`): the next transition sees the link and the event.
+        job.word.unmark(new);
+    }
+
+    /// A receiver of every transition from now on: see [`Subscriber`].
+    /// While nobody subscribes, writing events costs one Relaxed load per
+    /// operation; while someone does, each transition writes its event to
+    /// its thread's ring (plain stores) and a job's next transition waits
+    /// for the previous one's event to be written.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1))).unwrap(); // before: not seen
+    /// let mut events = q.subscribe();
+    /// q.cancel(JobId(1)).unwrap();
+    /// let event = events.try_recv().unwrap();
+    /// assert_eq!((event.job, event.kind), (JobId(1), EventKind::Cancelled));
+    /// assert_eq!((event.from, event.to), (Some(JobState::Pending), JobState::Cancelled));
+    /// ```
+    pub fn subscribe(&self) -> Subscriber {
+        Subscriber::new(Arc::clone(&self.events))
     }
 
     /// One unit of a waiting job's wait is done (a dependency, the submit

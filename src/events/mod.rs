@@ -1,0 +1,312 @@
+//! The event stream: every transition of every job, as it happens, to each
+//! [`Subscriber`].
+//!
+//! * **No subscriber, no cost** but one Relaxed load per operation
+//!   (`subscribers`, read by `JobQueue::marking`).
+//! * **Writing** (someone subscribes): the thread whose compare-and-swap
+//!   made a transition writes its event into its own ring (`ring.rs`: plain
+//!   stores, no lock, no shared cache line), then wakes sleeping
+//!   subscribers. A full ring overwrites its oldest event: a slow
+//!   subscriber never slows or blocks the queue, and is told exactly how
+//!   many events it missed ([`RecvError::Lagged`]).
+//! * **Order within one job.** A transition made while someone subscribes
+//!   sets the mark bit in the job's word with its CAS, and clears it after
+//!   writing its event; the next transition of the job waits for the bit
+//!   (`StateWord::transition`). So a job's events are written in the order
+//!   of its transitions, and each names where the job's previous event is
+//!   (its ring and position: a link). A subscriber merges the rings and,
+//!   before it hands out an event, hands out the one its link names if it
+//!   has not yet (that event is visible: it was written before the bit
+//!   was cleared, which happened before this event's CAS). Events of
+//!   different jobs come in no particular order.
+
+mod receiver;
+mod ring;
+
+pub use receiver::{RecvError, Subscriber, TryRecvError};
+
+use crate::ids::JobId;
+use crate::job::word::Word;
+use crate::spec::Priority;
+use crate::sync::{AtomicBool, AtomicUsize, Event as Signal, Mutex, Ordering};
+use crate::view::JobState;
+use ring::{Link, RawEvent, Ring};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Events each producing thread's ring holds before it overwrites its
+/// oldest: how far (per thread that changes jobs) a subscriber may fall
+/// behind before it misses events.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// One transition of one job.
+///
+/// ```
+/// use dagqueue::*;
+/// let q = JobQueue::new();
+/// let mut events = q.subscribe();
+/// q.submit(JobSpec::new(JobId(1))).unwrap();
+/// let event = events.try_recv().unwrap();
+/// assert_eq!((event.job, event.kind, event.to), (JobId(1), EventKind::Submitted, JobState::Pending));
+/// assert_eq!(event.from, None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Event {
+    /// The job.
+    pub job: JobId,
+    /// Its attempt after the transition (0 before its first claim).
+    pub attempt: u32,
+    /// What happened.
+    pub kind: EventKind,
+    /// Its state before (`None` for [`EventKind::Submitted`]).
+    pub from: Option<JobState>,
+    /// Its state after.
+    pub to: JobState,
+    /// Its declared priority after.
+    pub priority: Priority,
+    /// When, on the queue's clock (since it was built; the coarse clock of
+    /// the metrics: a resolution of one kernel tick, 1–4 ms).
+    pub at: Duration,
+}
+
+/// What a transition was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum EventKind {
+    /// Accepted by `submit` (waiting for dependencies or a delay, or
+    /// pending at once).
+    Submitted,
+    /// Its last dependency, delay or retry backoff is done: pending.
+    Ready,
+    /// A new dependency (`add_dependencies`) took a pending job back to
+    /// waiting.
+    Blocked,
+    /// Claimed by a worker (its attempt is the new one).
+    Claimed,
+    /// Its worker started it.
+    Started,
+    /// Its attempt failed and it will run again (pending, or waiting for
+    /// its backoff).
+    Retried,
+    /// Its attempt's lease ran out: it will run again, or it failed.
+    LeaseExpired,
+    /// Completed.
+    Completed,
+    /// Failed (by its worker, or with a dependency).
+    Failed,
+    /// Cancelled (by the user, or with a dependency).
+    Cancelled,
+    /// Claimed, and asked to stop: its worker learns at its next heartbeat,
+    /// start or report.
+    CancelRequested,
+    /// Its declared priority changed.
+    Reprioritized,
+}
+
+impl EventKind {
+    const ALL: [EventKind; 12] = [
+        EventKind::Submitted,
+        EventKind::Ready,
+        EventKind::Blocked,
+        EventKind::Claimed,
+        EventKind::Started,
+        EventKind::Retried,
+        EventKind::LeaseExpired,
+        EventKind::Completed,
+        EventKind::Failed,
+        EventKind::Cancelled,
+        EventKind::CancelRequested,
+        EventKind::Reprioritized,
+    ];
+
+    /// The kind of the transition `old` → `new` (`by_lease`: it ended an
+    /// attempt whose lease ran out).
+    fn of(old: Word, new: Word, by_lease: bool) -> EventKind {
+        use JobState::*;
+        match (old.state(), new.state()) {
+            (None, _) => EventKind::Submitted,
+            (Some(Scheduled | Running), Some(_)) if by_lease => EventKind::LeaseExpired,
+            (Some(Waiting), Some(Pending)) => EventKind::Ready,
+            (Some(Pending), Some(Waiting)) => EventKind::Blocked,
+            (Some(Pending), Some(Scheduled)) => EventKind::Claimed,
+            (Some(Scheduled), Some(Running)) => EventKind::Started,
+            (Some(Scheduled | Running), Some(Waiting | Pending)) => EventKind::Retried,
+            (_, Some(Completed)) => EventKind::Completed,
+            (_, Some(Failed)) => EventKind::Failed,
+            (_, Some(Cancelled)) => EventKind::Cancelled,
+            _ if new.cancel_requested() && !old.cancel_requested() => EventKind::CancelRequested,
+            _ => EventKind::Reprioritized,
+        }
+    }
+}
+
+/// Packs what an event says besides its job, time and link.
+fn pack(kind: EventKind, old: Word, new: Word) -> u64 {
+    let state = |s: Option<JobState>| s.map_or(0, |s| s as u64 + 1);
+    u64::from(new.attempt())
+        | (kind as u64) << 32
+        | state(old.state()) << 40
+        | state(new.state()) << 48
+        | u64::from(new.priority().level()) << 56
+}
+
+fn unpack(raw: &RawEvent) -> Event {
+    let state = |bits: u64| {
+        let bits = (bits & 0xff) as usize;
+        (bits > 0).then(|| JobState::ALL[(bits - 1).min(JobState::ALL.len() - 1)])
+    };
+    let info = raw.info;
+    Event {
+        job: JobId(raw.job),
+        attempt: info as u32,
+        kind: EventKind::ALL[((info >> 32) & 0xff) as usize % EventKind::ALL.len()],
+        from: state(info >> 40),
+        to: state(info >> 48).unwrap_or(JobState::Waiting),
+        priority: Priority::ALL[((info >> 56) as usize).min(Priority::LEVELS - 1)],
+        at: Duration::from_micros(raw.at),
+    }
+}
+
+crate::sync::thread_local! {
+    /// This thread's rings, by hub identity.
+    static RINGS: core::cell::RefCell<Vec<(u64, Arc<Ring>)>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// A queue's event rings and its subscribers' wake-up list.
+pub(crate) struct Hub {
+    uid: u64,
+    /// Live subscribers: while 0, nothing is marked or written.
+    subscribers: AtomicUsize,
+    /// Every ring, by index; ring 0 is shared (below).
+    rings: Mutex<Vec<Arc<Ring>>>,
+    /// Held while writing ring 0: the ring of a thread whose thread-locals
+    /// are gone (its exit).
+    shared: Mutex<()>,
+    /// Subscribers asleep in `recv`.
+    wake: Signal,
+    /// Set when the queue is dropped: no event will come.
+    closed: AtomicBool,
+}
+
+impl Hub {
+    pub(crate) fn new(uid: u64) -> Hub {
+        Hub {
+            uid,
+            subscribers: AtomicUsize::new(0),
+            rings: Mutex::new(vec![Arc::new(Ring::new(0, EVENT_BUFFER))]),
+            shared: Mutex::new(()),
+            wake: Signal::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether anyone subscribes. Relaxed: a subscriber that subscribed
+    /// before an operation began (happens-before) is seen by coherence; one
+    /// subscribing meanwhile may miss that operation's events.
+    #[inline]
+    pub(crate) fn active(&self) -> bool {
+        self.subscribers.load(Ordering::Relaxed) != 0
+    }
+
+    /// Writes the event of the marked transition `old` → `new` of job `job`
+    /// whose previous event is at `previous`; returns this one's link.
+    pub(crate) fn write(
+        &self,
+        job: JobId,
+        old: Word,
+        new: Word,
+        by_lease: bool,
+        at: u64,
+        previous: u64,
+    ) -> u64 {
+        let event = RawEvent {
+            job: job.0,
+            at,
+            info: pack(EventKind::of(old, new, by_lease), old, new),
+            previous,
+        };
+        let link = RINGS
+            .try_with(|rings| {
+                let rings = rings.try_borrow().ok()?;
+                let (_, ring) = rings.iter().find(|(hub, _)| *hub == self.uid)?;
+                Some(Link::pack(ring.index, ring.push(&event)))
+            })
+            .ok()
+            .flatten()
+            .or_else(|| self.register_and_write(&event))
+            .unwrap_or_else(|| {
+                let _only_writer = self.shared.lock();
+                let shared = Arc::clone(&self.rings.lock()[0]);
+                Link::pack(0, shared.push(&event))
+            });
+        // Wakes subscribers asleep in `recv` (a fence and a load when none
+        // sleeps, once one has ever waited; nothing before that).
+        self.wake.notify_all();
+        link
+    }
+
+    #[cold]
+    fn register_and_write(&self, event: &RawEvent) -> Option<u64> {
+        RINGS
+            .try_with(|rings| {
+                let mut mine = rings.try_borrow_mut().ok()?;
+                // Forget the rings of dropped queues (only this thread holds them).
+                mine.retain(|(_, ring)| Arc::strong_count(ring) > 1);
+                let mut all = self.rings.lock();
+                // Adopt an exited thread's ring (not the shared one):
+                // `get_mut` succeeds only when the hub holds the last
+                // reference, and (Acquire) sees everything its old owner
+                // wrote, so this thread goes on from its head.
+                let adopted = all
+                    .iter_mut()
+                    .skip(1)
+                    .position(|ring| Arc::get_mut(ring).is_some());
+                let ring = match adopted {
+                    Some(index) => Arc::clone(&all[index + 1]),
+                    None => {
+                        let ring = Arc::new(Ring::new(all.len(), EVENT_BUFFER));
+                        all.push(Arc::clone(&ring));
+                        ring
+                    }
+                };
+                drop(all);
+                let link = Link::pack(ring.index, ring.push(event));
+                mine.push((self.uid, ring));
+                Some(link)
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// The queue is gone: subscribers get what is left, then `Closed`.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_all();
+    }
+}
+
+#[cfg(all(test, not(dagqueue_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_an_event_says_survives_its_packing() {
+        let reserved = Word::reserved(Priority::Low, 1);
+        for kind in EventKind::ALL {
+            let raw = RawEvent {
+                job: 7,
+                at: 1_500,
+                info: pack(kind, reserved, reserved),
+                previous: 0,
+            };
+            let event = unpack(&raw);
+            assert_eq!((event.job, event.kind), (JobId(7), kind));
+            assert_eq!((event.from, event.priority), (None, Priority::Low));
+            assert_eq!(event.at, Duration::from_micros(1_500));
+        }
+    }
+}
