@@ -1,12 +1,13 @@
 //! `lifecycle`: a queue prefilled with independent jobs; 1, 2 (and
 //! `available_parallelism`) threads each claim → start → complete until it
 //! is empty. Throughput in jobs/s; JobQueue (without and with a lease on
-//! every claim, and with a 64-byte payload read by every worker) vs the two
-//! mutex baselines and the atomic floor.
+//! every claim, with a 64-byte payload read by every worker, and with one
+//! subscriber receiving every event) vs the two mutex baselines and the
+//! atomic floor.
 
 mod common;
 
-use common::{Engine, Floor, Leased, Lf, Payload64, Pl, Std, Workload};
+use common::{Engine, Floor, Leased, Lf, Payload64, Pl, Std, Subscribed, SubscribedIdle, Workload};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn run<E: Engine>(
@@ -33,6 +34,8 @@ fn lifecycle(c: &mut Criterion) {
         run::<Lf>(&mut group, &workload, threads);
         run::<Leased>(&mut group, &workload, threads);
         run::<Payload64>(&mut group, &workload, threads);
+        run::<Subscribed>(&mut group, &workload, threads);
+        run::<SubscribedIdle>(&mut group, &workload, threads);
         run::<Std>(&mut group, &workload, threads);
         run::<Pl>(&mut group, &workload, threads);
         run::<Floor>(&mut group, &workload, threads);

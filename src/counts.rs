@@ -2,68 +2,85 @@
 //! as the transitions happen, so `status()` reads O(groups × threads)
 //! counters instead of every job.
 //!
-//! Each (thread, queue) has its own rows (a [`Tally`]), written only by its
-//! thread with a plain load and store per counter: no read-modify-write, no
-//! cache line shared with another writer (the lease slots' shape).
-//! `status()` sums every thread's rows. A job counted into a state by one
-//! thread and out of it by another is fine: only the sums mean anything.
+//! Each (thread, queue) has its own rows (a [`Tally`], in the thread's
+//! `Local`, `local.rs`), written only by its thread with a plain load and
+//! store per counter: no read-modify-write, no cache line shared with
+//! another writer (the lease slots' shape). `status()` sums every thread's
+//! rows. A job counted into a state by one thread and out of it by another
+//! is fine: only the sums mean anything.
 //!
 //! The sums are exact once no transition is in flight. While some are, a
 //! sum is some recent value, possibly mid-transition (a job counted out of
 //! its old state and not yet into its new one, or the other way round), and
 //! a sum read below zero is shown as zero.
 //!
-//! A thread's rows outlive it (its counts are part of the sums); a thread
-//! that registers later adopts the rows of one that exited, so a queue keeps
-//! as many tallies as it had threads alive at once.
+//! A transition that changes neither the state nor the declared priority
+//! of a queued job (a dependency counted down, a cancel request) counts
+//! nothing.
 
 use crate::job::word::Word;
+use crate::local::Locals;
 use crate::spec::Priority;
 use crate::sync::{AtomicU64, Mutex, OnceLock, Ordering};
 use crate::view::JobState;
 use std::collections::HashMap;
-use std::sync::Arc;
 
-/// The states a word can be in, as indices (`JobState as usize`).
-const STATES: usize = 7;
-/// Rows per chunk; a tally allocates chunks as groups appear.
+/// State indices in a row: the seven states, and 7 for a reserved word
+/// (a job being submitted) or a forgotten one (pruned).
+const STATES: usize = 8;
+/// Rows kept inline in a tally (most queues have a few lane groups; one
+/// under loom, whose atomics are large and made on a small stack).
+const INLINE: usize = if crate::sync::LOOM { 1 } else { 8 };
+/// Rows per further chunk, allocated as groups appear.
 const CHUNK: usize = 32;
-/// Chunks per tally: groups beyond `CHUNK * CHUNKS` count in the shared
-/// tally.
+/// Further chunks per tally: groups beyond `INLINE + CHUNK * CHUNKS` are
+/// counted under a lock (`Counts::overflow`).
 const CHUNKS: usize = 64;
 
-/// One lane group's counts, as one thread saw its transitions: jobs by
-/// state, and queued (waiting or pending) jobs by declared priority. Each
-/// counter is a wrapping sum of +1s and −1s (read as `i64`).
+/// One lane group's counts, as one thread saw its transitions, as flows:
+/// how many jobs went from each state to each other (`flows[from][to]`),
+/// and how many entered and left the queued (waiting or pending) jobs of
+/// each declared priority. One transition adds 1 to one flow (and, when it
+/// enters or leaves the queue or moves a queued job's priority, to one or
+/// two priority counters): no −1, no second counter for the same step.
 pub(crate) struct Row {
-    states: [AtomicU64; STATES],
-    queued: [AtomicU64; Priority::LEVELS],
+    flows: [AtomicU64; STATES * STATES],
+    entered: [AtomicU64; Priority::LEVELS],
+    left: [AtomicU64; Priority::LEVELS],
 }
 
 impl Row {
     fn new() -> Row {
         Row {
-            states: core::array::from_fn(|_| AtomicU64::new(0)),
-            queued: core::array::from_fn(|_| AtomicU64::new(0)),
+            flows: core::array::from_fn(|_| AtomicU64::new(0)),
+            entered: core::array::from_fn(|_| AtomicU64::new(0)),
+            left: core::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
 
-/// Sums of rows: one group's totals.
+/// Sums of rows: one group's totals, as jobs in each state and queued jobs
+/// of each priority.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
-    pub(crate) states: [i64; STATES],
-    pub(crate) queued: [i64; Priority::LEVELS],
+    states: [i64; STATES],
+    queued: [i64; Priority::LEVELS],
 }
 
 impl Totals {
     fn add(&mut self, row: &Row) {
         // Relaxed: counters order nothing (see the module comment).
-        for (sum, cell) in self.states.iter_mut().zip(&row.states) {
-            *sum = sum.wrapping_add(cell.load(Ordering::Relaxed) as i64);
+        for from in 0..STATES {
+            for to in 0..STATES {
+                let flow = row.flows[from * STATES + to].load(Ordering::Relaxed) as i64;
+                self.states[to] = self.states[to].wrapping_add(flow);
+                self.states[from] = self.states[from].wrapping_sub(flow);
+            }
         }
-        for (sum, cell) in self.queued.iter_mut().zip(&row.queued) {
-            *sum = sum.wrapping_add(cell.load(Ordering::Relaxed) as i64);
+        for level in 0..Priority::LEVELS {
+            let entered = row.entered[level].load(Ordering::Relaxed) as i64;
+            let left = row.left[level].load(Ordering::Relaxed) as i64;
+            self.queued[level] = self.queued[level].wrapping_add(entered.wrapping_sub(left));
         }
     }
 
@@ -78,23 +95,52 @@ impl Totals {
     }
 }
 
+/// A counter of a row to add 1 to.
+enum Step {
+    Flow(usize),
+    Entered(usize),
+    Left(usize),
+}
+
+/// What the transition `old` → `new` adds 1 to: the flow between their
+/// states, and the priority counters of a job entering or leaving the
+/// queue or moving priority in it. On the words' raw fields (the state
+/// index is the `JobState` discriminant, 7 when reserved; waiting and
+/// pending are 0 and 1).
+#[inline(always)]
+fn steps(old: Word, new: Word, mut add: impl FnMut(Step)) {
+    let (from, to) = (old.state_index(), new.state_index());
+    if from != to {
+        add(Step::Flow(from * STATES + to));
+    }
+    let (was, is) = (from <= 1, to <= 1);
+    if was || is {
+        let (before, after) = (old.priority_index(), new.priority_index());
+        let moved = before != after;
+        if was && (!is || moved) {
+            add(Step::Left(before));
+        }
+        if is && (!was || moved) {
+            add(Step::Entered(after));
+        }
+    }
+}
+
 /// One thread's rows for one queue, by lane group index.
 pub(crate) struct Tally {
+    inline: [Row; INLINE],
     chunks: [OnceLock<Box<[Row]>>; CHUNKS],
     /// Written by several threads (the shared tally): read-modify-writes.
     shared: bool,
 }
 
 impl Tally {
-    fn new(shared: bool) -> Tally {
-        let tally = Tally {
+    pub(crate) fn new(shared: bool) -> Tally {
+        Tally {
+            inline: core::array::from_fn(|_| Row::new()),
             chunks: core::array::from_fn(|_| OnceLock::new()),
             shared,
-        };
-        // The first chunk now: most queues have few groups, and under loom
-        // its atomics are then made before any model thread reads them.
-        let _ = tally.chunks[0].set(Self::chunk());
-        tally
+        }
     }
 
     fn chunk() -> Box<[Row]> {
@@ -102,25 +148,38 @@ impl Tally {
     }
 
     /// The row of group `group`, made if needed; `None` beyond capacity.
-    #[inline]
+    #[inline(always)]
     fn row(&self, group: usize) -> Option<&Row> {
-        let chunk = self.chunks.get(group / CHUNK)?;
-        Some(&chunk.get_or_init(Self::chunk)[group % CHUNK])
+        if group < INLINE {
+            return Some(&self.inline[group]);
+        }
+        self.row_beyond_inline(group)
+    }
+
+    #[inline(never)]
+    fn row_beyond_inline(&self, group: usize) -> Option<&Row> {
+        let index = group - INLINE;
+        let chunk = self.chunks.get(index / CHUNK)?;
+        Some(&chunk.get_or_init(Self::chunk)[index % CHUNK])
     }
 
     /// The row of group `group` if made.
     fn row_if_made(&self, group: usize) -> Option<&Row> {
-        Some(&self.chunks.get(group / CHUNK)?.get()?[group % CHUNK])
+        if group < INLINE {
+            return Some(&self.inline[group]);
+        }
+        let index = group - INLINE;
+        Some(&self.chunks.get(index / CHUNK)?.get()?[index % CHUNK])
     }
 
-    #[inline]
-    fn add(&self, cell: &AtomicU64, delta: i64) {
+    #[inline(always)]
+    fn bump(&self, cell: &AtomicU64) {
         if self.shared {
-            cell.fetch_add(delta as u64, Ordering::Relaxed);
+            cell.fetch_add(1, Ordering::Relaxed);
         } else {
             // Only this tally's thread writes it: a plain load and store.
             cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(delta as u64),
+                cell.load(Ordering::Relaxed).wrapping_add(1),
                 Ordering::Relaxed,
             );
         }
@@ -128,77 +187,35 @@ impl Tally {
 
     /// Counts one transition of a job of group `group`; `false` if the
     /// group is beyond this tally's capacity.
-    #[inline]
-    fn count(&self, group: usize, old: Word, new: Word) -> bool {
+    #[inline(always)]
+    pub(crate) fn count(&self, group: usize, old: Word, new: Word) -> bool {
         let Some(row) = self.row(group) else {
             return false;
         };
-        deltas(old, new, |counter, delta| match counter {
-            Counter::State(state) => self.add(&row.states[state], delta),
-            Counter::Queued(level) => self.add(&row.queued[level], delta),
+        steps(old, new, |step| match step {
+            Step::Flow(index) => self.bump(&row.flows[index]),
+            Step::Entered(level) => self.bump(&row.entered[level]),
+            Step::Left(level) => self.bump(&row.left[level]),
         });
         true
     }
 
-    /// Counts a terminal job of group `group` forgotten by pruning.
+    /// Counts a terminal job of group `group` forgotten by pruning (a flow
+    /// to index 7).
     fn forget(&self, group: usize, state: JobState) -> bool {
         let Some(row) = self.row(group) else {
             return false;
         };
-        self.add(&row.states[state as usize], -1);
+        self.bump(&row.flows[state as usize * STATES + (STATES - 1)]);
         true
     }
 }
 
-/// A counter of a row.
-enum Counter {
-    State(usize),
-    Queued(usize),
-}
-
-/// What the transition `old` → `new` adds to which counter: −1 to the old
-/// state and +1 to the new one (none for a reserved word), and the same
-/// for the queued count of the declared priority.
-#[inline]
-fn deltas(old: Word, new: Word, mut add: impl FnMut(Counter, i64)) {
-    let (from, to) = (old.state(), new.state());
-    if from != to {
-        if let Some(from) = from {
-            add(Counter::State(from as usize), -1);
-        }
-        if let Some(to) = to {
-            add(Counter::State(to as usize), 1);
-        }
-    }
-    let queued = |state: Option<JobState>, word: Word| {
-        matches!(state, Some(JobState::Waiting | JobState::Pending))
-            .then(|| usize::from(word.priority().level()))
-    };
-    let (was, is) = (queued(from, old), queued(to, new));
-    if was != is {
-        if let Some(level) = was {
-            add(Counter::Queued(level), -1);
-        }
-        if let Some(level) = is {
-            add(Counter::Queued(level), 1);
-        }
-    }
-}
-
-crate::sync::thread_local! {
-    /// This thread's tallies, by queue identity.
-    static TALLIES: core::cell::RefCell<Vec<(u64, Arc<Tally>)>> =
-        const { core::cell::RefCell::new(Vec::new()) };
-}
-
-/// A queue's counts: every thread's tally, and a shared one for what no
-/// thread's own can take.
+/// A queue's counts beyond its threads' own tallies (`Local::tally`).
 pub(crate) struct Counts {
-    queue: u64,
-    tallies: Mutex<Vec<Arc<Tally>>>,
-    /// Used by a thread whose thread-locals are gone (its exit), for groups
-    /// beyond a tally's capacity, and by every thread under loom (fewer
-    /// steps for the model checker than a registration per thread).
+    /// Used by a thread whose thread-locals are gone (its exit), and by
+    /// every thread under loom (fewer steps for the model checker than a
+    /// registration per thread).
     shared: Tally,
     /// Groups beyond a tally's capacity (over 2,048 lane groups: runner
     /// types × clusters × users), counted under a lock.
@@ -206,86 +223,55 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    pub(crate) fn new(queue: u64) -> Counts {
+    pub(crate) fn new() -> Counts {
         Counts {
-            queue,
-            tallies: Mutex::new(Vec::new()),
             shared: Tally::new(true),
             overflow: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Runs `step` on this thread's tally (registering it first if needed),
-    /// or on the shared one when `step` declines or there is no tally.
+    /// Counts the transition `old` → `new` of a job of lane group `group`
+    /// in `tally` (this thread's), or where it cannot go there.
     #[inline]
-    fn with_tally(&self, group: usize, step: impl Fn(&Tally) -> bool) -> bool {
-        if group >= CHUNK * CHUNKS {
-            return false;
+    pub(crate) fn count(&self, tally: Option<&Tally>, group: usize, old: Word, new: Word) {
+        let counted = match tally {
+            Some(tally) => tally.count(group, old, new),
+            None => self.shared.count(group, old, new),
+        };
+        if !counted {
+            self.count_overflow(group, old, new);
         }
-        if !crate::sync::LOOM {
-            let done = TALLIES.try_with(|tallies| {
-                if let Ok(tallies) = tallies.try_borrow() {
-                    if let Some((_, tally)) = tallies.iter().find(|(q, _)| *q == self.queue) {
-                        return step(tally);
-                    }
-                }
-                self.register(tallies).is_some_and(|tally| step(&tally))
-            });
-            if matches!(done, Ok(true)) {
-                return true;
-            }
-        }
-        step(&self.shared)
     }
 
     #[cold]
-    fn register(
-        &self,
-        tallies: &core::cell::RefCell<Vec<(u64, Arc<Tally>)>>,
-    ) -> Option<Arc<Tally>> {
-        let mut mine = tallies.try_borrow_mut().ok()?;
-        // Forget the tallies of dropped queues (only this thread holds them).
-        mine.retain(|(_, tally)| Arc::strong_count(tally) > 1);
-        let mut all = self.tallies.lock();
-        // Adopt an exited thread's tally: `get_mut` succeeds only when the
-        // list holds the last reference, and (Acquire) sees every count its
-        // old thread wrote, so this thread goes on from them.
-        let tally = match all.iter_mut().position(|t| Arc::get_mut(t).is_some()) {
-            Some(index) => Arc::clone(&all[index]),
-            None => {
-                let tally = Arc::new(Tally::new(false));
-                all.push(Arc::clone(&tally));
-                tally
+    fn count_overflow(&self, group: usize, old: Word, new: Word) {
+        let mut overflow = self.overflow.lock();
+        let totals = overflow.entry(group).or_default();
+        steps(old, new, |step| match step {
+            Step::Flow(index) => {
+                totals.states[index / STATES] -= 1;
+                totals.states[index % STATES] += 1;
             }
-        };
-        mine.push((self.queue, Arc::clone(&tally)));
-        Some(tally)
-    }
-
-    /// Counts the transition `old` → `new` of a job of lane group `group`.
-    #[inline]
-    pub(crate) fn count(&self, group: usize, old: Word, new: Word) {
-        if !self.with_tally(group, |tally| tally.count(group, old, new)) {
-            let mut overflow = self.overflow.lock();
-            let totals = overflow.entry(group).or_default();
-            deltas(old, new, |counter, delta| match counter {
-                Counter::State(state) => totals.states[state] += delta,
-                Counter::Queued(level) => totals.queued[level] += delta,
-            });
-        }
+            Step::Entered(level) => totals.queued[level] += 1,
+            Step::Left(level) => totals.queued[level] -= 1,
+        });
     }
 
     /// Counts a terminal job of group `group` that pruning forgot.
-    pub(crate) fn forget(&self, group: usize, state: JobState) {
-        if !self.with_tally(group, |tally| tally.forget(group, state)) {
+    pub(crate) fn forget(&self, tally: Option<&Tally>, group: usize, state: JobState) {
+        let counted = match tally {
+            Some(tally) => tally.forget(group, state),
+            None => self.shared.forget(group, state),
+        };
+        if !counted {
             let mut overflow = self.overflow.lock();
             overflow.entry(group).or_default().states[state as usize] -= 1;
         }
     }
 
-    /// Group `group`'s totals over every tally.
-    pub(crate) fn totals(&self, group: usize) -> Totals {
-        if group >= CHUNK * CHUNKS {
+    /// Group `group`'s totals over every thread's tally (`locals`).
+    pub(crate) fn totals(&self, locals: &Locals, group: usize) -> Totals {
+        if group >= INLINE + CHUNK * CHUNKS {
             return self
                 .overflow
                 .lock()
@@ -294,8 +280,8 @@ impl Counts {
                 .unwrap_or_default();
         }
         let mut totals = Totals::default();
-        for tally in self.tallies.lock().iter() {
-            if let Some(row) = tally.row_if_made(group) {
+        for local in locals.all() {
+            if let Some(row) = local.tally.row_if_made(group) {
                 totals.add(row);
             }
         }
@@ -309,48 +295,65 @@ impl Counts {
 #[cfg(all(test, not(dagqueue_loom)))]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn word(state: JobState, priority: Priority) -> Word {
         let reserved = Word::reserved(priority, 0);
         Word((reserved.0 & !0b111) | state as u64)
     }
 
+    fn count(counts: &Counts, locals: &Locals, group: usize, old: Word, new: Word) {
+        if locals
+            .with(|local| counts.count(Some(&local.tally), group, old, new))
+            .is_none()
+        {
+            counts.count(None, group, old, new);
+        }
+    }
+
     #[test]
     fn sums_follow_transitions_counted_by_any_thread() {
-        let counts = Arc::new(Counts::new(u64::MAX - 3));
+        let counts = Arc::new(Counts::new());
+        let locals = Arc::new(Locals::new(u64::MAX - 3));
         let reserved = Word::reserved(Priority::High, 1);
         let waiting = word(JobState::Waiting, Priority::High);
         let pending = word(JobState::Pending, Priority::High);
         let scheduled = word(JobState::Scheduled, Priority::High);
-        counts.count(3, reserved, waiting);
-        counts.count(3, waiting, pending);
-        let theirs = Arc::clone(&counts);
-        std::thread::spawn(move || theirs.count(3, pending, scheduled))
+        count(&counts, &locals, 3, reserved, waiting);
+        count(&counts, &locals, 3, waiting, pending);
+        let (c, l) = (Arc::clone(&counts), Arc::clone(&locals));
+        std::thread::spawn(move || count(&c, &l, 3, pending, scheduled))
             .join()
             .unwrap();
-        let totals = counts.totals(3);
+        let totals = counts.totals(&locals, 3);
         assert_eq!(totals.state(JobState::Waiting), 0);
         assert_eq!(totals.state(JobState::Pending), 0);
         assert_eq!(totals.state(JobState::Scheduled), 1);
         assert_eq!(totals.queued(1), 0);
-        assert_eq!(counts.totals(4), Totals::default());
-        // The exited thread's tally is adopted, not duplicated.
-        let theirs = Arc::clone(&counts);
-        std::thread::spawn(move || theirs.count(3, scheduled, pending))
-            .join()
-            .unwrap();
-        assert_eq!(counts.tallies.lock().len(), 2);
-        let totals = counts.totals(3);
-        assert_eq!((totals.state(JobState::Pending), totals.queued(1)), (1, 1));
+        assert_eq!(counts.totals(&locals, 4), Totals::default());
+        // A priority move of a queued job moves its queued count.
+        let low = word(JobState::Pending, Priority::Low);
+        count(&counts, &locals, 5, reserved, pending);
+        count(&counts, &locals, 5, pending, low);
+        let totals = counts.totals(&locals, 5);
+        assert_eq!((totals.queued(1), totals.queued(3)), (0, 1));
+        assert_eq!(totals.state(JobState::Pending), 1);
     }
 
     #[test]
     fn groups_beyond_a_tallys_capacity_are_counted_under_a_lock() {
-        let counts = Counts::new(u64::MAX - 4);
-        let group = CHUNK * CHUNKS + 5;
+        let counts = Counts::new();
+        let locals = Locals::new(u64::MAX - 4);
+        let group = INLINE + CHUNK * CHUNKS + 5;
         let reserved = Word::reserved(Priority::Low, 1);
-        counts.count(group, reserved, word(JobState::Waiting, Priority::Low));
-        let totals = counts.totals(group);
+        count(
+            &counts,
+            &locals,
+            group,
+            reserved,
+            word(JobState::Waiting, Priority::Low),
+        );
+        let totals = counts.totals(&locals, group);
         assert_eq!((totals.state(JobState::Waiting), totals.queued(3)), (1, 1));
     }
 }

@@ -49,6 +49,9 @@ pub struct Faults {
     /// Put a job that became claimable in its lane without waking a waiter.
     #[cfg(dagqueue_loom)]
     pub silent_enqueue: bool,
+    /// Clear a transition's event mark before writing its event.
+    #[cfg(dagqueue_loom)]
+    pub early_unmark: bool,
 }
 
 impl Faults {
@@ -88,6 +91,14 @@ impl Faults {
     pub(crate) fn early_expiry_release(self) -> bool {
         #[cfg(dagqueue_loom)]
         return self.early_expiry_release;
+        #[cfg(not(dagqueue_loom))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn early_unmark(self) -> bool {
+        #[cfg(dagqueue_loom)]
+        return self.early_unmark;
         #[cfg(not(dagqueue_loom))]
         false
     }

@@ -41,6 +41,7 @@ mod faults;
 mod ids;
 mod job;
 mod lanes;
+mod local;
 mod metrics;
 mod queue;
 #[cfg(feature = "serde")]

@@ -379,6 +379,95 @@ direct_engine!(
     JobQueue::default()
 );
 
+/// The lock-free queue with one subscriber attached to its event stream,
+/// a thread that receives every event (blocking `recv`) while the bench
+/// runs: the cost of writing each transition's event, and of sharing the
+/// machine with a consumer.
+pub struct Subscribed {
+    queue: Option<JobQueue>,
+    receiver: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Engine for Subscribed {
+    const NAME: &'static str = "JobQueueSubscribed";
+    fn empty(_capacity: usize) -> Self {
+        let queue = JobQueue::new();
+        let mut events = queue.subscribe();
+        let receiver = std::thread::spawn(move || {
+            let mut received = 0u64;
+            loop {
+                match events.recv() {
+                    Ok(event) => {
+                        std::hint::black_box(event);
+                        received += 1;
+                    }
+                    Err(dagqueue::RecvError::Lagged(missed)) => received += missed,
+                    Err(dagqueue::RecvError::Closed) => return received,
+                }
+            }
+        });
+        Subscribed {
+            queue: Some(queue),
+            receiver: Some(receiver),
+        }
+    }
+    #[inline]
+    fn submit(&self, id: u64, spec: &Spec) {
+        let queue = self.queue.as_ref().expect("live");
+        queue.submit(job_spec(id, spec)).expect("submit");
+    }
+    #[inline]
+    fn step(&self) -> bool {
+        let queue = self.queue.as_ref().expect("live");
+        match queue.claim(RunnerType::DEFAULT) {
+            Some(claim) => {
+                queue.start(&claim).expect("start");
+                queue.complete(claim, Outcome::Success).expect("complete");
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The lock-free queue with one subscriber that never reads (it only
+/// lags): the writers' cost alone, without a consumer on the machine.
+pub struct SubscribedIdle(JobQueue, #[allow(dead_code)] dagqueue::Subscriber);
+
+impl Engine for SubscribedIdle {
+    const NAME: &'static str = "JobQueueSubscribedIdle";
+    fn empty(_capacity: usize) -> Self {
+        let queue = JobQueue::new();
+        let events = queue.subscribe();
+        SubscribedIdle(queue, events)
+    }
+    #[inline]
+    fn submit(&self, id: u64, spec: &Spec) {
+        self.0.submit(job_spec(id, spec)).expect("submit");
+    }
+    #[inline]
+    fn step(&self) -> bool {
+        match self.0.claim(RunnerType::DEFAULT) {
+            Some(claim) => {
+                self.0.start(&claim).expect("start");
+                self.0.complete(claim, Outcome::Success).expect("complete");
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(receiver) = self.receiver.take() {
+            let received = receiver.join().expect("the subscriber thread");
+            assert!(received > 0, "the subscriber received nothing");
+        }
+    }
+}
+
 /// The `std::sync::Mutex` baseline.
 pub type Std = Sched<StdMutexQueue>;
 /// The `parking_lot::Mutex` baseline.

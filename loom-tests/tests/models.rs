@@ -12,8 +12,8 @@ use dagqueue::__loom::{
     cluster_word, expire_leases_at, release_due_at, set_time, Faults, LeaseSlotProbe,
 };
 use dagqueue::{
-    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, JobEnd, JobId, JobQueue,
-    JobSpec, JobState, Outcome, Priority, RunnerType, WaitError,
+    CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, EventKind, JobEnd, JobId,
+    JobQueue, JobSpec, JobState, Outcome, Priority, RunnerType, WaitError,
 };
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
@@ -940,6 +940,63 @@ fn m23_negative_silent_enqueue_is_caught() {
     model(3, || {
         async_claim_is_woken(faulty(Faults {
             silent_enqueue: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ---------------------------------------------------------------- model 24
+
+/// Model 24: a claim races a cancel of the same job while someone
+/// subscribes: the two threads write their events into their own rings,
+/// and the subscriber still gets the job's events in the order of its
+/// transitions (each event starts in the state the one before ended in,
+/// the last ends in the job's final state).
+fn events_of_a_job_in_order(q: Arc<JobQueue>) {
+    let mut events = q.subscribe();
+    q.submit(JobSpec::new(JobId(1))).unwrap();
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.claim(R).map(|c| c.job()));
+    let _ = q.cancel(JobId(1));
+    let claimed = t.join().unwrap();
+    let mut history = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        history.push(event);
+    }
+    let kinds: Vec<EventKind> = history.iter().map(|e| e.kind).collect();
+    for pair in history.windows(2) {
+        assert_eq!(
+            pair[1].from,
+            Some(pair[0].to),
+            "events out of order: {kinds:?}"
+        );
+    }
+    let last = history.last().expect("events");
+    assert_eq!(
+        Ok(last.to),
+        q.state(JobId(1)),
+        "events out of order: {kinds:?}"
+    );
+    assert_eq!(
+        history.len(),
+        2 + usize::from(claimed.is_some()),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn m24_events_of_a_job_in_order() {
+    model(3, || events_of_a_job_in_order(queue()));
+}
+
+/// Negative control for model 24: a transition that clears its mark before
+/// writing its event lets the next transition's event be written first.
+#[test]
+#[should_panic(expected = "events out of order")]
+fn m24_negative_early_unmark_is_caught() {
+    model(3, || {
+        events_of_a_job_in_order(faulty(Faults {
+            early_unmark: true,
             ..Faults::default()
         }))
     });

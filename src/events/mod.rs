@@ -24,13 +24,15 @@ mod receiver;
 mod ring;
 
 pub use receiver::{RecvError, Subscriber, TryRecvError};
+pub(crate) use ring::Ring;
 
 use crate::ids::JobId;
 use crate::job::word::Word;
+use crate::local::Local;
 use crate::spec::Priority;
 use crate::sync::{AtomicBool, AtomicUsize, Event as Signal, Mutex, Ordering};
 use crate::view::JobState;
-use ring::{Link, RawEvent, Ring};
+use ring::{Link, RawEvent};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +40,10 @@ use std::time::Duration;
 /// oldest: how far (per thread that changes jobs) a subscriber may fall
 /// behind before it misses events.
 pub const EVENT_BUFFER: usize = 4096;
+
+/// A ring's slots: [`EVENT_BUFFER`], or 8 under loom (fewer atomics for the
+/// model checker to make; the models write a few events).
+const RING_SLOTS: usize = if crate::sync::LOOM { 8 } else { EVENT_BUFFER };
 
 /// One transition of one job.
 ///
@@ -170,15 +176,8 @@ fn unpack(raw: &RawEvent) -> Event {
     }
 }
 
-crate::sync::thread_local! {
-    /// This thread's rings, by hub identity.
-    static RINGS: core::cell::RefCell<Vec<(u64, Arc<Ring>)>> =
-        const { core::cell::RefCell::new(Vec::new()) };
-}
-
 /// A queue's event rings and its subscribers' wake-up list.
 pub(crate) struct Hub {
-    uid: u64,
     /// Live subscribers: while 0, nothing is marked or written.
     subscribers: AtomicUsize,
     /// Every ring, by index; ring 0 is shared (below).
@@ -186,6 +185,9 @@ pub(crate) struct Hub {
     /// Held while writing ring 0: the ring of a thread whose thread-locals
     /// are gone (its exit).
     shared: Mutex<()>,
+    /// Subscribers asleep (or about to sleep) in `recv`: writers wake
+    /// them only while this is not 0.
+    sleepers: AtomicUsize,
     /// Subscribers asleep in `recv`.
     wake: Signal,
     /// Set when the queue is dropped: no event will come.
@@ -193,11 +195,11 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(uid: u64) -> Hub {
+    pub(crate) fn new() -> Hub {
         Hub {
-            uid,
             subscribers: AtomicUsize::new(0),
-            rings: Mutex::new(vec![Arc::new(Ring::new(0, EVENT_BUFFER))]),
+            sleepers: AtomicUsize::new(0),
+            rings: Mutex::new(vec![Arc::new(Ring::new(0, RING_SLOTS))]),
             shared: Mutex::new(()),
             wake: Signal::new(),
             closed: AtomicBool::new(false),
@@ -213,9 +215,13 @@ impl Hub {
     }
 
     /// Writes the event of the marked transition `old` → `new` of job `job`
-    /// whose previous event is at `previous`; returns this one's link.
+    /// whose previous event is at `previous`, into the ring of `local` (this
+    /// thread's; `None`: the shared ring, under its lock); returns this
+    /// one's link.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write(
         &self,
+        local: Option<&Local>,
         job: JobId,
         old: Word,
         new: Word,
@@ -229,63 +235,72 @@ impl Hub {
             info: pack(EventKind::of(old, new, by_lease), old, new),
             previous,
         };
-        let link = RINGS
-            .try_with(|rings| {
-                let rings = rings.try_borrow().ok()?;
-                let (_, ring) = rings.iter().find(|(hub, _)| *hub == self.uid)?;
-                Some(Link::pack(ring.index, ring.push(&event)))
-            })
-            .ok()
-            .flatten()
-            .or_else(|| self.register_and_write(&event))
-            .unwrap_or_else(|| {
+        let link = match local {
+            Some(local) => {
+                let ring = local.ring.get_or_init(|| self.new_ring());
+                Link::pack(ring.index, ring.push(&event))
+            }
+            None => {
                 let _only_writer = self.shared.lock();
                 let shared = Arc::clone(&self.rings.lock()[0]);
                 Link::pack(0, shared.push(&event))
-            });
-        // Wakes subscribers asleep in `recv` (a fence and a load when none
-        // sleeps, once one has ever waited; nothing before that).
-        self.wake.notify_all();
+            }
+        };
+        self.wake_sleepers();
         link
     }
 
+    /// A ring for a thread's `Local` (kept with it: a thread that adopts
+    /// the `Local` of one that exited goes on writing its ring).
     #[cold]
-    fn register_and_write(&self, event: &RawEvent) -> Option<u64> {
-        RINGS
-            .try_with(|rings| {
-                let mut mine = rings.try_borrow_mut().ok()?;
-                // Forget the rings of dropped queues (only this thread holds them).
-                mine.retain(|(_, ring)| Arc::strong_count(ring) > 1);
-                let mut all = self.rings.lock();
-                // Adopt an exited thread's ring (not the shared one):
-                // `get_mut` succeeds only when the hub holds the last
-                // reference, and (Acquire) sees everything its old owner
-                // wrote, so this thread goes on from its head.
-                let adopted = all
-                    .iter_mut()
-                    .skip(1)
-                    .position(|ring| Arc::get_mut(ring).is_some());
-                let ring = match adopted {
-                    Some(index) => Arc::clone(&all[index + 1]),
-                    None => {
-                        let ring = Arc::new(Ring::new(all.len(), EVENT_BUFFER));
-                        all.push(Arc::clone(&ring));
-                        ring
-                    }
-                };
-                drop(all);
-                let link = Link::pack(ring.index, ring.push(event));
-                mine.push((self.uid, ring));
-                Some(link)
-            })
-            .ok()
-            .flatten()
+    fn new_ring(&self) -> Arc<Ring> {
+        let mut rings = self.rings.lock();
+        let ring = Arc::new(Ring::new(rings.len(), RING_SLOTS));
+        rings.push(Arc::clone(&ring));
+        ring
+    }
+
+    /// Wakes subscribers asleep in `recv`, after an event was written: a
+    /// compiler fence and one load while none sleeps.
+    ///
+    /// The handshake with a subscriber going to sleep (`Sleeping`) is
+    /// Dekker's: the writer writes its event then loads `sleepers`; the
+    /// subscriber increments `sleepers` then looks at the rings again. The
+    /// fences between (light here, heavy there: `sync::light_fence`) make
+    /// at least one see the other's write, so no event is left unseen by a
+    /// sleeping subscriber.
+    #[inline]
+    fn wake_sleepers(&self) {
+        crate::sync::light_fence();
+        // Relaxed: ordered by the fences (see above).
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.wake.notify_all();
+        }
+    }
+
+    /// Counts a subscriber as asleep until the guard drops; the subscriber
+    /// looks at the rings again after this, before it sleeps.
+    pub(crate) fn sleeping(&self) -> Sleeping<'_> {
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // Pairs with the writers' light fences (see `wake_sleepers`).
+        crate::sync::heavy_fence();
+        Sleeping(self)
     }
 
     /// The queue is gone: subscribers get what is left, then `Closed`.
+    /// (`close` notifies unconditionally: its caller is not hot.)
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_all();
+    }
+}
+
+/// A subscriber counted in `sleepers` (see [`Hub::sleeping`]).
+pub(crate) struct Sleeping<'a>(&'a Hub);
+
+impl Drop for Sleeping<'_> {
+    fn drop(&mut self) {
+        self.0.sleepers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -49,6 +49,11 @@ enum Item {
 /// Events the merge takes per call before handing one out.
 const BATCH: usize = 256;
 
+/// How long a caught-up blocking receiver pauses before it looks again
+/// (and only then sleeps until woken): the added latency of an event that
+/// arrives in a busy stream.
+const CATCH_UP_PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// A receiver of a queue's transition events, from
 /// [`JobQueue::subscribe`](crate::JobQueue::subscribe): every transition
 /// made after it subscribed, each job's in the order they happened.
@@ -125,12 +130,21 @@ impl Subscriber {
     pub fn recv(&mut self) -> Result<Event, RecvError> {
         let hub = Arc::clone(&self.hub);
         loop {
+            // Caught up. A busy stream has more within microseconds: pause
+            // briefly (not registered, so no writer wakes this thread) and
+            // take what came meanwhile as one batch, instead of chasing the
+            // writers event by event (each read of a line a writer is
+            // still filling moves it between cores, and each wake-up is a
+            // system call on the writer's side). Sleep for real only when
+            // the pause brought nothing.
+            std::thread::sleep(CATCH_UP_PAUSE);
             if let Some(result) = self.ready_or_closed() {
                 return result;
             }
-            // Registered before the second look: an event written after
-            // that look wakes it.
+            // Registered, then counted asleep, before the second look: an
+            // event written after that look wakes it.
             let listener = hub.wake.listen();
+            let _sleeping = hub.sleeping();
             if let Some(result) = self.ready_or_closed() {
                 return result;
             }
@@ -165,6 +179,8 @@ impl Subscriber {
                 return result;
             }
             let listener = hub.wake.listen();
+            // Dropped with the future, too.
+            let _sleeping = hub.sleeping();
             if let Some(result) = self.ready_or_closed() {
                 return result;
             }

@@ -129,6 +129,18 @@ impl Word {
         self.0 & CANCEL_BIT != 0
     }
 
+    /// The state field as an index (7: reserved), for counting.
+    #[inline]
+    pub(crate) fn state_index(self) -> usize {
+        (self.0 & STATE_MASK) as usize
+    }
+
+    /// The declared priority level, for counting.
+    #[inline]
+    pub(crate) fn priority_index(self) -> usize {
+        field(self.0, PRIORITY_SHIFT, 3) as usize
+    }
+
     /// Whether a transition's thread still writes its event.
     pub(crate) fn is_marked(self) -> bool {
         self.0 & MARK_BIT != 0

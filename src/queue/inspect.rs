@@ -180,7 +180,7 @@ impl<T> JobQueue<T> {
         let mut status = QueueStatus::default();
         for lanes in self.all_runner_lanes() {
             for group in lanes.groups.iter() {
-                let totals = self.counts.totals(group.index);
+                let totals = self.counts.totals(&self.locals, group.index);
                 let cluster = group.cluster.as_ref().map(|cluster| cluster.id);
                 for state in JobState::ALL {
                     status.count_jobs(state, totals.state(state), group.runner, cluster);
@@ -251,7 +251,13 @@ impl<T> JobQueue<T> {
             let word = job.word.load();
             match self.view(job, word) {
                 Some(view) if view.state.is_terminal() => {
-                    self.counts.forget(job.group().index, view.state);
+                    let group = job.group().index;
+                    let forgot = self
+                        .locals
+                        .with(|local| self.counts.forget(Some(&local.tally), group, view.state));
+                    if forgot.is_none() {
+                        self.counts.forget(None, group, view.state);
+                    }
                     pruned.push(view);
                     self.dependency_ends.remove(&job.incarnation);
                     self.failure_reasons.remove(&job.incarnation);

@@ -156,7 +156,10 @@ pub struct JobQueue<T = ()> {
     uid: u64,
     /// Lane groups made so far (the next group's index).
     group_count: AtomicUsize,
-    /// Jobs by lane group and state, counted at each transition.
+    /// Each thread's share: its status tally and its event ring.
+    locals: crate::local::Locals,
+    /// Jobs by lane group and state, counted at each transition (beyond
+    /// the threads' own tallies).
     counts: crate::counts::Counts,
     /// The event stream's rings and subscribers.
     events: Arc<crate::events::Hub>,
@@ -252,8 +255,9 @@ impl<T> JobQueue<T> {
             faults,
             uid,
             group_count: AtomicUsize::new(0),
-            counts: crate::counts::Counts::new(uid),
-            events: Arc::new(crate::events::Hub::new(uid)),
+            locals: crate::local::Locals::new(uid),
+            counts: crate::counts::Counts::new(),
+            events: Arc::new(crate::events::Hub::new()),
         }
     }
 

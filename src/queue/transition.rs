@@ -9,6 +9,7 @@ use super::JobQueue;
 use crate::events::Subscriber;
 use crate::job::word::{Enqueue, Word};
 use crate::job::Job;
+use crate::local::Local;
 use crate::sync::Ordering;
 use std::sync::Arc;
 
@@ -25,33 +26,60 @@ impl<T> JobQueue<T> {
     /// marked, writes its event and clears the mark.
     #[inline]
     pub(super) fn transitioned(&self, job: &Job<T>, old: Word, new: Word) {
-        self.counts.count(job.group().index, old, new);
-        if new.is_marked() {
-            self.write_event(job, old, new, false);
-        }
+        self.observe(job, old, new, false);
     }
 
     /// [`transitioned`](JobQueue::transitioned) for the end of an attempt,
     /// which may have been its lease running out.
     #[inline]
     pub(super) fn attempt_ended(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
-        self.counts.count(job.group().index, old, new);
-        if new.is_marked() {
-            self.write_event(job, old, new, by_lease);
+        self.observe(job, old, new, by_lease);
+    }
+
+    #[inline]
+    fn observe(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
+        let group = job.group().index;
+        let done = self.locals.with(|local| {
+            self.counts.count(Some(&local.tally), group, old, new);
+            if new.is_marked() {
+                self.write_event(Some(local), job, old, new, by_lease);
+            }
+        });
+        if done.is_none() {
+            self.counts.count(None, group, old, new);
+            if new.is_marked() {
+                self.write_event(None, job, old, new, by_lease);
+            }
         }
     }
 
     #[cold]
-    fn write_event(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
+    fn write_event(
+        &self,
+        local: Option<&Local>,
+        job: &Job<T>,
+        old: Word,
+        new: Word,
+        by_lease: bool,
+    ) {
+        if self.faults.early_unmark() {
+            // Loom negative control: the next transition need not wait.
+            job.word.unmark(new);
+        }
         // The job's previous event's link, written by the thread that made
         // its previous marked transition before it cleared the mark (our
         // CAS acquired that): Relaxed.
         let previous = job.last_event.load(Ordering::Relaxed);
         let at = self.now_micros();
-        let link = self.events.write(job.id, old, new, by_lease, at, previous);
+        let link = self
+            .events
+            .write(local, job.id, old, new, by_lease, at, previous);
         job.last_event.store(link, Ordering::Relaxed);
-        // Release (in `unmark`): the next transition sees the link and the event.
-        job.word.unmark(new);
+        if !self.faults.early_unmark() {
+            // Release (in `unmark`): the next transition sees the link and
+            // the event.
+            job.word.unmark(new);
+        }
     }
 
     /// A receiver of every transition from now on: see [`Subscriber`].

@@ -356,3 +356,15 @@ impl<T> LockedSnapshot<T> {
         *self.0.write().unwrap() = value;
     }
 }
+
+/// The writers' side of the asymmetric fences (`std.rs`): loom has no
+/// membarrier, so both sides are full fences, the handshake loom checks.
+#[inline]
+pub(crate) fn light_fence() {
+    fence(std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The sleeper's side (see [`light_fence`]).
+pub(crate) fn heavy_fence() {
+    fence(std::sync::atomic::Ordering::SeqCst);
+}

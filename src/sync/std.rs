@@ -249,3 +249,87 @@ impl<K: Eq + Hash + Clone, V: Clone> ShardedMap<K, V> {
         self.0.len()
     }
 }
+
+/// Asymmetric fences: a cheap one for the frequent side of a Dekker-style
+/// handshake and an expensive one for the rare side, which together order
+/// like two full fences. The event stream's writers (every transition while
+/// someone subscribes) take the light one; a subscriber about to sleep
+/// takes the heavy one. On Linux the heavy one is `membarrier(2)`'s
+/// private expedited command, which runs a full memory barrier on every
+/// CPU running a thread of this process, so the light one is only a
+/// compiler fence: any write a writer made before its light fence is
+/// visible after the heavy fence, or the writer's later load sees what
+/// the sleeper stored before it (folly's asymmetric barriers; Linux's
+/// `sys_membarrier` documentation). Where membarrier is missing, refused,
+/// or unknown to the tool running the tests (Miri), both are full fences.
+mod asymmetric {
+    use std::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
+
+    const UNKNOWN: u8 = 0;
+    const AVAILABLE: u8 = 1;
+    const MISSING: u8 = 2;
+
+    /// Whether membarrier was registered for this process. Relaxed loads:
+    /// a writer that reads `AVAILABLE` runs after the registration (the
+    /// store below happens after the syscall returns), and one that reads
+    /// anything else takes a full fence, which is always enough.
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    #[cfg(all(target_os = "linux", not(miri)))]
+    fn membarrier(command: libc::c_int) -> bool {
+        // SAFETY: membarrier takes two integers (command, flags; a third,
+        // cpu_id, only for commands with MEMBARRIER_CMD_FLAG_CPU) and
+        // touches no memory of ours; an unknown command returns -1/EINVAL.
+        unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                command,
+                0 as libc::c_int,
+                0 as libc::c_int,
+            ) == 0
+        }
+    }
+
+    /// Registers this process for expedited membarrier once; whether the
+    /// heavy fence is a membarrier.
+    fn available() -> bool {
+        match STATE.load(Ordering::Acquire) {
+            AVAILABLE => return true,
+            MISSING => return false,
+            _ => {}
+        }
+        #[cfg(all(target_os = "linux", not(miri)))]
+        {
+            // MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (16), then a first
+            // MEMBARRIER_CMD_PRIVATE_EXPEDITED (8) to check it works.
+            if membarrier(16) && membarrier(8) {
+                STATE.store(AVAILABLE, Ordering::Release);
+                return true;
+            }
+        }
+        STATE.store(MISSING, Ordering::Release);
+        false
+    }
+
+    /// The writers' side.
+    #[inline]
+    pub(crate) fn light_fence() {
+        if STATE.load(Ordering::Relaxed) == AVAILABLE {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    /// The sleeper's side.
+    pub(crate) fn heavy_fence() {
+        #[cfg(all(target_os = "linux", not(miri)))]
+        if available() && membarrier(8) {
+            return;
+        }
+        let _ = available();
+        fence(Ordering::SeqCst);
+    }
+}
+
+pub(crate) use asymmetric::{heavy_fence, light_fence};
