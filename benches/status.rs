@@ -1,6 +1,7 @@
 //! `status`: the cost of one `status()` and one `metrics()` read while a
 //! worker thread keeps claiming, completing and re-submitting jobs on a
-//! queue of 10k jobs (finished jobs pruned as it goes).
+//! queue of 10k jobs (100k in full mode, `DAGQUEUE_STATUS_JOBS` to set it;
+//! finished jobs pruned as it goes).
 
 mod common;
 
@@ -60,7 +61,11 @@ where
 }
 
 fn status(c: &mut Criterion) {
-    let size = common::size(10_000, 100_000);
+    // DAGQUEUE_STATUS_JOBS sets the queue's size (e.g. 1000000).
+    let size = std::env::var("DAGQUEUE_STATUS_JOBS")
+        .ok()
+        .and_then(|jobs| jobs.parse().ok())
+        .unwrap_or_else(|| common::size(10_000, 100_000));
     let mut group = c.benchmark_group("status");
     run::<dagqueue::JobQueue>(&mut group, size);
     run::<harness::baseline::StdMutexQueue>(&mut group, size);

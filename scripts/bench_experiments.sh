@@ -7,8 +7,9 @@
 #   no-clock    docs/bench/experiments/no-clock.patch: the clock returns a
 #               constant (no clock_gettime on claim, complete or submit)
 #   no-metrics  docs/bench/experiments/no-metrics.patch: claim and complete
-#               keep no metrics at all (counts, clock reads, wait average,
-#               throughput window)
+#               keep no metrics beyond the status counts' flows (no clock
+#               reads, wait average or throughput window; until issue 10
+#               the counts went too)
 #
 # Every ratio it prints compares JobQueue with the Floor of the same run.
 # The experiments only remove work to measure its cost; they are not

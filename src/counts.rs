@@ -20,6 +20,7 @@
 
 use crate::job::word::Word;
 use crate::local::Locals;
+use crate::metrics::ThreadMetrics;
 use crate::spec::Priority;
 use crate::sync::{AtomicU64, Mutex, OnceLock, Ordering};
 use crate::view::JobState;
@@ -126,12 +127,57 @@ fn steps(old: Word, new: Word, mut add: impl FnMut(Step)) {
     }
 }
 
-/// One thread's rows for one queue, by lane group index.
+/// A flow between two state indices (7: reserved, or forgotten), for the
+/// metrics' sums (`metrics.rs`).
+#[derive(Clone, Copy)]
+pub(crate) struct Flow {
+    from: usize,
+    to: usize,
+}
+
+impl Flow {
+    const WAITING: usize = JobState::Waiting as usize;
+    const PENDING: usize = JobState::Pending as usize;
+    const SCHEDULED: usize = JobState::Scheduled as usize;
+    const RUNNING: usize = JobState::Running as usize;
+
+    /// A claim: pending → scheduled.
+    pub(crate) fn is_claim(self) -> bool {
+        (self.from, self.to) == (Self::PENDING, Self::SCHEDULED)
+    }
+
+    /// Into a terminal state (not pruning, which leaves one).
+    pub(crate) fn is_terminal(self) -> bool {
+        self.from != self.to && (4..=6).contains(&self.to)
+    }
+
+    pub(crate) fn is_completion(self) -> bool {
+        self.to == JobState::Completed as usize && self.from != self.to
+    }
+
+    pub(crate) fn is_failure(self) -> bool {
+        self.to == JobState::Failed as usize && self.from != self.to
+    }
+
+    pub(crate) fn is_cancel(self) -> bool {
+        self.to == JobState::Cancelled as usize && self.from != self.to
+    }
+
+    /// An attempt that ended and left the job queued again.
+    pub(crate) fn is_retry(self) -> bool {
+        matches!(self.from, Self::SCHEDULED | Self::RUNNING)
+            && matches!(self.to, Self::WAITING | Self::PENDING)
+    }
+}
+
+/// One thread's rows for one queue, by lane group index, and its metrics
+/// besides them.
 pub(crate) struct Tally {
     inline: [Row; INLINE],
     chunks: [OnceLock<Box<[Row]>>; CHUNKS],
     /// Written by several threads (the shared tally): read-modify-writes.
-    shared: bool,
+    pub(crate) shared: bool,
+    pub(crate) metrics: ThreadMetrics,
 }
 
 impl Tally {
@@ -140,7 +186,31 @@ impl Tally {
             inline: core::array::from_fn(|_| Row::new()),
             chunks: core::array::from_fn(|_| OnceLock::new()),
             shared,
+            metrics: ThreadMetrics::new(),
         }
+    }
+
+    /// The sum of the flows `which` selects, over every row of this tally.
+    pub(crate) fn sum_flows(&self, which: impl Fn(Flow) -> bool, order: Ordering) -> u64 {
+        let selected: Vec<usize> = (0..STATES * STATES)
+            .filter(|&index| {
+                which(Flow {
+                    from: index / STATES,
+                    to: index % STATES,
+                })
+            })
+            .collect();
+        let chunks = self.chunks.iter().filter_map(OnceLock::get);
+        self.inline
+            .iter()
+            .chain(chunks.flat_map(|chunk| chunk.iter()))
+            .map(|row| {
+                selected
+                    .iter()
+                    .map(|&index| row.flows[index].load(order))
+                    .sum::<u64>()
+            })
+            .sum()
     }
 
     fn chunk() -> Box<[Row]> {
@@ -174,13 +244,14 @@ impl Tally {
 
     #[inline(always)]
     fn bump(&self, cell: &AtomicU64) {
+        // Release: see `metrics::unfinished` (free on x86, as every store).
         if self.shared {
-            cell.fetch_add(1, Ordering::Relaxed);
+            cell.fetch_add(1, Ordering::Release);
         } else {
             // Only this tally's thread writes it: a plain load and store.
             cell.store(
                 cell.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
+                Ordering::Release,
             );
         }
     }
@@ -216,7 +287,7 @@ pub(crate) struct Counts {
     /// Used by a thread whose thread-locals are gone (its exit), and by
     /// every thread under loom (fewer steps for the model checker than a
     /// registration per thread).
-    shared: Tally,
+    pub(crate) shared: Tally,
     /// Groups beyond a tally's capacity (over 2,048 lane groups: runner
     /// types × clusters × users), counted under a lock.
     overflow: Mutex<HashMap<usize, Totals>>,

@@ -1,207 +1,155 @@
-//! Exact metrics without a shared hot counter.
+//! Exact metrics without a shared hot counter, kept with the status counts.
 //!
-//! Totals are striped: each thread adds to one of several cache-padded
-//! counters, and a read sums them. A transition is counted by the one thread
-//! whose compare-and-swap made it, so totals are exact; a read taken while
-//! transitions are in flight sees each of them either counted or not.
+//! The totals (claims, completions, failures, retries, cancels) are not
+//! counted separately: they are sums of the flows every thread's tally
+//! already keeps for `status()` (`counts.rs`): claims are the flows from
+//! pending to scheduled, completions the flows into completed, retries the
+//! flows from claimed back to queued, and so on. What the flows cannot say
+//! lives beside them, per thread ([`ThreadMetrics`]): jobs accepted (counted
+//! before they are published, see [`unfinished`]), the moving average of
+//! the wait, and the throughput window. Each thread writes its own with
+//! plain loads and stores; the shared tally (threads with no thread-locals
+//! left, loom) with read-modify-writes.
+//!
+//! A transition is counted by the one thread whose compare-and-swap made
+//! it, so totals are exact once no operation is in flight; a read taken
+//! while some are sees each of them either counted or not.
 
-use crate::sync::{AtomicU64, CachePadded, Ordering};
+use crate::counts::{Flow, Tally};
+use crate::sync::{AtomicU64, Ordering};
 use crate::view::Metrics;
 use std::time::Duration;
-
-const STRIPES: usize = crate::sync::METRIC_STRIPES;
 
 /// Seconds kept by the throughput window (one bucket a second).
 const WINDOW_SECS: u64 = 60;
 const BUCKETS: usize = 64;
 const COUNT_BITS: u32 = 24;
-
-/// Which stripe this thread uses: threads take stripes round-robin on first
-/// use, so up to `STRIPES` threads never share one.
-#[inline]
-fn stripe() -> usize {
-    crate::sync::thread_index() % STRIPES
-}
-
-/// The counters of one stripe.
-struct Stripe {
-    submitted: AtomicU64,
-    scheduled: AtomicU64,
-    completed: AtomicU64,
-    failed: AtomicU64,
-    retried: AtomicU64,
-    cancelled: AtomicU64,
-    /// Per-second completion buckets: `second << 24 | count`.
-    window: [AtomicU64; BUCKETS],
-    /// f64 bits of this stripe's average wait in µs, or `NO_SAMPLE`. Every
-    /// claim counted in `scheduled` folds one sample into it, so `scheduled`
-    /// is also its sample count.
-    average_wait: AtomicU64,
-}
-
-impl Stripe {
-    fn new() -> Stripe {
-        Stripe {
-            submitted: AtomicU64::new(0),
-            scheduled: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            retried: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
-            window: core::array::from_fn(|_| AtomicU64::new(0)),
-            average_wait: AtomicU64::new(NO_SAMPLE),
-        }
-    }
-}
-
-/// Which total to add to.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Counter {
-    Submitted,
-    Scheduled,
-    Completed,
-    Failed,
-    Retried,
-    Cancelled,
-}
-
-pub(crate) struct MetricsCell {
-    stripes: Box<[CachePadded<Stripe>]>,
-}
-
 const NO_SAMPLE: u64 = u64::MAX;
 const ALPHA: f64 = 0.1;
 
-impl MetricsCell {
-    pub(crate) fn new() -> MetricsCell {
-        MetricsCell {
-            stripes: (0..STRIPES)
-                .map(|_| CachePadded::new(Stripe::new()))
-                .collect(),
+/// One thread's metrics besides its flows.
+pub(crate) struct ThreadMetrics {
+    /// Jobs accepted by `submit`, counted before they are published.
+    submitted: AtomicU64,
+    /// f64 bits of this thread's average wait in µs, or `NO_SAMPLE`. Every
+    /// claim this thread makes folds one sample into it.
+    average_wait: AtomicU64,
+    /// Per-second completion buckets: `second << 24 | count`.
+    window: [AtomicU64; BUCKETS],
+}
+
+impl ThreadMetrics {
+    pub(crate) fn new() -> ThreadMetrics {
+        ThreadMetrics {
+            submitted: AtomicU64::new(0),
+            average_wait: AtomicU64::new(NO_SAMPLE),
+            window: core::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
-    /// Adds `n` to a total. Release (free on x86: every RMW is a full
-    /// barrier there): a reader of `unfinished` that acquires a terminal
-    /// count also sees the submit count of that job, counted before it was
-    /// published. The totals order nothing else; a reader wanting them
-    /// exact waits for the operations (joins the threads) first.
+    /// Replaces `cell`'s value `v` by `next(v)`: a plain load and store
+    /// when only this thread writes it, a CAS loop when several do
+    /// (`shared`), so that every update is applied exactly once.
+    #[inline(always)]
+    fn update(cell: &AtomicU64, shared: bool, order: Ordering, next: impl Fn(u64) -> u64) {
+        if !shared {
+            cell.store(next(cell.load(Ordering::Relaxed)), order);
+            return;
+        }
+        let mut current = cell.load(Ordering::Relaxed);
+        loop {
+            match cell.compare_exchange_weak(current, next(current), order, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Counts one accepted job, before its publishing CAS. Release: a
+    /// reader of [`unfinished`] that sees any later transition of the job
+    /// (Acquire) sees this count.
     #[inline]
-    pub(crate) fn add(&self, counter: Counter, n: u64) {
-        let stripe = &self.stripes[stripe()];
-        let cell = match counter {
-            Counter::Submitted => &stripe.submitted,
-            Counter::Scheduled => &stripe.scheduled,
-            Counter::Completed => &stripe.completed,
-            Counter::Failed => &stripe.failed,
-            Counter::Retried => &stripe.retried,
-            Counter::Cancelled => &stripe.cancelled,
-        };
-        cell.fetch_add(n, Ordering::Release);
+    pub(crate) fn count_submit(&self, shared: bool) {
+        Self::update(&self.submitted, shared, Ordering::Release, |n| n + 1);
     }
 
-    /// Jobs submitted and not yet terminal. Exact when no operation is in
-    /// flight; under concurrent operations never below the true count of
-    /// jobs that are unfinished for the whole read: the terminal counts are
-    /// read first (Acquire, pairing with `add`'s Release), so every job
-    /// counted terminal has its submit counted too.
-    pub(crate) fn unfinished(&self) -> u64 {
-        let mut terminal = 0u64;
-        for stripe in self.stripes.iter() {
-            terminal += stripe.completed.load(Ordering::Acquire);
-            terminal += stripe.failed.load(Ordering::Acquire);
-            terminal += stripe.cancelled.load(Ordering::Acquire);
-        }
-        let submitted: u64 = self
-            .stripes
-            .iter()
-            .map(|stripe| stripe.submitted.load(Ordering::Relaxed))
-            .sum();
-        submitted.saturating_sub(terminal)
+    /// Folds one wait sample (µs) into this thread's moving average.
+    #[inline]
+    pub(crate) fn record_wait(&self, shared: bool, wait_micros: u64) {
+        let sample = wait_micros as f64;
+        Self::update(&self.average_wait, shared, Ordering::Relaxed, |current| {
+            if current == NO_SAMPLE {
+                sample.to_bits()
+            } else {
+                let average = f64::from_bits(current);
+                (average + ALPHA * (sample - average)).to_bits()
+            }
+        });
     }
 
     /// Counts one completion in the throughput window at second `now_secs`.
     #[inline]
-    pub(crate) fn record_completion(&self, now_secs: u64) {
-        let bucket = &self.stripes[stripe()].window[(now_secs % BUCKETS as u64) as usize];
-        let mut current = bucket.load(Ordering::Relaxed);
-        loop {
-            let next = if current >> COUNT_BITS == now_secs {
+    pub(crate) fn record_completion(&self, shared: bool, now_secs: u64) {
+        let bucket = &self.window[(now_secs % BUCKETS as u64) as usize];
+        Self::update(bucket, shared, Ordering::Relaxed, |current| {
+            if current >> COUNT_BITS == now_secs {
                 current + 1
             } else {
                 (now_secs << COUNT_BITS) | 1
-            };
-            match bucket.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(actual) => current = actual,
             }
-        }
+        });
     }
+}
 
-    /// Folds one wait sample (µs) into this thread's stripe's moving
-    /// average: a CAS loop, so every sample is applied exactly once. One
-    /// thread's samples form one exact EMA; see [`MetricsCell::read`] for how
-    /// stripes combine.
-    #[inline]
-    pub(crate) fn record_wait(&self, wait_micros: u64) {
-        let stripe = &self.stripes[stripe()];
-        let sample = wait_micros as f64;
-        let mut current = stripe.average_wait.load(Ordering::Relaxed);
-        loop {
-            let next = if current == NO_SAMPLE {
-                sample
-            } else {
-                let average = f64::from_bits(current);
-                average + ALPHA * (sample - average)
-            };
-            match stripe.average_wait.compare_exchange_weak(
-                current,
-                next.to_bits(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(actual) => current = actual,
-            }
-        }
-    }
+/// Jobs submitted and not yet terminal, over `tallies`. Exact when no
+/// operation is in flight; under concurrent operations never below the
+/// true count of jobs that are unfinished for the whole read: the terminal
+/// flows are read first (Acquire, pairing with the Release of every flow
+/// count and of `count_submit`), so every job counted terminal has its
+/// submit counted too (it was counted before the job was published, which
+/// happened before the transition that ended it).
+pub(crate) fn unfinished<'a>(tallies: impl Iterator<Item = &'a Tally> + Clone) -> u64 {
+    let terminal: u64 = tallies
+        .clone()
+        .map(|tally| tally.sum_flows(Flow::is_terminal, Ordering::Acquire))
+        .sum();
+    let submitted: u64 = tallies
+        .map(|tally| tally.metrics.submitted.load(Ordering::Relaxed))
+        .sum();
+    submitted.saturating_sub(terminal)
+}
 
-    /// Sums the stripes.
-    pub(crate) fn read(&self, now_secs: u64) -> Metrics {
-        let mut metrics = Metrics::default();
-        for stripe in self.stripes.iter() {
-            metrics.submitted += stripe.submitted.load(Ordering::Relaxed);
-            metrics.scheduled += stripe.scheduled.load(Ordering::Relaxed);
-            metrics.completed += stripe.completed.load(Ordering::Relaxed);
-            metrics.failed += stripe.failed.load(Ordering::Relaxed);
-            metrics.retried += stripe.retried.load(Ordering::Relaxed);
-            metrics.cancelled += stripe.cancelled.load(Ordering::Relaxed);
-            for bucket in &stripe.window {
-                let value = bucket.load(Ordering::Relaxed);
-                let second = value >> COUNT_BITS;
-                if second <= now_secs && now_secs - second < WINDOW_SECS {
-                    metrics.completed_in_window += value & ((1 << COUNT_BITS) - 1);
-                }
+/// The metrics over `tallies`, at second `now_secs`.
+pub(crate) fn read<'a>(tallies: impl Iterator<Item = &'a Tally>, now_secs: u64) -> Metrics {
+    let mut metrics = Metrics::default();
+    // The tallies' averages, weighted by their sample counts (their
+    // claims): with one claiming thread this is exactly the EMA of its
+    // samples; with several, concurrent claims have no single order to
+    // average over, and each thread's EMA counts in proportion to its claims.
+    let (mut weighted, mut samples) = (0.0, 0u64);
+    for tally in tallies {
+        let claims = tally.sum_flows(Flow::is_claim, Ordering::Relaxed);
+        metrics.submitted += tally.metrics.submitted.load(Ordering::Relaxed);
+        metrics.scheduled += claims;
+        metrics.completed += tally.sum_flows(Flow::is_completion, Ordering::Relaxed);
+        metrics.failed += tally.sum_flows(Flow::is_failure, Ordering::Relaxed);
+        metrics.cancelled += tally.sum_flows(Flow::is_cancel, Ordering::Relaxed);
+        metrics.retried += tally.sum_flows(Flow::is_retry, Ordering::Relaxed);
+        for bucket in &tally.metrics.window {
+            let value = bucket.load(Ordering::Relaxed);
+            let second = value >> COUNT_BITS;
+            if second <= now_secs && now_secs - second < WINDOW_SECS {
+                metrics.completed_in_window += value & ((1 << COUNT_BITS) - 1);
             }
         }
-        // The stripes' averages, weighted by their sample counts: with one
-        // claiming thread this is exactly the EMA of its samples; with
-        // several, concurrent claims have no single order to average over,
-        // and each thread's EMA counts in proportion to its claims.
-        let (mut weighted, mut samples) = (0.0, 0u64);
-        for stripe in self.stripes.iter() {
-            let average = stripe.average_wait.load(Ordering::Relaxed);
-            let count = stripe.scheduled.load(Ordering::Relaxed);
-            if average != NO_SAMPLE && count > 0 {
-                weighted += f64::from_bits(average) * count as f64;
-                samples += count;
-            }
+        let average = tally.metrics.average_wait.load(Ordering::Relaxed);
+        if average != NO_SAMPLE && claims > 0 {
+            weighted += f64::from_bits(average) * claims as f64;
+            samples += claims;
         }
-        if samples > 0 {
-            metrics.average_wait =
-                Duration::from_secs_f64((weighted / samples as f64).max(0.0) / 1e6);
-        }
-        metrics
     }
+    if samples > 0 {
+        metrics.average_wait = Duration::from_secs_f64((weighted / samples as f64).max(0.0) / 1e6);
+    }
+    metrics
 }

@@ -10,7 +10,6 @@ use crate::ids::RunnerType;
 use crate::job::word::Word;
 use crate::job::Job;
 use crate::lanes::{LaneGroup, RunnerLanes};
-use crate::metrics::Counter;
 use crate::spec::Priority;
 use crate::sync::Ordering;
 use crate::view::JobState;
@@ -116,9 +115,9 @@ impl<T> JobQueue<T> {
         if let Some(cluster) = cluster {
             cluster.commit();
         }
-        self.metrics.add(Counter::Scheduled, 1);
         let now = now.get(self);
-        self.metrics.record_wait(now.saturating_sub(job.ready_at()));
+        let wait = now.saturating_sub(job.ready_at());
+        self.with_tally(|tally| tally.metrics.record_wait(tally.shared, wait));
         self.start_lease(&job, word.attempt(), now);
         // The lane entry's reference moves into the claim.
         trace_event!(job = job.id.0, attempt = word.attempt(), "claimed");

@@ -218,7 +218,7 @@ impl<T> JobQueue<T> {
     /// assert_eq!(metrics.failure_rate(), 1.0);
     /// ```
     pub fn metrics(&self) -> Metrics {
-        self.metrics.read(self.now_micros() / 1_000_000)
+        self.read_metrics(self.now_micros() / 1_000_000)
     }
 
     /// Forgets every finished job and hands back what it removed: each

@@ -32,7 +32,6 @@ use crate::ids::{ClusterId, JobId, RunnerType, UserId};
 use crate::job::word::Enqueue;
 use crate::job::Job;
 use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
-use crate::metrics::MetricsCell;
 use crate::spec::Priority;
 use crate::sync::{
     AtomicBool, AtomicU64, AtomicUsize, ConcurrentMap, Mutex, OnceLock, Ordering, FAST_RUNNERS,
@@ -133,7 +132,6 @@ pub struct JobQueue<T = ()> {
     /// that attempt (a later attempt's reason is never replaced by an earlier
     /// one's). Removed when the job is pruned.
     failure_reasons: ConcurrentMap<u64, (u32, Arc<str>)>,
-    metrics: MetricsCell,
     /// Callers asleep in `wait_idle`.
     idle: WakeSignal,
     /// Set once by `close`.
@@ -242,7 +240,6 @@ impl<T> JobQueue<T> {
             clusters: ConcurrentMap::new(),
             dependency_ends: ConcurrentMap::new(),
             failure_reasons: ConcurrentMap::new(),
-            metrics: MetricsCell::new(),
             idle: WakeSignal::new(),
             closed: AtomicBool::new(false),
             graph: Mutex::new(()),

@@ -9,7 +9,6 @@ use super::JobQueue;
 use crate::ids::JobId;
 use crate::job::word::EndKind;
 use crate::job::{Dependent, Job};
-use crate::metrics::Counter;
 use crate::spec::DependencyKind;
 use crate::view::JobState;
 use std::collections::VecDeque;
@@ -94,15 +93,10 @@ impl<T> JobQueue<T> {
     }
 
     pub(super) fn count_terminal(&self, terminal: JobState) {
-        let counter = match terminal {
-            JobState::Completed => Counter::Completed,
-            JobState::Failed => Counter::Failed,
-            _ => Counter::Cancelled,
-        };
-        self.metrics.add(counter, 1);
+        // The count itself is the transition's flow (`transitioned`).
         if terminal == JobState::Completed {
-            self.metrics
-                .record_completion(self.now_micros() / 1_000_000);
+            let second = self.now_micros() / 1_000_000;
+            self.with_tally(|tally| tally.metrics.record_completion(tally.shared, second));
         }
         // Someone may wait for the last unfinished job (`wait_idle`).
         if !self.faults.silent_finish() {

@@ -8,7 +8,6 @@ use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::word::{Enqueue, StartRefusal};
 use crate::job::Job;
-use crate::metrics::Counter;
 use crate::spec::Priority;
 use crate::view::JobState;
 use std::sync::Arc;
@@ -181,13 +180,11 @@ impl<T> JobQueue<T> {
         }
         let (terminal, completion) = match word.state() {
             Some(JobState::Pending) => {
-                self.metrics.add(Counter::Retried, 1);
                 self.enqueue(job, Enqueue::of(word));
                 return Some(Completion::Retrying);
             }
             Some(JobState::Waiting) => {
                 // A retry that waits for its backoff.
-                self.metrics.add(Counter::Retried, 1);
                 let due = self.now_micros().saturating_add(wait.as_micros() as u64);
                 self.start_timer(job, due);
                 return Some(Completion::Retrying);

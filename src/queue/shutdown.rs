@@ -81,7 +81,7 @@ impl<T> JobQueue<T> {
     /// ```
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         self.idle
-            .wait_for(timeout, || (self.metrics.unfinished() == 0).then_some(()))
+            .wait_for(timeout, || (self.unfinished() == 0).then_some(()))
             .is_some()
     }
 }

@@ -7,7 +7,6 @@ use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::word::{EndKind, Enqueue, Word};
 use crate::job::{DependencyRef, Job};
-use crate::metrics::Counter;
 use crate::spec::{DependencyKind, JobSpec, MAX_DEPENDENCIES};
 use crate::view::JobState;
 use std::collections::HashSet;
@@ -95,7 +94,7 @@ impl<T> JobQueue<T> {
         let group = self.lane_group(spec.get_runner(), cluster.as_ref(), user);
         let _ = job.group.set(group);
         // Counted before it can end (see `MetricsCell::unfinished`).
-        self.metrics.add(Counter::Submitted, 1);
+        self.with_tally(|tally| tally.metrics.count_submit(tally.shared));
         // Nothing but the guard holds it: straight to pending.
         let ready = dependencies.is_empty() && timer == 0;
         let (old, new) = job.word.publish(ready, self.marking());

@@ -6,6 +6,7 @@
 //! to [`transitioned`](JobQueue::transitioned). Nothing else changes a word.
 
 use super::JobQueue;
+use crate::counts::Tally;
 use crate::events::Subscriber;
 use crate::job::word::{Enqueue, Word};
 use crate::job::Job;
@@ -100,6 +101,30 @@ impl<T> JobQueue<T> {
     /// ```
     pub fn subscribe(&self) -> Subscriber {
         Subscriber::new(Arc::clone(&self.events))
+    }
+
+    /// Runs `step` on this thread's tally (the shared one where this
+    /// thread has none: its exit, loom).
+    #[inline]
+    pub(super) fn with_tally<R>(&self, step: impl Fn(&Tally) -> R) -> R {
+        match self.locals.with(|local| step(&local.tally)) {
+            Some(result) => result,
+            None => step(&self.counts.shared),
+        }
+    }
+
+    /// Jobs submitted and not yet terminal (see `metrics::unfinished`).
+    pub(super) fn unfinished(&self) -> u64 {
+        let locals = self.locals.all();
+        let tallies = locals.iter().map(|local| &local.tally);
+        crate::metrics::unfinished(tallies.chain([&self.counts.shared]))
+    }
+
+    /// The metrics over every tally.
+    pub(super) fn read_metrics(&self, now_secs: u64) -> crate::view::Metrics {
+        let locals = self.locals.all();
+        let tallies = locals.iter().map(|local| &local.tally);
+        crate::metrics::read(tallies.chain([&self.counts.shared]), now_secs)
     }
 
     /// One unit of a waiting job's wait is done (a dependency, the submit

@@ -184,13 +184,6 @@ pub(crate) use loom_thread_local as thread_local;
 /// Whether this is a loom build (it is).
 pub(crate) const LOOM: bool = true;
 
-/// Every loom thread shares stripe 0 (the models check the counts, not the
-/// striping).
-#[inline]
-pub(crate) fn thread_index() -> usize {
-    0
-}
-
 /// Yields to loom's scheduler inside a retry loop.
 #[inline]
 pub(crate) fn spin_wait() {

@@ -35,10 +35,6 @@ pub(crate) use crossbeam_utils::CachePadded;
 /// array's `OnceLock` synchronises through std atomics, which loom cannot see.
 pub(crate) const FAST_RUNNERS: usize = if LOOM { 0 } else { 64 };
 
-/// How many stripes the metrics counters are split into (one under loom:
-/// fewer atomics for the model checker to interleave).
-pub(crate) const METRIC_STRIPES: usize = if LOOM { 1 } else { 16 };
-
 /// A number unique to each call in this process (queue identities).
 pub(crate) fn next_queue_uid() -> u64 {
     // A std atomic even under loom: a process-wide counter is not part of any

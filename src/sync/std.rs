@@ -3,7 +3,6 @@
 //! items, built on loom.
 
 use core::future::Future;
-use std::sync::atomic::Ordering;
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
 /// Thread-local storage (std's).
@@ -116,22 +115,6 @@ impl EventListener<'_> {
             }
         }
     }
-}
-
-/// A small number unique to the calling thread (0, 1, 2... in order of first
-/// call), for striping counters.
-#[inline]
-pub(crate) fn thread_index() -> usize {
-    use std::cell::Cell;
-    // A process-wide ticket; Relaxed: only uniqueness matters.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
-    INDEX.with(|index| {
-        if index.get() == usize::MAX {
-            index.set(NEXT.fetch_add(1, Ordering::Relaxed));
-        }
-        index.get()
-    })
 }
 
 /// Backs off inside a retry loop that waits for another thread's short step.
