@@ -374,12 +374,7 @@ mod tests {
     }
 
     fn count(counts: &Counts, locals: &Locals, group: usize, old: Word, new: Word) {
-        if locals
-            .with(|local| counts.count(Some(&local.tally), group, old, new))
-            .is_none()
-        {
-            counts.count(None, group, old, new);
-        }
+        counts.count(locals.get().map(|local| &local.tally), group, old, new);
     }
 
     #[test]

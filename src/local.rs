@@ -59,41 +59,46 @@ impl Locals {
         }
     }
 
-    /// Runs `step` on this thread's `Local` for this queue (made or adopted
-    /// on first use); `None` while the thread's thread-locals are being
-    /// destroyed (its exit), or under loom.
+    /// This thread's `Local` for this queue (made or adopted on first
+    /// use); `None` while the thread's thread-locals are being destroyed
+    /// (its exit), or under loom.
     #[inline]
-    pub(crate) fn with<R>(&self, step: impl FnOnce(&Local) -> R) -> Option<R> {
+    pub(crate) fn get(&self) -> Option<&Local> {
         if crate::sync::LOOM {
             return None;
         }
         let (queue, local) = LAST.try_with(Cell::get).ok()?;
-        if queue == self.queue {
-            // SAFETY: `LAST` names a `Local` that `OWNED` holds (an `Arc`)
-            // for queue `queue`: it is set only below, from an entry of
-            // `OWNED`, and reset when `OWNED` is dropped; `OWNED` forgets
-            // only entries of dropped queues (`register`), and queue
-            // identities are never reused, so a live queue's entry is
-            // still there. Only this thread reads `LAST` and `OWNED`.
-            return Some(step(unsafe { &*local }));
+        if queue != self.queue {
+            return self.get_slow();
         }
-        self.with_slow(step)
+        // SAFETY: `LAST` names a `Local` that `OWNED` holds (an `Arc`) for
+        // queue `queue`: it is set only in `get_slow`, from an entry of
+        // `OWNED`, and reset when `OWNED` is dropped (this thread's exit,
+        // which cannot happen while `self` is borrowed here). `OWNED`
+        // forgets only entries of dropped queues (`register`), and queue
+        // identities are never reused, so the entry of this live queue
+        // (borrowed as `self`) stays while the reference lives. Only this
+        // thread reads or writes `LAST` and `OWNED`.
+        Some(unsafe { &*local })
     }
 
     #[cold]
-    fn with_slow<R>(&self, step: impl FnOnce(&Local) -> R) -> Option<R> {
+    #[inline(never)]
+    fn get_slow(&self) -> Option<&Local> {
         let local = OWNED
             .try_with(|owned| {
                 let mut owned = owned.try_borrow_mut().ok()?;
                 let local = match owned.0.iter().find(|(queue, _)| *queue == self.queue) {
-                    Some((_, local)) => Arc::clone(local),
-                    None => self.register(&mut owned.0),
+                    Some((_, local)) => Arc::as_ptr(local),
+                    None => Arc::as_ptr(&self.register(&mut owned.0)),
                 };
-                let _ = LAST.try_with(|last| last.set((self.queue, Arc::as_ptr(&local))));
+                LAST.try_with(|last| last.set((self.queue, local))).ok()?;
                 Some(local)
             })
             .ok()??;
-        Some(step(&local))
+        // SAFETY: as in `get`: `OWNED` holds this `Local` for this live
+        // queue until the thread exits.
+        Some(unsafe { &*local })
     }
 
     fn register(&self, owned: &mut Vec<(u64, Arc<Local>)>) -> Arc<Local> {
@@ -132,24 +137,21 @@ mod tests {
     #[test]
     fn a_thread_gets_its_own_local_per_queue_and_an_exited_ones_is_adopted() {
         let (a, b) = (Locals::new(u64::MAX - 10), Locals::new(u64::MAX - 11));
-        let first = a.with(|l| l as *const Local).unwrap();
-        assert_eq!(a.with(|l| l as *const Local), Some(first));
-        let other = b.with(|l| l as *const Local).unwrap();
+        let pointer = |locals: &Locals| locals.get().map(|l| l as *const Local);
+        let first = pointer(&a).unwrap();
+        assert_eq!(pointer(&a), Some(first));
+        let other = pointer(&b).unwrap();
         assert_ne!(first, other);
-        assert_eq!(
-            a.with(|l| l as *const Local),
-            Some(first),
-            "after another queue"
-        );
+        assert_eq!(pointer(&a), Some(first), "after another queue");
         let a = Arc::new(a);
         let theirs = Arc::clone(&a);
-        let seen = std::thread::spawn(move || theirs.with(|l| l as *const Local as usize))
+        let seen = std::thread::spawn(move || theirs.get().map(|l| l as *const Local as usize))
             .join()
             .unwrap()
             .unwrap();
         assert_ne!(seen, first as usize);
         let again = Arc::clone(&a);
-        let adopted = std::thread::spawn(move || again.with(|l| l as *const Local as usize))
+        let adopted = std::thread::spawn(move || again.get().map(|l| l as *const Local as usize))
             .join()
             .unwrap()
             .unwrap();
@@ -160,10 +162,10 @@ mod tests {
     #[test]
     fn a_dropped_queues_local_is_forgotten_without_a_dangling_pointer() {
         let old = Locals::new(u64::MAX - 12);
-        old.with(|_| ()).unwrap();
+        assert!(old.get().is_some());
         drop(old); // its Local now only held by this thread
         let new = Locals::new(u64::MAX - 13);
-        new.with(|_| ()).unwrap(); // registering forgets the old one
+        assert!(new.get().is_some()); // registering forgets the old one
         let count = OWNED.with(|owned| {
             owned
                 .borrow()
@@ -173,6 +175,6 @@ mod tests {
                 .count()
         });
         assert_eq!(count, 0);
-        assert_eq!(new.with(|_| 7), Some(7));
+        assert!(new.get().is_some());
     }
 }

@@ -113,21 +113,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    const ALL: [EventKind; 12] = [
-        EventKind::Submitted,
-        EventKind::Ready,
-        EventKind::Blocked,
-        EventKind::Claimed,
-        EventKind::Started,
-        EventKind::Retried,
-        EventKind::LeaseExpired,
-        EventKind::Completed,
-        EventKind::Failed,
-        EventKind::Cancelled,
-        EventKind::CancelRequested,
-        EventKind::Reprioritized,
-    ];
-
     /// The kind of the transition `old` → `new` (`by_lease`: it ended an
     /// attempt whose lease ran out).
     fn of(old: Word, new: Word, by_lease: bool) -> EventKind {
@@ -149,29 +134,31 @@ impl EventKind {
     }
 }
 
-/// Packs what an event says besides its job, time and link.
-fn pack(kind: EventKind, old: Word, new: Word) -> u64 {
-    let state = |s: Option<JobState>| s.map_or(0, |s| s as u64 + 1);
-    u64::from(new.attempt())
-        | (kind as u64) << 32
-        | state(old.state()) << 40
-        | state(new.state()) << 48
-        | u64::from(new.priority().level()) << 56
+/// The low bits of a state word an event needs: state, cancel request,
+/// priority, level and attempt (`job/word.rs`'s layout).
+const WORD_BITS: u32 = crate::job::word::LOW_FIELDS_BITS;
+
+/// Packs what an event says besides its job, time and link: the low bits
+/// of the old and new words, and whether the lease ran out. The writer
+/// only masks and shifts; the subscriber works out the kind (`unpack`).
+#[inline]
+fn pack(old: Word, new: Word, by_lease: bool) -> u64 {
+    let low = (1u64 << WORD_BITS) - 1;
+    (old.0 & low) | (new.0 & low) << WORD_BITS | u64::from(by_lease) << (2 * WORD_BITS)
 }
 
 fn unpack(raw: &RawEvent) -> Event {
-    let state = |bits: u64| {
-        let bits = (bits & 0xff) as usize;
-        (bits > 0).then(|| JobState::ALL[(bits - 1).min(JobState::ALL.len() - 1)])
-    };
-    let info = raw.info;
+    let low = (1u64 << WORD_BITS) - 1;
+    let old = Word(raw.info & low);
+    let new = Word((raw.info >> WORD_BITS) & low);
+    let by_lease = (raw.info >> (2 * WORD_BITS)) & 1 == 1;
     Event {
         job: JobId(raw.job),
-        attempt: info as u32,
-        kind: EventKind::ALL[((info >> 32) & 0xff) as usize % EventKind::ALL.len()],
-        from: state(info >> 40),
-        to: state(info >> 48).unwrap_or(JobState::Waiting),
-        priority: Priority::ALL[((info >> 56) as usize).min(Priority::LEVELS - 1)],
+        attempt: new.attempt(),
+        kind: EventKind::of(old, new, by_lease),
+        from: old.state(),
+        to: new.state().unwrap_or(JobState::Waiting),
+        priority: new.priority(),
         at: Duration::from_micros(raw.at),
     }
 }
@@ -232,7 +219,7 @@ impl Hub {
         let event = RawEvent {
             job: job.0,
             at,
-            info: pack(EventKind::of(old, new, by_lease), old, new),
+            info: pack(old, new, by_lease),
             previous,
         };
         let link = match local {
@@ -311,16 +298,23 @@ mod tests {
     #[test]
     fn what_an_event_says_survives_its_packing() {
         let reserved = Word::reserved(Priority::Low, 1);
-        for kind in EventKind::ALL {
+        let waiting = Word(reserved.0 & !0b111);
+        let pending = Word(waiting.0 | JobState::Pending as u64);
+        for (old, new, by_lease, kind) in [
+            (reserved, waiting, false, EventKind::Submitted),
+            (waiting, pending, false, EventKind::Ready),
+            (pending, waiting, false, EventKind::Blocked),
+        ] {
             let raw = RawEvent {
                 job: 7,
                 at: 1_500,
-                info: pack(kind, reserved, reserved),
+                info: pack(old, new, by_lease),
                 previous: 0,
             };
             let event = unpack(&raw);
             assert_eq!((event.job, event.kind), (JobId(7), kind));
-            assert_eq!((event.from, event.priority), (None, Priority::Low));
+            assert_eq!((event.from, Some(event.to)), (old.state(), new.state()));
+            assert_eq!(event.priority, Priority::Low);
             assert_eq!(event.at, Duration::from_micros(1_500));
         }
     }

@@ -105,6 +105,10 @@ pub(crate) struct Job<T = ()> {
     /// While pending, when it became pending (µs since the queue's epoch);
     /// while claimed with a lease, the lease (`lease.rs`).
     pub(crate) timestamp: Timestamp,
+    /// Where its last event is in the event rings (0: none); written and
+    /// read only by a thread whose transition marked the word. In the
+    /// first cache line, with the word, which that thread just wrote.
+    pub(crate) last_event: crate::sync::AtomicU64,
     /// Unique to this record in the process (`sync::next_incarnation`): a
     /// claim's ticket and the per-record notes are keyed by it.
     pub(crate) incarnation: u64,
@@ -116,9 +120,6 @@ pub(crate) struct Job<T = ()> {
     pub(crate) resources: Resources,
     /// Its lane group; set once by `submit` before the job is published.
     pub(crate) group: OnceLock<Arc<LaneGroup<T>>>,
-    /// Where its last event is in the event rings (0: none); written and
-    /// read only by a thread whose transition marked the word.
-    pub(crate) last_event: crate::sync::AtomicU64,
     /// Its dependencies. Weak, so a pruned dependency is freed, and a new
     /// job reusing a pruned id is never mistaken for it.
     pub(crate) dependencies: Dependencies<T>,

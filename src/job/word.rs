@@ -48,6 +48,10 @@ const VERSION_BITS: u32 = 22;
 /// it, so one job's events are written in the order of its transitions.
 const MARK_BIT: u64 = 1 << 63;
 
+/// The fields below `remaining` (state, cancel, priority, level, attempt):
+/// what an event keeps of a word.
+pub(crate) const LOW_FIELDS_BITS: u32 = REMAINING_SHIFT;
+
 /// The largest number a `remaining` field can hold.
 pub(crate) const MAX_REMAINING: u64 = (1 << REMAINING_BITS) - 1;
 /// Versions wrap at this many lane entries; a wrapped version can only make a

@@ -252,12 +252,8 @@ impl<T> JobQueue<T> {
             match self.view(job, word) {
                 Some(view) if view.state.is_terminal() => {
                     let group = job.group().index;
-                    let forgot = self
-                        .locals
-                        .with(|local| self.counts.forget(Some(&local.tally), group, view.state));
-                    if forgot.is_none() {
-                        self.counts.forget(None, group, view.state);
-                    }
+                    let tally = self.locals.get().map(|local| &local.tally);
+                    self.counts.forget(tally, group, view.state);
                     pruned.push(view);
                     self.dependency_ends.remove(&job.incarnation);
                     self.failure_reasons.remove(&job.incarnation);

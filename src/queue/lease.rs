@@ -337,7 +337,7 @@ impl<T> JobQueue<T> {
             }
         }
         let expired = self
-            .end_attempt(job, attempt, Outcome::Failure, true)
+            .end_attempt(job, attempt, Outcome::Failure, true, &Now::unread())
             .is_some();
         if expired {
             trace_event!(job = job.id.0, attempt, "lease expired");

@@ -375,7 +375,13 @@ impl<T> JobQueue<T> {
     /// Puts a job that just became pending at the back of its lane, and wakes
     /// sleeping workers.
     fn enqueue(&self, job: &Arc<Job<T>>, at: Enqueue) {
-        self.enqueue_quietly(job, at);
+        self.enqueue_at(job, at, &Now::unread());
+    }
+
+    /// [`enqueue`](JobQueue::enqueue) by an operation that may have read
+    /// the clock already (`now`).
+    fn enqueue_at(&self, job: &Arc<Job<T>>, at: Enqueue, now: &Now) {
+        self.enqueue_quietly_at(job, at, now);
         if self.faults.silent_enqueue() {
             return; // loom negative control: nobody is told
         }
@@ -384,8 +390,11 @@ impl<T> JobQueue<T> {
 
     /// [`enqueue`](JobQueue::enqueue) without the wake-up.
     fn enqueue_quietly(&self, job: &Arc<Job<T>>, at: Enqueue) {
-        let now = self.now_micros();
-        job.set_ready_at(now);
+        self.enqueue_quietly_at(job, at, &Now::unread());
+    }
+
+    fn enqueue_quietly_at(&self, job: &Arc<Job<T>>, at: Enqueue, now: &Now) {
+        job.set_ready_at(now.get(self));
         let group = job.group();
         group.lanes[at.level].push(LaneEntry {
             job: Arc::clone(job),
@@ -396,7 +405,7 @@ impl<T> JobQueue<T> {
                 group.aging[at.level].push(AgingEntry {
                     job: Arc::clone(job),
                     version: at.version,
-                    due_micros: now.saturating_add(aging.after_micros),
+                    due_micros: now.get(self).saturating_add(aging.after_micros),
                 });
             }
         }

@@ -5,7 +5,7 @@
 //! already sealed settles itself (`settle_registration`), so no dependent is
 //! missed and none is settled twice.
 
-use super::JobQueue;
+use super::{JobQueue, Now};
 use crate::ids::JobId;
 use crate::job::word::EndKind;
 use crate::job::{Dependent, Job};
@@ -18,7 +18,13 @@ impl<T> JobQueue<T> {
     /// The one step after any CAS that made `job` terminal: count it, then
     /// settle its dependents.
     pub(super) fn finished(&self, job: &Job<T>, terminal: JobState) {
-        self.count_terminal(terminal);
+        self.finished_at(job, terminal, &Now::unread());
+    }
+
+    /// [`finished`](JobQueue::finished) by an operation that may have read
+    /// the clock already (`now`).
+    pub(super) fn finished_at(&self, job: &Job<T>, terminal: JobState, now: &Now) {
+        self.count_terminal(terminal, now);
         self.settle_dependents(job, terminal);
     }
 
@@ -41,7 +47,7 @@ impl<T> JobQueue<T> {
             let Some(ended) = self.end_by_dependency(&dependent.job, dependency, terminal) else {
                 continue;
             };
-            self.count_terminal(ended);
+            self.count_terminal(ended, &Now::unread());
             let id = dependent.job.id;
             dependent.job.dependents.seal_each(|next| {
                 if next.kind.releases(ended) {
@@ -92,10 +98,10 @@ impl<T> JobQueue<T> {
         Some(EndKind::by_dependency(terminal).0)
     }
 
-    pub(super) fn count_terminal(&self, terminal: JobState) {
+    pub(super) fn count_terminal(&self, terminal: JobState, now: &Now) {
         // The count itself is the transition's flow (`transitioned`).
         if terminal == JobState::Completed {
-            let second = self.now_micros() / 1_000_000;
+            let second = now.get(self) / 1_000_000;
             self.with_tally(|tally| tally.metrics.record_completion(tally.shared, second));
         }
         // Someone may wait for the last unfinished job (`wait_idle`).

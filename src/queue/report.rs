@@ -2,7 +2,7 @@
 //! `start`, `complete`, `cancel`, `reprioritize`; each is one CAS on the
 //! job's state word, then the steps that follow from it.
 
-use super::{not_queued, JobQueue};
+use super::{not_queued, JobQueue, Now};
 use crate::claim::{bounded_reason, CancelOutcome, Claim, Completion, Outcome};
 use crate::error::Error;
 use crate::ids::JobId;
@@ -76,7 +76,7 @@ impl<T> JobQueue<T> {
     fn report(&self, claim: &Claim<T>, outcome: Outcome) -> Result<Completion, Error> {
         let job = self.claimed(claim)?;
         let completion = self
-            .end_attempt(job, claim.attempt(), outcome, false)
+            .end_attempt(job, claim.attempt(), outcome, false, &Now::unread())
             .ok_or_else(|| stale(claim))?;
         self.forget_lease(job, claim.attempt());
         trace_event!(
@@ -151,6 +151,7 @@ impl<T> JobQueue<T> {
         attempt: u32,
         outcome: Outcome,
         by_lease: bool,
+        now: &Now,
     ) -> Option<Completion> {
         // Only a failure with a retry left waits; only then is the job's
         // own backoff looked up (not on every completion).
@@ -173,7 +174,7 @@ impl<T> JobQueue<T> {
                 self.marking(),
             )
             .ok()?;
-        self.attempt_ended(job, old, word, by_lease);
+        self.attempt_ended(job, old, word, by_lease, now);
         let cluster = job.group().cluster.as_deref();
         if let Some(cluster) = cluster {
             cluster.release();
@@ -185,7 +186,7 @@ impl<T> JobQueue<T> {
             }
             Some(JobState::Waiting) => {
                 // A retry that waits for its backoff.
-                let due = self.now_micros().saturating_add(wait.as_micros() as u64);
+                let due = now.get(self).saturating_add(wait.as_micros() as u64);
                 self.start_timer(job, due);
                 return Some(Completion::Retrying);
             }
@@ -193,7 +194,7 @@ impl<T> JobQueue<T> {
             Some(JobState::Failed) => (JobState::Failed, Completion::Failed),
             _ => (JobState::Cancelled, Completion::Cancelled),
         };
-        self.finished(job, terminal);
+        self.finished_at(job, terminal, now);
         if cluster.is_some() {
             self.wake_slot_waiters(job.group());
         }

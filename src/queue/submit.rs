@@ -2,7 +2,7 @@
 //! queued one more; both register the job with its dependencies (the
 //! registration half of the release protocol, in `release.rs`).
 
-use super::{not_queued, JobQueue};
+use super::{not_queued, JobQueue, Now};
 use crate::error::Error;
 use crate::ids::JobId;
 use crate::job::word::{EndKind, Enqueue, Word};
@@ -98,7 +98,8 @@ impl<T> JobQueue<T> {
         // Nothing but the guard holds it: straight to pending.
         let ready = dependencies.is_empty() && timer == 0;
         let (old, new) = job.word.publish(ready, self.marking());
-        self.transitioned(&job, old, new);
+        let now = Now::unread();
+        self.transitioned_at(&job, old, new, &now);
 
         if let Some(backoff) = spec.get_retry_backoff() {
             self.retry_backoffs
@@ -109,7 +110,7 @@ impl<T> JobQueue<T> {
             self.start_timer(&job, due);
         }
         if ready {
-            self.enqueue(&job, Enqueue::of(new));
+            self.enqueue_at(&job, Enqueue::of(new), &now);
         } else {
             self.register_dependent(&job, &dependencies);
             if let Some(at) = self.release_one(&job) {

@@ -5,7 +5,7 @@
 //! [`marking`](JobQueue::marking)'s answer, then hands the old and new words
 //! to [`transitioned`](JobQueue::transitioned). Nothing else changes a word.
 
-use super::JobQueue;
+use super::{JobQueue, Now};
 use crate::counts::Tally;
 use crate::events::Subscriber;
 use crate::job::word::{Enqueue, Word};
@@ -27,34 +27,42 @@ impl<T> JobQueue<T> {
     /// marked, writes its event and clears the mark.
     #[inline]
     pub(super) fn transitioned(&self, job: &Job<T>, old: Word, new: Word) {
-        self.observe(job, old, new, false);
+        self.observe(job, old, new, false, &Now::unread());
     }
 
-    /// [`transitioned`](JobQueue::transitioned) for the end of an attempt,
-    /// which may have been its lease running out.
+    /// [`transitioned`](JobQueue::transitioned) by an operation that reads
+    /// the clock (`now`) anyway: the event takes that reading.
     #[inline]
-    pub(super) fn attempt_ended(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
-        self.observe(job, old, new, by_lease);
+    pub(super) fn transitioned_at(&self, job: &Job<T>, old: Word, new: Word, now: &Now) {
+        self.observe(job, old, new, false, now);
+    }
+
+    /// [`transitioned_at`](JobQueue::transitioned_at) for the end of an
+    /// attempt, which may have been its lease running out.
+    #[inline]
+    pub(super) fn attempt_ended(
+        &self,
+        job: &Job<T>,
+        old: Word,
+        new: Word,
+        by_lease: bool,
+        now: &Now,
+    ) {
+        self.observe(job, old, new, by_lease, now);
     }
 
     #[inline]
-    fn observe(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
+    fn observe(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool, now: &Now) {
         let group = job.group().index;
-        let done = self.locals.with(|local| {
-            self.counts.count(Some(&local.tally), group, old, new);
-            if new.is_marked() {
-                self.write_event(Some(local), job, old, new, by_lease);
-            }
-        });
-        if done.is_none() {
-            self.counts.count(None, group, old, new);
-            if new.is_marked() {
-                self.write_event(None, job, old, new, by_lease);
-            }
+        let local = self.locals.get();
+        self.counts
+            .count(local.map(|local| &local.tally), group, old, new);
+        if new.is_marked() {
+            self.write_event(local, job, old, new, by_lease, now);
         }
     }
 
-    #[cold]
+    #[inline(never)]
     fn write_event(
         &self,
         local: Option<&Local>,
@@ -62,6 +70,7 @@ impl<T> JobQueue<T> {
         old: Word,
         new: Word,
         by_lease: bool,
+        now: &Now,
     ) {
         if self.faults.early_unmark() {
             // Loom negative control: the next transition need not wait.
@@ -71,7 +80,7 @@ impl<T> JobQueue<T> {
         // its previous marked transition before it cleared the mark (our
         // CAS acquired that): Relaxed.
         let previous = job.last_event.load(Ordering::Relaxed);
-        let at = self.now_micros();
+        let at = now.get(self);
         let link = self
             .events
             .write(local, job.id, old, new, by_lease, at, previous);
@@ -107,8 +116,8 @@ impl<T> JobQueue<T> {
     /// thread has none: its exit, loom).
     #[inline]
     pub(super) fn with_tally<R>(&self, step: impl Fn(&Tally) -> R) -> R {
-        match self.locals.with(|local| step(&local.tally)) {
-            Some(result) => result,
+        match self.locals.get() {
+            Some(local) => step(&local.tally),
             None => step(&self.counts.shared),
         }
     }
