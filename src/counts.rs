@@ -19,12 +19,13 @@
 //! nothing.
 
 use crate::job::word::Word;
-use crate::local::Locals;
+use crate::local::Local;
 use crate::metrics::ThreadMetrics;
 use crate::spec::Priority;
 use crate::sync::{AtomicU64, Mutex, OnceLock, Ordering};
 use crate::view::JobState;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// State indices in a row: the seven states, and 7 for a reserved word
 /// (a job being submitted) or a forgotten one (pruned).
@@ -136,6 +137,14 @@ pub(crate) struct Flow {
 }
 
 impl Flow {
+    /// The flow at index `index` of [`Tally::flow_totals`].
+    pub(crate) fn of(index: usize) -> Flow {
+        Flow {
+            from: index / STATES,
+            to: index % STATES,
+        }
+    }
+
     const WAITING: usize = JobState::Waiting as usize;
     const PENDING: usize = JobState::Pending as usize;
     const SCHEDULED: usize = JobState::Scheduled as usize;
@@ -190,27 +199,21 @@ impl Tally {
         }
     }
 
-    /// The sum of the flows `which` selects, over every row of this tally.
-    pub(crate) fn sum_flows(&self, which: impl Fn(Flow) -> bool, order: Ordering) -> u64 {
-        let selected: Vec<usize> = (0..STATES * STATES)
-            .filter(|&index| {
-                which(Flow {
-                    from: index / STATES,
-                    to: index % STATES,
-                })
-            })
-            .collect();
+    /// Every flow of this tally, summed over its rows (lane groups), by
+    /// `from * 8 + to`; [`Flow::of`] names an index.
+    pub(crate) fn flow_totals(&self, order: Ordering) -> [u64; STATES * STATES] {
+        let mut totals = [0u64; STATES * STATES];
         let chunks = self.chunks.iter().filter_map(OnceLock::get);
-        self.inline
+        for row in self
+            .inline
             .iter()
             .chain(chunks.flat_map(|chunk| chunk.iter()))
-            .map(|row| {
-                selected
-                    .iter()
-                    .map(|&index| row.flows[index].load(order))
-                    .sum::<u64>()
-            })
-            .sum()
+        {
+            for (total, flow) in totals.iter_mut().zip(&row.flows) {
+                *total += flow.load(order);
+            }
+        }
+        totals
     }
 
     fn chunk() -> Box<[Row]> {
@@ -340,8 +343,9 @@ impl Counts {
         }
     }
 
-    /// Group `group`'s totals over every thread's tally (`locals`).
-    pub(crate) fn totals(&self, locals: &Locals, group: usize) -> Totals {
+    /// Group `group`'s totals over every thread's tally (`locals`, from
+    /// [`Locals::all`]) and the shared one.
+    pub(crate) fn totals(&self, locals: &[Arc<Local>], group: usize) -> Totals {
         if group >= INLINE + CHUNK * CHUNKS {
             return self
                 .overflow
@@ -351,7 +355,7 @@ impl Counts {
                 .unwrap_or_default();
         }
         let mut totals = Totals::default();
-        for local in locals.all() {
+        for local in locals {
             if let Some(row) = local.tally.row_if_made(group) {
                 totals.add(row);
             }
@@ -366,7 +370,7 @@ impl Counts {
 #[cfg(all(test, not(dagqueue_loom)))]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use crate::local::Locals;
 
     fn word(state: JobState, priority: Priority) -> Word {
         let reserved = Word::reserved(priority, 0);
@@ -391,17 +395,17 @@ mod tests {
         std::thread::spawn(move || count(&c, &l, 3, pending, scheduled))
             .join()
             .unwrap();
-        let totals = counts.totals(&locals, 3);
+        let totals = counts.totals(&locals.all(), 3);
         assert_eq!(totals.state(JobState::Waiting), 0);
         assert_eq!(totals.state(JobState::Pending), 0);
         assert_eq!(totals.state(JobState::Scheduled), 1);
         assert_eq!(totals.queued(1), 0);
-        assert_eq!(counts.totals(&locals, 4), Totals::default());
+        assert_eq!(counts.totals(&locals.all(), 4), Totals::default());
         // A priority move of a queued job moves its queued count.
         let low = word(JobState::Pending, Priority::Low);
         count(&counts, &locals, 5, reserved, pending);
         count(&counts, &locals, 5, pending, low);
-        let totals = counts.totals(&locals, 5);
+        let totals = counts.totals(&locals.all(), 5);
         assert_eq!((totals.queued(1), totals.queued(3)), (0, 1));
         assert_eq!(totals.state(JobState::Pending), 1);
     }
@@ -419,7 +423,7 @@ mod tests {
             reserved,
             word(JobState::Waiting, Priority::Low),
         );
-        let totals = counts.totals(&locals, group);
+        let totals = counts.totals(&locals.all(), group);
         assert_eq!((totals.state(JobState::Waiting), totals.queued(3)), (1, 1));
     }
 }

@@ -111,12 +111,22 @@ impl ThreadMetrics {
 pub(crate) fn unfinished<'a>(tallies: impl Iterator<Item = &'a Tally> + Clone) -> u64 {
     let terminal: u64 = tallies
         .clone()
-        .map(|tally| tally.sum_flows(Flow::is_terminal, Ordering::Acquire))
+        .map(|tally| sum(&tally.flow_totals(Ordering::Acquire), Flow::is_terminal))
         .sum();
     let submitted: u64 = tallies
         .map(|tally| tally.metrics.submitted.load(Ordering::Relaxed))
         .sum();
     submitted.saturating_sub(terminal)
+}
+
+/// The flows `which` selects, summed.
+fn sum(flows: &[u64], which: fn(Flow) -> bool) -> u64 {
+    flows
+        .iter()
+        .enumerate()
+        .filter(|&(index, _)| which(Flow::of(index)))
+        .map(|(_, flow)| flow)
+        .sum()
 }
 
 /// The metrics over `tallies`, at second `now_secs`.
@@ -128,13 +138,14 @@ pub(crate) fn read<'a>(tallies: impl Iterator<Item = &'a Tally>, now_secs: u64) 
     // average over, and each thread's EMA counts in proportion to its claims.
     let (mut weighted, mut samples) = (0.0, 0u64);
     for tally in tallies {
-        let claims = tally.sum_flows(Flow::is_claim, Ordering::Relaxed);
+        let flows = tally.flow_totals(Ordering::Relaxed);
+        let claims = sum(&flows, Flow::is_claim);
         metrics.submitted += tally.metrics.submitted.load(Ordering::Relaxed);
         metrics.scheduled += claims;
-        metrics.completed += tally.sum_flows(Flow::is_completion, Ordering::Relaxed);
-        metrics.failed += tally.sum_flows(Flow::is_failure, Ordering::Relaxed);
-        metrics.cancelled += tally.sum_flows(Flow::is_cancel, Ordering::Relaxed);
-        metrics.retried += tally.sum_flows(Flow::is_retry, Ordering::Relaxed);
+        metrics.completed += sum(&flows, Flow::is_completion);
+        metrics.failed += sum(&flows, Flow::is_failure);
+        metrics.cancelled += sum(&flows, Flow::is_cancel);
+        metrics.retried += sum(&flows, Flow::is_retry);
         for bucket in &tally.metrics.window {
             let value = bucket.load(Ordering::Relaxed);
             let second = value >> COUNT_BITS;

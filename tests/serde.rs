@@ -1,4 +1,4 @@
-//! The `serde` feature: specs, views, status and metrics round-trip through
+//! The `serde` feature: specs, views, status, metrics and events round-trip through
 //! JSON, and a deserialized spec cannot break what the builders guarantee.
 //! Run with `cargo test --features serde --test serde` (CI does).
 #![cfg(feature = "serde")]
@@ -97,4 +97,19 @@ fn views_status_and_metrics_round_trip() {
     assert_eq!(round_trip(&metrics), metrics);
     // Job 2 ended with its dependency: nothing left to claim.
     assert!(queue.claim(RunnerType(3)).is_none());
+}
+
+#[test]
+fn events_round_trip() {
+    let q = JobQueue::new();
+    let mut events = q.subscribe();
+    q.submit(JobSpec::new(JobId(1)).priority(Priority::Low))
+        .unwrap();
+    q.cancel(JobId(1)).unwrap();
+    let mut seen = 0;
+    while let Ok(event) = events.try_recv() {
+        assert_eq!(round_trip(&event), event);
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
 }

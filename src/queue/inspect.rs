@@ -178,9 +178,10 @@ impl<T> JobQueue<T> {
     /// ```
     pub fn status(&self) -> QueueStatus {
         let mut status = QueueStatus::default();
+        let locals = self.locals.all();
         for lanes in self.all_runner_lanes() {
             for group in lanes.groups.iter() {
-                let totals = self.counts.totals(&self.locals, group.index);
+                let totals = self.counts.totals(&locals, group.index);
                 let cluster = group.cluster.as_ref().map(|cluster| cluster.id);
                 for state in JobState::ALL {
                     status.count_jobs(state, totals.state(state), group.runner, cluster);
