@@ -49,6 +49,10 @@ pub(crate) struct Row {
     flows: [AtomicU64; STATES * STATES],
     entered: [AtomicU64; Priority::LEVELS],
     left: [AtomicU64; Priority::LEVELS],
+    /// Claims (pending → scheduled) by declared priority: the commonest
+    /// transition that leaves the queue, counted with one +1 instead of a
+    /// flow and a `left`.
+    claims: [AtomicU64; Priority::LEVELS],
 }
 
 impl Row {
@@ -57,6 +61,7 @@ impl Row {
             flows: core::array::from_fn(|_| AtomicU64::new(0)),
             entered: core::array::from_fn(|_| AtomicU64::new(0)),
             left: core::array::from_fn(|_| AtomicU64::new(0)),
+            claims: core::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -79,10 +84,17 @@ impl Totals {
                 self.states[from] = self.states[from].wrapping_sub(flow);
             }
         }
+        let (pending, scheduled) = (Flow::PENDING, Flow::SCHEDULED);
         for level in 0..Priority::LEVELS {
             let entered = row.entered[level].load(Ordering::Relaxed) as i64;
             let left = row.left[level].load(Ordering::Relaxed) as i64;
-            self.queued[level] = self.queued[level].wrapping_add(entered.wrapping_sub(left));
+            let claims = row.claims[level].load(Ordering::Relaxed) as i64;
+            self.queued[level] = self.queued[level]
+                .wrapping_add(entered)
+                .wrapping_sub(left)
+                .wrapping_sub(claims);
+            self.states[pending] = self.states[pending].wrapping_sub(claims);
+            self.states[scheduled] = self.states[scheduled].wrapping_add(claims);
         }
     }
 
@@ -102,6 +114,8 @@ enum Step {
     Flow(usize),
     Entered(usize),
     Left(usize),
+    /// A claim of a job of this declared priority.
+    Claim(usize),
 }
 
 /// What the transition `old` → `new` adds 1 to: the flow between their
@@ -112,6 +126,10 @@ enum Step {
 #[inline(always)]
 fn steps(old: Word, new: Word, mut add: impl FnMut(Step)) {
     let (from, to) = (old.state_index(), new.state_index());
+    if (from, to) == (Flow::PENDING, Flow::SCHEDULED) {
+        add(Step::Claim(old.priority_index()));
+        return;
+    }
     if from != to {
         add(Step::Flow(from * STATES + to));
     }
@@ -146,8 +164,8 @@ impl Flow {
     }
 
     const WAITING: usize = JobState::Waiting as usize;
-    const PENDING: usize = JobState::Pending as usize;
-    const SCHEDULED: usize = JobState::Scheduled as usize;
+    pub(crate) const PENDING: usize = JobState::Pending as usize;
+    pub(crate) const SCHEDULED: usize = JobState::Scheduled as usize;
     const RUNNING: usize = JobState::Running as usize;
 
     /// A claim: pending → scheduled.
@@ -212,6 +230,9 @@ impl Tally {
             for (total, flow) in totals.iter_mut().zip(&row.flows) {
                 *total += flow.load(order);
             }
+            for claims in &row.claims {
+                totals[Flow::PENDING * STATES + Flow::SCHEDULED] += claims.load(order);
+            }
         }
         totals
     }
@@ -270,6 +291,7 @@ impl Tally {
             Step::Flow(index) => self.bump(&row.flows[index]),
             Step::Entered(level) => self.bump(&row.entered[level]),
             Step::Left(level) => self.bump(&row.left[level]),
+            Step::Claim(level) => self.bump(&row.claims[level]),
         });
         true
     }
@@ -328,6 +350,11 @@ impl Counts {
             }
             Step::Entered(level) => totals.queued[level] += 1,
             Step::Left(level) => totals.queued[level] -= 1,
+            Step::Claim(level) => {
+                totals.queued[level] -= 1;
+                totals.states[Flow::PENDING] -= 1;
+                totals.states[Flow::SCHEDULED] += 1;
+            }
         });
     }
 
