@@ -214,13 +214,13 @@ impl Hub {
         new: Word,
         by_lease: bool,
         at: u64,
-        previous: u64,
-    ) -> u64 {
+        previous: u32,
+    ) -> u32 {
         let event = RawEvent {
             job: job.0,
             at,
             info: pack(old, new, by_lease),
-            previous,
+            previous: u64::from(previous),
         };
         let link = match local {
             Some(local) => {

@@ -249,13 +249,20 @@ impl Subscriber {
                     self.note_lag(oldest - position);
                 }
                 Read::Event(raw) => {
-                    if let Some((previous_ring, previous)) = Link::unpack(raw.previous) {
+                    if let Some((previous_ring, low)) = Link::unpack(raw.previous as u32) {
                         if previous_ring >= self.rings.len() {
                             self.refresh_rings();
                         }
-                        let pending = previous_ring < self.rings.len()
-                            && previous >= self.cursors[previous_ring]
-                            && !stack.contains(&previous_ring);
+                        // The linked event was written before this one
+                        // (see `mod.rs`), so a fresh head covers it.
+                        let previous = self
+                            .rings
+                            .get(previous_ring)
+                            .and_then(|ring| Link::resolve(low, ring.head()));
+                        let pending = previous.is_some_and(|previous| {
+                            previous >= self.cursors[previous_ring]
+                                && !stack.contains(&previous_ring)
+                        });
                         if pending {
                             stack.push(previous_ring);
                             continue;

@@ -133,23 +133,45 @@ impl Ring {
     }
 }
 
-/// Where an event is: its ring and position, packed (0: nowhere).
+/// Where an event is, in 32 bits (the job record keeps its last event's):
+/// its ring (12 bits: rings 0..4094) and the low 20 bits of its position;
+/// 0: nowhere. A subscriber takes the position as the latest one below
+/// the ring's head with those low bits ([`Link::resolve`]). That is exact
+/// for any event still in the ring (rings hold 4,096 events, far fewer
+/// than 2^20); for an older one it may name a later event of the ring,
+/// which only makes the subscriber hand out that ring a little earlier
+/// (events of different jobs have no order to keep). Events written by a
+/// ring numbered 4095 or more (more writing threads at once than that) get
+/// no link, and their job's order is not kept.
 pub(crate) struct Link;
 
 impl Link {
-    const POSITION_BITS: u32 = 44;
+    const POSITION_BITS: u32 = 20;
+    const POSITION_MASK: u64 = (1 << Self::POSITION_BITS) - 1;
+    const RINGS: usize = (1 << (32 - Self::POSITION_BITS)) - 1;
 
-    pub(crate) fn pack(ring: usize, position: u64) -> u64 {
-        ((ring as u64) << Self::POSITION_BITS) | (position + 1)
+    pub(crate) fn pack(ring: usize, position: u64) -> u32 {
+        if ring >= Self::RINGS {
+            return 0;
+        }
+        (((ring + 1) as u32) << Self::POSITION_BITS) | (position & Self::POSITION_MASK) as u32
     }
 
-    pub(crate) fn unpack(link: u64) -> Option<(usize, u64)> {
+    /// The ring and the low bits of the position.
+    pub(crate) fn unpack(link: u32) -> Option<(usize, u64)> {
         (link != 0).then(|| {
             (
-                (link >> Self::POSITION_BITS) as usize,
-                (link & ((1 << Self::POSITION_BITS) - 1)) - 1,
+                (link >> Self::POSITION_BITS) as usize - 1,
+                u64::from(link) & Self::POSITION_MASK,
             )
         })
+    }
+
+    /// The latest position below `head` whose low bits are `low`.
+    pub(crate) fn resolve(low: u64, head: u64) -> Option<u64> {
+        let last = head.checked_sub(1)?;
+        let back = (last.wrapping_sub(low)) & Self::POSITION_MASK;
+        last.checked_sub(back)
     }
 }
 
@@ -182,9 +204,15 @@ mod tests {
     }
 
     #[test]
-    fn links_round_trip() {
+    fn links_name_the_ring_and_resolve_the_position() {
         assert_eq!(Link::unpack(0), None);
         assert_eq!(Link::unpack(Link::pack(0, 0)), Some((0, 0)));
-        assert_eq!(Link::unpack(Link::pack(9, 1 << 40)), Some((9, 1 << 40)));
+        let far = (3 << 20) + 77;
+        let (ring, low) = Link::unpack(Link::pack(9, far)).unwrap();
+        assert_eq!((ring, low), (9, 77));
+        assert_eq!(Link::resolve(low, far + 1), Some(far));
+        assert_eq!(Link::resolve(low, far + 4096), Some(far));
+        assert_eq!(Link::resolve(low, 50), None, "not written yet");
+        assert_eq!(Link::pack(Link::RINGS, 5), 0, "beyond the linked rings");
     }
 }

@@ -105,10 +105,6 @@ pub(crate) struct Job<T = ()> {
     /// While pending, when it became pending (µs since the queue's epoch);
     /// while claimed with a lease, the lease (`lease.rs`).
     pub(crate) timestamp: Timestamp,
-    /// Where its last event is in the event rings (0: none); written and
-    /// read only by a thread whose transition marked the word. In the
-    /// first cache line, with the word, which that thread just wrote.
-    pub(crate) last_event: crate::sync::AtomicU64,
     /// Unique to this record in the process (`sync::next_incarnation`): a
     /// claim's ticket and the per-record notes are keyed by it.
     pub(crate) incarnation: u64,
@@ -117,6 +113,10 @@ pub(crate) struct Job<T = ()> {
     pub(crate) lease_millis: u32,
     pub(crate) max_retries: u32,
     pub(crate) runner: RunnerType,
+    /// Where its last event is in the event rings (`events::Link`; 0:
+    /// none); written and read only by a thread whose transition marked the
+    /// word. 32 bits, in what was padding: the record stays 88 bytes.
+    pub(crate) last_event: crate::sync::AtomicU32,
     pub(crate) resources: Resources,
     /// Its lane group; set once by `submit` before the job is published.
     pub(crate) group: OnceLock<Arc<LaneGroup<T>>>,
@@ -147,7 +147,7 @@ impl<T> Job<T> {
             max_retries: spec.get_max_retries(),
             resources: spec.get_resources(),
             group: OnceLock::new(),
-            last_event: crate::sync::AtomicU64::new(0),
+            last_event: crate::sync::AtomicU32::new(0),
             dependencies: Dependencies::new(dependencies),
             dependents: DependentsList::with_faults(faults),
             timestamp: Timestamp::new(),
@@ -197,15 +197,15 @@ impl<T> Job<T> {
 mod tests {
     use super::*;
 
-    /// The documented footprint of a job (docs/DESIGN.md): the record is 96
-    /// bytes (88 before the event stream's link to the job's last event),
-    /// 112 with its `Arc` header, which glibc serves from a 128-byte block;
+    /// The documented footprint of a job (docs/DESIGN.md): the record is 88
+    /// bytes, 104 with its `Arc` header, which glibc serves from a 112-byte
+    /// block (the most it holds: one more word would take a 128-byte one);
     /// a job without dependencies allocates no dependency list. Fail loudly
     /// if it grows.
     #[test]
     fn a_job_record_stays_small() {
         let size = core::mem::size_of::<Job>();
-        assert!(size <= 96, "Job is {size} bytes");
+        assert!(size <= 88, "Job is {size} bytes");
         // A payload adds its own size and nothing else; `()` adds nothing.
         assert_eq!(core::mem::size_of::<Job<[u8; 64]>>(), size + 64);
         assert_eq!(core::mem::size_of::<DependencyRef<()>>(), 16);

@@ -4,7 +4,9 @@
 //! `VecDeque`, an `RwLock<Option<Arc<T>>>`), so that the model checker
 //! explores every interleaving of the claim / complete / release paths.
 
-pub(crate) use ::loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use ::loom::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
+};
 
 /// A loom-visible stand-in for event-listener's `Event` (which switches to
 /// loom only under the global `--cfg loom`): a count of registered

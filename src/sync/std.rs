@@ -3,7 +3,9 @@
 //! items, built on loom.
 
 use core::future::Future;
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use std::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
+};
 
 /// Thread-local storage (std's).
 pub(crate) use std::thread_local;
