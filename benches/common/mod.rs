@@ -308,6 +308,21 @@ sched_engine!(
     ParkingLotQueue::new(QueueConfig::default())
 );
 
+/// One claim → start → complete on `queue` called directly, reading the
+/// claim's payload; false if nothing could be claimed.
+#[inline]
+fn direct_step<T>(queue: &JobQueue<T>) -> bool {
+    match queue.claim(RunnerType::DEFAULT) {
+        Some(claim) => {
+            queue.start(&claim).expect("start");
+            std::hint::black_box(claim.payload());
+            queue.complete(claim, Outcome::Success).expect("complete");
+            true
+        }
+        None => false,
+    }
+}
+
 /// `JobQueue<T>` called directly (as its users do; the baselines go
 /// through the harness's `Scheduler` trait, whose claim type wraps theirs).
 /// Each job carries `make(id)`, and a step reads its claim's payload.
@@ -330,15 +345,7 @@ macro_rules! direct_engine {
             }
             #[inline]
             fn step(&self) -> bool {
-                match self.0.claim(RunnerType::DEFAULT) {
-                    Some(claim) => {
-                        self.0.start(&claim).expect("start");
-                        std::hint::black_box(claim.payload());
-                        self.0.complete(claim, Outcome::Success).expect("complete");
-                        true
-                    }
-                    None => false,
-                }
+                direct_step(&self.0)
             }
             fn prune(&self) {
                 self.0.prune_finished();
@@ -418,15 +425,7 @@ impl Engine for Subscribed {
     }
     #[inline]
     fn step(&self) -> bool {
-        let queue = self.queue.as_ref().expect("live");
-        match queue.claim(RunnerType::DEFAULT) {
-            Some(claim) => {
-                queue.start(&claim).expect("start");
-                queue.complete(claim, Outcome::Success).expect("complete");
-                true
-            }
-            None => false,
-        }
+        direct_step(self.queue.as_ref().expect("live"))
     }
 }
 
@@ -447,14 +446,7 @@ impl Engine for SubscribedIdle {
     }
     #[inline]
     fn step(&self) -> bool {
-        match self.0.claim(RunnerType::DEFAULT) {
-            Some(claim) => {
-                self.0.start(&claim).expect("start");
-                self.0.complete(claim, Outcome::Success).expect("complete");
-                true
-            }
-            None => false,
-        }
+        direct_step(&self.0)
     }
 }
 

@@ -2,7 +2,8 @@
 //! job's events in the order of its transitions.
 
 use super::ring::{Link, Read, Ring};
-use super::{unpack, Event, Hub};
+use super::{unpack, Event, Hub, Sleeping};
+use crate::sync::EventListener;
 use crate::sync::Ordering;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -45,6 +46,10 @@ enum Item {
     Event(Event),
     Lagged(u64),
 }
+
+/// A subscriber about to sleep: registered on the hub's list, and counted
+/// in its sleepers until dropped.
+type Asleep<'h> = (EventListener<'h>, Sleeping<'h>);
 
 /// Events the merge takes per call before handing one out.
 const BATCH: usize = 256;
@@ -141,14 +146,12 @@ impl Subscriber {
             if let Some(result) = self.ready_or_closed() {
                 return result;
             }
-            // Registered, then counted asleep, before the second look: an
-            // event written after that look wakes it.
-            let listener = hub.wake.listen();
-            let _sleeping = hub.sleeping();
-            if let Some(result) = self.ready_or_closed() {
-                return result;
+            match self.register(&hub) {
+                Ok(result) => return result,
+                Err((listener, _sleeping)) => {
+                    listener.wait_until(None);
+                }
             }
-            listener.wait_until(None);
         }
     }
 
@@ -178,13 +181,23 @@ impl Subscriber {
             if let Some(result) = self.ready_or_closed() {
                 return result;
             }
-            let listener = hub.wake.listen();
-            // Dropped with the future, too.
-            let _sleeping = hub.sleeping();
-            if let Some(result) = self.ready_or_closed() {
-                return result;
+            match self.register(&hub) {
+                Ok(result) => return result,
+                // Both dropped with the future, too.
+                Err((listener, _sleeping)) => listener.await,
             }
-            listener.await;
+        }
+    }
+
+    /// Registers on `hub`'s list and counts itself asleep, then looks
+    /// again: an event written after that look wakes the listener it
+    /// returns (see `Hub::wake_sleepers`); or what that look found.
+    fn register<'h>(&mut self, hub: &'h Hub) -> Result<Result<Event, RecvError>, Asleep<'h>> {
+        let listener = hub.wake.listen();
+        let sleeping = hub.sleeping();
+        match self.ready_or_closed() {
+            Some(result) => Ok(result),
+            None => Err((listener, sleeping)),
         }
     }
 
