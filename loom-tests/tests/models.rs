@@ -22,16 +22,32 @@ use std::time::Duration;
 
 const R: RunnerType = RunnerType::DEFAULT;
 
-/// Runs `body` under loom with the preemption bound from
-/// `LOOM_MAX_PREEMPTIONS` (default 3), capped at `max_preemptions`.
-fn model(max_preemptions: usize, body: impl Fn() + Sync + Send + 'static) {
+/// Runs `body` under loom, exploring every interleaving up to a preemption
+/// bound: `LOOM_MAX_PREEMPTIONS` when set (any number; one above the most
+/// preemptions a model can have, such as 100, leaves it unbounded), else
+/// `default_bound`. Prints the bound and how many executions loom explored
+/// (`cargo test -- --nocapture` shows them; DESIGN.md keeps the table).
+fn model(default_bound: usize, body: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let bound = match std::env::var("LOOM_MAX_PREEMPTIONS") {
+        Ok(value) => Some(value.parse().expect("LOOM_MAX_PREEMPTIONS: a number")),
+        Err(_) => Some(default_bound),
+    };
     let mut builder = loom::model::Builder::new();
-    let from_env = std::env::var("LOOM_MAX_PREEMPTIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    builder.preemption_bound = Some(from_env.min(max_preemptions));
-    builder.check(body);
+    builder.preemption_bound = bound;
+    // Counted outside loom (a std atomic): one per execution of the body.
+    let executions = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&executions);
+    builder.check(move || {
+        counter.fetch_add(1, Relaxed);
+        body()
+    });
+    let name = std::thread::current().name().unwrap_or("model").to_string();
+    let bound = bound.map_or("none".to_string(), |b: usize| b.to_string());
+    eprintln!(
+        "loom: {name}: {} executions, preemption bound {bound}",
+        executions.load(Relaxed)
+    );
 }
 
 fn queue() -> Arc<JobQueue> {
