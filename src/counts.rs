@@ -36,7 +36,7 @@ const INLINE: usize = if crate::sync::LOOM { 1 } else { 8 };
 /// Rows per further chunk, allocated as groups appear.
 const CHUNK: usize = 32;
 /// Further chunks per tally: groups beyond `INLINE + CHUNK * CHUNKS` are
-/// counted under a lock (`Counts::overflow`).
+/// counted in the shared tally's `beyond` rows.
 const CHUNKS: usize = 64;
 
 /// One lane group's counts, as one thread saw its transitions, as flows:
@@ -202,6 +202,10 @@ impl Flow {
 pub(crate) struct Tally {
     inline: [Row; INLINE],
     chunks: [OnceLock<Box<[Row]>>; CHUNKS],
+    /// Rows of the groups beyond the chunks (over 2,056 lane groups:
+    /// runner types × clusters × users). Only the shared tally's are used:
+    /// every thread counts those groups there (`Counts::count`).
+    beyond: Mutex<HashMap<usize, Arc<Row>>>,
     /// Written by several threads (the shared tally): read-modify-writes.
     pub(crate) shared: bool,
     pub(crate) metrics: ThreadMetrics,
@@ -212,6 +216,7 @@ impl Tally {
         Tally {
             inline: core::array::from_fn(|_| Row::new()),
             chunks: core::array::from_fn(|_| OnceLock::new()),
+            beyond: Mutex::new(HashMap::new()),
             shared,
             metrics: ThreadMetrics::new(),
         }
@@ -222,10 +227,12 @@ impl Tally {
     pub(crate) fn flow_totals(&self, order: Ordering) -> [u64; STATES * STATES] {
         let mut totals = [0u64; STATES * STATES];
         let chunks = self.chunks.iter().filter_map(OnceLock::get);
+        let beyond: Vec<Arc<Row>> = self.beyond.lock().values().cloned().collect();
         for row in self
             .inline
             .iter()
             .chain(chunks.flat_map(|chunk| chunk.iter()))
+            .chain(beyond.iter().map(|row| &**row))
         {
             for (total, flow) in totals.iter_mut().zip(&row.flows) {
                 *total += flow.load(order);
@@ -287,42 +294,58 @@ impl Tally {
         let Some(row) = self.row(group) else {
             return false;
         };
+        self.record(row, old, new);
+        true
+    }
+
+    #[inline(always)]
+    fn record(&self, row: &Row, old: Word, new: Word) {
         steps(old, new, |step| match step {
             Step::Flow(index) => self.bump(&row.flows[index]),
             Step::Entered(level) => self.bump(&row.entered[level]),
             Step::Left(level) => self.bump(&row.left[level]),
             Step::Claim(level) => self.bump(&row.claims[level]),
         });
-        true
     }
 
     /// Counts a terminal job of group `group` forgotten by pruning (a flow
-    /// to index 7).
+    /// to index 7); `false` if the group is beyond this tally's capacity.
     fn forget(&self, group: usize, state: JobState) -> bool {
         let Some(row) = self.row(group) else {
             return false;
         };
-        self.bump(&row.flows[state as usize * STATES + (STATES - 1)]);
+        self.record_forget(row, state);
         true
+    }
+
+    fn record_forget(&self, row: &Row, state: JobState) {
+        self.bump(&row.flows[state as usize * STATES + (STATES - 1)]);
+    }
+
+    /// The row of group `group` beyond the chunks, made if needed.
+    fn beyond_row(&self, group: usize) -> Arc<Row> {
+        debug_assert!(
+            self.shared,
+            "only the shared tally counts beyond its chunks"
+        );
+        let mut beyond = self.beyond.lock();
+        Arc::clone(beyond.entry(group).or_insert_with(|| Arc::new(Row::new())))
     }
 }
 
 /// A queue's counts beyond its threads' own tallies (`Local::tally`).
 pub(crate) struct Counts {
-    /// Used by a thread whose thread-locals are gone (its exit), and by
-    /// every thread under loom (fewer steps for the model checker than a
-    /// registration per thread).
+    /// Used by a thread whose thread-locals are gone (its exit), by every
+    /// thread under loom (fewer steps for the model checker than a
+    /// registration per thread), and for the groups beyond a tally's
+    /// chunks. Its metrics and flows are the queue's too.
     pub(crate) shared: Tally,
-    /// Groups beyond a tally's capacity (over 2,048 lane groups: runner
-    /// types × clusters × users), counted under a lock.
-    overflow: Mutex<HashMap<usize, Totals>>,
 }
 
 impl Counts {
     pub(crate) fn new() -> Counts {
         Counts {
             shared: Tally::new(true),
-            overflow: Mutex::new(HashMap::new()),
         }
     }
 
@@ -335,27 +358,13 @@ impl Counts {
             None => self.shared.count(group, old, new),
         };
         if !counted {
-            self.count_overflow(group, old, new);
+            self.count_beyond(group, old, new);
         }
     }
 
     #[cold]
-    fn count_overflow(&self, group: usize, old: Word, new: Word) {
-        let mut overflow = self.overflow.lock();
-        let totals = overflow.entry(group).or_default();
-        steps(old, new, |step| match step {
-            Step::Flow(index) => {
-                totals.states[index / STATES] -= 1;
-                totals.states[index % STATES] += 1;
-            }
-            Step::Entered(level) => totals.queued[level] += 1,
-            Step::Left(level) => totals.queued[level] -= 1,
-            Step::Claim(level) => {
-                totals.queued[level] -= 1;
-                totals.states[Flow::PENDING] -= 1;
-                totals.states[Flow::SCHEDULED] += 1;
-            }
-        });
+    fn count_beyond(&self, group: usize, old: Word, new: Word) {
+        self.shared.record(&self.shared.beyond_row(group), old, new);
     }
 
     /// Counts a terminal job of group `group` that pruning forgot.
@@ -365,23 +374,21 @@ impl Counts {
             None => self.shared.forget(group, state),
         };
         if !counted {
-            let mut overflow = self.overflow.lock();
-            overflow.entry(group).or_default().states[state as usize] -= 1;
+            self.shared
+                .record_forget(&self.shared.beyond_row(group), state);
         }
     }
 
     /// Group `group`'s totals over every thread's tally (`locals`, from
     /// [`Locals::all`]) and the shared one.
     pub(crate) fn totals(&self, locals: &[Arc<Local>], group: usize) -> Totals {
-        if group >= INLINE + CHUNK * CHUNKS {
-            return self
-                .overflow
-                .lock()
-                .get(&group)
-                .copied()
-                .unwrap_or_default();
-        }
         let mut totals = Totals::default();
+        if group >= INLINE + CHUNK * CHUNKS {
+            if let Some(row) = self.shared.beyond.lock().get(&group) {
+                totals.add(row);
+            }
+            return totals;
+        }
         for local in locals {
             if let Some(row) = local.tally.row_if_made(group) {
                 totals.add(row);
@@ -438,7 +445,7 @@ mod tests {
     }
 
     #[test]
-    fn groups_beyond_a_tallys_capacity_are_counted_under_a_lock() {
+    fn groups_beyond_a_tallys_capacity_are_counted_in_the_shared_tally() {
         let counts = Counts::new();
         let locals = Locals::new(u64::MAX - 4);
         let group = INLINE + CHUNK * CHUNKS + 5;
@@ -452,5 +459,11 @@ mod tests {
         );
         let totals = counts.totals(&locals.all(), group);
         assert_eq!((totals.state(JobState::Waiting), totals.queued(3)), (1, 1));
+        // And in the flows the metrics sum (a claim, here).
+        let pending = word(JobState::Pending, Priority::Low);
+        let scheduled = word(JobState::Scheduled, Priority::Low);
+        count(&counts, &locals, group, pending, scheduled);
+        let flows = counts.shared.flow_totals(Ordering::Relaxed);
+        assert_eq!(flows[Flow::PENDING * STATES + Flow::SCHEDULED], 1);
     }
 }

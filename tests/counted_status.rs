@@ -151,3 +151,32 @@ fn threads_that_exit_leave_their_counts() {
     assert_eq!(status.by_state.total(), 8);
     assert!(status.unfinished_by_runner.is_empty());
 }
+
+#[test]
+fn more_lane_groups_than_a_threads_tally_holds_are_counted_everywhere() {
+    // With fair share every user has its own lane group: 2,100 users is
+    // more groups than a thread's tally has rows (2,056), so the last ones
+    // are counted in the shared tally. Status, metrics and `wait_idle`
+    // (which reads the metrics' flows) must all see them.
+    let users: u32 = 2_100;
+    let q = JobQueue::builder().fair_share(true).build().unwrap();
+    for user in 0..users {
+        q.submit(JobSpec::new(JobId(u64::from(user))).user(UserId(user)))
+            .unwrap();
+    }
+    assert_eq!(q.status().by_state.get(JobState::Pending), users as usize);
+    while let Some(claim) = q.claim(RunnerType::DEFAULT) {
+        q.complete(claim, Outcome::Success).unwrap();
+    }
+    let status = q.status();
+    assert_eq!(status.by_state.get(JobState::Completed), users as usize);
+    assert_eq!(status.by_state.total(), users as usize);
+    let metrics = q.metrics();
+    assert_eq!(
+        (metrics.scheduled, metrics.completed),
+        (users.into(), users.into())
+    );
+    assert!(q.wait_idle(std::time::Duration::ZERO), "every job ended");
+    q.prune_finished();
+    assert_eq!(q.status().by_state.total(), 0);
+}
