@@ -173,21 +173,24 @@ impl Flow {
         (self.from, self.to) == (Self::PENDING, Self::SCHEDULED)
     }
 
-    /// Into a terminal state (not pruning, which leaves one).
+    // No flow stays in its state (a transition that keeps the state
+    // counts no flow), so a flow's target alone says what it was.
+
+    /// Into a terminal state (pruning, which leaves one, goes to 7).
     pub(crate) fn is_terminal(self) -> bool {
-        self.from != self.to && (4..=6).contains(&self.to)
+        self.is_completion() || self.is_failure() || self.is_cancel()
     }
 
     pub(crate) fn is_completion(self) -> bool {
-        self.to == JobState::Completed as usize && self.from != self.to
+        self.to == JobState::Completed as usize
     }
 
     pub(crate) fn is_failure(self) -> bool {
-        self.to == JobState::Failed as usize && self.from != self.to
+        self.to == JobState::Failed as usize
     }
 
     pub(crate) fn is_cancel(self) -> bool {
-        self.to == JobState::Cancelled as usize && self.from != self.to
+        self.to == JobState::Cancelled as usize
     }
 
     /// An attempt that ended and left the job queued again.

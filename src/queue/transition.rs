@@ -122,18 +122,23 @@ impl<T> JobQueue<T> {
         }
     }
 
+    /// Every tally: the threads' (`locals`, from `Locals::all`) and the
+    /// shared one.
+    fn tallies<'a>(&'a self, locals: &'a [Arc<Local>]) -> impl Iterator<Item = &'a Tally> + Clone {
+        locals
+            .iter()
+            .map(|local| &local.tally)
+            .chain([&self.counts.shared])
+    }
+
     /// Jobs submitted and not yet terminal (see `metrics::unfinished`).
     pub(super) fn unfinished(&self) -> u64 {
-        let locals = self.locals.all();
-        let tallies = locals.iter().map(|local| &local.tally);
-        crate::metrics::unfinished(tallies.chain([&self.counts.shared]))
+        crate::metrics::unfinished(self.tallies(&self.locals.all()))
     }
 
     /// The metrics over every tally.
     pub(super) fn read_metrics(&self, now_secs: u64) -> crate::view::Metrics {
-        let locals = self.locals.all();
-        let tallies = locals.iter().map(|local| &local.tally);
-        crate::metrics::read(tallies.chain([&self.counts.shared]), now_secs)
+        crate::metrics::read(self.tallies(&self.locals.all()), now_secs)
     }
 
     /// One unit of a waiting job's wait is done (a dependency, the submit
