@@ -290,6 +290,33 @@ impl Tally {
         }
     }
 
+    /// A thread's count of its own transition `old` → `new` of a job of
+    /// group `group`, in its inline rows: the path of every transition of
+    /// a queue with at most `INLINE` lane groups, a few instructions with
+    /// no call. `false` (nothing counted) for a group beyond them.
+    #[inline(always)]
+    pub(crate) fn count_own(&self, group: usize, old: Word, new: Word) -> bool {
+        debug_assert!(!self.shared, "the shared tally has several writers");
+        let Some(row) = self.inline.get(group) else {
+            return false;
+        };
+        steps(old, new, |step| {
+            let cell = match step {
+                Step::Flow(index) => &row.flows[index],
+                Step::Entered(level) => &row.entered[level],
+                Step::Left(level) => &row.left[level],
+                Step::Claim(level) => &row.claims[level],
+            };
+            // Only this tally's thread writes it: a plain load and store.
+            // Release: see `metrics::unfinished` (free on x86).
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Release,
+            );
+        });
+        true
+    }
+
     /// Counts one transition of a job of group `group`; `false` if the
     /// group is beyond this tally's capacity.
     #[inline(always)]
@@ -353,8 +380,10 @@ impl Counts {
     }
 
     /// Counts the transition `old` → `new` of a job of lane group `group`
-    /// in `tally` (this thread's), or where it cannot go there.
-    #[inline]
+    /// in `tally` (this thread's, past its inline rows), or where it
+    /// cannot go there.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn count(&self, tally: Option<&Tally>, group: usize, old: Word, new: Word) {
         let counted = match tally {
             Some(tally) => tally.count(group, old, new),

@@ -51,12 +51,18 @@ impl<T> JobQueue<T> {
         self.observe(job, old, new, by_lease, now);
     }
 
-    #[inline]
+    #[inline(always)]
     fn observe(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool, now: &Now) {
         let group = job.group().index;
         let local = self.locals.get();
-        self.counts
-            .count(local.map(|local| &local.tally), group, old, new);
+        match local {
+            Some(local) if local.tally.count_own(group, old, new) => {}
+            // Off the path (cold, a call): a thread without a tally, a
+            // group beyond its inline rows.
+            _ => self
+                .counts
+                .count(local.map(|local| &local.tally), group, old, new),
+        }
         if new.is_marked() {
             self.write_event(local, job, old, new, by_lease, now);
         }
