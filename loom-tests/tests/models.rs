@@ -2,8 +2,9 @@
 //! crate's real code (the public `JobQueue` API) with loom's atomics, locks
 //! and container stand-ins swapped in by the sync facade.
 //!
-//! Run: `RUSTFLAGS="--cfg dagqueue_loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p loom-tests --release`
-//! (`.ci/run` does, with a separate target directory).
+//! Run: `LOOM_MAX_PREEMPTIONS=100 scripts/loom.sh` (`.ci/run` does): the
+//! models run on loom 0.7.3 with `loom-tests/loom-dpor.patch` applied (see
+//! model 0 and the script).
 //!
 //! Each model states its preemption bound if it is lower than the default.
 #![cfg(dagqueue_loom)]
@@ -66,6 +67,38 @@ fn claimed(q: &JobQueue, id: u64) -> Claim {
     let claim = q.claim(R).expect("a ready job");
     assert_eq!(claim.job(), JobId(id));
     claim
+}
+
+// ---------------------------------------------------------------- model 0
+
+/// Model 0, a check of the checker: a thread loads an atomic and then
+/// stores to it while another loads it once. Both outcomes of that load
+/// must be explored. Stock loom 0.7.3 explores one (its DPOR remembers
+/// only the last access to an atomic, and the writer's own load hides the
+/// reader's: tokio-rs/loom#166, #392); `scripts/loom.sh` runs the models on
+/// loom with `loom-tests/loom-dpor.patch`, which makes a write depend on
+/// every thread's last load, and this model fails on an unpatched loom.
+#[test]
+fn m00_loom_explores_a_load_before_a_later_write() {
+    let seen = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let record = Arc::clone(&seen);
+    model(3, move || {
+        let flag = Arc::new(AtomicBool::new(false));
+        let writer = Arc::clone(&flag);
+        let t = thread::spawn(move || {
+            let _ = writer.load(Ordering::Relaxed);
+            writer.store(true, Ordering::Relaxed);
+        });
+        let read = flag.load(Ordering::Relaxed);
+        t.join().unwrap();
+        record.lock().unwrap().insert(read);
+    });
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec![false, true],
+        "loom explored only some outcomes: is loom-tests/loom-dpor.patch applied (scripts/loom.sh)?"
+    );
 }
 
 // ---------------------------------------------------------------- model 1
