@@ -433,7 +433,7 @@ impl Counts {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom)))]
+#[cfg(all(test, not(any(dagqueue_loom, dagqueue_shuttle))))]
 mod tests {
     use super::*;
     use crate::local::Locals;

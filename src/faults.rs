@@ -1,9 +1,11 @@
-//! Deliberately broken protocol steps, for loom's negative controls.
+//! Deliberately broken protocol steps, for the model checkers' negative
+//! controls.
 //!
-//! Under `--cfg dagqueue_loom`, a queue can be built with faults switched on
-//! (`JobQueueBuilder::__with_faults`; the models reach [`Faults`] through
-//! `dagqueue::__loom`), so that the loom models can show they catch the bugs
-//! each protocol step prevents. The queue hands its `Faults` to what it
+//! Under `--cfg dagqueue_loom` or `--cfg dagqueue_shuttle`, a queue can be
+//! built with faults switched on (`JobQueueBuilder::__with_faults`; the
+//! models and the shuttle scenarios reach [`Faults`] through
+//! `dagqueue::__loom`), so that they can show they catch the bugs each
+//! protocol step prevents. The queue hands its `Faults` to what it
 //! builds (each job's state word and dependents list, each cluster), so the
 //! protocol steps read their own copy and no hot-path signature carries it.
 //! In every other build [`Faults`] has no fields (zero-sized: the records do
@@ -14,148 +16,195 @@
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Faults {
     /// Claim by load-then-store instead of compare-and-swap.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub racy_claim: bool,
     /// Reserve a cluster slot in two steps: check capacity, then increment.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub two_step_reserve: bool,
     /// Take a finished job's dependents without sealing the list.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub unsealed_dependents: bool,
     /// Set a job aside without re-checking the resources generation.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub unchecked_set_aside: bool,
     /// Close by setting the flag only, without waking the sleepers.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub silent_close: bool,
     /// End jobs without waking the callers asleep in `wait_idle`.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub silent_finish: bool,
     /// End a job by a dependency first, then note which dependency.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub note_after_end: bool,
     /// Take a due lease back without first marking it expired.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub unmarked_expiry: bool,
     /// Release a lease's slot before the CAS that ends its attempt.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub early_expiry_release: bool,
     /// End an expired attempt by load-then-store instead of CAS.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub racy_expiry: bool,
     /// Release a due timer into its lane without waking the sleepers.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub silent_release: bool,
     /// Put a job that became claimable in its lane without waking a waiter.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub silent_enqueue: bool,
     /// Clear a transition's event mark before writing its event.
-    #[cfg(dagqueue_loom)]
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub early_unmark: bool,
+    /// After registering with a dependency (the push beat the seal), also
+    /// count the wait down if the dependency has finished meanwhile: the
+    /// finisher counts it too, a double decrement.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub double_release: bool,
+    /// Release a reported attempt's cluster slot before the CAS that ends
+    /// it (so a stale or duplicate report releases it too).
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub early_report_release: bool,
+    /// Put a job that became pending in its lane twice.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub double_enqueue: bool,
+    /// Resume a cluster without waking the callers asleep in `claim_wait`.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub silent_resume: bool,
 }
 
 impl Faults {
     #[inline(always)]
     pub(crate) fn racy_claim(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.racy_claim;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn two_step_reserve(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.two_step_reserve;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn unchecked_set_aside(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.unchecked_set_aside;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn silent_close(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.silent_close;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn early_expiry_release(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.early_expiry_release;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn early_unmark(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.early_unmark;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn silent_enqueue(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.silent_enqueue;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn silent_release(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.silent_release;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn racy_expiry(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.racy_expiry;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn unmarked_expiry(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.unmarked_expiry;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn note_after_end(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.note_after_end;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn silent_finish(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.silent_finish;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn double_release(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.double_release;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn early_report_release(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.early_report_release;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn double_enqueue(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.double_enqueue;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn silent_resume(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.silent_resume;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 
     #[inline(always)]
     pub(crate) fn unsealed_dependents(self) -> bool {
-        #[cfg(dagqueue_loom)]
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.unsealed_dependents;
-        #[cfg(not(dagqueue_loom))]
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }
 }
@@ -209,6 +258,13 @@ pub mod __loom {
                 .read()
                 .map(|(e, millis)| [e.job.0, e.ticket, e.deadline, u64::from(millis)])
         }
+    }
+
+    /// How many entries of job `job` its lanes hold that a claim would take
+    /// (their version is its word's): 1 while it is pending, else 0.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub fn live_lane_entries(queue: &crate::JobQueue, job: crate::JobId) -> usize {
+        queue.live_lane_entries(job)
     }
 
     /// One read of a cluster's word: (running, reserving, capacity, paused).

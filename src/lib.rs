@@ -53,7 +53,8 @@ mod wake;
 pub mod docs;
 
 /// Internals the loom models need (`Faults`, a cluster word read); what it
-/// holds outside a `--cfg dagqueue_loom` build is not part of the API.
+/// holds outside a `--cfg dagqueue_loom` or `--cfg dagqueue_shuttle` build
+/// is not part of the API.
 #[doc(hidden)]
 pub use faults::__loom;
 

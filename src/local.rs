@@ -130,7 +130,7 @@ impl Locals {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom)))]
+#[cfg(all(test, not(any(dagqueue_loom, dagqueue_shuttle))))]
 mod tests {
     use super::*;
 

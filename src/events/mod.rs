@@ -291,7 +291,7 @@ impl Drop for Sleeping<'_> {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom)))]
+#[cfg(all(test, not(any(dagqueue_loom, dagqueue_shuttle))))]
 mod tests {
     use super::*;
 

@@ -175,7 +175,7 @@ impl Link {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom)))]
+#[cfg(all(test, not(any(dagqueue_loom, dagqueue_shuttle))))]
 mod tests {
     use super::*;
 

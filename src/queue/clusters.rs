@@ -118,7 +118,9 @@ impl<T> JobQueue<T> {
     pub fn resume_cluster(&self, cluster: ClusterId) -> Result<(), Error> {
         let entry = self.named_cluster(cluster)?;
         entry.resume();
-        self.wake_all_runners();
+        if !self.faults.silent_resume() {
+            self.wake_all_runners();
+        }
         Ok(())
     }
 
@@ -199,6 +201,24 @@ impl<T> JobQueue<T> {
         if restored {
             self.wake_all_runners();
         }
+    }
+
+    /// The live entries of job `id` in its lane group's lanes (loom
+    /// models): entries whose version is its word's, which a claim would
+    /// take. One while it is pending, none otherwise.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub(crate) fn live_lane_entries(&self, id: crate::JobId) -> usize {
+        let Ok(job) = self.lookup(id) else {
+            return 0;
+        };
+        let version = job.word.load().version();
+        job.group()
+            .lanes
+            .iter()
+            .map(|lane| {
+                lane.count(|entry| Arc::ptr_eq(&entry.job, &job) && entry.version == version)
+            })
+            .sum()
     }
 
     /// One read of a cluster's word (loom models).

@@ -295,7 +295,7 @@ impl LeaseSlots {
     }
 }
 
-#[cfg(all(test, not(dagqueue_loom)))]
+#[cfg(all(test, not(any(dagqueue_loom, dagqueue_shuttle))))]
 mod tests {
     use super::*;
 

@@ -400,6 +400,13 @@ impl<T> JobQueue<T> {
             job: Arc::clone(job),
             version: at.version,
         });
+        if self.faults.double_enqueue() {
+            // Loom negative control: a second live entry.
+            group.lanes[at.level].push(LaneEntry {
+                job: Arc::clone(job),
+                version: at.version,
+            });
+        }
         if let Some(aging) = &self.aging {
             if at.level >= 1 && !at.promoted {
                 group.aging[at.level].push(AgingEntry {

@@ -144,6 +144,15 @@ impl<T> JobQueue<T> {
             };
             if let Err(dependent) = dependency.dependents.push(dependent) {
                 self.settle_registration(&dependent.job, dependent.kind, dependency);
+            } else if self.faults.double_release()
+                && dependency
+                    .word
+                    .load()
+                    .state()
+                    .is_some_and(JobState::is_terminal)
+            {
+                // Loom negative control: the finisher counts this one too.
+                self.settle_registration(job, *kind, dependency);
             }
         }
     }

@@ -163,6 +163,14 @@ impl<T> JobQueue<T> {
         } else {
             Duration::ZERO
         };
+        // Loom negative control: the slot released before the CAS, so a
+        // stale or duplicate report releases it too.
+        let early_release = self.faults.early_report_release() && !by_lease;
+        if early_release {
+            if let Some(cluster) = job.group().cluster.as_deref() {
+                cluster.release();
+            }
+        }
         let (old, word) = job
             .word
             .finish(
@@ -176,7 +184,7 @@ impl<T> JobQueue<T> {
             .ok()?;
         self.attempt_ended(job, old, word, by_lease, now);
         let cluster = job.group().cluster.as_deref();
-        if let Some(cluster) = cluster {
+        if let Some(cluster) = cluster.filter(|_| !early_release) {
             cluster.release();
         }
         let (terminal, completion) = match word.state() {

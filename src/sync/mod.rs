@@ -1,44 +1,51 @@
 //! The sync facade: the only place that names atomics, locks and the
 //! concurrent containers, and the only place (with `faults.rs`) that looks
-//! at the loom cfg.
+//! at the model-checking cfgs.
 //!
 //! As in tokio, the switch is by whole modules: `std.rs` holds the
 //! primitives of a normal build (std atomics, `parking_lot` locks,
-//! `dashmap`, crossbeam, arc-swap), `loom.rs` the same items for
-//! `--cfg dagqueue_loom` (loom's atomics and locks, loom-visible stand-ins
-//! for the containers). The crate's own cfg, not a plain `--cfg loom`, which
-//! is global and would switch other crates too. `docs/DESIGN.md` lists what
-//! loom does and does not see.
+//! `dashmap`, crossbeam, arc-swap), `model.rs` the same items for a model
+//! build: `--cfg dagqueue_loom` (loom's atomics and locks) or
+//! `--cfg dagqueue_shuttle` (shuttle's), with one copy of the checker-visible
+//! stand-ins for the containers, written against whichever checker is on.
+//! The crate's own cfgs, not a plain `--cfg loom`, which is global and would
+//! switch other crates too. `docs/DESIGN.md` lists what loom does and does
+//! not see; `docs/VERIFICATION.md` what the shuttle runs cover.
 
-#[cfg(not(dagqueue_loom))]
+#[cfg(all(dagqueue_loom, dagqueue_shuttle))]
+compile_error!("--cfg dagqueue_loom and --cfg dagqueue_shuttle are exclusive: build one at a time");
+
+#[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
 mod std;
-#[cfg(not(dagqueue_loom))]
+#[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
 pub(crate) use self::std::*;
 
-#[cfg(dagqueue_loom)]
-mod loom;
-#[cfg(dagqueue_loom)]
-pub(crate) use self::loom::*;
+#[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+mod model;
+#[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+pub(crate) use self::model::*;
 
 pub(crate) use ::std::sync::atomic::Ordering;
 
 /// A set-once cell. Always std's: loom has none, so what is published
 /// through one must also be published by a loom-visible step (see
-/// docs/DESIGN.md, "what loom does not see").
+/// docs/DESIGN.md, "what loom does not see"). Shuttle runs its threads one
+/// at a time, so it is sound there, but a step shuttle does not schedule.
 pub(crate) use ::std::sync::OnceLock;
 
 /// Pads a value to its own cache line.
 pub(crate) use crossbeam_utils::CachePadded;
 
 /// Runner ids below this are looked up in a plain array, not the map. None
-/// under loom: every runner goes through the (loom-visible) map, because the
-/// array's `OnceLock` synchronises through std atomics, which loom cannot see.
+/// in a model build: every runner goes through the (checker-visible) map,
+/// because the array's `OnceLock` synchronises through std atomics, which
+/// loom cannot see (and shuttle does not schedule).
 pub(crate) const FAST_RUNNERS: usize = if LOOM { 0 } else { 64 };
 
 /// A number unique to each call in this process (queue identities).
 pub(crate) fn next_queue_uid() -> u64 {
-    // A std atomic even under loom: a process-wide counter is not part of any
-    // protocol a model checks. Relaxed: only uniqueness matters.
+    // A std atomic even in a model build: a process-wide counter is not part
+    // of any protocol a model checks. Relaxed: only uniqueness matters.
     static NEXT: ::std::sync::atomic::AtomicU64 = ::std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
@@ -49,8 +56,9 @@ pub(crate) fn next_queue_uid() -> u64 {
 pub(crate) fn next_incarnation() -> u64 {
     use ::std::cell::Cell;
     const BLOCK: u64 = 1024;
-    // A std atomic even under loom: a process-wide counter is not part of
-    // any protocol a model checks. Relaxed: only uniqueness matters.
+    // A std atomic even in a model build: a process-wide counter is not
+    // part of any protocol a model checks (under shuttle, whose threads
+    // share one OS thread, one block serves them all: still unique). Relaxed: only uniqueness matters.
     static NEXT_BLOCK: ::std::sync::atomic::AtomicU64 = ::std::sync::atomic::AtomicU64::new(1);
     ::std::thread_local!(static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) });
     RANGE.with(|range| {

@@ -1,6 +1,6 @@
 //! The primitives of a normal build: std atomics, `parking_lot` locks,
-//! `dashmap`, crossbeam's `SegQueue` and arc-swap. `loom.rs` has the same
-//! items, built on loom.
+//! `dashmap`, crossbeam's `SegQueue` and arc-swap. `model.rs` has the same
+//! items, built on loom or shuttle.
 
 use core::future::Future;
 pub(crate) use std::sync::atomic::{
@@ -10,7 +10,7 @@ pub(crate) use std::sync::atomic::{
 /// Thread-local storage (std's).
 pub(crate) use std::thread_local;
 
-/// Whether this is a loom build (it is not).
+/// Whether this is a model build, loom or shuttle (it is not).
 pub(crate) const LOOM: bool = false;
 
 /// A lock used only off the claim/complete hot path.

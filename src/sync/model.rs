@@ -1,22 +1,36 @@
-//! The primitives of a loom build (`--cfg dagqueue_loom`): loom's atomics
-//! and locks, and loom-visible stand-ins, with the same interfaces, for the
-//! containers loom cannot see inside (a loom `Mutex` around a `HashMap` or a
-//! `VecDeque`, an `RwLock<Option<Arc<T>>>`), so that the model checker
-//! explores every interleaving of the claim / complete / release paths.
+//! The primitives of a model build, shared by both model checkers: loom
+//! (`--cfg dagqueue_loom`, exhaustive up to a preemption bound, with
+//! loom's memory model) and shuttle (`--cfg dagqueue_shuttle`, randomized
+//! schedules, PCT or uniform random, sequentially consistent). Their
+//! atomics and locks, and stand-ins, with the same interfaces, for the
+//! containers neither checker sees inside (a model `Mutex` around a
+//! `HashMap` or a `VecDeque`, an `RwLock<Option<Arc<T>>>`), so that the
+//! checker schedules every step of the claim / complete / release paths.
+//!
+//! One copy of the stand-ins: they are written against `backend`, which is
+//! `::loom` or `::shuttle` (the two crates give `sync::{Mutex, MutexGuard,
+//! Condvar, RwLock}`, `sync::atomic`, `thread::yield_now`,
+//! `future::block_on` and `thread_local!` with the same shapes).
 
-pub(crate) use ::loom::sync::atomic::{
+#[cfg(dagqueue_loom)]
+use ::loom as backend;
+#[cfg(all(dagqueue_shuttle, not(dagqueue_loom)))]
+use ::shuttle as backend;
+
+pub(crate) use backend::sync::atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize,
 };
 
-/// A loom-visible stand-in for event-listener's `Event` (which switches to
-/// loom only under the global `--cfg loom`): a count of registered
-/// waiters and of notifications not yet consumed, under a loom mutex, and
+/// A model-visible stand-in for event-listener's `Event` (which switches to
+/// loom only under the global `--cfg loom`, and has no shuttle support): a
+/// count of registered waiters and of notifications not yet consumed,
+/// under a model mutex, and
 /// an epoch for "wake everyone". Same interface as the std build's; the
 /// models check the protocol around it (register, re-check, wait; publish,
 /// notify), event-listener's own tests check event-listener.
 pub(crate) struct Event {
-    state: ::loom::sync::Mutex<EventState>,
-    condvar: ::loom::sync::Condvar,
+    state: backend::sync::Mutex<EventState>,
+    condvar: backend::sync::Condvar,
 }
 
 #[derive(Default)]
@@ -52,8 +66,8 @@ pub(crate) struct EventListener<'a> {
 impl Event {
     pub(crate) fn new() -> Event {
         Event {
-            state: ::loom::sync::Mutex::new(EventState::default()),
-            condvar: ::loom::sync::Condvar::new(),
+            state: backend::sync::Mutex::new(EventState::default()),
+            condvar: backend::sync::Condvar::new(),
         }
     }
 
@@ -90,8 +104,8 @@ impl Event {
 }
 
 impl EventListener<'_> {
-    /// Blocks until notified (loom has no time: the deadline is ignored, so
-    /// a lost wake-up is a deadlock loom reports).
+    /// Blocks until notified (a model has no time: the deadline is
+    /// ignored, so a lost wake-up is a deadlock the checker reports).
     pub(crate) fn wait_until(mut self, _deadline: Option<std::time::Instant>) -> bool {
         let event = self.event;
         let mut state = event.state.lock().unwrap();
@@ -141,8 +155,8 @@ impl core::future::Future for EventListener<'_> {
     }
 }
 
-/// Blocks (in the model) until one of `listeners` is notified; loom has no
-/// time, so the deadline is ignored and a lost wake-up is a deadlock.
+/// Blocks (in the model) until one of `listeners` is notified; a model has
+/// no time, so the deadline is ignored and a lost wake-up is a deadlock.
 pub(crate) fn wait_any_until(
     mut listeners: Vec<EventListener<'_>>,
     deadline: Option<std::time::Instant>,
@@ -153,14 +167,14 @@ pub(crate) fn wait_any_until(
             return listener.wait_until(deadline);
         }
     }
-    ::loom::future::block_on(crate::wake::AnyOf::new(listeners));
+    backend::future::block_on(crate::wake::AnyOf::new(listeners));
     true
 }
 
 impl Drop for EventListener<'_> {
     fn drop(&mut self) {
-        // Not while unwinding from a failed model (loom would panic again,
-        // inside this drop, and abort the test process).
+        // Not while unwinding from a failed model (the checker would panic
+        // again, inside this drop, and abort the test process).
         if self.done || std::thread::panicking() {
             return;
         }
@@ -173,46 +187,57 @@ impl Drop for EventListener<'_> {
     }
 }
 
-/// Thread-local storage per loom thread. Takes std's `const { .. }`
-/// initializer form (loom's own macro does not), so the crate writes one
-/// declaration for both builds.
-macro_rules! loom_thread_local {
+/// Thread-local storage per model thread (loom's or shuttle's: shuttle
+/// runs every model thread on one OS thread, so std's would be shared).
+/// Takes std's `const { .. }` initializer form (loom's own macro does not),
+/// so the crate writes one declaration for every build.
+#[cfg(dagqueue_loom)]
+macro_rules! model_thread_local {
     ($(#[$attr:meta])* static $name:ident: $t:ty = const { $init:expr };) => {
         ::loom::thread_local!($(#[$attr])* static $name: $t = $init);
     };
 }
-pub(crate) use loom_thread_local as thread_local;
+/// See the loom build's definition.
+#[cfg(all(dagqueue_shuttle, not(dagqueue_loom)))]
+macro_rules! model_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = const { $init:expr };) => {
+        ::shuttle::thread_local!($(#[$attr])* static $name: $t = $init);
+    };
+}
+pub(crate) use model_thread_local as thread_local;
 
-/// Whether this is a loom build (it is).
+/// Whether this is a model build, loom or shuttle (it is): the crate's
+/// clock is set by hand, per-thread tallies are one shared tally, every
+/// runner goes through the map, rings are small.
 pub(crate) const LOOM: bool = true;
 
-/// Yields to loom's scheduler inside a retry loop.
+/// Yields to the checker's scheduler inside a retry loop.
 #[inline]
 pub(crate) fn spin_wait() {
-    ::loom::thread::yield_now();
+    backend::thread::yield_now();
 }
 
-/// A sharded concurrent map: a locked `HashMap` under loom.
+/// A sharded concurrent map: a locked `HashMap` in a model build.
 pub(crate) type ConcurrentMap<K, V> = LockedMap<K, V>;
 
-/// An unbounded FIFO: a locked `VecDeque` under loom.
+/// An unbounded FIFO: a locked `VecDeque` in a model build.
 pub(crate) type Fifo<T> = LockedFifo<T>;
 
-/// A read-mostly snapshot cell: an `RwLock<Option<Arc<T>>>` under loom.
+/// A read-mostly snapshot cell: an `RwLock<Option<Arc<T>>>` in a model build.
 pub(crate) type Snapshot<T> = LockedSnapshot<T>;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::ops::{Deref, DerefMut};
 
-/// `parking_lot`-shaped wrapper over loom's mutex.
+/// `parking_lot`-shaped wrapper over the checker's mutex.
 #[derive(Debug, Default)]
-pub(crate) struct Mutex<T>(::loom::sync::Mutex<T>);
-pub(crate) struct MutexGuard<'a, T>(Option<::loom::sync::MutexGuard<'a, T>>);
+pub(crate) struct Mutex<T>(backend::sync::Mutex<T>);
+pub(crate) struct MutexGuard<'a, T>(Option<backend::sync::MutexGuard<'a, T>>);
 
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
-        Mutex(::loom::sync::Mutex::new(value))
+        Mutex(backend::sync::Mutex::new(value))
     }
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         MutexGuard(Some(self.0.lock().unwrap()))
@@ -233,12 +258,18 @@ impl<T> DerefMut for MutexGuard<'_, T> {
     }
 }
 
-/// A `HashMap` behind a loom mutex, with dashmap's method names.
-pub(crate) struct LockedMap<K, V>(::loom::sync::Mutex<HashMap<K, V>>);
+/// A deterministic hasher: a model checker replays each execution's
+/// prefix and needs the same iteration order every time (std's
+/// `RandomState` seeds each map differently, and loom then reports "Is the
+/// model fully deterministic?").
+type FixedState = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+/// A `HashMap` behind a model mutex, with dashmap's method names.
+pub(crate) struct LockedMap<K, V>(backend::sync::Mutex<HashMap<K, V, FixedState>>);
 
 impl<K: Eq + Hash, V: Clone> LockedMap<K, V> {
     pub(crate) fn new() -> Self {
-        LockedMap(::loom::sync::Mutex::new(HashMap::new()))
+        LockedMap(backend::sync::Mutex::new(HashMap::default()))
     }
     pub(crate) fn get_cloned(&self, key: &K) -> Option<V> {
         self.0.lock().unwrap().get(key).cloned()
@@ -261,7 +292,7 @@ impl<K: Eq + Hash, V: Clone> LockedMap<K, V> {
             .clone()
     }
     /// Like dashmap's iteration, which locks one shard at a time, this
-    /// takes the lock once for the keys and once per value, so loom
+    /// takes the lock once for the keys and once per value, so the checker
     /// explores writers running between the reads of two entries.
     pub(crate) fn for_each_value(&self, mut visit: impl FnMut(&V))
     where
@@ -314,11 +345,11 @@ impl<K: Eq + Hash, V: Clone> LockedMap<K, V> {
     }
 }
 
-/// A `VecDeque` behind a loom mutex, with `SegQueue`'s method names.
-pub(crate) struct LockedFifo<T>(::loom::sync::Mutex<VecDeque<T>>);
+/// A `VecDeque` behind a model mutex, with `SegQueue`'s method names.
+pub(crate) struct LockedFifo<T>(backend::sync::Mutex<VecDeque<T>>);
 impl<T> LockedFifo<T> {
     pub(crate) fn new() -> Self {
-        LockedFifo(::loom::sync::Mutex::new(VecDeque::new()))
+        LockedFifo(backend::sync::Mutex::new(VecDeque::new()))
     }
     pub(crate) fn push(&self, value: T) {
         self.0.lock().unwrap().push_back(value);
@@ -329,6 +360,11 @@ impl<T> LockedFifo<T> {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.lock().unwrap().is_empty()
     }
+    /// How many entries satisfy `matches` (the models' lane probe; a
+    /// `SegQueue` cannot be searched).
+    pub(crate) fn count(&self, matches: impl Fn(&T) -> bool) -> usize {
+        self.0.lock().unwrap().iter().filter(|e| matches(e)).count()
+    }
 }
 impl<T> Default for LockedFifo<T> {
     fn default() -> Self {
@@ -337,10 +373,10 @@ impl<T> Default for LockedFifo<T> {
 }
 
 /// An `RwLock<Option<Arc<T>>>` with arc-swap's method names.
-pub(crate) struct LockedSnapshot<T>(::loom::sync::RwLock<Option<std::sync::Arc<T>>>);
+pub(crate) struct LockedSnapshot<T>(backend::sync::RwLock<Option<std::sync::Arc<T>>>);
 impl<T> From<Option<std::sync::Arc<T>>> for LockedSnapshot<T> {
     fn from(value: Option<std::sync::Arc<T>>) -> Self {
-        LockedSnapshot(::loom::sync::RwLock::new(value))
+        LockedSnapshot(backend::sync::RwLock::new(value))
     }
 }
 impl<T> LockedSnapshot<T> {
@@ -352,8 +388,9 @@ impl<T> LockedSnapshot<T> {
     }
 }
 
-/// The writers' side of the asymmetric fences (`std.rs`): loom has no
-/// membarrier, so both sides are full fences, the handshake loom checks.
+/// The writers' side of the asymmetric fences (`std.rs`): a model has no
+/// membarrier, so both sides are full fences, the handshake loom checks
+/// (shuttle is sequentially consistent: its fences are no-ops).
 #[inline]
 pub(crate) fn light_fence() {
     fence(std::sync::atomic::Ordering::SeqCst);
