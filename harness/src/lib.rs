@@ -7,12 +7,15 @@
 //! * [`baseline`]: the same operations behind one `std` or `parking_lot`
 //!   mutex, the reference the lock-free queue is tested and measured against;
 //! * [`audit`]: an event log of a concurrent run and a verifier that replays it;
+//! * [`linearizability`]: a history recorder, a linearizability checker and
+//!   the queue's sequential specification;
 //! * [`workload`]: the main job's layered DAG workload;
 //! * [`rng`]: the one seeded generator every test, bench and workload uses.
 #![deny(missing_docs)]
 
 pub mod audit;
 pub mod baseline;
+pub mod linearizability;
 pub mod rng;
 mod scheduler;
 pub mod workload;
