@@ -7,10 +7,17 @@
 //! model 0 and the script).
 //!
 //! Each model states its preemption bound if it is lower than the default.
+//!
+//! A model asserts only after joining every thread it spawned: a panic
+//! while another loom thread is blocked panics again in loom's cleanup and
+//! aborts the whole binary (every other model's result is lost), so each
+//! model reads what it checks first and asserts after the joins. (A spawned
+//! thread may assert on its own state before it returns.)
 #![cfg(dagqueue_loom)]
 
 use dagqueue::__loom::{
-    cluster_word, expire_leases_at, release_due_at, set_time, Faults, LeaseSlotProbe,
+    cluster_word, expire_leases_at, live_lane_entries, release_due_at, set_time, Faults,
+    LeaseSlotProbe,
 };
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, EventKind, JobEnd, JobId,
@@ -29,11 +36,19 @@ const R: RunnerType = RunnerType::DEFAULT;
 /// `default_bound`. Prints the bound and how many executions loom explored
 /// (`cargo test -- --nocapture` shows them; DESIGN.md keeps the table).
 fn model(default_bound: usize, body: impl Fn() + Sync + Send + 'static) {
+    model_capped(default_bound, usize::MAX, body)
+}
+
+/// [`model`] for a model whose state space is too large to run unbounded
+/// (three threads, long operations): the bound is at most `cap` whatever
+/// `LOOM_MAX_PREEMPTIONS` says. DESIGN.md's table gives each cap.
+fn model_capped(default_bound: usize, cap: usize, body: impl Fn() + Sync + Send + 'static) {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let bound = match std::env::var("LOOM_MAX_PREEMPTIONS") {
         Ok(value) => Some(value.parse().expect("LOOM_MAX_PREEMPTIONS: a number")),
         Err(_) => Some(default_bound),
-    };
+    }
+    .map(|bound: usize| bound.min(cap));
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = bound;
     // Counted outside loom (a std atomic): one per execution of the body.
@@ -44,7 +59,7 @@ fn model(default_bound: usize, body: impl Fn() + Sync + Send + 'static) {
         body()
     });
     let name = std::thread::current().name().unwrap_or("model").to_string();
-    let bound = bound.map_or("none".to_string(), |b: usize| b.to_string());
+    let bound = bound.map_or("none".to_string(), |b| b.to_string());
     eprintln!(
         "loom: {name}: {} executions, preemption bound {bound}",
         executions.load(Relaxed)
@@ -132,14 +147,17 @@ fn dependency_finishes_during_submit(q: Arc<JobQueue>) {
     });
     q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)]))
         .unwrap();
-    if q.state(JobId(2)) == Ok(JobState::Pending) {
+    // Read now, asserted after the join (a panic while a loom thread runs
+    // aborts the whole binary instead of reporting).
+    let (dependent, dependency) = (q.state(JobId(2)), q.state(JobId(1)));
+    t.join().unwrap();
+    if dependent == Ok(JobState::Pending) {
         assert_eq!(
-            q.state(JobId(1)),
+            dependency,
             Ok(JobState::Completed),
             "released before its dependency finished"
         );
     }
-    t.join().unwrap();
     assert_eq!(
         q.state(JobId(2)),
         Ok(JobState::Pending),
@@ -306,10 +324,10 @@ fn m06_pause_races_claim() {
         let first = q.claim(R);
         let pause_returned = paused.load(Ordering::SeqCst);
         let second = q.claim(R);
+        let running_after_pause = t.join().unwrap();
         if pause_returned {
             assert_eq!(second, None, "claim succeeded after pause returned");
         }
-        let running_after_pause = t.join().unwrap();
         let (running, _, _, _) = cluster_word(&q, ClusterId(0)).unwrap();
         assert_eq!(
             running, running_after_pause,
@@ -394,27 +412,54 @@ fn m08_late_completion_never_completes_retry() {
 /// in exactly one lane afterwards.
 #[test]
 fn m09_reprioritize_races_claim() {
+    model(3, || reprioritize_races_claim(queue()));
+}
+
+/// Negative control for model 9: a job put in its lane twice is seen by
+/// the lane probe (claims alone would not see it: the CAS refuses the
+/// second entry).
+#[test]
+#[should_panic(expected = "a duplicate lane entry")]
+fn m09_negative_double_enqueue_is_caught() {
     model(3, || {
-        let q = queue();
-        q.submit(JobSpec::new(JobId(1)).priority(Priority::Low))
-            .unwrap();
-        let q1 = Arc::clone(&q);
-        let t = thread::spawn(move || q1.reprioritize(JobId(1), Priority::High));
-        let claim = q.claim(R);
-        let changed = t.join().unwrap();
-        match claim {
-            Some(_) => {
-                assert_eq!(q.claim(R), None, "claimed twice");
-                assert_eq!(q.state(JobId(1)), Ok(JobState::Scheduled));
-            }
-            None => {
-                assert_eq!(changed, Ok(()));
-                assert_eq!(q.claim(R).map(|c| c.job()), Some(JobId(1)));
-                assert_eq!(q.claim(R), None, "in more than one lane");
-            }
-        }
-        assert_eq!(q.metrics().scheduled, 1);
+        reprioritize_races_claim(faulty(Faults {
+            double_enqueue: true,
+            ..Faults::default()
+        }))
     });
+}
+
+fn reprioritize_races_claim(q: Arc<JobQueue>) {
+    q.submit(JobSpec::new(JobId(1)).priority(Priority::Low))
+        .unwrap();
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.reprioritize(JobId(1), Priority::High));
+    let claim = q.claim(R);
+    let changed = t.join().unwrap();
+    match claim {
+        Some(_) => {
+            assert_eq!(
+                live_lane_entries(&q, JobId(1)),
+                0,
+                "left in a lane: a duplicate lane entry"
+            );
+            assert_eq!(q.claim(R), None, "claimed twice");
+            assert_eq!(q.state(JobId(1)), Ok(JobState::Scheduled));
+        }
+        None => {
+            assert_eq!(changed, Ok(()));
+            // A duplicate entry would be claimed once (the CAS) and
+            // go unseen by claims: count the lanes' live entries.
+            assert_eq!(
+                live_lane_entries(&q, JobId(1)),
+                1,
+                "in more than one lane: a duplicate lane entry"
+            );
+            assert_eq!(q.claim(R).map(|c| c.job()), Some(JobId(1)));
+            assert_eq!(q.claim(R), None, "claimed twice");
+        }
+    }
+    assert_eq!(q.metrics().scheduled, 1);
 }
 
 // ---------------------------------------------------------------- model 10
@@ -444,6 +489,9 @@ fn m10_reader_races_writer() {
         });
         let views: Vec<_> = (1..=2).map(|id| q.job(JobId(id)).unwrap()).collect();
         let (running, reserving, capacity, _) = cluster_word(&q, ClusterId(0)).unwrap();
+        // Asserted after the join (a panic while a loom thread runs aborts
+        // the whole binary instead of reporting).
+        t.join().unwrap();
         assert!(running + reserving <= capacity, "running above capacity");
         for view in &views {
             match view.state {
@@ -456,7 +504,6 @@ fn m10_reader_races_writer() {
         }
         let claimed = views.iter().filter(|v| v.state.is_claimed()).count();
         assert!(claimed <= 1, "two jobs claimed on a cluster of capacity 1");
-        t.join().unwrap();
         let states: Vec<_> = (1..=2).map(|id| q.state(JobId(id)).unwrap()).collect();
         assert_eq!(states, vec![JobState::Completed, JobState::Pending]);
         assert_eq!(cluster_word(&q, ClusterId(0)).unwrap().0, 0);
@@ -671,8 +718,9 @@ fn two_dependencies_end_differently(q: Arc<JobQueue>) {
     let claim = claimed(&q, 1);
     let q1 = Arc::clone(&q);
     let t = thread::spawn(move || q1.complete(claim, Outcome::Failure).unwrap());
-    assert_eq!(q.cancel(JobId(2)), Ok(CancelOutcome::Cancelled));
+    let cancel = q.cancel(JobId(2));
     assert_eq!(t.join().unwrap(), Completion::Failed);
+    assert_eq!(cancel, Ok(CancelOutcome::Cancelled));
     assert_ended_as_its_dependency_says(&q, JobId(3));
     let metrics = q.metrics();
     assert_eq!(metrics.failed + metrics.cancelled, 3, "job 3 counted once");
@@ -894,11 +942,9 @@ fn mixed_kinds_end_differently(q: Arc<JobQueue>) {
     let second = claimed(&q, 2);
     let q1 = Arc::clone(&q);
     let t = thread::spawn(move || q1.complete(first, Outcome::Failure).unwrap());
-    assert_eq!(
-        q.complete(second, Outcome::Success),
-        Ok(Completion::Completed)
-    );
+    let completed = q.complete(second, Outcome::Success);
     assert_eq!(t.join().unwrap(), Completion::Failed);
+    assert_eq!(completed, Ok(Completion::Completed));
     assert_ended_as_its_dependency_says(&q, JobId(3));
     let metrics = q.metrics();
     assert_eq!(
@@ -1046,6 +1092,376 @@ fn m24_negative_early_unmark_is_caught() {
     model(3, || {
         events_of_a_job_in_order(faulty(Faults {
             early_unmark: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ------------------------------------------------------------- helpers 25+
+
+/// The cluster's word agrees with the jobs: its running count is the
+/// number of `jobs` claimed (scheduled or running) on it, and no
+/// reservation is left over.
+fn assert_cluster_counts(q: &JobQueue, cluster: ClusterId, jobs: &[u64]) {
+    let claimed = jobs
+        .iter()
+        .filter(|&&id| q.state(JobId(id)).is_ok_and(|s| s.is_claimed()))
+        .count() as u32;
+    let (running, reserving, _, _) = cluster_word(q, cluster).unwrap();
+    assert_eq!(
+        (running, reserving),
+        (claimed, 0),
+        "the cluster's slots disagree with its jobs"
+    );
+}
+
+// ---------------------------------------------------------------- model 25
+
+/// Model 25 (three threads): two jobs that each wait on two dependencies
+/// are submitted, on two threads, while a third completes one of those
+/// dependencies. Each registration either beats the dependency's seal
+/// (the finisher counts it down) or finds the list sealed (the submitter
+/// does): never both, never neither. With the other dependency still
+/// running, both stay waiting; once it completes both are released, once.
+fn dependents_submitted_while_one_dependency_completes(q: Arc<JobQueue>) {
+    submit(&q, 1);
+    submit(&q, 2);
+    let (first, second) = (claimed(&q, 1), claimed(&q, 2));
+    let q1 = Arc::clone(&q);
+    let finisher = thread::spawn(move || q1.complete(first, Outcome::Success).unwrap());
+    let q2 = Arc::clone(&q);
+    let submitter = thread::spawn(move || {
+        q2.submit(JobSpec::new(JobId(4)).depends_on([JobId(1), JobId(2)]))
+            .unwrap()
+    });
+    q.submit(JobSpec::new(JobId(3)).depends_on([JobId(1), JobId(2)]))
+        .unwrap();
+    assert_eq!(finisher.join().unwrap(), Completion::Completed);
+    submitter.join().unwrap();
+    let waiting = [q.state(JobId(3)), q.state(JobId(4))];
+    assert_eq!(
+        waiting,
+        [Ok(JobState::Waiting), Ok(JobState::Waiting)],
+        "released before its second dependency finished"
+    );
+    q.complete(second, Outcome::Success).unwrap();
+    let mut released: Vec<JobId> = std::iter::from_fn(|| q.claim(R).map(|c| c.job())).collect();
+    released.sort();
+    assert_eq!(released, vec![JobId(3), JobId(4)], "released exactly once");
+}
+
+#[test]
+fn m25_dependents_submitted_while_one_dependency_completes() {
+    model_capped(3, 3, || {
+        dependents_submitted_while_one_dependency_completes(queue())
+    });
+}
+
+/// Negative control for model 25: a registration that beat the seal also
+/// counted down by its submitter (a double decrement) releases the job
+/// while its other dependency still runs.
+#[test]
+#[should_panic(expected = "released before its second dependency finished")]
+fn m25_negative_double_release_is_caught() {
+    model_capped(3, 3, || {
+        dependents_submitted_while_one_dependency_completes(faulty(Faults {
+            double_release: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ---------------------------------------------------------------- model 26
+
+/// Model 26: slot handover on a full cluster (capacity 1). A worker
+/// completes the job holding the slot while another thread claims: a claim
+/// that got the slot must see the job that held it finished (the release
+/// happens before the reservation that reads it), and a third thread that
+/// reads job 2 claimed then reads job 1 finished (never more jobs claimed
+/// on the cluster than its capacity).
+/// The orderings on the cluster word are what this model checks: weakened
+/// to Relaxed by hand, it fails (docs/DESIGN.md, "The models").
+fn slot_handover(q: Arc<JobQueue>) {
+    q.set_cluster_capacity(ClusterId(0), 1).unwrap();
+    for id in 1..=2 {
+        q.submit(JobSpec::new(JobId(id)).cluster(ClusterId(0)))
+            .unwrap();
+    }
+    let first = claimed(&q, 1);
+    q.start(&first).unwrap();
+    let q1 = Arc::clone(&q);
+    let worker = thread::spawn(move || q1.complete(first, Outcome::Success).unwrap());
+    let q2 = Arc::clone(&q);
+    let reader = thread::spawn(move || {
+        // Job 2 first: if it is claimed, it took the slot job 1 held, so
+        // job 1's end happened before, and a later read of job 1 sees it.
+        let second = q2.state(JobId(2)).unwrap();
+        let first = q2.state(JobId(1)).unwrap();
+        usize::from(first.is_claimed()) + usize::from(second.is_claimed())
+    });
+    let taken = q.claim(R).map(|claim| (claim.job(), q.state(JobId(1))));
+    assert_eq!(worker.join().unwrap(), Completion::Completed);
+    let claimed_at_once = reader.join().unwrap();
+    if let Some((job, holder)) = taken {
+        assert_eq!(job, JobId(2));
+        assert_eq!(
+            holder,
+            Ok(JobState::Completed),
+            "took the slot before its holder was seen finished"
+        );
+    }
+    assert!(
+        claimed_at_once <= 1,
+        "two jobs claimed on a cluster of capacity 1"
+    );
+    assert_cluster_counts(&q, ClusterId(0), &[1, 2]);
+}
+
+#[test]
+fn m26_slot_handover_on_a_full_cluster() {
+    model(3, || slot_handover(queue()));
+}
+
+// ---------------------------------------------------------------- model 27
+
+/// Model 27 (three threads): attempt 1 of a job holding the only slot of
+/// its cluster is reported three times at once — a failure with a retry
+/// left (then its worker claims the retry), a late success, a duplicate
+/// failure. Exactly one report ends the attempt; the slot is released once
+/// (the retry can take it, and the cluster's word always matches its
+/// jobs); the others get `StaleClaim`.
+fn reports_race_on_a_cluster(q: Arc<JobQueue>) {
+    q.set_cluster_capacity(ClusterId(0), 1).unwrap();
+    q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)).max_retries(1))
+        .unwrap();
+    let first = claimed(&q, 1);
+    let (q1, report) = (Arc::clone(&q), first.clone());
+    let worker = thread::spawn(move || {
+        let failed = q1.complete(report, Outcome::Failure);
+        (failed, q1.claim(R))
+    });
+    let (q2, duplicate) = (Arc::clone(&q), first.clone());
+    let duplicated = thread::spawn(move || q2.complete(duplicate, Outcome::Failure));
+    let late = q.complete(first, Outcome::Success);
+    let (failed, retry) = worker.join().unwrap();
+    let duplicate = duplicated.join().unwrap();
+    let reports = [&failed, &duplicate, &late];
+    assert_eq!(
+        reports.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "one report ends the attempt: {reports:?}"
+    );
+    assert_cluster_counts(&q, ClusterId(0), &[1]);
+    match (late, retry) {
+        (Ok(Completion::Completed), retry) => {
+            assert!(retry.is_none());
+            assert_eq!(q.state(JobId(1)), Ok(JobState::Completed));
+        }
+        (Err(_), Some(retry)) => {
+            assert_eq!(retry.attempt(), 2);
+            q.complete(retry, Outcome::Success).unwrap();
+            assert_eq!(q.state(JobId(1)), Ok(JobState::Completed));
+        }
+        (Err(_), None) => {
+            // A failure ended attempt 1 and the retry waits: the slot is
+            // free for it.
+            assert_eq!(q.state(JobId(1)), Ok(JobState::Pending));
+            let retry = q.claim(R).expect("the retry takes the freed slot");
+            q.complete(retry, Outcome::Success).unwrap();
+        }
+        (other, _) => panic!("unexpected {other:?}"),
+    }
+    assert_cluster_counts(&q, ClusterId(0), &[1]);
+    assert_eq!(q.metrics().completed, 1);
+}
+
+#[test]
+fn m27_reports_race_on_a_cluster() {
+    model(3, || reports_race_on_a_cluster(queue()));
+}
+
+/// Negative control for model 27: a report that releases the slot before
+/// its CAS releases it even when the CAS fails (a stale or duplicate
+/// report), and the cluster's word no longer matches its jobs.
+#[test]
+#[should_panic(expected = "slots disagree")]
+fn m27_negative_early_report_release_is_caught() {
+    model(3, || {
+        reports_race_on_a_cluster(faulty(Faults {
+            early_report_release: true,
+            ..Faults::default()
+        }))
+    });
+}
+
+// ---------------------------------------------------------------- model 28
+
+/// Model 28 (three threads): a diamond (2 and 3 wait on 1, 4 on 2 and 3).
+/// Job 1 fails for good while one thread cancels 3 and another cancels 4.
+/// The failure cascades down both sides of the diamond onto jobs that may
+/// already be cancelled: every job ends exactly once, each job ended by a
+/// dependency names one that ended the way its state says, and the
+/// metrics count each job once.
+fn diamond_cascade_races_cancels(q: Arc<JobQueue>) {
+    submit(&q, 1);
+    for id in [2, 3] {
+        q.submit(JobSpec::new(JobId(id)).depends_on([JobId(1)]))
+            .unwrap();
+    }
+    q.submit(JobSpec::new(JobId(4)).depends_on([JobId(2), JobId(3)]))
+        .unwrap();
+    let claim = claimed(&q, 1);
+    let q1 = Arc::clone(&q);
+    let worker = thread::spawn(move || q1.complete(claim, Outcome::Failure).unwrap());
+    let q2 = Arc::clone(&q);
+    let canceller = thread::spawn(move || q2.cancel(JobId(3)));
+    let cancel_4 = q.cancel(JobId(4));
+    assert_eq!(worker.join().unwrap(), Completion::Failed);
+    let cancel_3 = canceller.join().unwrap();
+    assert_eq!(q.state(JobId(1)), Ok(JobState::Failed));
+    assert_ended_as_its_dependency_says(&q, JobId(2));
+    for (id, cancel) in [(3, cancel_3), (4, cancel_4)] {
+        match cancel {
+            Ok(CancelOutcome::Cancelled) => {
+                let view = q.job(JobId(id)).unwrap();
+                assert_eq!(view.state, JobState::Cancelled);
+                assert_eq!(view.end, Some(JobEnd::Cancelled), "job {id}");
+            }
+            // Ended by the cascade first: the cancel found it terminal.
+            Err(Error::AlreadyFinished { .. }) => {
+                assert_ended_as_its_dependency_says(&q, JobId(id))
+            }
+            other => panic!("cancel of {id}: {other:?}"),
+        }
+    }
+    let metrics = q.metrics();
+    assert_eq!(
+        metrics.failed + metrics.cancelled,
+        4,
+        "every job counted once: {metrics:?}"
+    );
+    assert!(q.wait_idle(Duration::ZERO), "a job left unfinished");
+}
+
+#[test]
+fn m28_diamond_cascade_races_cancels() {
+    model_capped(3, 4, || diamond_cascade_races_cancels(queue()));
+}
+
+// ---------------------------------------------------------------- model 29
+
+/// Model 29: a dependency is added to a waiting job while its only other
+/// dependency completes: the job is released only when both are done,
+/// once. (Whichever comes first: the job is still waiting, or was just
+/// released and goes back to waiting.)
+fn dependency_added_while_other_completes(q: Arc<JobQueue>) {
+    submit(&q, 1);
+    submit(&q, 2);
+    q.submit(JobSpec::new(JobId(3)).depends_on([JobId(1)]))
+        .unwrap();
+    let (first, second) = (claimed(&q, 1), claimed(&q, 2));
+    let q1 = Arc::clone(&q);
+    let finisher = thread::spawn(move || q1.complete(first, Outcome::Success).unwrap());
+    let added = q.add_dependencies(JobId(3), &[JobId(2)]);
+    assert_eq!(finisher.join().unwrap(), Completion::Completed);
+    match added {
+        Ok(()) => {
+            assert_eq!(
+                q.state(JobId(3)),
+                Ok(JobState::Waiting),
+                "released before its added dependency finished"
+            );
+            q.complete(second, Outcome::Success).unwrap();
+        }
+        // Claimed between its release and the add: not possible here (no
+        // one claims), so an error is a bug.
+        Err(e) => panic!("add_dependencies: {e:?}"),
+    }
+    assert_eq!(q.claim(R).map(|c| c.job()), Some(JobId(3)));
+    assert_eq!(q.claim(R), None, "released exactly once");
+}
+
+#[test]
+fn m29_dependency_added_while_other_completes() {
+    model(3, || dependency_added_while_other_completes(queue()));
+}
+
+// ---------------------------------------------------------------- model 30
+
+/// Model 30: pruning races the submission of a job that names a finished
+/// dependency: the submission either resolves it before it is pruned (and
+/// the job is released: its dependency completed) or finds it gone
+/// (`UnknownDependency`, nothing submitted); never a job left waiting.
+#[test]
+fn m30_prune_races_dependent_submit() {
+    model(3, || {
+        let q = queue();
+        submit(&q, 1);
+        let claim = claimed(&q, 1);
+        q.complete(claim, Outcome::Success).unwrap();
+        let q1 = Arc::clone(&q);
+        let pruner = thread::spawn(move || q1.prune_finished().len());
+        let submitted = q.submit(JobSpec::new(JobId(2)).depends_on([JobId(1)]));
+        let pruned = pruner.join().unwrap();
+        assert_eq!(
+            pruned,
+            1,
+            "job 1 is pruned: {:?} {:?} {:?}",
+            q.state(JobId(1)),
+            submitted,
+            q.state(JobId(2))
+        );
+        match submitted {
+            Ok(_) => {
+                assert_eq!(q.state(JobId(2)), Ok(JobState::Pending), "left waiting");
+                assert_eq!(q.claim(R).map(|c| c.job()), Some(JobId(2)));
+            }
+            Err(e) => {
+                assert_eq!(
+                    e,
+                    Error::UnknownDependency {
+                        job: JobId(2),
+                        dependency: JobId(1)
+                    }
+                );
+                assert_eq!(q.state(JobId(2)), Err(Error::UnknownJob(JobId(2))));
+            }
+        }
+        assert_eq!(q.claim(R), None);
+    });
+}
+
+// ---------------------------------------------------------------- model 31
+
+/// Model 31: `resume_cluster` races a worker going to sleep in
+/// `claim_wait` on the paused cluster's only job: the worker is woken and
+/// claims it. (A lost wake-up is a deadlock, which loom reports.)
+fn resume_races_claim_wait(q: Arc<JobQueue>) {
+    q.set_cluster_capacity(ClusterId(0), 1).unwrap();
+    q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)))
+        .unwrap();
+    q.pause_cluster(ClusterId(0)).unwrap();
+    let q1 = Arc::clone(&q);
+    let worker = thread::spawn(move || q1.claim_wait(R, Duration::from_secs(3600)));
+    q.resume_cluster(ClusterId(0)).unwrap();
+    let claim = worker.join().unwrap();
+    assert_eq!(claim.map(|c| c.job()), Ok(JobId(1)));
+    assert_cluster_counts(&q, ClusterId(0), &[1]);
+}
+
+#[test]
+fn m31_resume_races_claim_wait() {
+    model(3, || resume_races_claim_wait(queue()));
+}
+
+/// Negative control for model 31: a resume that wakes nobody leaves the
+/// worker asleep beside a claimable job.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m31_negative_silent_resume_is_caught() {
+    model(3, || {
+        resume_races_claim_wait(faulty(Faults {
+            silent_resume: true,
             ..Faults::default()
         }))
     });
