@@ -955,6 +955,30 @@ fn add_dependencies_moves_pending_back_to_waiting() {
     });
 }
 
+/// A job already waiting on one dependency takes another: it waits for
+/// both (its wait count adds the new ones to those it had; a product, or
+/// the new count alone, would release it after the first).
+#[test]
+fn add_dependencies_to_a_waiting_job_adds_to_its_wait() {
+    each(|q| {
+        q.submit(job(1)).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3)).unwrap();
+        q.submit(job(4).depends_on(ids(&[1]))).unwrap();
+        q.add_dependencies(JobId(4), &ids(&[2, 3])).unwrap();
+        assert_eq!(state(q, 4), JobState::Waiting);
+        for id in [1, 2] {
+            let c = claim_done(q, id);
+            q.complete(c, Outcome::Success).unwrap();
+            assert_eq!(state(q, 4), JobState::Waiting, "released after {id}");
+        }
+        let c = claim_done(q, 3);
+        q.complete(c, Outcome::Success).unwrap();
+        assert_eq!(state(q, 4), JobState::Pending);
+        assert_eq!(drain(q, R), vec![4]);
+    });
+}
+
 #[test]
 fn add_dependencies_counts_several_new_unfinished() {
     each(|q| {

@@ -1466,3 +1466,33 @@ fn m31_negative_silent_resume_is_caught() {
         }))
     });
 }
+
+// ---------------------------------------------------------------- model 32
+
+/// Model 32: two claims race on a cluster of capacity 2 whose other slot is
+/// taken (a job running): one of them gets the free slot, never both. The
+/// capacity check counts running and reserving slots together (a check
+/// that let a reservation offset a running job would let both in).
+#[test]
+fn m32_two_claims_for_the_last_slot() {
+    model(3, || {
+        let q = queue();
+        q.set_cluster_capacity(ClusterId(0), 2).unwrap();
+        for id in 1..=3 {
+            q.submit(JobSpec::new(JobId(id)).cluster(ClusterId(0)))
+                .unwrap();
+        }
+        let running = claimed(&q, 1);
+        q.start(&running).unwrap();
+        let q1 = Arc::clone(&q);
+        let t = thread::spawn(move || q1.claim(R).map(|c| c.job()));
+        let mine = q.claim(R).map(|c| c.job());
+        let theirs = t.join().unwrap();
+        assert_eq!(
+            usize::from(mine.is_some()) + usize::from(theirs.is_some()),
+            1,
+            "the last slot taken twice (or by nobody): {mine:?} {theirs:?}"
+        );
+        assert_cluster_counts(&q, ClusterId(0), &[1, 2, 3]);
+    });
+}
