@@ -455,6 +455,22 @@ fn reprioritize_resets_aging_promotion() {
     });
 }
 
+/// An aging entry left behind by a reprioritize (its version is stale)
+/// promotes nothing, not even a job now at the top level (which has no
+/// level above it to go to).
+#[test]
+fn a_stale_aging_entry_promotes_nothing() {
+    let config = JobQueue::builder().aging(Duration::ZERO).config().unwrap();
+    each_with(config, |q| {
+        q.submit(job(1).priority(Priority::High)).unwrap();
+        q.submit(job(2).priority(Priority::Low)).unwrap();
+        q.reprioritize(JobId(1), Priority::Critical).unwrap();
+        // The claim sweeps every aging entry: 1's (stale, High) and 2's.
+        assert_eq!(drain(q, R), vec![1, 2]);
+        assert_eq!(q.job(JobId(1)).unwrap().priority, Priority::Critical);
+    });
+}
+
 #[test]
 fn no_aging_without_config() {
     each(|q| {
