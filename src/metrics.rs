@@ -130,17 +130,23 @@ fn sum(flows: &[u64], which: fn(Flow) -> bool) -> u64 {
 }
 
 /// The metrics over `tallies`, at second `now_secs`.
-pub(crate) fn read<'a>(tallies: impl Iterator<Item = &'a Tally>, now_secs: u64) -> Metrics {
+///
+/// As in [`unfinished`], every tally's flows are read (Acquire) before any
+/// tally's submit count, so a reading never shows more jobs ended than
+/// submitted, even while operations are in flight.
+pub(crate) fn read<'a>(
+    tallies: impl Iterator<Item = &'a Tally> + Clone,
+    now_secs: u64,
+) -> Metrics {
     let mut metrics = Metrics::default();
     // The tallies' averages, weighted by their sample counts (their
     // claims): with one claiming thread this is exactly the EMA of its
     // samples; with several, concurrent claims have no single order to
     // average over, and each thread's EMA counts in proportion to its claims.
     let (mut weighted, mut samples) = (0.0, 0u64);
-    for tally in tallies {
-        let flows = tally.flow_totals(Ordering::Relaxed);
+    for tally in tallies.clone() {
+        let flows = tally.flow_totals(Ordering::Acquire);
         let claims = sum(&flows, Flow::is_claim);
-        metrics.submitted += tally.metrics.submitted.load(Ordering::Relaxed);
         metrics.scheduled += claims;
         metrics.completed += sum(&flows, Flow::is_completion);
         metrics.failed += sum(&flows, Flow::is_failure);
@@ -159,6 +165,9 @@ pub(crate) fn read<'a>(tallies: impl Iterator<Item = &'a Tally>, now_secs: u64) 
             samples += claims;
         }
     }
+    metrics.submitted = tallies
+        .map(|tally| tally.metrics.submitted.load(Ordering::Relaxed))
+        .sum();
     if samples > 0 {
         metrics.average_wait = Duration::from_secs_f64((weighted / samples as f64).max(0.0) / 1e6);
     }

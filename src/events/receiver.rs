@@ -135,6 +135,10 @@ impl Subscriber {
     pub fn recv(&mut self) -> Result<Event, RecvError> {
         let hub = Arc::clone(&self.hub);
         loop {
+            // What is collected already, or ready in the rings: no pause.
+            if let Some(result) = self.ready_or_closed() {
+                return result;
+            }
             // Caught up. A busy stream has more within microseconds: pause
             // briefly (not registered, so no writer wakes this thread) and
             // take what came meanwhile as one batch, instead of chasing the

@@ -103,7 +103,7 @@ impl<T> JobQueue<T> {
                 return None;
             }
         }
-        let Some((job, word)) = self.take_from_lane(group, level, now) else {
+        let Some((job, word)) = self.take_from_lane(group, level) else {
             if let Some(cluster) = cluster {
                 cluster.cancel_reservation();
                 // A claimer may have found the cluster full because of our
@@ -130,7 +130,6 @@ impl<T> JobQueue<T> {
         &self,
         group: &LaneGroup<T>,
         level: usize,
-        now: &Now,
     ) -> Option<(Arc<Job<T>>, Word)> {
         let lane = &group.lanes[level];
         let cluster = group.cluster.as_deref();
@@ -148,7 +147,7 @@ impl<T> JobQueue<T> {
                 }
             }
             if let Some((old, new)) = entry.job.word.claim(entry.version, self.marking()) {
-                self.transitioned_at(&entry.job, old, new, now);
+                self.transitioned(&entry.job, old, new);
                 return Some((entry.job, new));
             }
         }

@@ -182,7 +182,7 @@ impl<T> JobQueue<T> {
                 self.marking(),
             )
             .ok()?;
-        self.attempt_ended(job, old, word, by_lease, now);
+        self.attempt_ended(job, old, word, by_lease);
         let cluster = job.group().cluster.as_deref();
         if let Some(cluster) = cluster.filter(|_| !early_release) {
             cluster.release();

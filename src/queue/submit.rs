@@ -99,7 +99,7 @@ impl<T> JobQueue<T> {
         let ready = dependencies.is_empty() && timer == 0;
         let (old, new) = job.word.publish(ready, self.marking());
         let now = Now::unread();
-        self.transitioned_at(&job, old, new, &now);
+        self.transitioned(&job, old, new);
 
         if let Some(backoff) = spec.get_retry_backoff() {
             self.retry_backoffs

@@ -27,32 +27,18 @@ impl<T> JobQueue<T> {
     /// marked, writes its event and clears the mark.
     #[inline]
     pub(super) fn transitioned(&self, job: &Job<T>, old: Word, new: Word) {
-        self.observe(job, old, new, false, &Now::unread());
+        self.observe(job, old, new, false);
     }
 
-    /// [`transitioned`](JobQueue::transitioned) by an operation that reads
-    /// the clock (`now`) anyway: the event takes that reading.
+    /// [`transitioned`](JobQueue::transitioned) for the end of an attempt,
+    /// which may have been its lease running out.
     #[inline]
-    pub(super) fn transitioned_at(&self, job: &Job<T>, old: Word, new: Word, now: &Now) {
-        self.observe(job, old, new, false, now);
-    }
-
-    /// [`transitioned_at`](JobQueue::transitioned_at) for the end of an
-    /// attempt, which may have been its lease running out.
-    #[inline]
-    pub(super) fn attempt_ended(
-        &self,
-        job: &Job<T>,
-        old: Word,
-        new: Word,
-        by_lease: bool,
-        now: &Now,
-    ) {
-        self.observe(job, old, new, by_lease, now);
+    pub(super) fn attempt_ended(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
+        self.observe(job, old, new, by_lease);
     }
 
     #[inline(always)]
-    fn observe(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool, now: &Now) {
+    fn observe(&self, job: &Job<T>, old: Word, new: Word, by_lease: bool) {
         let group = job.group().index;
         let local = self.locals.get();
         match local {
@@ -64,7 +50,7 @@ impl<T> JobQueue<T> {
                 .count(local.map(|local| &local.tally), group, old, new),
         }
         if new.is_marked() {
-            self.write_event(local, job, old, new, by_lease, now);
+            self.write_event(local, job, old, new, by_lease);
         }
     }
 
@@ -76,7 +62,6 @@ impl<T> JobQueue<T> {
         old: Word,
         new: Word,
         by_lease: bool,
-        now: &Now,
     ) {
         if self.faults.early_unmark() {
             // Loom negative control: the next transition need not wait.
@@ -86,7 +71,13 @@ impl<T> JobQueue<T> {
         // its previous marked transition before it cleared the mark (our
         // CAS acquired that): Relaxed.
         let previous = job.last_event.load(Ordering::Relaxed);
-        let at = now.get(self);
+        // A fresh reading, not the one the operation took when it began:
+        // the job's previous event was stamped before its writer cleared
+        // the mark, which happened before our CAS, so this reading (a
+        // monotonic clock) is never earlier. An earlier reading could be:
+        // a claim that began before another thread released the job
+        // stamped its Claimed before the job's Ready (the soak saw it).
+        let at = Now::unread().get(self);
         let link = self
             .events
             .write(local, job.id, old, new, by_lease, at, previous);
