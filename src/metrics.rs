@@ -134,10 +134,7 @@ fn sum(flows: &[u64], which: fn(Flow) -> bool) -> u64 {
 /// As in [`unfinished`], every tally's flows are read (Acquire) before any
 /// tally's submit count, so a reading never shows more jobs ended than
 /// submitted, even while operations are in flight.
-pub(crate) fn read<'a>(
-    tallies: impl Iterator<Item = &'a Tally> + Clone,
-    now_secs: u64,
-) -> Metrics {
+pub(crate) fn read<'a>(tallies: impl Iterator<Item = &'a Tally> + Clone, now_secs: u64) -> Metrics {
     let mut metrics = Metrics::default();
     // The tallies' averages, weighted by their sample counts (their
     // claims): with one claiming thread this is exactly the EMA of its
