@@ -1496,3 +1496,16 @@ fn m32_two_claims_for_the_last_slot() {
         assert_cluster_counts(&q, ClusterId(0), &[1, 2, 3]);
     });
 }
+
+/// Negative control for model 28: a job ended by a dependency first, with
+/// the dependency noted after, can name the wrong side of the diamond.
+#[test]
+#[should_panic(expected = "disagree")]
+fn m28_negative_note_after_end_is_caught() {
+    model_capped(3, 3, || {
+        diamond_cascade_races_cancels(faulty(Faults {
+            note_after_end: true,
+            ..Faults::default()
+        }))
+    });
+}
