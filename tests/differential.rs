@@ -12,60 +12,12 @@
 mod common;
 
 use common::*;
-use dagqueue::{
-    ClusterId, DependencyKind, Error, JobId, JobSpec, Priority, QueueConfig, QueueStatus,
-    Resources, RunnerType, UserId, MAX_CAPACITY, MAX_RETRIES,
-};
-use harness::Claim;
+use dagqueue::{QueueConfig, MAX_CAPACITY, MAX_RETRIES};
+// The vocabulary, its application and the comparison are the harness's,
+// shared with the fuzz target (fuzz/fuzz_targets/differential.rs).
+use harness::differential::{self, ClaimRef, Op, CLUSTERS, IDS, RUNNERS};
 use harness::Scheduler;
 use proptest::prelude::*;
-use std::time::Duration;
-
-/// Job ids submitted are below this; two more ids are never submitted.
-const IDS: u64 = 12;
-/// Clusters 0..3 may be named by jobs; cluster 3 only by cluster operations.
-const CLUSTERS: u32 = 4;
-const RUNNERS: u32 = 2;
-
-#[derive(Clone, Debug)]
-enum ClaimRef {
-    /// The n-th claim handed out so far (modulo their number).
-    Issued(usize),
-    /// A claim made up.
-    Forged(u64, u32),
-}
-
-#[derive(Clone, Debug)]
-enum Op {
-    Submit {
-        id: u64,
-        priority: u8,
-        deps: Vec<u64>,
-        runner: u32,
-        cluster: Option<u32>,
-        user: u32,
-        retries: u32,
-        cores: u32,
-    },
-    /// Job, dependency kind (0..3), dependencies.
-    AddDeps(u64, u8, Vec<u64>),
-    Claim(u32),
-    ClaimWait(u32),
-    Start(ClaimRef),
-    Complete(ClaimRef, bool),
-    /// A failure report with one of a few reasons.
-    Fail(ClaimRef, u8),
-    Cancel(u64),
-    Reprioritize(u64, u8),
-    Capacity(u32, u32),
-    Pause(u32),
-    Resume(u32),
-    SetResources(u32, u32),
-    Prune,
-    Query(u64),
-    Preview(u32),
-    Status,
-}
 
 fn any_id() -> impl Strategy<Value = u64> {
     0..IDS + 2
@@ -82,7 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
     let submit = (
         0..IDS,
         0..5u8,
-        // A dependency's kind rides in its upper bits (see `edge`).
+        // A dependency's kind rides in its upper bits (see `differential::edge`).
         prop::collection::vec(
             (any_id(), prop_oneof![3 => Just(0u64), 1 => 1..3u64]).prop_map(|(d, k)| d | k << 8),
             0..3,
@@ -103,6 +55,9 @@ fn op() -> impl Strategy<Value = Op> {
                 user,
                 retries,
                 cores,
+                // No lease, no delay (the fuzz target draws those).
+                lease: 0,
+                delay: 0,
             },
         );
     prop_oneof![
@@ -128,214 +83,15 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-const KINDS: [DependencyKind; 3] = [
-    DependencyKind::AfterSuccess,
-    DependencyKind::AfterAny,
-    DependencyKind::AfterFailure,
-];
-
-/// A dependency drawn with its kind in the upper bits.
-fn edge(drawn: u64) -> (JobId, DependencyKind) {
-    (JobId(drawn & 0xff), KINDS[(drawn >> 8) as usize])
-}
-
-fn resources(cores: u32) -> Resources {
-    Resources {
-        cores,
-        memory_gb: 4,
-    }
-}
-
-fn resolve(r: &ClaimRef, issued: &[Claim]) -> Claim {
-    match *r {
-        ClaimRef::Issued(n) if !issued.is_empty() => issued[n % issued.len()].clone(),
-        // Made up: incarnation 0 is never issued, so every implementation
-        // must find these stale.
-        ClaimRef::Issued(n) => Claim::from_parts(JobId(n as u64 % IDS), 0, 1),
-        ClaimRef::Forged(job, attempt) => Claim::from_parts(JobId(job), 0, attempt),
-    }
-}
-
-/// Status without the time-dependent metrics.
-fn comparable_status(q: &dyn Scheduler) -> QueueStatus {
-    let mut status = q.status();
-    status.metrics.average_wait = Duration::ZERO;
-    status.metrics.completed_in_window = 0;
-    status
-}
-
-/// A preview as (level, id) pairs sorted: a set per level. Also checks the
-/// preview itself is in level order.
-fn preview_sets(q: &dyn Scheduler, runner: RunnerType) -> Result<Vec<(u8, JobId)>, String> {
-    let preview = q.schedulable(runner);
-    let mut pairs = Vec::new();
-    for &job in &preview {
-        let view = q
-            .job(job)
-            .map_err(|e| format!("previewed {job} unknown: {e}"))?;
-        pairs.push((view.priority.level(), job));
-    }
-    if !pairs.windows(2).all(|w| w[0].0 <= w[1].0) {
-        return Err(format!("preview not in level order: {pairs:?}"));
-    }
-    pairs.sort();
-    Ok(pairs)
-}
-
-/// Applies one operation; returns its result, printed, and the claim it
-/// handed out, if any.
-fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>) {
-    match op {
-        Op::Submit {
-            id,
-            priority,
-            deps,
-            runner,
-            cluster,
-            user,
-            retries,
-            cores,
-        } => {
-            let mut spec = JobSpec::new(JobId(*id))
-                .priority(Priority::from_level(*priority).unwrap())
-                .runner(RunnerType(*runner))
-                .user(UserId(*user))
-                .max_retries(*retries)
-                .resources(resources(*cores));
-            if let Some(c) = cluster {
-                spec = spec.cluster(ClusterId(*c));
-            }
-            for &d in deps {
-                let (dependency, kind) = edge(d);
-                spec = spec.depends_on_kind(kind, [dependency]);
-            }
-            (format!("{:?}", q.submit(spec)), None)
-        }
-        Op::AddDeps(job, kind, deps) => {
-            let deps: Vec<JobId> = deps.iter().map(|&d| JobId(d)).collect();
-            let kind = KINDS[usize::from(*kind)];
-            (
-                format!("{:?}", q.add_dependencies_of_kind(JobId(*job), kind, &deps)),
-                None,
-            )
-        }
-        Op::Claim(runner) => {
-            let claim = q.claim(RunnerType(*runner));
-            (format!("{claim:?}"), claim)
-        }
-        Op::ClaimWait(runner) => {
-            let claim = q.claim_wait(RunnerType(*runner), Duration::ZERO);
-            (format!("{claim:?}"), claim.ok())
-        }
-        Op::Start(r) => (format!("{:?}", q.start(&resolve(r, issued))), None),
-        Op::Complete(r, success) => {
-            let outcome = if *success {
-                dagqueue::Outcome::Success
-            } else {
-                dagqueue::Outcome::Failure
-            };
-            (
-                format!("{:?}", q.complete(resolve(r, issued), outcome)),
-                None,
-            )
-        }
-        Op::Fail(r, reason) => {
-            let reason = ["", "out of memory", "\u{e9}\u{e9}"][usize::from(*reason)];
-            (format!("{:?}", q.fail(resolve(r, issued), reason)), None)
-        }
-        Op::Cancel(job) => (format!("{:?}", q.cancel(JobId(*job))), None),
-        Op::Reprioritize(job, p) => (
-            format!(
-                "{:?}",
-                q.reprioritize(JobId(*job), Priority::from_level(*p).unwrap())
-            ),
-            None,
-        ),
-        Op::Capacity(c, n) => (
-            format!("{:?}", q.set_cluster_capacity(ClusterId(*c), *n)),
-            None,
-        ),
-        Op::Pause(c) => (format!("{:?}", q.pause_cluster(ClusterId(*c))), None),
-        Op::Resume(c) => (format!("{:?}", q.resume_cluster(ClusterId(*c))), None),
-        Op::SetResources(c, n) => (
-            format!(
-                "{:?}",
-                q.set_cluster_resources(ClusterId(*c), resources(*n))
-            ),
-            None,
-        ),
-        Op::Prune => (format!("{:?}", q.prune_finished()), None),
-        Op::Query(job) => {
-            let job = JobId(*job);
-            (
-                format!(
-                    "{:?} {:?} {:?}",
-                    q.job(job),
-                    q.state(job),
-                    q.dependencies_satisfied(job)
-                ),
-                None,
-            )
-        }
-        Op::Preview(runner) => (format!("{:?}", preview_sets(q, RunnerType(*runner))), None),
-        Op::Status => (format!("{:?}", comparable_status(q)), None),
-    }
-}
-
-/// Everything compared at the end.
-fn final_state(q: &dyn Scheduler) -> String {
-    let views: Vec<_> = (0..IDS + 2).map(|id| q.job(JobId(id))).collect();
-    let satisfied: Vec<_> = (0..IDS + 2)
-        .map(|id| q.dependencies_satisfied(JobId(id)))
-        .collect();
-    let previews: Vec<_> = (0..RUNNERS)
-        .map(|r| preview_sets(q, RunnerType(r)))
-        .collect();
-    format!(
-        "views {views:?}\nsatisfied {satisfied:?}\nstatus {:?}\npreviews {previews:?}",
-        comparable_status(q)
-    )
-}
-
+/// Every implementation built from `config`, compared by
+/// `harness::differential::check`: results after every operation, the final
+/// views, dependency checks, status and previews, and that each status
+/// counts exactly the jobs that exist.
 fn check(config: QueueConfig, ops: &[Op]) -> Result<(), TestCaseError> {
     let queues = impls(config);
-    let (reference_name, reference) = &queues[0];
-    // The claims each queue handed out (a claim is one queue's: the others
-    // would find it stale), in the same order for all.
-    let mut issued: Vec<Vec<Claim>> = vec![Vec::new(); queues.len()];
-    for (step, op) in ops.iter().enumerate() {
-        let (expected, claim) = apply(&**reference, op, &issued[0]);
-        issued[0].extend(claim);
-        for (index, (name, q)) in queues.iter().enumerate().skip(1) {
-            let (got, claim) = apply(&**q, op, &issued[index]);
-            issued[index].extend(claim);
-            prop_assert_eq!(
-                &expected,
-                &got,
-                "step {} {:?}: {} vs {}",
-                step,
-                op,
-                reference_name,
-                name
-            );
-        }
-    }
-    let expected = final_state(&**reference);
-    for (name, q) in &queues[1..] {
-        prop_assert_eq!(
-            &expected,
-            &final_state(&**q),
-            "final state: {} vs {}",
-            reference_name,
-            name
-        );
-    }
-    // Internal consistency: the status counts exactly the jobs that exist.
-    for (name, q) in &queues {
-        let known = (0..IDS + 2).filter(|&id| q.job(JobId(id)).is_ok()).count();
-        prop_assert_eq!(q.status().by_state.total(), known, "{}", name);
-    }
-    Ok(())
+    let queues: Vec<(&str, &dyn Scheduler)> =
+        queues.iter().map(|(name, q)| (*name, &**q)).collect();
+    differential::check(&queues, ops, 0).map_err(TestCaseError::fail)
 }
 
 fn cases() -> u32 {
@@ -369,24 +125,7 @@ fn config_strategy() -> impl Strategy<Value = (u32, bool, bool)> {
 fn built(
     (default_capacity, fair_share, declared_only): (u32, bool, bool),
 ) -> Result<Option<QueueConfig>, TestCaseError> {
-    let config = dagqueue::JobQueue::builder()
-        .default_capacity(default_capacity)
-        .fair_share(fair_share)
-        .declared_clusters_only(declared_only)
-        .config();
-    let valid = (1..=MAX_CAPACITY).contains(&default_capacity);
-    match config {
-        Ok(config) => {
-            prop_assert!(valid, "accepted default capacity {}", default_capacity);
-            prop_assert_eq!(config.default_capacity(), default_capacity);
-            Ok(Some(config))
-        }
-        Err(error) => {
-            prop_assert!(!valid, "rejected default capacity {}", default_capacity);
-            prop_assert_eq!(error, Error::InvalidDefaultCapacity(default_capacity));
-            Ok(None)
-        }
-    }
+    differential::built(default_capacity, fair_share, declared_only).map_err(TestCaseError::fail)
 }
 
 proptest! {
@@ -421,6 +160,8 @@ fn implementations_agree_on_a_fixed_sequence() {
         user,
         retries: 1,
         cores,
+        lease: 0,
+        delay: 0,
     };
     let ops = vec![
         Op::SetResources(1, 4),
@@ -472,6 +213,8 @@ fn implementations_agree_on_start_after_cancel_request() {
             user: 0,
             retries: 0,
             cores: 0,
+            lease: 0,
+            delay: 0,
         },
         Op::Claim(0),
         Op::Start(ClaimRef::Issued(0)),

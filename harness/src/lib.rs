@@ -7,6 +7,8 @@
 //! * [`baseline`]: the same operations behind one `std` or `parking_lot`
 //!   mutex, the reference the lock-free queue is tested and measured against;
 //! * [`audit`]: an event log of a concurrent run and a verifier that replays it;
+//! * [`differential`]: operation sequences applied to several queues with
+//!   every result compared (tests/differential.rs and the fuzz target);
 //! * [`linearizability`]: a history recorder, a linearizability checker and
 //!   the queue's sequential specification;
 //! * [`workload`]: the main job's layered DAG workload;
@@ -15,6 +17,7 @@
 
 pub mod audit;
 pub mod baseline;
+pub mod differential;
 pub mod linearizability;
 pub mod rng;
 mod scheduler;
