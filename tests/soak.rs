@@ -754,12 +754,18 @@ fn on_claimed(shared: &Shared, q: &Queue, claim: &Claim<Payload>) {
     let p = claim.payload();
     record_claim(shared, claim, shared.fire(Fault::RecordClaimTwice));
     check_dependencies(shared, q, &p.wave, p.index as usize);
-    if shared.fire(Fault::RunUnreleasedJob) {
-        // Run a job of the newest wave that nobody was handed.
+    if shared.fault == Fault::RunUnreleasedJob && !shared.fault_fired.load(Ordering::SeqCst) {
+        // Run a job of the newest wave that nobody was handed: once, at the
+        // first claim that finds such a job still waiting for a dependency
+        // (a job whose dependencies happen to be done would prove nothing).
         let newest = shared.newest.lock().clone();
         if let Some(wave) = newest {
             let last = wave.plans.len() - 1;
-            check_dependencies(shared, q, &wave, last);
+            if q.state(wave.job(last)) == Ok(JobState::Waiting)
+                && !shared.fault_fired.swap(true, Ordering::SeqCst)
+            {
+                check_dependencies(shared, q, &wave, last);
+            }
         }
     }
     if let Some(c) = counted_cluster(claim) {
