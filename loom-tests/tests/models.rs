@@ -1509,3 +1509,28 @@ fn m28_negative_note_after_end_is_caught() {
         }))
     });
 }
+
+// ---------------------------------------------------------------- model 33
+
+/// Model 33: two claimers race for one job on a cluster of capacity 2:
+/// both may reserve a slot, one takes the job, and the other gives its
+/// reservation back (a leaked reservation would shrink the cluster for
+/// good: no test or model saw one before).
+#[test]
+fn m33_a_claim_that_finds_no_job_returns_its_reservation() {
+    model(3, || {
+        let q = queue();
+        q.set_cluster_capacity(ClusterId(0), 2).unwrap();
+        q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)))
+            .unwrap();
+        let q1 = Arc::clone(&q);
+        let t = thread::spawn(move || q1.claim(R).map(|c| c.job()));
+        let mine = q.claim(R).map(|c| c.job());
+        let theirs = t.join().unwrap();
+        assert_eq!(
+            usize::from(mine.is_some()) + usize::from(theirs.is_some()),
+            1
+        );
+        assert_cluster_counts(&q, ClusterId(0), &[1]);
+    });
+}
