@@ -1,6 +1,7 @@
 //! Identifiers chosen by the caller: jobs, runner types, clusters, users.
 
 use core::fmt;
+use core::hash::{BuildHasherDefault, Hasher};
 /// A job's identifier, chosen by the caller (usually a database row id).
 ///
 /// ```
@@ -61,3 +62,34 @@ impl fmt::Display for ClusterId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UserId(pub u32);
+
+/// Hashes the crate's integer ids with one multiply (Fx-style) instead
+/// of SipHash: ids come from the caller's own database, not from an
+/// adversary, and the multiply spreads them over dashmap's shard bits.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+    #[inline]
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// A `HashMap` keyed by job id with [`IdHasher`] (a batch's index of its
+/// own jobs).
+pub(crate) type IdMap<V> = std::collections::HashMap<JobId, V, BuildHasherDefault<IdHasher>>;

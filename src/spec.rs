@@ -635,6 +635,16 @@ impl<T> JobSpec<T> {
         }
     }
 
+    /// Its delay if it were submitted now: reads the clock only for a
+    /// spec that names an instant (most name none).
+    pub(crate) fn delay_from_now(&self) -> Duration {
+        match self.options.not_before {
+            None => Duration::ZERO,
+            Some(NotBefore::Delay(delay)) => delay,
+            Some(NotBefore::At(at)) => at.saturating_duration_since(Instant::now()),
+        }
+    }
+
     /// Its retries wait by `backoff` (overriding the queue's).
     ///
     /// ```
@@ -726,7 +736,7 @@ impl<T> JobSpec<T> {
         if let Some(lease) = self.options.lease {
             check_lease(lease)?;
         }
-        let delay = self.get_delay(Instant::now());
+        let delay = self.delay_from_now();
         if delay > MAX_DELAY {
             return Err(Error::InvalidDelay(delay));
         }

@@ -12,6 +12,7 @@
 //! * [`linearizability`]: a history recorder, a linearizability checker and
 //!   the queue's sequential specification;
 //! * [`workload`]: the main job's layered DAG workload;
+//! * [`workflow`]: real-shaped (Montage-like) workflow graphs, edge-heavy;
 //! * [`rng`]: the one seeded generator every test, bench and workload uses.
 #![deny(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod differential;
 pub mod linearizability;
 pub mod rng;
 mod scheduler;
+pub mod workflow;
 pub mod workload;
 
 pub use scheduler::{Claim, Scheduler};

@@ -122,6 +122,9 @@ pub trait Scheduler: Send + Sync {
     /// `TooManyDependencies`, `TooManyRetries`.
     fn submit(&self, spec: JobSpec) -> Result<JobId, Error>;
 
+    /// Adds a batch of jobs, all or nothing ([`JobQueue::submit_many`]).
+    fn submit_many(&self, specs: Vec<JobSpec>) -> Result<(), Error>;
+
     /// Adds dependencies to a job that is still `Waiting` or `Pending`.
     /// Dependencies it already has are ignored; completed ones are recorded
     /// only. If any new one is unfinished, a `Pending` job goes back to
@@ -261,6 +264,9 @@ pub trait Scheduler: Send + Sync {
 impl Scheduler for JobQueue {
     fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
         JobQueue::submit(self, spec)
+    }
+    fn submit_many(&self, specs: Vec<JobSpec>) -> Result<(), Error> {
+        JobQueue::submit_many(self, specs)
     }
     fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
         JobQueue::add_dependencies(self, job, dependencies)

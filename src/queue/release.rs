@@ -132,15 +132,17 @@ impl<T> JobQueue<T> {
 
     /// Registers `job` as a dependent of each of `dependencies` (with the
     /// kind of each edge).
-    pub(super) fn register_dependent(
+    pub(super) fn register_dependent<'a>(
         &self,
         job: &Arc<Job<T>>,
-        dependencies: &[(Arc<Job<T>>, DependencyKind)],
-    ) {
+        dependencies: impl IntoIterator<Item = (&'a Arc<Job<T>>, DependencyKind)>,
+    ) where
+        T: 'a,
+    {
         for (dependency, kind) in dependencies {
             let dependent = Dependent {
                 job: Arc::clone(job),
-                kind: *kind,
+                kind,
             };
             if let Err(dependent) = dependency.dependents.push(dependent) {
                 self.settle_registration(&dependent.job, dependent.kind, dependency);
@@ -152,7 +154,7 @@ impl<T> JobQueue<T> {
                     .is_some_and(JobState::is_terminal)
             {
                 // Loom negative control: the finisher counts this one too.
-                self.settle_registration(job, *kind, dependency);
+                self.settle_registration(job, kind, dependency);
             }
         }
     }

@@ -316,6 +316,9 @@ impl<K: Eq + Hash, V: Clone> LockedMap<K, V> {
             }
         }
     }
+    pub(crate) fn contains_key(&self, key: &K) -> bool {
+        self.0.lock().unwrap().contains_key(key)
+    }
     pub(crate) fn remove(&self, key: &K) {
         self.0.lock().unwrap().remove(key);
     }

@@ -139,36 +139,10 @@ pub(crate) type Snapshot<T> = arc_swap::ArcSwapOption<T>;
 // stand-in offers). Values are cheap to clone (`Arc`s), and no method hands
 // out a guard, so no caller can hold a shard lock by mistake.
 
+use crate::ids::IdHasher;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
-
-/// Hashes the crate's integer ids with one multiply (Fx-style) instead
-/// of SipHash: ids come from the caller's own database, not from an
-/// adversary, and the multiply spreads them over dashmap's shard bits.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-    #[inline]
-    fn write_u32(&mut self, value: u32) {
-        self.write_u64(u64::from(value));
-    }
-    #[inline]
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
+use std::hash::{BuildHasherDefault, Hash};
 
 pub(crate) struct ShardedMap<K, V>(DashMap<K, V, BuildHasherDefault<IdHasher>>);
 
@@ -214,6 +188,10 @@ impl<K: Eq + Hash + Clone, V: Clone> ShardedMap<K, V> {
                 slot.insert(value);
             }
         }
+    }
+    #[inline]
+    pub(crate) fn contains_key(&self, key: &K) -> bool {
+        self.0.contains_key(key)
     }
     pub(crate) fn remove(&self, key: &K) {
         self.0.remove(key);

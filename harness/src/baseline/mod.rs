@@ -198,6 +198,10 @@ impl<L: Lock> Scheduler for MutexQueue<L> {
         self.with(|state| state.submit(spec))
     }
 
+    fn submit_many(&self, specs: Vec<JobSpec>) -> Result<(), Error> {
+        self.with(|state| state.submit_many(specs))
+    }
+
     fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
         self.with(|state| state.add_dependencies(job, DependencyKind::AfterSuccess, dependencies))
     }
@@ -366,6 +370,9 @@ macro_rules! baseline_queue {
         impl Scheduler for $name {
             fn submit(&self, spec: JobSpec) -> Result<JobId, Error> {
                 self.0.submit(spec)
+            }
+            fn submit_many(&self, specs: Vec<JobSpec>) -> Result<(), Error> {
+                self.0.submit_many(specs)
             }
             fn add_dependencies(&self, job: JobId, dependencies: &[JobId]) -> Result<(), Error> {
                 self.0.add_dependencies(job, dependencies)

@@ -555,6 +555,94 @@ impl State {
 
     // ---------------------------------------------------------------- ops
 
+    /// All or nothing: every check first (in `JobQueue::submit_many`'s
+    /// order: each spec's own checks in batch order, then dependencies in
+    /// batch order, then cycles inside the batch), then each job submitted
+    /// in a topological order of the batch's edges (the batch order when
+    /// it is one; otherwise Kahn's, first-in first-out from batch order).
+    pub(super) fn submit_many(&mut self, specs: Vec<JobSpec>) -> Result<(), Error> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let mut positions: HashMap<JobId, usize> = HashMap::new();
+        for (position, spec) in specs.iter().enumerate() {
+            spec.validate()?;
+            let id = spec.id();
+            if positions.insert(id, position).is_some() || self.jobs.contains_key(&id) {
+                return Err(Error::DuplicateJob(id));
+            }
+            if let Some(cluster) = spec.get_cluster() {
+                self.check_cluster_named(cluster)?;
+            }
+        }
+        // In-batch dependencies of each spec, by position.
+        let mut inside: Vec<Vec<usize>> = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let mut mine = Vec::new();
+            for dependency in spec.dependencies() {
+                match positions.get(dependency) {
+                    Some(&at) => mine.push(at),
+                    None if self.jobs.contains_key(dependency) => {}
+                    None => {
+                        return Err(Error::UnknownDependency {
+                            job: spec.id(),
+                            dependency: *dependency,
+                        })
+                    }
+                }
+            }
+            inside.push(mine);
+        }
+        let n = specs.len();
+        let order: Vec<usize> = if (0..n).all(|p| inside[p].iter().all(|&at| at < p)) {
+            (0..n).collect()
+        } else {
+            let mut waiting: Vec<usize> = inside.iter().map(Vec::len).collect();
+            let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+            for (position, mine) in inside.iter().enumerate() {
+                for &at in mine {
+                    dependents[at].push(position);
+                }
+            }
+            let mut ready: VecDeque<usize> = (0..n).filter(|&p| waiting[p] == 0).collect();
+            let mut order = Vec::with_capacity(n);
+            while let Some(position) = ready.pop_front() {
+                order.push(position);
+                for &dependent in &dependents[position] {
+                    waiting[dependent] -= 1;
+                    if waiting[dependent] == 0 {
+                        ready.push_back(dependent);
+                    }
+                }
+            }
+            if order.len() < n {
+                let mut walked = vec![false; n];
+                let mut current = (0..n).find(|&p| waiting[p] > 0).unwrap_or(0);
+                loop {
+                    walked[current] = true;
+                    let next = *inside[current]
+                        .iter()
+                        .find(|&&at| waiting[at] > 0)
+                        .expect("a waiting job waits on a waiting dependency");
+                    if walked[next] {
+                        return Err(Error::DependencyCycle {
+                            job: specs[current].id(),
+                            dependency: specs[next].id(),
+                        });
+                    }
+                    current = next;
+                }
+            }
+            order
+        };
+        let mut specs: Vec<Option<JobSpec>> = specs.into_iter().map(Some).collect();
+        for position in order {
+            let spec = specs[position].take().expect("each position once");
+            self.submit(spec).expect("checked above");
+        }
+        Ok(())
+    }
+
     pub(super) fn submit(&mut self, spec: JobSpec) -> Result<JobId, Error> {
         if self.closed {
             return Err(Error::Closed);

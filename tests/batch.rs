@@ -1,0 +1,353 @@
+//! `submit_many`: a batch of jobs, all or nothing. Every implementation
+//! gets the same batches: good ones in any order run each job after its
+//! dependencies; a bad spec anywhere returns the exact typed error and
+//! leaves the queue as it was (the snapshot of `tests/bad_input.rs`);
+//! racing batches and submits admit each id once, with exact counts.
+
+mod common;
+
+use common::*;
+use dagqueue::{
+    ClusterId, DependencyKind, Error, JobId, JobSpec, JobState, Outcome, RunnerType, MAX_RETRIES,
+};
+use harness::workflow::Workflow;
+use harness::Scheduler;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+const R0: RunnerType = RunnerType(0);
+
+/// The workflow's jobs as specs, ids offset by `base`.
+fn workflow_specs(graph: &Workflow, base: u64) -> Vec<JobSpec> {
+    graph
+        .dependencies
+        .iter()
+        .enumerate()
+        .map(|(id, deps)| {
+            JobSpec::new(JobId(base + id as u64)).depends_on(deps.iter().map(|&d| JobId(base + d)))
+        })
+        .collect()
+}
+
+/// Runs everything claimable; each job's completion rank by id.
+fn completion_ranks(queue: &dyn Scheduler) -> HashMap<JobId, usize> {
+    run_all(queue, R0)
+        .into_iter()
+        .enumerate()
+        .map(|(rank, job)| (job, rank))
+        .collect()
+}
+
+#[test]
+fn a_batch_in_any_order_runs_every_job_once_after_its_dependencies() {
+    let graph = Workflow::montage_like(scale(2_000, 200), 11);
+    each_round(3, config(), |queue, round| {
+        let mut specs = workflow_specs(&graph, 0);
+        if round > 0 {
+            // Shuffled (a fixed shuffle a round): dependents before their
+            // dependencies.
+            let mut rng = Rng::new(round as u64);
+            for i in (1..specs.len()).rev() {
+                specs.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+        queue.submit_many(specs).unwrap();
+        let ranks = completion_ranks(queue);
+        assert_eq!(ranks.len(), graph.len(), "every job ran exactly once");
+        for (id, deps) in graph.dependencies.iter().enumerate() {
+            let mine = ranks[&JobId(id as u64)];
+            for &d in deps {
+                assert!(
+                    ranks[&JobId(d)] < mine,
+                    "job {id} ran before its dependency {d}"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn a_batch_starts_each_job_as_one_submit_would() {
+    each_impl(config(), |queue| {
+        queue.submit(JobSpec::new(JobId(1))).unwrap();
+        queue.submit(JobSpec::new(JobId(2))).unwrap();
+        let failed = queue.claim(R0).unwrap();
+        queue.complete(failed, Outcome::Failure).unwrap();
+        queue
+            .submit_many(vec![
+                JobSpec::new(JobId(12)).depends_on([JobId(11)]),
+                JobSpec::new(JobId(11)).depends_on([JobId(2)]),
+                JobSpec::new(JobId(13)).depends_on([JobId(1)]),
+                JobSpec::new(JobId(14))
+                    .depends_on_kind(DependencyKind::AfterAny, [JobId(1), JobId(12)]),
+                JobSpec::new(JobId(15)),
+            ])
+            .unwrap();
+        let state = |id| queue.state(JobId(id)).unwrap();
+        assert_eq!(state(11), JobState::Waiting);
+        assert_eq!(state(12), JobState::Waiting);
+        // Job 1 failed: its AfterSuccess dependent fails at once.
+        assert_eq!(state(13), JobState::Failed);
+        assert_eq!(state(14), JobState::Waiting);
+        assert_eq!(state(15), JobState::Pending);
+        let ran = run_all(queue, R0);
+        assert_eq!(ran, ids([2, 15, 11, 12, 14]));
+    });
+}
+
+#[test]
+fn an_empty_batch_is_accepted_and_changes_nothing() {
+    each_impl(config(), |queue| {
+        let before = snapshot(queue, &ids(1..=3));
+        queue.submit_many(Vec::new()).unwrap();
+        assert_eq!(snapshot(queue, &ids(1..=3)), before);
+    });
+}
+
+/// A queue with jobs 1 (pending), 2 (running), 3 (completed), 4 (waiting
+/// on 1), on declared clusters only (cluster 1 declared).
+fn fixture(queue: &dyn Scheduler) {
+    queue.set_cluster_capacity(ClusterId(1), 4).unwrap();
+    queue
+        .submit(JobSpec::new(JobId(2)).cluster(ClusterId(1)))
+        .unwrap();
+    let running = queue.claim(R0).unwrap();
+    queue.start(&running).unwrap();
+    queue.submit(JobSpec::new(JobId(3))).unwrap();
+    let completed = queue.claim(R0).unwrap();
+    queue.complete(completed, Outcome::Success).unwrap();
+    queue.submit(JobSpec::new(JobId(1))).unwrap();
+    queue
+        .submit(JobSpec::new(JobId(4)).depends_on([JobId(1)]))
+        .unwrap();
+}
+
+/// Batch ids the bad batches use (10..=14), and the fixture's.
+fn watched() -> Vec<JobId> {
+    ids(1..=14)
+}
+
+/// A good batch of five (10..=14) over the fixture, with `bad` put at
+/// `at` (replacing the job there).
+fn batch_with(bad: JobSpec, at: usize) -> Vec<JobSpec> {
+    let mut batch = vec![
+        JobSpec::new(JobId(10)).depends_on([JobId(1), JobId(3)]),
+        JobSpec::new(JobId(11)).depends_on([JobId(10)]),
+        JobSpec::new(JobId(12)).cluster(ClusterId(1)),
+        JobSpec::new(JobId(13)).depends_on([JobId(11), JobId(12)]),
+        JobSpec::new(JobId(14)),
+    ];
+    batch[at] = bad;
+    batch
+}
+
+#[test]
+fn bad_input_anywhere_rejects_the_whole_batch_and_changes_nothing() {
+    let declared = config_with(|b| b.declared_clusters_only(true));
+    let cases: Vec<(&str, Vec<JobSpec>, Error)> = vec![
+        (
+            "duplicate of a queued job",
+            batch_with(JobSpec::new(JobId(4)), 4),
+            Error::DuplicateJob(JobId(4)),
+        ),
+        (
+            "id named twice in the batch",
+            batch_with(JobSpec::new(JobId(10)), 4),
+            Error::DuplicateJob(JobId(10)),
+        ),
+        (
+            "unknown dependency",
+            batch_with(JobSpec::new(JobId(14)).depends_on([JobId(99)]), 4),
+            Error::UnknownDependency {
+                job: JobId(14),
+                dependency: JobId(99),
+            },
+        ),
+        (
+            "self dependency",
+            batch_with(JobSpec::new(JobId(14)).depends_on([JobId(14)]), 4),
+            Error::SelfDependency(JobId(14)),
+        ),
+        (
+            "too many retries",
+            batch_with(JobSpec::new(JobId(12)).max_retries(MAX_RETRIES + 1), 2),
+            Error::TooManyRetries(MAX_RETRIES + 1),
+        ),
+        (
+            "undeclared cluster",
+            batch_with(JobSpec::new(JobId(14)).cluster(ClusterId(7)), 4),
+            Error::UnknownCluster(ClusterId(7)),
+        ),
+        (
+            "two-job cycle inside the batch",
+            batch_with(JobSpec::new(JobId(10)).depends_on([JobId(13)]), 0),
+            // Kahn leaves 10, 11, 13 waiting; the walk from 10 goes
+            // 10 → 13 → 11 → 10.
+            Error::DependencyCycle {
+                job: JobId(11),
+                dependency: JobId(10),
+            },
+        ),
+    ];
+    for (what, batch, expected) in cases {
+        each_impl(declared, |queue| {
+            let _context = Context(what.to_string());
+            fixture(queue);
+            let before = snapshot(queue, &watched());
+            assert_eq!(queue.submit_many(batch.clone()), Err(expected.clone()));
+            assert_eq!(snapshot(queue, &watched()), before, "{what}: queue changed");
+            // The same batch, repaired, is accepted whole.
+            let repaired = batch_with(JobSpec::new(JobId(14)), 4);
+            let repaired = if what.contains("cycle") || what.contains("retries") {
+                batch_with(
+                    JobSpec::new(JobId(if what.contains("cycle") { 10 } else { 12 })),
+                    if what.contains("cycle") { 0 } else { 2 },
+                )
+            } else {
+                repaired
+            };
+            queue.submit_many(repaired).unwrap();
+            for id in 10..=14 {
+                assert!(queue.state(JobId(id)).is_ok(), "{what}: job {id} missing");
+            }
+        });
+    }
+}
+
+#[test]
+fn a_cycle_error_names_an_edge_on_the_cycle() {
+    // A longer cycle behind a chain: 20 → 21 → 22 → 23 → 21.
+    let batch = vec![
+        JobSpec::new(JobId(20)).depends_on([JobId(21)]),
+        JobSpec::new(JobId(21)).depends_on([JobId(22)]),
+        JobSpec::new(JobId(22)).depends_on([JobId(23)]),
+        JobSpec::new(JobId(23)).depends_on([JobId(21)]),
+        JobSpec::new(JobId(24)),
+    ];
+    each_impl(config(), |queue| {
+        let Err(Error::DependencyCycle { job, dependency }) = queue.submit_many(batch.clone())
+        else {
+            panic!("a cycle must be refused");
+        };
+        let on_cycle = [(21, 22), (22, 23), (23, 21)];
+        assert!(
+            on_cycle.contains(&(job.0, dependency.0)),
+            "{job} → {dependency} is not an edge of the cycle"
+        );
+        assert_eq!(queue.state(JobId(24)), Err(Error::UnknownJob(JobId(24))));
+    });
+}
+
+#[test]
+fn a_closed_queue_refuses_a_batch() {
+    each_impl(config(), |queue| {
+        queue.close();
+        assert_eq!(
+            queue.submit_many(vec![JobSpec::new(JobId(1))]),
+            Err(Error::Closed)
+        );
+        assert_eq!(queue.state(JobId(1)), Err(Error::UnknownJob(JobId(1))));
+    });
+}
+
+#[test]
+fn racing_batches_with_one_shared_id_admit_exactly_one_whole_batch() {
+    // Two batches of 50 share id 1,000; each other id is its own.
+    each_round(rounds(50), config(), |queue, _| {
+        let results = race(2, |thread| {
+            let base = 1 + thread as u64 * 100;
+            let mut batch: Vec<JobSpec> = (base..base + 49)
+                .map(|id| JobSpec::new(JobId(id)))
+                .collect();
+            batch.push(JobSpec::new(JobId(1_000)).depends_on([JobId(base)]));
+            queue.submit_many(batch)
+        });
+        let admitted: Vec<usize> = (0..2).filter(|&t| results[t].is_ok()).collect();
+        assert_eq!(admitted.len(), 1, "{results:?}");
+        let loser = 1 - admitted[0];
+        assert_eq!(results[loser], Err(Error::DuplicateJob(JobId(1_000))));
+        let base = 1 + loser as u64 * 100;
+        for id in base..base + 49 {
+            assert_eq!(
+                queue.state(JobId(id)),
+                Err(Error::UnknownJob(JobId(id))),
+                "a rejected batch left job {id}"
+            );
+        }
+        assert_eq!(run_all(queue, R0).len(), 50);
+        // Nothing of the loser is left reserved either: its ids are free.
+        queue
+            .submit_many(
+                (base..base + 49)
+                    .map(|id| JobSpec::new(JobId(id)))
+                    .collect(),
+            )
+            .unwrap();
+        assert_eq!(run_all(queue, R0).len(), 49);
+    });
+}
+
+#[test]
+fn batches_submitted_while_workers_drain_run_every_job_once_in_dependency_order() {
+    let batches = scale(40, 4);
+    let graph = Workflow::montage_like(200, 3);
+    let queue = job_queue(config());
+    let done = AtomicU64::new(0);
+    let total = (2 * batches * graph.len()) as u64;
+    // Sequence numbers by job: when its `complete` was called, when its
+    // `claim` returned.
+    let finished: Mutex<HashMap<JobId, u64>> = Mutex::new(HashMap::new());
+    let claimed_at: Mutex<HashMap<JobId, u64>> = Mutex::new(HashMap::new());
+    let clock = AtomicU64::new(0);
+    race(4, |thread| {
+        if thread < 2 {
+            for b in 0..batches {
+                let base = ((thread * batches + b) * graph.len()) as u64;
+                let mut specs = workflow_specs(&graph, base);
+                specs.reverse(); // dependents first: Kahn's order
+                queue.submit_many(specs).unwrap();
+            }
+        } else {
+            while done.load(Ordering::SeqCst) < total {
+                let Some(claim) = queue.claim(R0) else {
+                    std::thread::yield_now();
+                    continue;
+                };
+                let job = claim.job();
+                let at = clock.fetch_add(1, Ordering::SeqCst);
+                assert!(
+                    claimed_at.lock().unwrap().insert(job, at).is_none(),
+                    "{job} claimed twice"
+                );
+                queue.start(&claim).unwrap();
+                // Stamped before the call: a dependent claimed (stamped
+                // after `claim` returned) must come later.
+                let at = clock.fetch_add(1, Ordering::SeqCst);
+                finished.lock().unwrap().insert(job, at);
+                queue.complete(claim, Outcome::Success).unwrap();
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    let (finished, claimed_at) = (
+        finished.into_inner().unwrap(),
+        claimed_at.into_inner().unwrap(),
+    );
+    assert_eq!(finished.len() as u64, total, "every job completed once");
+    for batch in 0..2 * batches {
+        let base = (batch * graph.len()) as u64;
+        for (id, deps) in graph.dependencies.iter().enumerate() {
+            let claimed = claimed_at[&JobId(base + id as u64)];
+            for &d in deps {
+                assert!(
+                    finished[&JobId(base + d)] < claimed,
+                    "job {} claimed before its dependency {} completed",
+                    base + id as u64,
+                    base + d
+                );
+            }
+        }
+    }
+    assert_eq!(queue.status().metrics.completed, total);
+}
