@@ -59,6 +59,11 @@ pub struct Faults {
     /// finisher counts it too, a double decrement.
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub double_release: bool,
+    /// Publish a `submit_many` batch dependencies first: a job can then end
+    /// (a cancel) while the dependents pre-registered on it are still
+    /// reserved, unknown to the ending.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub batch_dependencies_first: bool,
     /// Release a reported attempt's cluster slot before the CAS that ends
     /// it (so a stale or duplicate report releases it too).
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
@@ -164,6 +169,14 @@ impl Faults {
     pub(crate) fn silent_finish(self) -> bool {
         #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.silent_finish;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn batch_dependencies_first(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.batch_dependencies_first;
         #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }

@@ -42,6 +42,7 @@ impl Floor {
 
 impl Engine for Floor {
     const NAME: &'static str = "Floor";
+    const BUILDS_WHOLE: bool = true;
 
     fn empty(capacity: usize) -> Floor {
         Floor {

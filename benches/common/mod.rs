@@ -205,6 +205,22 @@ impl Workload {
         Workload { jobs }
     }
 
+    /// A real-shaped, edge-heavy workflow ([`harness::workflow::Workflow::montage_like`]:
+    /// 10 stages, ~9.8 edges a task, two fan-in-heavy joins a stage).
+    pub fn montage_like(tasks: usize, seed: u64) -> Workload {
+        let graph = harness::workflow::Workflow::montage_like(tasks, seed);
+        Workload {
+            jobs: graph
+                .dependencies
+                .into_iter()
+                .map(|deps| Spec {
+                    level: 2,
+                    deps: deps.into_iter().map(|d| d as u32).collect(),
+                })
+                .collect(),
+        }
+    }
+
     /// The number of jobs.
     pub fn len(&self) -> usize {
         self.jobs.len()
@@ -234,13 +250,21 @@ pub trait Engine: Sync + Sized {
     fn step(&self) -> bool;
     /// Forgets finished jobs (no-op where nothing is kept).
     fn prune(&self) {}
+    /// Whether only [`build`](Engine::build) can hold a workload with
+    /// dependencies (the floor, whose dependents lists are fixed).
+    const BUILDS_WHOLE: bool = false;
+
+    /// Submits the whole workload (its dependencies in id order).
+    fn submit_all(&self, workload: &Workload) {
+        for (id, spec) in workload.jobs.iter().enumerate() {
+            self.submit(id as u64, spec);
+        }
+    }
 
     /// A queue holding the whole workload.
     fn build(workload: &Workload) -> Self {
         let engine = Self::empty(workload.len());
-        for (id, spec) in workload.jobs.iter().enumerate() {
-            engine.submit(id as u64, spec);
-        }
+        engine.submit_all(workload);
         engine
     }
 }
@@ -385,6 +409,54 @@ direct_engine!(
     |id| [id as u8; 64],
     JobQueue::default()
 );
+
+/// The lock-free queue, the whole workload submitted with one
+/// `submit_many` (drains as [`Lf`]).
+pub struct LfBatch(JobQueue);
+
+impl Engine for LfBatch {
+    const NAME: &'static str = "JobQueueBatch";
+    fn empty(_capacity: usize) -> Self {
+        LfBatch(JobQueue::new())
+    }
+    fn submit(&self, id: u64, spec: &Spec) {
+        self.0.submit(job_spec(id, spec)).expect("submit");
+    }
+    fn submit_all(&self, workload: &Workload) {
+        let specs = workload
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(id, spec)| job_spec(id as u64, spec));
+        self.0.submit_many(specs).expect("submit_many");
+    }
+    #[inline]
+    fn step(&self) -> bool {
+        direct_step(&self.0)
+    }
+}
+
+/// `iters` times: an empty engine (not timed) given the whole workload
+/// (timed: for the queues, building every spec and submitting it; for the
+/// floor, building its arrays), then dropped (not timed); the summed
+/// submit times.
+pub fn timed_submits<E: Engine>(workload: &Workload, iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let engine = E::empty(workload.len());
+        let start = Instant::now();
+        let engine = if E::BUILDS_WHOLE {
+            drop(engine);
+            E::build(workload)
+        } else {
+            engine.submit_all(workload);
+            engine
+        };
+        total += start.elapsed();
+        drop(engine);
+    }
+    total
+}
 
 /// The lock-free queue with one subscriber attached to its event stream,
 /// a thread that receives every event (blocking `recv`) while the bench

@@ -1534,3 +1534,58 @@ fn m33_a_claim_that_finds_no_job_returns_its_reservation() {
         assert_cluster_counts(&q, ClusterId(0), &[1]);
     });
 }
+
+// ---------------------------------------------------------------- model 34
+
+/// Model 34 body: a batch of job 1 and its dependent 2 is submitted while
+/// another thread cancels job 1 (which may not be published yet). The
+/// batch registers 2 on 1 before publishing either, and publishes 2
+/// first; so once the cancel finds 1, it finds 2 too, and 2 is cancelled
+/// with it. Either the cancel came first (1 unknown: both stay queued) or
+/// both end cancelled; never 2 left waiting on a cancelled job.
+fn batch_races_cancel(q: Arc<JobQueue>) {
+    let q1 = Arc::clone(&q);
+    let t = thread::spawn(move || q1.cancel(JobId(1)));
+    q.submit_many([
+        JobSpec::new(JobId(1)),
+        JobSpec::new(JobId(2)).depends_on([JobId(1)]),
+    ])
+    .unwrap();
+    let cancel = t.join().unwrap();
+    let states = (q.state(JobId(1)), q.state(JobId(2)));
+    match cancel {
+        Err(Error::UnknownJob(_)) => assert_eq!(
+            states,
+            (Ok(JobState::Pending), Ok(JobState::Waiting)),
+            "a cancel that found no job changed the batch"
+        ),
+        Ok(outcome) => {
+            assert_eq!(outcome, CancelOutcome::Cancelled);
+            assert_eq!(
+                states,
+                (Ok(JobState::Cancelled), Ok(JobState::Cancelled)),
+                "a dependent left waiting on a cancelled job"
+            );
+        }
+        Err(other) => panic!("cancel: {other:?}"),
+    }
+}
+
+#[test]
+fn m34_batch_races_cancel_of_its_dependency() {
+    model(3, || batch_races_cancel(queue()));
+}
+
+/// Negative control for model 34: a batch published dependencies first
+/// lets the cancel end job 1 while 2 is still reserved; 2 is then
+/// published waiting on a job that already ended.
+#[test]
+#[should_panic(expected = "left waiting")]
+fn m34_negative_batch_dependencies_first_is_caught() {
+    model(3, || {
+        batch_races_cancel(faulty(Faults {
+            batch_dependencies_first: true,
+            ..Faults::default()
+        }))
+    });
+}

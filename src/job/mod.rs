@@ -11,31 +11,66 @@ use crate::spec::DependencyKind;
 use crate::spec::Resources;
 use crate::sync::OnceLock;
 use crate::sync::{snapshot_load, snapshot_new, snapshot_store, Snapshot};
+use core::marker::PhantomData;
 use dependents::DependentsList;
 use lease::Timestamp;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use word::{StateWord, Word};
 
-/// One dependency edge: a weak reference to the dependency, and its kind.
+/// One dependency edge: the dependency named by id and incarnation, and the
+/// edge's kind. Not a pointer: an edge keeps nothing alive (a pruned
+/// dependency is freed at once) and costs no reference count when it is
+/// made or dropped, one of each per edge otherwise. An edge resolves
+/// through the job table (`JobQueue::resolve_edge`) to the record it was
+/// made for, and to nothing once that record is pruned, even if its id was
+/// reused since.
 pub(crate) struct DependencyRef<T> {
-    pub(crate) job: Weak<Job<T>>,
-    pub(crate) kind: DependencyKind,
+    pub(crate) id: JobId,
+    /// The incarnation above two bits of kind.
+    tagged: u64,
+    _job: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for DependencyRef<T> {
     fn clone(&self) -> Self {
-        DependencyRef {
-            job: Weak::clone(&self.job),
-            kind: self.kind,
-        }
+        *self
     }
 }
 
+impl<T> Copy for DependencyRef<T> {}
+
 impl<T> DependencyRef<T> {
-    pub(crate) fn to(job: &Arc<Job<T>>, kind: DependencyKind) -> DependencyRef<T> {
+    pub(crate) fn to(job: &Job<T>, kind: DependencyKind) -> DependencyRef<T> {
+        Self::to_parts(job.id, job.incarnation, kind)
+    }
+
+    /// An edge to the record of `id` that has (or will have) `incarnation`.
+    pub(crate) fn to_parts(id: JobId, incarnation: u64, kind: DependencyKind) -> DependencyRef<T> {
+        let kind = match kind {
+            DependencyKind::AfterSuccess => 0,
+            DependencyKind::AfterAny => 1,
+            DependencyKind::AfterFailure => 2,
+        };
+        // Incarnations count up from 1,024 a block per thread: far below 2^62.
+        debug_assert!(incarnation < 1 << 62);
         DependencyRef {
-            job: Arc::downgrade(job),
-            kind,
+            id,
+            tagged: incarnation << 2 | kind,
+            _job: PhantomData,
+        }
+    }
+
+    /// The incarnation of the record it was made for.
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.tagged >> 2
+    }
+
+    /// The edge's kind.
+    pub(crate) fn kind(&self) -> DependencyKind {
+        match self.tagged & 3 {
+            0 => DependencyKind::AfterSuccess,
+            1 => DependencyKind::AfterAny,
+            _ => DependencyKind::AfterFailure,
         }
     }
 }
@@ -45,6 +80,28 @@ impl<T> DependencyRef<T> {
 pub(crate) struct Dependent<T> {
     pub(crate) job: Arc<Job<T>>,
     pub(crate) kind: DependencyKind,
+}
+
+/// What one node of a dependents list holds: one registration (`submit`,
+/// `add_dependencies`: a node per edge), or every dependent a batch gave
+/// the job before publishing it (`submit_many`: one node for all of them,
+/// pushed while the job was still reserved, so it can never meet the seal).
+/// Boxed twice so that a node of either kind stays the size of a node
+/// holding one `Dependent` (the kind's spare values tell them apart).
+pub(crate) enum Registration<T> {
+    One(Dependent<T>),
+    Batch(Box<Box<[Dependent<T>]>>),
+}
+
+impl<T> Registration<T> {
+    /// Hands each dependent registered by it to `f`, in order.
+    #[inline]
+    pub(crate) fn for_each(self, mut f: impl FnMut(Dependent<T>)) {
+        match self {
+            Registration::One(dependent) => f(dependent),
+            Registration::Batch(dependents) => dependents.into_vec().into_iter().for_each(f),
+        }
+    }
 }
 
 /// A job's dependency list as a snapshot: replaced whole by
@@ -120,11 +177,12 @@ pub(crate) struct Job<T = ()> {
     pub(crate) resources: Resources,
     /// Its lane group; set once by `submit` before the job is published.
     pub(crate) group: OnceLock<Arc<LaneGroup<T>>>,
-    /// Its dependencies. Weak, so a pruned dependency is freed, and a new
-    /// job reusing a pruned id is never mistaken for it.
+    /// Its dependencies, by id and incarnation (`DependencyRef`): a pruned
+    /// dependency is freed, and a new job reusing a pruned id is never
+    /// mistaken for it.
     pub(crate) dependencies: Dependencies<T>,
     /// The jobs waiting on this one; sealed when it finishes.
-    pub(crate) dependents: DependentsList<Dependent<T>>,
+    pub(crate) dependents: DependentsList<Registration<T>>,
     /// What the user gave it to carry to its worker (`JobSpec::payload`);
     /// zero bytes for `()`. Last, so it changes no other field's place.
     pub(crate) payload: T,
@@ -138,10 +196,11 @@ impl<T> Job<T> {
         dependencies: Vec<DependencyRef<T>>,
         lease_millis: u32,
         faults: crate::faults::Faults,
+        incarnation: u64,
     ) -> Job<T> {
         Job {
             id: spec.id(),
-            incarnation: crate::sync::next_incarnation(),
+            incarnation,
             word: StateWord::new(word, faults),
             runner: spec.get_runner(),
             max_retries: spec.get_max_retries(),
@@ -160,16 +219,15 @@ impl<T> Job<T> {
     /// made-up claim names: see `Claim::__from_parts`). It has no lane
     /// group, so every queue takes a report of it as stale.
     pub(crate) fn detached(id: JobId, incarnation: u64, payload: T) -> Job<T> {
-        let mut job = Job::new(
+        Job::new(
             &crate::spec::JobSpec::new(id),
             payload,
             Word::reserved(crate::spec::Priority::Normal, 1),
             Vec::new(),
             0,
             crate::faults::Faults::default(),
-        );
-        job.incarnation = incarnation;
-        job
+            incarnation,
+        )
     }
 
     /// Its lane group (always set once the job is visible).
@@ -209,6 +267,11 @@ mod tests {
         // A payload adds its own size and nothing else; `()` adds nothing.
         assert_eq!(core::mem::size_of::<Job<[u8; 64]>>(), size + 64);
         assert_eq!(core::mem::size_of::<DependencyRef<()>>(), 16);
+        // A dependents-list node per edge stays as small with batches.
+        assert_eq!(
+            core::mem::size_of::<Registration<()>>(),
+            core::mem::size_of::<Dependent<()>>()
+        );
         let job = Job::new(
             &crate::spec::JobSpec::new(JobId(1)),
             (),
@@ -216,6 +279,7 @@ mod tests {
             Vec::new(),
             0,
             crate::faults::Faults::default(),
+            crate::sync::next_incarnation(),
         );
         assert!(job.dependencies.load().is_empty());
         assert!(

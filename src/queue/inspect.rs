@@ -107,17 +107,19 @@ impl<T> JobQueue<T> {
     pub fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
         let job = self.lookup(id)?;
         let dependencies = job.dependencies.load();
-        Ok(dependencies.iter().all(|edge| match edge.job.upgrade() {
-            Some(dependency) => dependency
-                .word
-                .load()
-                .state()
-                .is_some_and(|state| state.is_terminal() && edge.kind.releases(state)),
-            // Pruned and freed: it had finished; had it ended in a way the
-            // edge does not accept, this job would have ended too and nobody
-            // would ask.
-            None => true,
-        }))
+        Ok(dependencies
+            .iter()
+            .all(|edge| match self.resolve_edge(edge) {
+                Some(dependency) => dependency
+                    .word
+                    .load()
+                    .state()
+                    .is_some_and(|state| state.is_terminal() && edge.kind().releases(state)),
+                // Pruned: it had finished; had it ended in a way the
+                // edge does not accept, this job would have ended too and nobody
+                // would ask.
+                None => true,
+            }))
     }
 
     /// The pending jobs of this runner type that could be claimed now (their

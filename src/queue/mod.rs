@@ -30,7 +30,7 @@ use crate::config::{JobQueueBuilder, QueueConfig};
 use crate::error::Error;
 use crate::ids::{ClusterId, JobId, RunnerType, UserId};
 use crate::job::word::Enqueue;
-use crate::job::Job;
+use crate::job::{DependencyRef, Job};
 use crate::lanes::{AgingEntry, LaneEntry, LaneGroup, RunnerLanes};
 use crate::spec::Priority;
 use crate::sync::{
@@ -284,6 +284,13 @@ impl<T> JobQueue<T> {
 
     /// A published job (a job still being submitted is unknown).
     #[inline]
+    /// The record a dependency edge was made for, unless it was pruned.
+    fn resolve_edge(&self, edge: &DependencyRef<T>) -> Option<Arc<Job<T>>> {
+        self.jobs
+            .get_cloned(&edge.id)
+            .filter(|job| job.incarnation == edge.incarnation())
+    }
+
     fn lookup(&self, id: JobId) -> Result<Arc<Job<T>>, Error> {
         match self.jobs.get_cloned(&id) {
             Some(job) if job.word.load().state().is_some() => Ok(job),

@@ -8,7 +8,7 @@
 use super::{JobQueue, Now};
 use crate::ids::JobId;
 use crate::job::word::EndKind;
-use crate::job::{Dependent, Job};
+use crate::job::{Dependent, Job, Registration};
 use crate::spec::DependencyKind;
 use crate::view::JobState;
 use std::collections::VecDeque;
@@ -36,12 +36,14 @@ impl<T> JobQueue<T> {
         // The common case, all in one pass: a completion releasing
         // after-success dependents. Dependents to end wait in `work`.
         let mut work: VecDeque<(Dependent<T>, JobId, JobState)> = VecDeque::new();
-        job.dependents.seal_each(|dependent| {
-            if dependent.kind.releases(terminal) {
-                self.release_dependent(&dependent.job);
-            } else {
-                work.push_back((dependent, job.id, terminal));
-            }
+        job.dependents.seal_each(|registration| {
+            registration.for_each(|dependent| {
+                if dependent.kind.releases(terminal) {
+                    self.release_dependent(&dependent.job);
+                } else {
+                    work.push_back((dependent, job.id, terminal));
+                }
+            })
         });
         while let Some((dependent, dependency, terminal)) = work.pop_front() {
             let Some(ended) = self.end_by_dependency(&dependent.job, dependency, terminal) else {
@@ -49,12 +51,14 @@ impl<T> JobQueue<T> {
             };
             self.count_terminal(ended, &Now::unread());
             let id = dependent.job.id;
-            dependent.job.dependents.seal_each(|next| {
-                if next.kind.releases(ended) {
-                    self.release_dependent(&next.job);
-                } else {
-                    work.push_back((next, id, ended));
-                }
+            dependent.job.dependents.seal_each(|registration| {
+                registration.for_each(|next| {
+                    if next.kind.releases(ended) {
+                        self.release_dependent(&next.job);
+                    } else {
+                        work.push_back((next, id, ended));
+                    }
+                })
             });
         }
     }
@@ -144,8 +148,10 @@ impl<T> JobQueue<T> {
                 job: Arc::clone(job),
                 kind,
             };
-            if let Err(dependent) = dependency.dependents.push(dependent) {
-                self.settle_registration(&dependent.job, dependent.kind, dependency);
+            if let Err(registration) = dependency.dependents.push(Registration::One(dependent)) {
+                registration.for_each(|dependent| {
+                    self.settle_registration(&dependent.job, dependent.kind, dependency)
+                });
             } else if self.faults.double_release()
                 && dependency
                     .word

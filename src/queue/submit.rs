@@ -4,10 +4,11 @@
 
 use super::{not_queued, JobQueue, Now};
 use crate::error::Error;
-use crate::ids::{IdMap, JobId};
+use crate::ids::{ClusterId, IdMap, JobId, RunnerType, UserId};
 use crate::job::word::{EndKind, Enqueue, Word};
-use crate::job::{DependencyRef, Job};
-use crate::spec::{DependencyKind, JobSpec, MAX_DEPENDENCIES};
+use crate::job::{DependencyRef, Dependent, Job, Registration};
+use crate::spec::{DependencyKind, JobSpec, RetryBackoff, MAX_DEPENDENCIES};
+use crate::sync::next_incarnation;
 use crate::view::JobState;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,10 +16,15 @@ use std::time::Duration;
 
 /// A job built and reserved, not yet published: what `submit` and
 /// `submit_many` hand from their checks to `publish_staged`.
+/// Only what publishing needs is kept: a batch holds every job staged at
+/// once, and the specs (their dependency lists) are dropped as they are
+/// staged.
 struct Staged<T> {
     job: Arc<Job<T>>,
-    /// Its spec, the payload taken out (moved into the record).
-    spec: JobSpec,
+    cluster: Option<ClusterId>,
+    runner: RunnerType,
+    user: UserId,
+    retry_backoff: Option<RetryBackoff>,
     delay: Duration,
     /// How many dependency edges it waits on (besides guard and timer).
     waits: usize,
@@ -76,7 +82,7 @@ impl<T> JobQueue<T> {
             .iter()
             .map(|(dependency, kind)| DependencyRef::to(dependency, *kind))
             .collect();
-        let staged = self.stage(spec, edges);
+        let staged = self.stage(spec, edges, dependencies.len(), next_incarnation());
         if self
             .jobs
             .insert_if_absent(id, Arc::clone(&staged.job))
@@ -101,14 +107,20 @@ impl<T> JobQueue<T> {
     ///
     /// Faster than one `submit` a job for an edge-heavy graph: a dependency
     /// inside the batch is resolved from the batch itself, not looked up in
-    /// the job table.
+    /// the job table, and a job's dependents inside the batch are
+    /// registered with it all at once, before anything is published.
     ///
-    /// Jobs are published one at a time, each after its dependencies in
-    /// the batch: another thread may see (and claim) the first jobs before
-    /// the last ones are published, never a job before its dependencies.
-    /// That is, a successful batch is the same as submitting its jobs one
-    /// by one in a topological order, except that a bad one anywhere stops
-    /// them all.
+    /// Jobs are published one at a time, dependents first (a reverse
+    /// topological order of the batch's edges), so that every job of the
+    /// batch is known by the time any of its dependencies can end. Another
+    /// thread may meanwhile see a job of the batch `Waiting` while a
+    /// dependency of it in the batch is still unknown (published next);
+    /// none of the batch's jobs with a dependency in the batch can be
+    /// claimed before that dependency is published and completes, and jobs
+    /// without one may be claimed as soon as each is published. A batch
+    /// is therefore not one atomic step for an observer, only all or
+    /// nothing: it either fails before publishing anything or publishes
+    /// everything.
     ///
     /// # Errors
     /// The first error found, and then the queue is exactly as it was:
@@ -144,20 +156,23 @@ impl<T> JobQueue<T> {
     /// assert_eq!(q.state(JobId(4)), Err(Error::UnknownJob(JobId(4))));
     /// ```
     // Linearization points: each job's publishing store (as `submit`), in
-    // the publishing order. Nothing is published before every check passed
-    // and every id was reserved; a reservation that fails takes back the
-    // earlier ones (reserved ids are unknown to every operation).
+    // the publishing order (reverse topological). Nothing is published
+    // before every check passed, every record was built and linked (its
+    // dependency list set, its dependents in the batch pushed on its list as
+    // one node) and every id was reserved; a reservation that fails takes
+    // back the earlier ones (reserved ids are unknown to every operation).
+    // A job's dependents in the batch are published before it, so whoever
+    // ends it (claim and complete, cancel) settles published jobs only.
     pub fn submit_many(&self, specs: impl IntoIterator<Item = JobSpec<T>>) -> Result<(), Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
         let specs: Vec<JobSpec<T>> = specs.into_iter().collect();
-        let mut positions: IdMap<usize> = IdMap::default();
-        positions.reserve(specs.len());
+        let mut positions = Positions::for_ids(specs.iter().map(JobSpec::id));
         for (position, spec) in specs.iter().enumerate() {
             spec.validate()?;
             let id = spec.id();
-            if positions.insert(id, position).is_some() || self.jobs.contains_key(&id) {
+            if !positions.insert(id, position) || self.jobs.contains_key(&id) {
                 return Err(Error::DuplicateJob(id));
             }
             if let Some(cluster) = spec.get_cluster() {
@@ -167,31 +182,48 @@ impl<T> JobQueue<T> {
         let graph = BatchGraph::resolve(&specs, &positions, |id| self.lookup(id).ok())?;
         let order = graph.topological_order(&specs)?;
 
-        // Built in publishing order: a job's dependencies in the batch are
-        // built before it. `built[position]`: its index in `staged`.
-        let mut staged: Vec<Staged<T>> = Vec::with_capacity(specs.len());
-        let mut built = vec![0usize; specs.len()];
-        let mut stage = |position: usize, spec: JobSpec<T>, staged: &mut Vec<Staged<T>>| {
-            let edges = graph
-                .edges_of(position)
-                .iter()
-                .map(|edge| DependencyRef::to(edge.target(staged, &built), edge.kind))
-                .collect();
-            built[position] = staged.len();
-            staged.push(self.stage(spec, edges));
-        };
-        if graph.in_order {
-            // The common case: no spec moved but into its record.
-            for (position, spec) in specs.into_iter().enumerate() {
-                stage(position, spec, &mut staged);
-            }
-        } else {
-            let mut specs: Vec<Option<JobSpec<T>>> = specs.into_iter().map(Some).collect();
-            for &position in &order {
-                let spec = specs[position]
-                    .take()
-                    .expect("a topological order names each position once");
-                stage(position, spec, &mut staged);
+        // Records, in batch order, reserved and waiting on every edge, each
+        // with its dependency list: an edge names its dependency's
+        // incarnation, drawn here before any record is built.
+        let identities: Vec<(JobId, u64)> = specs
+            .iter()
+            .map(|spec| (spec.id(), next_incarnation()))
+            .collect();
+        let staged: Vec<Staged<T>> = specs
+            .into_iter()
+            .enumerate()
+            .map(|(position, spec)| {
+                let edges = graph.edges_of(position);
+                let list = edges
+                    .iter()
+                    .map(|edge| match &edge.target {
+                        BatchTarget::Queued(job) => DependencyRef::to(job, edge.kind),
+                        BatchTarget::InBatch(at) => {
+                            let (id, incarnation) = identities[*at];
+                            DependencyRef::to_parts(id, incarnation, edge.kind)
+                        }
+                    })
+                    .collect();
+                self.stage(spec, list, edges.len(), identities[position].1)
+            })
+            .collect();
+        // Linked while nobody else can see them: each one's dependents in
+        // the batch, as one node on its list.
+        for (position, job) in staged.iter().enumerate() {
+            let dependents = graph.dependents_of(position);
+            if !dependents.is_empty() {
+                let dependents: Box<[Dependent<T>]> = dependents
+                    .iter()
+                    .map(|&(dependent, kind)| Dependent {
+                        job: Arc::clone(&staged[dependent].job),
+                        kind,
+                    })
+                    .collect();
+                let pushed = job
+                    .job
+                    .dependents
+                    .push(Registration::Batch(Box::new(dependents)));
+                debug_assert!(pushed.is_ok(), "a reserved job's list is open");
             }
         }
         for (reserved, job) in staged.iter().enumerate() {
@@ -207,24 +239,39 @@ impl<T> JobQueue<T> {
                 return Err(Error::DuplicateJob(job.job.id));
             }
         }
-        for (job, &position) in staged.iter().zip(&order) {
-            let dependencies = graph
+        let forward = self.faults.batch_dependencies_first();
+        for step in 0..order.len() {
+            let position = if forward {
+                order[step] // loom negative control
+            } else {
+                order[order.len() - 1 - step]
+            };
+            // Only its dependencies already in the queue register now.
+            let outside = graph
                 .edges_of(position)
                 .iter()
-                .map(|edge| (edge.target(&staged, &built), edge.kind));
-            self.publish_staged(job, dependencies);
+                .filter_map(|edge| match &edge.target {
+                    BatchTarget::Queued(job) => Some((job, edge.kind)),
+                    BatchTarget::InBatch(_) => None,
+                });
+            self.publish_staged(&staged[position], outside);
         }
         Ok(())
     }
 
     /// Builds the record of a job about to be submitted, reserved (unknown
-    /// to every operation), waiting for its `edges`, a guard, and its
-    /// timer if it has a delay.
-    fn stage(&self, spec: JobSpec<T>, edges: Vec<DependencyRef<T>>) -> Staged<T> {
+    /// to every operation), with its dependency list `edges`, waiting for
+    /// `waits` dependencies, a guard, and its timer if it has a delay.
+    fn stage(
+        &self,
+        spec: JobSpec<T>,
+        edges: Vec<DependencyRef<T>>,
+        waits: usize,
+        incarnation: u64,
+    ) -> Staged<T> {
         // The guard (+1) keeps the job waiting until every dependency is
         // registered; a delayed job waits on one more unit, its timer.
         let delay = spec.delay_from_now();
-        let waits = edges.len();
         let timer = u64::from(!delay.is_zero());
         let word = Word::reserved(spec.get_priority(), waits as u64 + 1 + timer);
         let lease_millis = spec
@@ -239,10 +286,14 @@ impl<T> JobQueue<T> {
             edges,
             lease_millis,
             self.faults,
+            incarnation,
         ));
         Staged {
             job,
-            spec,
+            cluster: spec.get_cluster(),
+            runner: spec.get_runner(),
+            user: spec.get_user(),
+            retry_backoff: spec.get_retry_backoff(),
             delay,
             waits,
         }
@@ -260,16 +311,17 @@ impl<T> JobQueue<T> {
     {
         let Staged {
             job,
-            spec,
+            cluster,
+            runner,
+            user,
+            retry_backoff,
             delay,
             waits,
         } = staged;
         // Registered only now: a rejected submit registers nothing.
-        let cluster = spec
-            .get_cluster()
-            .map(|c| self.cluster_or_create(c, self.config.default_capacity()).0);
-        let user = self.config.fair_share().then_some(spec.get_user());
-        let group = self.lane_group(spec.get_runner(), cluster.as_ref(), user);
+        let cluster = cluster.map(|c| self.cluster_or_create(c, self.config.default_capacity()).0);
+        let user = self.config.fair_share().then_some(*user);
+        let group = self.lane_group(*runner, cluster.as_ref(), user);
         let _ = job.group.set(group);
         // Counted before it can end (see `MetricsCell::unfinished`).
         self.with_tally(|tally| tally.metrics.count_submit(tally.shared));
@@ -280,7 +332,7 @@ impl<T> JobQueue<T> {
         let now = Now::unread();
         self.transitioned(job, old, new);
 
-        if let Some(backoff) = spec.get_retry_backoff() {
+        if let Some(backoff) = *retry_backoff {
             self.retry_backoffs
                 .insert_or_replace_if(job.incarnation, backoff, |_| true);
         }
@@ -357,10 +409,9 @@ impl<T> JobQueue<T> {
             return Err(Error::NotQueued { job: id, state });
         }
         let existing = job.dependencies.load();
-        // Edges already recorded or named twice, by identity (not id: an id
-        // may have been pruned and reused).
-        let mut known: HashSet<*const Job<T>> =
-            existing.iter().map(|edge| edge.job.as_ptr()).collect();
+        // Edges already recorded or named twice, by incarnation (not id: an
+        // id may have been pruned and reused).
+        let mut known: HashSet<u64> = existing.iter().map(DependencyRef::incarnation).collect();
         // Jobs a failed cycle search already explored cannot reach `job`.
         let mut explored = HashSet::new();
         let mut new = Vec::new();
@@ -374,10 +425,10 @@ impl<T> JobQueue<T> {
                     job: id,
                     dependency,
                 })?;
-            if !known.insert(Arc::as_ptr(&resolved)) {
+            if !known.insert(resolved.incarnation) {
                 continue;
             }
-            if Self::reaches(&resolved, &job, &mut explored) {
+            if self.reaches(&resolved, &job, &mut explored) {
                 return Err(Error::DependencyCycle {
                     job: id,
                     dependency,
@@ -447,27 +498,84 @@ impl<T> JobQueue<T> {
     /// `seen` holds jobs known not to reach `target`: a search that returns
     /// false explored every descendant of what it visited, so one set serves
     /// every search for the same target.
-    pub(super) fn reaches(
-        from: &Arc<Job<T>>,
-        target: &Arc<Job<T>>,
-        seen: &mut HashSet<*const Job<T>>,
-    ) -> bool {
+    fn reaches(&self, from: &Arc<Job<T>>, target: &Job<T>, seen: &mut HashSet<u64>) -> bool {
         let mut stack = vec![Arc::clone(from)];
         while let Some(job) = stack.pop() {
-            if Arc::ptr_eq(&job, target) {
+            if job.incarnation == target.incarnation {
                 return true;
             }
-            if !seen.insert(Arc::as_ptr(&job)) {
+            if !seen.insert(job.incarnation) {
                 continue;
             }
             stack.extend(
                 job.dependencies
                     .load()
                     .iter()
-                    .filter_map(|edge| edge.job.upgrade()),
+                    .filter_map(|edge| self.resolve_edge(edge)),
             );
         }
         false
+    }
+}
+
+/// Where each id of a batch is in it. Ids drawn from a range no wider than
+/// the batch (the usual numbering of a workflow) index a flat array; other
+/// batches use a hash map.
+enum Positions {
+    /// `at[id - first]`: the position of `id`, or `usize::MAX`.
+    Dense {
+        first: u64,
+        at: Vec<usize>,
+    },
+    Sparse(IdMap<usize>),
+}
+
+impl Positions {
+    /// An empty index for a batch of these ids.
+    fn for_ids(ids: impl Iterator<Item = JobId> + Clone) -> Positions {
+        let count = ids.clone().count();
+        let (low, high) = ids.fold((u64::MAX, 0), |(low, high), id| {
+            (low.min(id.0), high.max(id.0))
+        });
+        if count > 0 && high - low < count as u64 {
+            Positions::Dense {
+                first: low,
+                at: vec![usize::MAX; (high - low + 1) as usize],
+            }
+        } else {
+            let mut map = IdMap::default();
+            map.reserve(count);
+            Positions::Sparse(map)
+        }
+    }
+
+    /// Records `id` at `position`; false if the batch already named it.
+    fn insert(&mut self, id: JobId, position: usize) -> bool {
+        match self {
+            Positions::Dense { first, at } => {
+                let slot = &mut at[(id.0 - *first) as usize];
+                let fresh = *slot == usize::MAX;
+                if fresh {
+                    *slot = position;
+                }
+                fresh
+            }
+            Positions::Sparse(map) => map.insert(id, position).is_none(),
+        }
+    }
+
+    /// The position of `id` in the batch, if it is one of the batch's.
+    #[inline]
+    fn get(&self, id: JobId) -> Option<usize> {
+        match self {
+            Positions::Dense { first, at } => {
+                id.0.checked_sub(*first)
+                    .and_then(|offset| at.get(usize::try_from(offset).ok()?))
+                    .copied()
+                    .filter(|&position| position != usize::MAX)
+            }
+            Positions::Sparse(map) => map.get(&id).copied(),
+        }
     }
 }
 
@@ -483,22 +591,15 @@ enum BatchTarget<T> {
     Queued(Arc<Job<T>>),
 }
 
-impl<T> BatchEdge<T> {
-    /// The job this edge points to: a queued one, or a batch job already
-    /// staged (`built` maps batch positions to `staged` indices).
-    fn target<'a>(&'a self, staged: &'a [Staged<T>], built: &[usize]) -> &'a Arc<Job<T>> {
-        match &self.target {
-            BatchTarget::Queued(job) => job,
-            BatchTarget::InBatch(position) => &staged[built[*position]].job,
-        }
-    }
-}
-
 /// A batch's dependency edges, resolved: every spec's edges in one flat
-/// list (`starts[i]..starts[i + 1]` are spec `i`'s), no allocation per job.
+/// list (`starts[i]..starts[i + 1]` are spec `i`'s), and the reverse edges
+/// inside the batch (each job's dependents in the batch, with the kind of
+/// the edge) in another; no allocation per job.
 struct BatchGraph<T> {
     edges: Vec<BatchEdge<T>>,
     starts: Vec<usize>,
+    dependents: Vec<(usize, DependencyKind)>,
+    dependents_starts: Vec<usize>,
     /// Whether every edge inside the batch points to an earlier position
     /// (the batch order is then a topological order).
     in_order: bool,
@@ -509,20 +610,23 @@ impl<T> BatchGraph<T> {
     /// and then the queue (`lookup`).
     fn resolve(
         specs: &[JobSpec<T>],
-        positions: &IdMap<usize>,
+        positions: &Positions,
         lookup: impl Fn(JobId) -> Option<Arc<Job<T>>>,
     ) -> Result<BatchGraph<T>, Error> {
-        let mut graph = BatchGraph {
-            edges: Vec::with_capacity(specs.iter().map(|s| s.dependencies().len()).sum()),
-            starts: Vec::with_capacity(specs.len() + 1),
-            in_order: true,
-        };
+        let n = specs.len();
+        let mut edges = Vec::with_capacity(specs.iter().map(|s| s.dependencies().len()).sum());
+        let mut starts = Vec::with_capacity(n + 1);
+        let mut in_order = true;
+        // Counts of dependents in the batch, shifted by one (made starts
+        // below).
+        let mut dependents_starts = vec![0usize; n + 1];
         for (position, spec) in specs.iter().enumerate() {
-            graph.starts.push(graph.edges.len());
+            starts.push(edges.len());
             for (dependency, kind) in spec.dependencies_with_kinds() {
-                let target = match positions.get(&dependency) {
-                    Some(&at) => {
-                        graph.in_order &= at < position;
+                let target = match positions.get(dependency) {
+                    Some(at) => {
+                        in_order &= at < position;
+                        dependents_starts[at + 1] += 1;
                         BatchTarget::InBatch(at)
                     }
                     None => {
@@ -532,15 +636,40 @@ impl<T> BatchGraph<T> {
                         })?)
                     }
                 };
-                graph.edges.push(BatchEdge { target, kind });
+                edges.push(BatchEdge { target, kind });
             }
         }
-        graph.starts.push(graph.edges.len());
-        Ok(graph)
+        starts.push(edges.len());
+        for i in 0..n {
+            dependents_starts[i + 1] += dependents_starts[i];
+        }
+        let mut fill = dependents_starts.clone();
+        let mut dependents = vec![(0, DependencyKind::AfterSuccess); dependents_starts[n]];
+        for position in 0..n {
+            for edge in &edges[starts[position]..starts[position + 1]] {
+                if let BatchTarget::InBatch(at) = edge.target {
+                    dependents[fill[at]] = (position, edge.kind);
+                    fill[at] += 1;
+                }
+            }
+        }
+        Ok(BatchGraph {
+            edges,
+            starts,
+            dependents,
+            dependents_starts,
+            in_order,
+        })
     }
 
+    /// Spec `position`'s dependency edges.
     fn edges_of(&self, position: usize) -> &[BatchEdge<T>] {
         &self.edges[self.starts[position]..self.starts[position + 1]]
+    }
+
+    /// Spec `position`'s dependents in the batch, in batch order.
+    fn dependents_of(&self, position: usize) -> &[(usize, DependencyKind)] {
+        &self.dependents[self.dependents_starts[position]..self.dependents_starts[position + 1]]
     }
 
     /// The batch positions in an order where each job comes after its
@@ -553,38 +682,20 @@ impl<T> BatchGraph<T> {
         if self.in_order {
             return Ok((0..n).collect());
         }
-        // Each job's waiting count, and its dependents in the batch (CSR).
-        let mut waiting = vec![0usize; n];
-        let mut dependents_start = vec![0usize; n + 1];
-        for (position, waits) in waiting.iter_mut().enumerate() {
-            for edge in self.edges_of(position) {
-                if let BatchTarget::InBatch(at) = edge.target {
-                    *waits += 1;
-                    dependents_start[at + 1] += 1;
-                }
-            }
-        }
-        for i in 0..n {
-            dependents_start[i + 1] += dependents_start[i];
-        }
-        let mut fill = dependents_start.clone();
-        let mut dependents = vec![0usize; dependents_start[n]];
-        for position in 0..n {
-            for edge in self.edges_of(position) {
-                if let BatchTarget::InBatch(at) = edge.target {
-                    dependents[fill[at]] = position;
-                    fill[at] += 1;
-                }
-            }
-        }
+        let mut waiting: Vec<usize> = (0..n)
+            .map(|position| {
+                self.edges_of(position)
+                    .iter()
+                    .filter(|edge| matches!(edge.target, BatchTarget::InBatch(_)))
+                    .count()
+            })
+            .collect();
         let mut ready: std::collections::VecDeque<usize> =
             (0..n).filter(|&p| waiting[p] == 0).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(position) = ready.pop_front() {
             order.push(position);
-            for &dependent in
-                &dependents[dependents_start[position]..dependents_start[position + 1]]
-            {
+            for &(dependent, _) in self.dependents_of(position) {
                 waiting[dependent] -= 1;
                 if waiting[dependent] == 0 {
                     ready.push_back(dependent);
