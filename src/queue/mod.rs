@@ -463,7 +463,8 @@ impl<T> Drop for JobQueue<T> {
     /// jobs (`Arc<Job<T>>`), and a job holds its lane group (so that a release
     /// or a retry finds its lane without a lookup): a reference cycle by
     /// design, while the queue lives. Dropping the queue empties all three
-    /// in every group, which breaks the cycles and frees every job.
+    /// in every group, which breaks the cycles and frees every job (one at
+    /// a time, however long its chain of dependents: see `Job`'s drop).
     fn drop(&mut self) {
         self.events.close();
         for lanes in self.all_runner_lanes() {

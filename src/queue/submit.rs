@@ -210,21 +210,18 @@ impl<T> JobQueue<T> {
         // Linked while nobody else can see them: each one's dependents in
         // the batch, as one node on its list.
         for (position, job) in staged.iter().enumerate() {
-            let dependents = graph.dependents_of(position);
-            if !dependents.is_empty() {
-                let dependents: Box<[Dependent<T>]> = dependents
-                    .iter()
-                    .map(|&(dependent, kind)| Dependent {
-                        job: Arc::clone(&staged[dependent].job),
-                        kind,
-                    })
-                    .collect();
-                let pushed = job
-                    .job
-                    .dependents
-                    .push(Registration::Batch(Box::new(dependents)));
-                debug_assert!(pushed.is_ok(), "a reserved job's list is open");
-            }
+            let dependent = |&(dependent, kind): &(usize, DependencyKind)| Dependent {
+                job: Arc::clone(&staged[dependent].job),
+                kind,
+            };
+            let registration = match graph.dependents_of(position) {
+                [] => continue,
+                // One node either way: the plain kind costs one allocation.
+                [one] => Registration::One(dependent(one)),
+                many => Registration::Batch(Box::new(many.iter().map(dependent).collect())),
+            };
+            let pushed = job.job.dependents.push(registration);
+            debug_assert!(pushed.is_ok(), "a reserved job's list is open");
         }
         for (reserved, job) in staged.iter().enumerate() {
             if self
