@@ -66,6 +66,19 @@ impl Row {
     }
 }
 
+impl Row {
+    /// The counter `step` adds 1 to.
+    #[inline(always)]
+    fn cell(&self, step: Step) -> &AtomicU64 {
+        match step {
+            Step::Flow(index) => &self.flows[index],
+            Step::Entered(level) => &self.entered[level],
+            Step::Left(level) => &self.left[level],
+            Step::Claim(level) => &self.claims[level],
+        }
+    }
+}
+
 /// Sums of rows: one group's totals, as jobs in each state and queued jobs
 /// of each priority.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -301,12 +314,7 @@ impl Tally {
             return false;
         };
         steps(old, new, |step| {
-            let cell = match step {
-                Step::Flow(index) => &row.flows[index],
-                Step::Entered(level) => &row.entered[level],
-                Step::Left(level) => &row.left[level],
-                Step::Claim(level) => &row.claims[level],
-            };
+            let cell = row.cell(step);
             // Only this tally's thread writes it: a plain load and store.
             // Release: see `metrics::unfinished` (free on x86).
             cell.store(
@@ -330,12 +338,7 @@ impl Tally {
 
     #[inline(always)]
     fn record(&self, row: &Row, old: Word, new: Word) {
-        steps(old, new, |step| match step {
-            Step::Flow(index) => self.bump(&row.flows[index]),
-            Step::Entered(level) => self.bump(&row.entered[level]),
-            Step::Left(level) => self.bump(&row.left[level]),
-            Step::Claim(level) => self.bump(&row.claims[level]),
-        });
+        steps(old, new, |step| self.bump(row.cell(step)));
     }
 
     /// Counts a terminal job of group `group` forgotten by pruning (a flow
