@@ -30,8 +30,8 @@ fn claim_ref() -> impl Strategy<Value = ClaimRef> {
     ]
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    let submit = (
+fn submit() -> impl Strategy<Value = Op> {
+    (
         0..IDS,
         0..5u8,
         // A dependency's kind rides in its upper bits (see `differential::edge`).
@@ -59,9 +59,15 @@ fn op() -> impl Strategy<Value = Op> {
                 lease: 0,
                 delay: 0,
             },
-        );
+        )
+}
+
+fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        8 => submit,
+        8 => submit(),
+        // Batches: dependencies inside the batch in any order, cycles and
+        // duplicates inside it included (ids are few).
+        2 => prop::collection::vec(submit(), 1..5).prop_map(Op::SubmitMany),
         2 => (any_id(), 0..3u8, prop::collection::vec(any_id(), 0..3))
             .prop_map(|(j, k, d)| Op::AddDeps(j, k, d)),
         5 => (0..RUNNERS).prop_map(Op::Claim),

@@ -66,6 +66,10 @@ pub enum Op {
         /// Its delay, an index for [`delay()`] (0: none).
         delay: u8,
     },
+    /// `submit_many` of the specs of these operations (each an
+    /// [`Op::Submit`]; any other is left out); one invalid priority level
+    /// makes the whole batch that error (no queue call).
+    SubmitMany(Vec<Op>),
     /// Job, dependency kind (an index into [`KINDS`]), dependencies.
     AddDeps(u64, u8, Vec<u64>),
     /// `claim` for a runner type.
@@ -210,9 +214,9 @@ fn priority(level: u8) -> Result<Priority, String> {
     Priority::from_level(level).map_err(|e| format!("{:?}", Err::<(), _>(e)))
 }
 
-/// Applies one operation; returns its result, printed, and the claim it
-/// handed out, if any.
-pub fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>) {
+/// The spec of an [`Op::Submit`] (`None` for any other operation), or an
+/// invalid level's error, printed.
+fn submit_spec(op: &Op) -> Option<Result<JobSpec, String>> {
     match op {
         Op::Submit {
             id,
@@ -228,7 +232,7 @@ pub fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Cl
         } => {
             let level = match priority(*level) {
                 Ok(level) => level,
-                Err(printed) => return (printed, None),
+                Err(printed) => return Some(Err(printed)),
             };
             let mut spec = JobSpec::new(JobId(*id))
                 .priority(level)
@@ -249,7 +253,30 @@ pub fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Cl
             if let Some(delay) = delay(*delay_index) {
                 spec = spec.delay(delay);
             }
-            (format!("{:?}", q.submit(spec)), None)
+            Some(Ok(spec))
+        }
+        _ => None,
+    }
+}
+
+/// Applies one operation; returns its result, printed, and the claim it
+/// handed out, if any.
+pub fn apply(q: &dyn Scheduler, op: &Op, issued: &[Claim]) -> (String, Option<Claim>) {
+    match op {
+        Op::Submit { .. } => match submit_spec(op) {
+            Some(Ok(spec)) => (format!("{:?}", q.submit(spec)), None),
+            Some(Err(printed)) => (printed, None),
+            None => unreachable!("a submit has a spec"),
+        },
+        Op::SubmitMany(ops) => {
+            match ops
+                .iter()
+                .filter_map(submit_spec)
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(specs) => (format!("{:?}", q.submit_many(specs)), None),
+                Err(printed) => (printed, None),
+            }
         }
         Op::AddDeps(job, kind, deps) => {
             let deps: Vec<JobId> = deps.iter().map(|&d| JobId(d)).collect();

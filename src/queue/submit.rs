@@ -95,6 +95,7 @@ impl<T> JobQueue<T> {
             dependencies
                 .iter()
                 .map(|(dependency, kind)| (dependency, *kind)),
+            true,
         );
         Ok(id)
     }
@@ -111,14 +112,17 @@ impl<T> JobQueue<T> {
     /// registered with it all at once, before anything is published.
     ///
     /// Jobs are published one at a time, dependents first (a reverse
-    /// topological order of the batch's edges), so that every job of the
-    /// batch is known by the time any of its dependencies can end. Another
-    /// thread may meanwhile see a job of the batch `Waiting` while a
-    /// dependency of it in the batch is still unknown (published next);
-    /// none of the batch's jobs with a dependency in the batch can be
-    /// claimed before that dependency is published and completes, and jobs
-    /// without one may be claimed as soon as each is published. A batch
-    /// is therefore not one atomic step for an observer, only all or
+    /// topological order of the batch's edges), each `Waiting` on a guard,
+    /// so that every job of the batch is known by the time any of its
+    /// dependencies can end; then the guards are released in topological
+    /// order, so jobs ready at once enter their lanes in the order single
+    /// submits would have put them there (and the lane groups and clusters
+    /// they create are registered in that order too). Another thread may
+    /// meanwhile see a job of the batch `Waiting` while a dependency of it
+    /// in the batch is still unknown (published next), and a job with no
+    /// dependency `Waiting` for a moment before it turns `Pending`; no job
+    /// of the batch can be claimed before every job of it is published. A
+    /// batch is therefore not one atomic step for an observer, only all or
     /// nothing: it either fails before publishing anything or publishes
     /// everything.
     ///
@@ -156,7 +160,8 @@ impl<T> JobQueue<T> {
     /// assert_eq!(q.state(JobId(4)), Err(Error::UnknownJob(JobId(4))));
     /// ```
     // Linearization points: each job's publishing store (as `submit`), in
-    // the publishing order (reverse topological). Nothing is published
+    // the publishing order (reverse topological); a job ready at once turns
+    // `Pending` at its guard's release, in topological order. Nothing is published
     // before every check passed, every record was built and linked (its
     // dependency list set, its dependents in the batch pushed on its list as
     // one node) and every id was reserved; a reservation that fails takes
@@ -236,6 +241,12 @@ impl<T> JobQueue<T> {
                 return Err(Error::DuplicateJob(job.job.id));
             }
         }
+        // Clusters and lane groups are registered in the order single
+        // submits would have registered them (the order claims scan groups
+        // in).
+        for &position in &order {
+            self.assign_group(&staged[position]);
+        }
         let forward = self.faults.batch_dependencies_first();
         for step in 0..order.len() {
             let position = if forward {
@@ -251,7 +262,13 @@ impl<T> JobQueue<T> {
                     BatchTarget::Queued(job) => Some((job, edge.kind)),
                     BatchTarget::InBatch(_) => None,
                 });
-            self.publish_staged(&staged[position], outside);
+            self.publish_staged(&staged[position], outside, false);
+        }
+        // Then the guards, in the topological order (the batch order when
+        // it is one): jobs that are ready at once enter their lanes in the
+        // order single submits would have put them there.
+        for &position in &order {
+            self.release_guard(&staged[position].job);
         }
         Ok(())
     }
@@ -303,28 +320,24 @@ impl<T> JobQueue<T> {
         &self,
         staged: &Staged<T>,
         dependencies: impl Iterator<Item = (&'a Arc<Job<T>>, DependencyKind)>,
+        release_guard: bool,
     ) where
         T: 'a,
     {
+        self.assign_group(staged);
         let Staged {
             job,
-            cluster,
-            runner,
-            user,
             retry_backoff,
             delay,
             waits,
+            ..
         } = staged;
-        // Registered only now: a rejected submit registers nothing.
-        let cluster = cluster.map(|c| self.cluster_or_create(c, self.config.default_capacity()).0);
-        let user = self.config.fair_share().then_some(*user);
-        let group = self.lane_group(*runner, cluster.as_ref(), user);
-        let _ = job.group.set(group);
         // Counted before it can end (see `MetricsCell::unfinished`).
         self.with_tally(|tally| tally.metrics.count_submit(tally.shared));
-        // Nothing but the guard holds it: straight to pending.
+        // Nothing but the guard holds it: straight to pending (unless the
+        // caller keeps the guard, to release it later).
         let timer = !delay.is_zero();
-        let ready = *waits == 0 && !timer;
+        let ready = release_guard && *waits == 0 && !timer;
         let (old, new) = job.word.publish(ready, self.marking());
         let now = Now::unread();
         self.transitioned(job, old, new);
@@ -341,11 +354,34 @@ impl<T> JobQueue<T> {
             self.enqueue_at(job, Enqueue::of(new), &now);
         } else {
             self.register_dependent(job, dependencies);
-            if let Some(at) = self.release_one(job) {
-                self.enqueue(job, at);
+            if release_guard {
+                self.release_guard(job);
             }
         }
         trace_event!(job = job.id.0, "submitted");
+    }
+
+    /// Gives a staged job its lane group (registering its cluster and the
+    /// group if new), unless it has one. Only once the submit can no longer
+    /// be rejected: a rejected submit registers nothing.
+    fn assign_group(&self, staged: &Staged<T>) {
+        if staged.job.group.get().is_some() {
+            return;
+        }
+        let cluster = staged
+            .cluster
+            .map(|c| self.cluster_or_create(c, self.config.default_capacity()).0);
+        let user = self.config.fair_share().then_some(staged.user);
+        let group = self.lane_group(staged.runner, cluster.as_ref(), user);
+        let _ = staged.job.group.set(group);
+    }
+
+    /// Releases a published job's guard: pending (and in its lane) if
+    /// nothing else held it.
+    fn release_guard(&self, job: &Arc<Job<T>>) {
+        if let Some(at) = self.release_one(job) {
+            self.enqueue(job, at);
+        }
     }
 
     /// Adds dependencies to a job that is still `Waiting` or `Pending`.
