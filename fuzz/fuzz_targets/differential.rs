@@ -3,7 +3,8 @@
 //! Arbitrary bytes decode (with `arbitrary`) into builder settings (3
 //! bytes) and a sequence of at most [`MAX_OPS`] operations, each a tag byte
 //! (its kind, weighted) and one byte a field of the harness's vocabulary
-//! (`harness::differential::Op`), bad input included: unknown and self
+//! (`harness::differential::Op`; `submit_many` batches of up to 4 specs
+//! among them), bad input included: unknown and self
 //! dependencies, duplicate ids, stale, replayed and forged claims, zero and
 //! oversized capacities (of a cluster and as the builder's default), unknown
 //! clusters (with declared clusters only), invalid priority levels, too many
@@ -66,6 +67,7 @@ struct RawSubmit {
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Submit,
+    SubmitMany,
     AddDeps,
     Claim,
     ClaimWait,
@@ -88,8 +90,9 @@ enum Kind {
 }
 
 /// (kind, weight): the weights add up to 63.
-const WEIGHTS: [(Kind, u8); 20] = [
-    (Kind::Submit, 12),
+const WEIGHTS: [(Kind, u8); 21] = [
+    (Kind::Submit, 9),
+    (Kind::SubmitMany, 3),
     (Kind::AddDeps, 3),
     (Kind::Claim, 8),
     (Kind::ClaimWait, 1),
@@ -220,6 +223,12 @@ fn op(u: &mut Unstructured<'_>) -> arbitrary::Result<Op> {
     let byte = |u: &mut Unstructured<'_>| u.arbitrary::<u8>();
     Ok(match kind {
         Kind::Submit => submit(u.arbitrary()?),
+        // Up to 4 specs, in-batch dependencies in any order (ids are few:
+        // cycles and duplicates inside the batch come up).
+        Kind::SubmitMany => {
+            let raws: Vec<RawSubmit> = u.arbitrary()?;
+            Op::SubmitMany(raws.into_iter().take(4).map(submit).collect())
+        }
         Kind::AddDeps => {
             let (job, kind, deps): (u8, u8, Vec<u8>) = u.arbitrary()?;
             Op::AddDeps(
