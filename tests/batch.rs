@@ -8,7 +8,8 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    ClusterId, DependencyKind, Error, JobId, JobSpec, JobState, Outcome, RunnerType, MAX_RETRIES,
+    ClusterId, DependencyKind, Error, JobEnd, JobId, JobSpec, JobState, Outcome, RunnerType,
+    MAX_RETRIES,
 };
 use harness::workflow::Workflow;
 use harness::Scheduler;
@@ -350,4 +351,32 @@ fn batches_submitted_while_workers_drain_run_every_job_once_in_dependency_order(
         }
     }
     assert_eq!(queue.status().metrics.completed, total);
+}
+
+#[test]
+fn a_batch_job_ended_by_several_dependencies_names_the_first_in_its_spec_order() {
+    // Job 7 is cancelled; in the batch, 6 depends on 7, and 0 on 6 and 7
+    // (in one spec order or the other). Single submits in topological
+    // order end 6 by 7, then 0 by the first of its dependencies, in its
+    // spec's order, that had ended.
+    for (first, second) in [(6, 7), (7, 6)] {
+        each_impl(config(), |queue| {
+            queue.submit(JobSpec::new(JobId(7))).unwrap();
+            queue.cancel(JobId(7)).unwrap();
+            queue
+                .submit_many(vec![
+                    JobSpec::new(JobId(0)).depends_on([JobId(first), JobId(second)]),
+                    JobSpec::new(JobId(6)).depends_on([JobId(7)]),
+                ])
+                .unwrap();
+            let view = queue.job(JobId(0)).unwrap();
+            assert_eq!(view.state, JobState::Cancelled);
+            assert_eq!(
+                view.end,
+                Some(JobEnd::DependencyCancelled {
+                    dependency: JobId(first)
+                })
+            );
+        });
+    }
 }

@@ -212,6 +212,17 @@ impl<T> JobQueue<T> {
                 self.stage(spec, list, edges.len(), identities[position].1)
             })
             .collect();
+        // A dependency already in the queue that has already ended in a way
+        // its edge does not accept ends its dependents at once, and a job
+        // that such endings reach by several paths is named after the first
+        // dependency, in its spec's order, that had ended when it was
+        // submitted. To keep that name what single submits would give it,
+        // such a batch (rare: it mostly fails or cancels jobs as it submits
+        // them) is published as single submits would publish it, in
+        // topological order, each job registering with each dependency.
+        if graph.ends_at_once {
+            return self.publish_in_order(&graph, &order, &staged);
+        }
         // Linked while nobody else can see them: each one's dependents in
         // the batch, as one node on its list.
         for (position, job) in staged.iter().enumerate() {
@@ -228,19 +239,7 @@ impl<T> JobQueue<T> {
             let pushed = job.job.dependents.push(registration);
             debug_assert!(pushed.is_ok(), "a reserved job's list is open");
         }
-        for (reserved, job) in staged.iter().enumerate() {
-            if self
-                .jobs
-                .insert_if_absent(job.job.id, Arc::clone(&job.job))
-                .is_err()
-            {
-                // A racing submit took the id: give back what was reserved.
-                for earlier in &staged[..reserved] {
-                    self.jobs.remove(&earlier.job.id);
-                }
-                return Err(Error::DuplicateJob(job.job.id));
-            }
-        }
+        self.reserve_all(&staged)?;
         // Clusters and lane groups are registered in the order single
         // submits would have registered them (the order claims scan groups
         // in).
@@ -269,6 +268,47 @@ impl<T> JobQueue<T> {
         // order single submits would have put them there.
         for &position in &order {
             self.release_guard(&staged[position].job);
+        }
+        Ok(())
+    }
+
+    /// Reserves every staged id in the table, or none: a racing submit that
+    /// took one fails the batch, and the ids reserved before are given back.
+    fn reserve_all(&self, staged: &[Staged<T>]) -> Result<(), Error> {
+        for (reserved, job) in staged.iter().enumerate() {
+            if self
+                .jobs
+                .insert_if_absent(job.job.id, Arc::clone(&job.job))
+                .is_err()
+            {
+                for earlier in &staged[..reserved] {
+                    self.jobs.remove(&earlier.job.id);
+                }
+                return Err(Error::DuplicateJob(job.job.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// A batch published as single submits would publish it: reserved,
+    /// then each job in topological order published, registered with each
+    /// of its dependencies (in its spec's order) and its guard released.
+    fn publish_in_order(
+        &self,
+        graph: &BatchGraph<T>,
+        order: &[usize],
+        staged: &[Staged<T>],
+    ) -> Result<(), Error> {
+        self.reserve_all(staged)?;
+        for &position in order {
+            let dependencies = graph.edges_of(position).iter().map(|edge| {
+                let job = match &edge.target {
+                    BatchTarget::Queued(job) => job,
+                    BatchTarget::InBatch(at) => &staged[*at].job,
+                };
+                (job, edge.kind)
+            });
+            self.publish_staged(&staged[position], dependencies, true);
         }
         Ok(())
     }
@@ -636,6 +676,10 @@ struct BatchGraph<T> {
     /// Whether every edge inside the batch points to an earlier position
     /// (the batch order is then a topological order).
     in_order: bool,
+    /// Whether a dependency already in the queue has already ended in a
+    /// way its edge does not accept (its dependent ends as it is
+    /// submitted).
+    ends_at_once: bool,
 }
 
 impl<T> BatchGraph<T> {
@@ -650,6 +694,7 @@ impl<T> BatchGraph<T> {
         let mut edges = Vec::with_capacity(specs.iter().map(|s| s.dependencies().len()).sum());
         let mut starts = Vec::with_capacity(n + 1);
         let mut in_order = true;
+        let mut ends_at_once = false;
         // Counts of dependents in the batch, shifted by one (made starts
         // below).
         let mut dependents_starts = vec![0usize; n + 1];
@@ -663,10 +708,16 @@ impl<T> BatchGraph<T> {
                         BatchTarget::InBatch(at)
                     }
                     None => {
-                        BatchTarget::Queued(lookup(dependency).ok_or(Error::UnknownDependency {
+                        let job = lookup(dependency).ok_or(Error::UnknownDependency {
                             job: spec.id(),
                             dependency,
-                        })?)
+                        })?;
+                        ends_at_once |= job
+                            .word
+                            .load()
+                            .state()
+                            .is_some_and(|state| state.is_terminal() && !kind.releases(state));
+                        BatchTarget::Queued(job)
                     }
                 };
                 edges.push(BatchEdge { target, kind });
@@ -692,6 +743,7 @@ impl<T> BatchGraph<T> {
             dependents,
             dependents_starts,
             in_order,
+            ends_at_once,
         })
     }
 
