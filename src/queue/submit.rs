@@ -124,7 +124,10 @@ impl<T> JobQueue<T> {
     /// of the batch can be claimed before every job of it is published. A
     /// batch is therefore not one atomic step for an observer, only all or
     /// nothing: it either fails before publishing anything or publishes
-    /// everything.
+    /// everything. (A batch naming a job already in the queue that already
+    /// ended in a way its edge does not accept is published as single
+    /// submits would be, job by job in topological order, so that the jobs
+    /// it ends are named after the same dependencies.)
     ///
     /// # Errors
     /// The first error found, and then the queue is exactly as it was:
