@@ -624,3 +624,44 @@ pub(crate) enum StartRefusal {
     AlreadyStarted,
     CancelRequested,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A published, pending job's word at `priority`'s level.
+    fn pending(priority: Priority) -> StateWord {
+        let word = StateWord::new(Word::reserved(priority, 1), Faults::default());
+        word.publish(true, false);
+        assert!(word.load().is(JobState::Pending));
+        word
+    }
+
+    /// Aging promotes a pending job at the entry's version by one level,
+    /// and nothing else: not through a stale entry (the job was
+    /// reprioritized or promoted since), not a job no longer pending, not
+    /// a job at the top level. Each guard alone (the single-operator
+    /// mutants of `promote`'s condition let a stale entry through).
+    #[test]
+    fn promote_moves_only_a_pending_job_at_the_entrys_version() {
+        let word = pending(Priority::Low);
+        let version = word.load().version();
+        let stale = version.wrapping_sub(1) % VERSION_MODULUS as u32;
+        assert_eq!(word.promote(stale), None, "a stale entry promoted");
+        assert_eq!(word.load().level(), 3);
+        let promoted = word.promote(version).expect("a current entry promotes");
+        assert_eq!(promoted.level, 2);
+        assert_eq!(word.load().level(), 2);
+        assert_eq!(word.promote(version), None, "the same entry promoted twice");
+
+        let claimed = pending(Priority::Low);
+        let version = claimed.load().version();
+        claimed.claim(version, false).expect("claimed");
+        assert_eq!(claimed.promote(version), None, "a claimed job promoted");
+        assert_eq!(claimed.load().level(), 3);
+
+        let top = pending(Priority::Critical);
+        assert_eq!(top.promote(top.load().version()), None);
+        assert_eq!(top.load().level(), 0);
+    }
+}
