@@ -256,3 +256,77 @@ fn async_receivers_under_tokio() {
         ]
     );
 }
+
+/// Exactly the transitions an event reports, one thread: the state, the
+/// declared priority or the cancel request changed. A dependency counted
+/// down (still waiting), a reprioritize to the same priority and aging's
+/// promotions change none of these and write nothing.
+#[test]
+fn exactly_the_reported_transitions_are_events() {
+    let q = JobQueue::new();
+    let mut events = q.subscribe();
+    let mut next = |events: &mut Subscriber| {
+        events
+            .try_recv()
+            .map(|e| (e.job.0, e.kind, e.from, e.to, e.priority))
+    };
+    q.submit(JobSpec::new(JobId(1))).unwrap();
+    q.submit(JobSpec::new(JobId(2))).unwrap();
+    q.submit(JobSpec::new(JobId(3)).depends_on([JobId(1), JobId(2)]))
+        .unwrap();
+    for id in 1..=3 {
+        assert_eq!(
+            next(&mut events).map(|e| (e.0, e.1)),
+            Ok((id, EventKind::Submitted))
+        );
+    }
+    // Job 1 completes: job 3 counted down, still waiting: no event of job 3.
+    let claim = q.claim(RunnerType::DEFAULT).unwrap();
+    assert_eq!(claim.job(), JobId(1));
+    q.complete(claim, Outcome::Success).unwrap();
+    assert_eq!(next(&mut events).map(|e| e.1), Ok(EventKind::Claimed));
+    assert_eq!(next(&mut events).map(|e| e.1), Ok(EventKind::Completed));
+    assert_eq!(
+        next(&mut events),
+        Err(TryRecvError::Empty),
+        "a count-down was reported"
+    );
+    // A reprioritize to the priority it has: nothing; to another: one event.
+    q.reprioritize(JobId(2), Priority::Normal).unwrap();
+    assert_eq!(next(&mut events), Err(TryRecvError::Empty));
+    q.reprioritize(JobId(2), Priority::High).unwrap();
+    assert_eq!(
+        next(&mut events),
+        Ok((
+            2,
+            EventKind::Reprioritized,
+            Some(JobState::Pending),
+            JobState::Pending,
+            Priority::High
+        ))
+    );
+    // A cancel request of a claimed job: one event, the state unchanged.
+    let claim = q.claim(RunnerType::DEFAULT).unwrap();
+    assert_eq!(next(&mut events).map(|e| e.1), Ok(EventKind::Claimed));
+    assert_eq!(q.cancel(JobId(2)), Ok(CancelOutcome::Requested));
+    assert_eq!(
+        next(&mut events),
+        Ok((
+            2,
+            EventKind::CancelRequested,
+            Some(JobState::Scheduled),
+            JobState::Scheduled,
+            Priority::High
+        ))
+    );
+    assert_eq!(
+        q.complete(claim, Outcome::Success),
+        Ok(Completion::Cancelled)
+    );
+    assert_eq!(next(&mut events).map(|e| e.1), Ok(EventKind::Cancelled));
+    assert_eq!(
+        next(&mut events).map(|e| (e.0, e.1)),
+        Ok((3, EventKind::Cancelled))
+    );
+    assert_eq!(next(&mut events), Err(TryRecvError::Empty));
+}
