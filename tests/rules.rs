@@ -1122,6 +1122,19 @@ fn reprioritize_rules() {
     });
 }
 
+/// A reprioritize that keeps a pending job's level keeps its place in its
+/// lane: claims still take it first (a re-queue would put it last).
+#[test]
+fn reprioritize_to_the_same_level_keeps_the_lane_place() {
+    each(|q| {
+        for id in 1..=3 {
+            q.submit(job(id)).unwrap();
+        }
+        q.reprioritize(JobId(1), Priority::Normal).unwrap();
+        assert_eq!(drain(q, R), vec![1, 2, 3]);
+    });
+}
+
 // -------------------------------------------------------------- claim_wait
 
 #[test]
