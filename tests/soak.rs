@@ -755,16 +755,25 @@ fn on_claimed(shared: &Shared, q: &Queue, claim: &Claim<Payload>) {
     record_claim(shared, claim, shared.fire(Fault::RecordClaimTwice));
     check_dependencies(shared, q, &p.wave, p.index as usize);
     if shared.fault == Fault::RunUnreleasedJob && !shared.fault_fired.load(Ordering::SeqCst) {
-        // Run a job of the newest wave that nobody was handed: once, at the
-        // first claim that finds such a job still waiting for a dependency
-        // (a job whose dependencies happen to be done would prove nothing).
+        // Run a job of the newest wave that nobody was handed, at claims
+        // that find it still waiting with an after-success dependency not
+        // yet reported done (one waiting on a delay, or whose dependencies
+        // are done, would prove nothing), until the checks report it once
+        // (the dependency can still be reported done between the look and
+        // the checks: then the next claim tries again).
         let newest = shared.newest.lock().clone();
         if let Some(wave) = newest {
             let last = wave.plans.len() - 1;
-            if q.state(wave.job(last)) == Ok(JobState::Waiting)
-                && !shared.fault_fired.swap(true, Ordering::SeqCst)
-            {
+            let unreported = wave.plans[last].deps.iter().any(|&(d, kind)| {
+                kind == DependencyKind::AfterSuccess
+                    && !wave.slots[d as usize].success_called.load(Ordering::SeqCst)
+            });
+            if unreported && q.state(wave.job(last)) == Ok(JobState::Waiting) {
+                let before = shared.violations.count(Kind::DependencyOrder);
                 check_dependencies(shared, q, &wave, last);
+                if shared.violations.count(Kind::DependencyOrder) > before {
+                    shared.fault_fired.store(true, Ordering::SeqCst);
+                }
             }
         }
     }
