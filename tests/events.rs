@@ -265,7 +265,7 @@ fn async_receivers_under_tokio() {
 fn exactly_the_reported_transitions_are_events() {
     let q = JobQueue::new();
     let mut events = q.subscribe();
-    let mut next = |events: &mut Subscriber| {
+    let next = |events: &mut Subscriber| {
         events
             .try_recv()
             .map(|e| (e.job.0, e.kind, e.from, e.to, e.priority))
