@@ -1589,3 +1589,41 @@ fn m34_negative_batch_dependencies_first_is_caught() {
         }))
     });
 }
+
+// ---------------------------------------------------------------- model 35
+
+/// Model 35: `add_dependencies` gives job 3 (waiting on job 1) a new
+/// dependency, job 2, that already failed, while job 1's worker reports a
+/// failure that cascades onto job 3. Both write their note and then race
+/// to end the job; whichever wins, job 3 ends failed once, and its view
+/// names one of the two dependencies (the note that stood when it ended,
+/// which either may have written first). The loser must leave that note
+/// alone (`add_dependencies` takes its note back only when the job
+/// did not end by a dependency: the mutant that always takes it back,
+/// which nothing killed, leaves a view naming job 3 itself).
+#[test]
+fn m35_add_dependencies_races_a_cascade() {
+    model(3, || {
+        let q = queue();
+        submit(&q, 2);
+        let b = claimed(&q, 2);
+        q.complete(b, Outcome::Failure).unwrap();
+        submit(&q, 1);
+        q.submit(JobSpec::new(JobId(3)).depends_on([JobId(1)]))
+            .unwrap();
+        let a = claimed(&q, 1);
+        let q1 = Arc::clone(&q);
+        let t = thread::spawn(move || q1.add_dependencies(JobId(3), &[JobId(2)]));
+        q.complete(a, Outcome::Failure).unwrap();
+        let added = t.join().unwrap();
+        let view = q.job(JobId(3)).unwrap();
+        assert_eq!(view.state, JobState::Failed);
+        match view.end {
+            Some(JobEnd::DependencyFailed { dependency }) => assert!(
+                dependency == JobId(1) || dependency == JobId(2),
+                "job 3's view names {dependency} ({added:?})"
+            ),
+            other => panic!("job 3 ended {other:?}"),
+        }
+    });
+}
