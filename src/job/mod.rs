@@ -114,12 +114,10 @@ impl<T> Drop for Job<T> {
     /// own dependents to the loop first.
     fn drop(&mut self) {
         let mut dropping: Vec<Arc<Job<T>>> = Vec::new();
-        self.dependents
-            .seal_each(|registration| registration.for_each(|d| dropping.push(d.job)));
+        self.seal_dependents(|d| dropping.push(d.job));
         while let Some(job) = dropping.pop() {
             if let Some(job) = Arc::into_inner(job) {
-                job.dependents
-                    .seal_each(|registration| registration.for_each(|d| dropping.push(d.job)));
+                job.seal_dependents(|d| dropping.push(d.job));
                 // `job` drops here with an empty list: no recursion.
             }
         }
@@ -250,6 +248,14 @@ impl<T> Job<T> {
             crate::faults::Faults::default(),
             incarnation,
         )
+    }
+
+    /// Seals its dependents list and hands each registered dependent to
+    /// `f`, in registration order, whichever kind of node holds it.
+    #[inline]
+    pub(crate) fn seal_dependents(&self, mut f: impl FnMut(Dependent<T>)) {
+        self.dependents
+            .seal_each(|registration| registration.for_each(&mut f));
     }
 
     /// Its lane group (always set once the job is visible).

@@ -36,14 +36,12 @@ impl<T> JobQueue<T> {
         // The common case, all in one pass: a completion releasing
         // after-success dependents. Dependents to end wait in `work`.
         let mut work: VecDeque<(Dependent<T>, JobId, JobState)> = VecDeque::new();
-        job.dependents.seal_each(|registration| {
-            registration.for_each(|dependent| {
-                if dependent.kind.releases(terminal) {
-                    self.release_dependent(&dependent.job);
-                } else {
-                    work.push_back((dependent, job.id, terminal));
-                }
-            })
+        job.seal_dependents(|dependent| {
+            if dependent.kind.releases(terminal) {
+                self.release_dependent(&dependent.job);
+            } else {
+                work.push_back((dependent, job.id, terminal));
+            }
         });
         while let Some((dependent, dependency, terminal)) = work.pop_front() {
             let Some(ended) = self.end_by_dependency(&dependent.job, dependency, terminal) else {
@@ -51,14 +49,12 @@ impl<T> JobQueue<T> {
             };
             self.count_terminal(ended, &Now::unread());
             let id = dependent.job.id;
-            dependent.job.dependents.seal_each(|registration| {
-                registration.for_each(|next| {
-                    if next.kind.releases(ended) {
-                        self.release_dependent(&next.job);
-                    } else {
-                        work.push_back((next, id, ended));
-                    }
-                })
+            dependent.job.seal_dependents(|next| {
+                if next.kind.releases(ended) {
+                    self.release_dependent(&next.job);
+                } else {
+                    work.push_back((next, id, ended));
+                }
             });
         }
     }
