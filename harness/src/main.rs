@@ -485,7 +485,9 @@ fn json_side(outcome: Option<&Outcome>) -> String {
             "{{\"jobs_per_s\":{},\"elapsed_s\":{:.4},\"claim_p50_ns\":{},\"claim_p99_ns\":{},",
             "\"claim_p999_ns\":{},\"completed\":{},\"failed\":{},\"cancelled\":{},\"retried\":{},",
             "\"claims\":{},\"audited_jobs_per_s\":{},\"verified\":{},\"violations\":{},",
-            "\"metric_mismatches\":{}}}"
+            "\"metric_mismatches\":{},\"submit_s\":{:.4},\"empty_claims\":{},\"idle_waits\":{},",
+            "\"waiting_s\":{:.4},\"submitter_voluntary_switches\":{},",
+            "\"submitter_involuntary_switches\":{}}}"
         ),
         json_number(Some(t.jobs_per_s)),
         t.elapsed.as_secs_f64(),
@@ -500,7 +502,13 @@ fn json_side(outcome: Option<&Outcome>) -> String {
         json_number(Some(o.audit.stats.jobs_per_s)),
         o.audit.passed(),
         violations,
-        o.audit.metric_mismatches.len()
+        o.audit.metric_mismatches.len(),
+        t.submit_elapsed.as_secs_f64(),
+        t.empty_claims,
+        t.idle_waits,
+        t.waiting.as_secs_f64(),
+        t.submitter_switches.0,
+        t.submitter_switches.1
     )
 }
 

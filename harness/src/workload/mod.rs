@@ -14,7 +14,7 @@ use crate::audit::{self, AuditReport, DagInfo, EventKind, EventLog, Recorder, Vi
 use crate::rng::Rng;
 use crate::Claim;
 use crate::Scheduler;
-use dagqueue::{ClusterId, Completion, JobId, JobSpec, Outcome, Priority, RunnerType};
+use dagqueue::{ClusterId, Completion, JobId, JobSpec, Outcome, Priority, RunnerType, WaitError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -37,6 +37,11 @@ const CANCEL_PER_10K: u64 = 20;
 
 /// The longest a worker sleeps in `claim_wait` before looking again.
 const WAIT_STEP: Duration = Duration::from_micros(500);
+
+/// With `DAGQUEUE_WORKERS_POLL` set, an idle worker sleeps this long and
+/// tries `claim` again, instead of waiting in `claim_wait` (an experiment:
+/// no submit then has a sleeping worker to wake).
+const POLL_STEP: Duration = Duration::from_micros(50);
 
 /// What to run: the jobs, in submission order, and when to intervene.
 #[derive(Clone, Debug)]
@@ -220,6 +225,40 @@ pub struct RunStats {
     pub scheduled: u64,
     /// Calls that returned an unexpected error (the audited run explains them).
     pub errors: u64,
+    /// From the first submit until the last (the submitting thread's share
+    /// of `elapsed`: the workers drain while it submits).
+    pub submit_elapsed: Duration,
+    /// Non-blocking `claim` calls that found no job, all workers together.
+    pub empty_claims: u64,
+    /// `claim_wait` calls (made after both runner types came up empty)
+    /// that returned no job, all workers together.
+    pub idle_waits: u64,
+    /// Time the workers spent in `claim_wait`, all workers together (a
+    /// wait that ends with a claim counts too).
+    pub waiting: Duration,
+    /// The submitting thread's context switches while it submitted:
+    /// voluntary (it blocked), involuntary (it was preempted). Read from
+    /// `/proc/thread-self/status`; zero where that is not readable.
+    pub submitter_switches: (u64, u64),
+}
+
+/// This thread's (voluntary, involuntary) context switches so far, from
+/// `/proc/thread-self/status` (Linux); (0, 0) where that is not readable.
+fn thread_context_switches() -> (u64, u64) {
+    let Ok(status) = std::fs::read_to_string("/proc/thread-self/status") else {
+        return (0, 0);
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches:"),
+        field("nonvoluntary_ctxt_switches:"),
+    )
 }
 
 impl RunStats {
@@ -329,7 +368,7 @@ fn run<S: Scheduler, K: Sink + Send>(
     let mut stats = RunStats::default();
     let tick = || log.map_or(0, EventLog::tick);
 
-    let (elapsed, outputs) = std::thread::scope(|s| {
+    let (elapsed, submit_elapsed, submitter_switches, outputs) = std::thread::scope(|s| {
         let workers: Vec<_> = sinks
             .iter_mut()
             .enumerate()
@@ -342,6 +381,7 @@ fn run<S: Scheduler, K: Sink + Send>(
             })
             .collect();
         barrier.wait();
+        let switches_before = thread_context_switches();
         let start = Instant::now();
 
         // Submit everything, showing progress now and then; cancel every
@@ -373,6 +413,12 @@ fn run<S: Scheduler, K: Sink + Send>(
             }
         }
         cancels.for_each(|(_, job)| cancel(job));
+        let submit_elapsed = start.elapsed();
+        let switches_after = thread_context_switches();
+        let submitter_switches = (
+            switches_after.0.saturating_sub(switches_before.0),
+            switches_after.1.saturating_sub(switches_before.1),
+        );
         // Pause one cluster at 60% and resume it at 75% (or after 100 ms).
         let mut paused_at: Option<Instant> = None;
         let mut resumed = false;
@@ -426,11 +472,13 @@ fn run<S: Scheduler, K: Sink + Send>(
             .into_iter()
             .map(|w| w.join().expect("worker panicked"))
             .collect();
-        (elapsed, outputs)
+        (elapsed, submit_elapsed, submitter_switches, outputs)
     });
 
     let metrics = queue.metrics();
     stats.elapsed = elapsed;
+    stats.submit_elapsed = submit_elapsed;
+    stats.submitter_switches = submitter_switches;
     stats.jobs_per_s = total as f64 / elapsed.as_secs_f64();
     stats.completed = metrics.completed;
     stats.failed = metrics.failed;
@@ -440,6 +488,9 @@ fn run<S: Scheduler, K: Sink + Send>(
     for output in outputs {
         stats.claim_ns.extend(output.claim_ns);
         stats.errors += output.errors;
+        stats.empty_claims += output.empty_claims;
+        stats.idle_waits += output.idle_waits;
+        stats.waiting += output.waiting;
     }
     stats.claim_ns.sort_unstable();
     stats
@@ -454,6 +505,9 @@ fn settled<S: Scheduler>(queue: &S) -> u64 {
 struct WorkerOutput {
     claim_ns: Vec<u32>,
     errors: u64,
+    empty_claims: u64,
+    idle_waits: u64,
+    waiting: Duration,
 }
 
 /// One worker: claims from its own runner type first, then the other; when
@@ -469,8 +523,12 @@ fn worker<S: Scheduler, K: Sink>(
     let mut output = WorkerOutput {
         claim_ns: Vec::with_capacity(plan.len() / 2),
         errors: 0,
+        empty_claims: 0,
+        idle_waits: 0,
+        waiting: Duration::ZERO,
     };
     let mut turn = 0usize;
+    let poll_instead_of_wait = std::env::var_os("DAGQUEUE_WORKERS_POLL").is_some();
     while !stop.load(Ordering::Relaxed) {
         let mut claimed = None;
         for runner in runners {
@@ -482,6 +540,7 @@ fn worker<S: Scheduler, K: Sink>(
                 claimed = Some((claim, began));
                 break;
             }
+            output.empty_claims += 1;
         }
         let (claim, began) = match claimed {
             Some(found) => found,
@@ -489,9 +548,22 @@ fn worker<S: Scheduler, K: Sink>(
                 let runner = runners[turn % 2];
                 turn += 1;
                 let began = sink.tick();
-                match queue.claim_wait(runner, WAIT_STEP) {
+                let t0 = Instant::now();
+                let waited = if poll_instead_of_wait {
+                    // The experiment of BENCHMARKS.md "Under load": no
+                    // waiter is ever registered, so no submit wakes one.
+                    std::thread::sleep(POLL_STEP);
+                    queue.claim(runner).ok_or(WaitError::TimedOut)
+                } else {
+                    queue.claim_wait(runner, WAIT_STEP)
+                };
+                output.waiting += t0.elapsed();
+                match waited {
                     Ok(claim) => (claim, began),
-                    Err(_) => continue,
+                    Err(_) => {
+                        output.idle_waits += 1;
+                        continue;
+                    }
                 }
             }
         };
@@ -586,5 +658,18 @@ mod tests {
             stats.completed + stats.failed + stats.cancelled,
             plan.len() as u64
         );
+        assert!(stats.submit_elapsed <= stats.elapsed);
+        // Every claim_wait that returned nothing was preceded by two empty
+        // claims (one for each runner type).
+        assert!(stats.empty_claims >= 2 * stats.idle_waits);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_sleep_counts_as_a_voluntary_context_switch() {
+        let before = thread_context_switches();
+        std::thread::sleep(Duration::from_millis(2));
+        let after = thread_context_switches();
+        assert!(after.0 > before.0, "{before:?} -> {after:?}");
     }
 }
