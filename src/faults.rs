@@ -51,6 +51,9 @@ pub struct Faults {
     /// Put a job that became claimable in its lane without waking a waiter.
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub silent_enqueue: bool,
+    /// A waiter that claimed after a wake-up does not pass it on.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub no_pass_on: bool,
     /// Clear a transition's event mark before writing its event.
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub early_unmark: bool,
@@ -201,6 +204,14 @@ impl Faults {
     pub(crate) fn double_enqueue(self) -> bool {
         #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.double_enqueue;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn no_pass_on(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.no_pass_on;
         #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }

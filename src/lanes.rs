@@ -181,6 +181,16 @@ pub(crate) struct RunnerLanes<T> {
 }
 
 impl<T> RunnerLanes<T> {
+    /// Whether any lane of any group holds an entry (perhaps stale): a
+    /// waiter that claimed passes its wake-up on if so. Entries set aside
+    /// (waiting for a cluster's resources) do not count: a change of
+    /// resources wakes every waiter.
+    pub(crate) fn has_entries(&self) -> bool {
+        self.groups
+            .iter()
+            .any(|group| group.lanes.iter().any(|lane| !lane.is_empty()))
+    }
+
     pub(crate) fn new(queue: u64, runner: crate::ids::RunnerType) -> RunnerLanes<T> {
         RunnerLanes {
             queue,

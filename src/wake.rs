@@ -1,11 +1,21 @@
 //! Waking workers asleep in `claim_wait` (and callers of `wait_idle`),
 //! without busy polling and without lost wake-ups.
 //!
-//! One signal per runner type: a job that becomes claimable wakes one
-//! waiter of its own runner type (`notify_one`), never the waiters of
-//! others, who could not claim it and would leave it behind asleep. What may
-//! let several claim, or changes what every waiter should look at (a
-//! capacity raised, a cluster resumed, the queue closed), wakes them all.
+//! One signal per runner type: a job that becomes claimable wakes a waiter
+//! of its own runner type, never the waiters of others, who could not claim
+//! it and would leave it behind asleep. What may let several claim, or
+//! changes what every waiter should look at (a capacity raised, a cluster
+//! resumed, the queue closed), wakes them all.
+//!
+//! A job entering its lane wakes a waiter only if no waiter already woken
+//! is still on its way to look (`notify_unless_pending`): that one will see
+//! this job too. A woken waiter that claims passes the wake-up on if its
+//! runner's lanes still hold entries (`JobQueue::pass_on_wake`), so every
+//! job of a burst still reaches a waiter, one wake-up after another,
+//! instead of every job waking a thread from the thread that made it
+//! ready (which, on a machine whose cores are all busy, preempted that
+//! thread once per job: BENCHMARKS.md, issue 12 item 4). A freed cluster
+//! slot still wakes one more waiter each time (`notify_one`).
 //!
 //! The protocol (event-listener's): a waiter registers (`listen`), checks
 //! again, and only then sleeps; a notifier first makes its job visible
@@ -14,8 +24,9 @@
 //! waiter (and wakes it), or the waiter's second check sees the job. A
 //! waiter woken for a job that another claimer took first checks, fails,
 //! and registers again; a notified waiter that times out or is dropped
-//! hands its notification on. Nobody waiting costs the notifier the fence
-//! and one load.
+//! hands its notification on. For a claimable job, nobody waiting (or a
+//! woken waiter not yet looking) costs the notifier the fence and one
+//! load.
 
 use crate::sync::{fence, Event, EventListener, Ordering};
 use core::future::Future;
@@ -41,6 +52,17 @@ impl WakeSignal {
     #[inline]
     pub(crate) fn notify_one(&self) {
         self.event.notify_one();
+    }
+
+    /// One more job can be claimed: wake a waiter unless one already woken
+    /// has not yet looked (it will see this job too). The waiter that
+    /// claims after a wake-up passes it on while its runner's lanes hold
+    /// entries (`JobQueue::pass_on_wake`), so a burst of
+    /// jobs wakes waiters one after another instead of all at once from
+    /// the thread that made them ready.
+    #[inline]
+    pub(crate) fn notify_unless_pending(&self) {
+        self.event.notify_unless_pending();
     }
 
     /// Wake every waiter: each checks again.

@@ -140,18 +140,49 @@ fn one_ready_job_wakes_one_of_several_pending_futures() {
     let counters: Vec<Arc<Counting>> = (0..4)
         .map(|_| Arc::new(Counting(AtomicUsize::new(0))))
         .collect();
+    let wakers: Vec<Waker> = counters
+        .iter()
+        .map(|c| Waker::from(Arc::clone(c)))
+        .collect();
     let mut futures: Vec<_> = (0..4).map(|_| Box::pin(queue.claim_async(R))).collect();
-    for (future, counter) in futures.iter_mut().zip(&counters) {
-        let waker = Waker::from(Arc::clone(counter));
+    for (future, waker) in futures.iter_mut().zip(&wakers) {
         assert!(future
             .as_mut()
-            .poll(&mut Context::from_waker(&waker))
+            .poll(&mut Context::from_waker(waker))
             .is_pending());
     }
+    let woken = || -> Vec<usize> {
+        counters
+            .iter()
+            .map(|c| c.0.load(Ordering::SeqCst))
+            .collect()
+    };
     queue.submit(JobSpec::new(JobId(1))).unwrap();
-    let woken: usize = counters.iter().map(|c| c.0.load(Ordering::SeqCst)).sum();
-    assert_eq!(woken, 1, "one job, one wake-up");
+    assert_eq!(woken().iter().sum::<usize>(), 1, "one job, one wake-up");
+    // The woken future has not looked yet: it will see the second job too,
+    // so the second job wakes nobody from the submitting thread.
     queue.submit(JobSpec::new(JobId(2))).unwrap();
-    let woken: usize = counters.iter().map(|c| c.0.load(Ordering::SeqCst)).sum();
-    assert_eq!(woken, 2, "a second job wakes a second waiter");
+    assert_eq!(woken().iter().sum::<usize>(), 1, "no second wake-up yet");
+    // The woken future claims one job and passes the wake-up on.
+    let first = woken().iter().position(|&n| n == 1).unwrap();
+    let Poll::Ready(Ok(a)) = futures[first]
+        .as_mut()
+        .poll(&mut Context::from_waker(&wakers[first]))
+    else {
+        panic!("woken but not ready");
+    };
+    let counts = woken();
+    assert_eq!(counts.iter().sum::<usize>(), 2, "the wake-up is passed on");
+    let second = (0..4).find(|&i| i != first && counts[i] == 1).unwrap();
+    let Poll::Ready(Ok(b)) = futures[second]
+        .as_mut()
+        .poll(&mut Context::from_waker(&wakers[second]))
+    else {
+        panic!("woken but not ready");
+    };
+    let mut jobs = [a.job(), b.job()];
+    jobs.sort();
+    assert_eq!(jobs, [JobId(1), JobId(2)]);
+    // Nothing left: the last claimer wakes nobody.
+    assert_eq!(woken().iter().sum::<usize>(), 2);
 }

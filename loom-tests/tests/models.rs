@@ -1627,3 +1627,52 @@ fn m35_add_dependencies_races_a_cascade() {
         }
     });
 }
+
+// ---------------------------------------------------------------- model 36
+
+/// Model 36: two workers asleep, one in `claim_wait` and one in
+/// `claim_async`, while another thread makes two jobs ready. The second
+/// job wakes nobody when the first one's wake-up has not yet been taken
+/// (`notify_unless_pending`); the waiter that claims passes the wake-up
+/// on, so both jobs are claimed, one by each worker. (A waiter left asleep
+/// is a deadlock, which loom reports.) Three threads: capped at bound 2
+/// (11,494 executions; bound 3 explores 278,177 in about 100 s).
+fn burst_reaches_every_waiter(q: Arc<JobQueue>) {
+    // The async waiter is the model's main thread (a deadlock then unwinds
+    // its own stack, not a spawned thread's that loom tears down).
+    let (q1, q2) = (Arc::clone(&q), Arc::clone(&q));
+    let blocking = thread::spawn(move || {
+        q1.claim_wait(R, Duration::from_secs(3600))
+            .map(|c| c.job())
+            .ok()
+    });
+    let submitter = thread::spawn(move || {
+        submit(&q2, 1);
+        submit(&q2, 2);
+    });
+    let awaited = loom::future::block_on(q.claim_async(R))
+        .map(|c| c.job())
+        .ok();
+    submitter.join().unwrap();
+    let mut claimed = [blocking.join().unwrap(), awaited];
+    claimed.sort();
+    assert_eq!(claimed, [Some(JobId(1)), Some(JobId(2))]);
+}
+
+#[test]
+fn m36_burst_reaches_every_waiter() {
+    model_capped(2, 2, || burst_reaches_every_waiter(queue()));
+}
+
+/// Negative control for model 36: a waiter that claims without passing the
+/// wake-up on leaves the other asleep beside the second job.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m36_negative_no_pass_on_is_caught() {
+    model_capped(2, 2, || {
+        burst_reaches_every_waiter(faulty(Faults {
+            no_pass_on: true,
+            ..Faults::default()
+        }))
+    });
+}

@@ -392,7 +392,7 @@ impl<T> JobQueue<T> {
         if self.faults.silent_enqueue() {
             return; // loom negative control: nobody is told
         }
-        job.group().wake.notify_one();
+        job.group().wake.notify_unless_pending();
     }
 
     /// [`enqueue`](JobQueue::enqueue) without the wake-up.

@@ -83,6 +83,9 @@ impl<T> JobQueue<T> {
             });
             let step = self.next_due().map_or(left, |next| next.min(left));
             if let Some(found) = wait_any(&signals, step, attempt) {
+                if found.is_ok() {
+                    self.pass_on_wake(&lanes);
+                }
                 return found;
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -185,11 +188,17 @@ impl<T> JobQueue<T> {
             // then look: a notifier either sees us or we see its job).
             fence(Ordering::SeqCst);
             if let Some(found) = self.claim_or_closed(runners) {
+                if found.is_ok() {
+                    self.pass_on_wake(&lanes);
+                }
                 return found;
             }
             // `close` wakes every signal, so it reaches this wait too.
             AnyOf::new(listeners).await;
             if let Some(found) = self.claim_or_closed(runners) {
+                if found.is_ok() {
+                    self.pass_on_wake(&lanes);
+                }
                 return found;
             }
         }
@@ -211,6 +220,30 @@ impl<T> JobQueue<T> {
         match (self.until_next_lease(), self.until_next_timer()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// A waiter claimed after registering: pass the wake-up on to another
+    /// waiter of each of its runner types whose lanes still hold entries.
+    ///
+    /// A job made ready while a woken waiter had not yet looked woke
+    /// nobody (`WakeSignal::notify_unless_pending`): the woken waiter looks
+    /// after its notification is taken (it registers again and fences
+    /// first), so it sees every such job; it claims one, and this hands the
+    /// rest on. An entry may be stale or its job unclaimable (cluster full
+    /// or paused), which costs one waiter a wake-up for nothing, never a
+    /// job left behind.
+    fn pass_on_wake<L: core::ops::Deref<Target = crate::lanes::RunnerLanes<T>>>(
+        &self,
+        lanes: &[L],
+    ) {
+        if self.faults.no_pass_on() {
+            return; // loom negative control: the burst stops at one waiter
+        }
+        for lanes in lanes {
+            if lanes.has_entries() {
+                lanes.wake.notify_unless_pending();
+            }
         }
     }
 

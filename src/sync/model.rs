@@ -92,6 +92,17 @@ impl Event {
         }
     }
 
+    /// Wakes one waiter unless a notification is already waiting to be
+    /// taken (the std build's non-additional notify).
+    pub(crate) fn notify_unless_pending(&self) {
+        let mut state = self.state.lock().unwrap();
+        if state.tokens == 0 && state.listeners > 0 {
+            state.tokens = 1;
+            self.condvar.notify_all();
+            state.wake_futures();
+        }
+    }
+
     pub(crate) fn notify_all(&self) {
         let mut state = self.state.lock().unwrap();
         if state.listeners > 0 {

@@ -40,12 +40,37 @@ impl Event {
     }
 
     /// Wakes one waiter more than those already woken (if there is one).
-    /// A full fence first (event-listener's), then one load when nobody
-    /// waits.
+    /// A full fence first (event-listener's), then event-listener 5.4 takes
+    /// its list's lock, even when nobody waits: for the rarer wake-ups (a
+    /// freed slot); a claimable job uses `notify_unless_pending`.
     #[inline]
     pub(crate) fn notify_one(&self) {
         use event_listener::IntoNotification;
         self.0.notify(1.additional());
+    }
+
+    /// Wakes one waiter unless one already woken has not yet taken its
+    /// notification (event-listener's non-additional `notify(1)`), with a
+    /// lock-free fast path: a full fence, then one load.
+    ///
+    /// The fast path reads event-listener's count of notified listeners
+    /// (`is_notified`: true when some listener holds a notification not
+    /// yet taken, or when there is no listener to notify, in which cases
+    /// `notify(1)` does nothing); only when it is false (listeners, none
+    /// notified) does it take the list's lock. SeqCst fence: the
+    /// notifier's half of the Dekker pair with a waiter that registered
+    /// (event-listener updates that count under the list's lock, then the
+    /// waiter fences) and then looks for a job: either this load sees the
+    /// waiter unnotified and notifies it, or the waiter's look sees the
+    /// job. A stale "notified" (that waiter is being removed as it wakes)
+    /// is the same case: the woken waiter registers again, fences and
+    /// looks after its removal, so it sees the job.
+    #[inline]
+    pub(crate) fn notify_unless_pending(&self) {
+        fence(std::sync::atomic::Ordering::SeqCst);
+        if !self.0.is_notified() {
+            self.0.notify(1);
+        }
     }
 
     /// Wakes every waiter.
