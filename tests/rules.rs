@@ -393,6 +393,26 @@ fn aging_promotes_one_level_once() {
     });
 }
 
+/// A sweep promotes only the entries that are due: a job submitted an hour
+/// before its aging is due stays at its level, behind a job of the next
+/// level submitted after the sweep. (Mutation testing: a sweep that
+/// promoted every entry not due at this very microsecond went unseen.)
+#[test]
+fn aging_promotes_nothing_before_it_is_due() {
+    let config = JobQueue::builder()
+        .aging(Duration::from_secs(3600))
+        .config()
+        .unwrap();
+    each_with(config, |q| {
+        q.submit(job(1).priority(Priority::Low)).unwrap();
+        q.submit(job(2).priority(Priority::Critical)).unwrap();
+        // This claim runs the first sweep: job 1 is not due for an hour.
+        assert_eq!(q.claim(R).unwrap().job(), JobId(2));
+        q.submit(job(3)).unwrap();
+        assert_eq!(drain(q, R), vec![3, 1]);
+    });
+}
+
 #[test]
 fn aging_resets_when_pending_again() {
     let config = JobQueue::builder()
@@ -1914,6 +1934,28 @@ fn a_delayed_job_takes_no_slot_and_is_claimed_once_due() {
         thread::sleep(Duration::from_millis(30));
         assert_eq!(q.claim(R), None);
         assert_eq!(state(q, 4), JobState::Cancelled);
+    });
+}
+
+/// Delayed jobs are released in order of their due times, whatever the
+/// order of their submits: one due in 20 ms submitted before one due in an
+/// hour is claimable once its 20 ms pass. (Mutation testing: a timer heap
+/// whose comparison said "incomparable" kept the last pushed on top and
+/// held the earlier one behind it.)
+#[test]
+fn delayed_jobs_are_released_by_due_time_not_submit_order() {
+    each(|q| {
+        q.submit(job(1).delay(Duration::from_millis(20))).unwrap();
+        q.submit(job(2).delay(Duration::from_secs(3600))).unwrap();
+        q.submit(job(3).delay(Duration::from_millis(10))).unwrap();
+        let claim = q.claim_wait(R, Duration::from_secs(10)).unwrap();
+        assert_eq!(claim.job(), JobId(3));
+        q.complete(claim, Outcome::Success).unwrap();
+        let claim = q.claim_wait(R, Duration::from_secs(10)).unwrap();
+        assert_eq!(claim.job(), JobId(1));
+        q.complete(claim, Outcome::Success).unwrap();
+        assert_eq!(q.claim(R), None, "job 2 is due in an hour");
+        assert_eq!(state(q, 2), JobState::Waiting);
     });
 }
 
