@@ -108,7 +108,9 @@ pub enum EventKind {
     /// Claimed, and asked to stop: its worker learns at its next heartbeat,
     /// start or report.
     CancelRequested,
-    /// Its declared priority changed.
+    /// Its declared priority changed. (Aging's promotion of a pending job
+    /// to the next level is no event: its declared priority, the one
+    /// events and views carry, stays; only the lane it waits in changes.)
     Reprioritized,
 }
 
