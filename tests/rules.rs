@@ -1887,6 +1887,34 @@ fn the_last_attempts_lease_running_out_fails_the_job() {
     });
 }
 
+/// The lease of a retry (attempt 2, 3...) runs out like the first
+/// attempt's. (Mutation testing: a lease entry that decoded every attempt
+/// as 1 took the second attempt's lease for a stale one and never expired
+/// it; every lease test ran out a first attempt.)
+#[test]
+fn a_retrys_lease_runs_out_too() {
+    each_with(leased(20), |q| {
+        q.submit(job(1).max_retries(2)).unwrap();
+        let first = claim_done(q, 1);
+        assert_eq!(
+            q.complete(first, Outcome::Failure),
+            Ok(Completion::Retrying)
+        );
+        let second = claim_done(q, 1);
+        assert_eq!(second.attempt(), 2);
+        thread::sleep(Duration::from_millis(60));
+        assert_eq!(q.expire_leases(), 1, "the second attempt's lease ran out");
+        assert_eq!(state(q, 1), JobState::Pending);
+        let third = claim_done(q, 1);
+        assert_eq!(third.attempt(), 3);
+        assert_eq!(
+            q.complete(third, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+        assert_eq!(q.metrics().retried, 2);
+    });
+}
+
 #[test]
 fn without_a_lease_nothing_expires_and_heartbeat_only_reports_cancel() {
     each(|q| {
