@@ -1915,6 +1915,29 @@ fn a_retrys_lease_runs_out_too() {
     });
 }
 
+/// A worker asleep in `claim_wait` wakes for a lease running out (the
+/// queue bounds its sleep by the next deadline) and claims the job back
+/// promptly, not at its own timeout. (Mutation testing: a first lease that
+/// never lowered the next deadline left the sleeper asleep for its whole
+/// 10 s timeout, and the test that looked only waited longer.)
+#[test]
+fn a_sleeping_worker_wakes_for_a_lease_running_out() {
+    each_with(leased(30), |q| {
+        q.submit(job(1).max_retries(1)).unwrap();
+        let lost = thread::scope(|s| s.spawn(|| q.claim(R).unwrap()).join().unwrap());
+        let asleep_at = Instant::now();
+        let retry = q.claim_wait(R, Duration::from_secs(10)).unwrap();
+        let waited = asleep_at.elapsed();
+        assert_eq!((retry.job(), retry.attempt()), (JobId(1), 2));
+        assert!(waited < Duration::from_secs(2), "woke after {waited:?}");
+        assert!(q.complete(lost, Outcome::Success).is_err());
+        assert_eq!(
+            q.complete(retry, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+    });
+}
+
 #[test]
 fn without_a_lease_nothing_expires_and_heartbeat_only_reports_cancel() {
     each(|q| {
