@@ -1887,6 +1887,113 @@ fn the_last_attempts_lease_running_out_fails_the_job() {
     });
 }
 
+/// A lease is not due before its duration: a sweep well before it takes
+/// nothing back. (Mutation testing: a deadline of `now + millis + 1000`
+/// µs, a lease of about a millisecond, went unseen: the crashed-worker
+/// test's sleeper was woken by the sweep bound, computed right.)
+#[test]
+fn a_lease_is_not_due_before_its_duration() {
+    each_with(leased(500), |q| {
+        q.submit(job(1)).unwrap();
+        let claim = claim_done(q, 1);
+        thread::sleep(Duration::from_millis(20));
+        assert_eq!(q.expire_leases(), 0, "taken back 20 ms into 500");
+        assert_eq!(state(q, 1), JobState::Scheduled);
+        assert_eq!(
+            q.complete(claim, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+    });
+}
+
+/// A lease started after a sweep that found none running out is still
+/// noticed by a plain `claim`. (Mutation testing: a shortest duration never
+/// recorded left the next sweep at "never" after such a sweep, and a lease
+/// of a duration already known does not move it.)
+#[test]
+fn a_claim_notices_a_lease_started_after_an_empty_sweep() {
+    each_with(leased(20), |q| {
+        q.submit(job(1)).unwrap();
+        let first = claim_done(q, 1);
+        q.complete(first, Outcome::Success).unwrap();
+        // A sweep with no live lease, the duration already known.
+        assert_eq!(q.expire_leases(), 0);
+        q.submit(job(2)).unwrap();
+        let _crashed = claim_done(q, 2);
+        thread::sleep(Duration::from_millis(60));
+        q.submit(job(3)).unwrap();
+        let third = claim_done(q, 3);
+        assert_eq!(
+            state(q, 2),
+            JobState::Failed,
+            "the claim swept job 2's lease"
+        );
+        assert_eq!(
+            q.job(JobId(2)).unwrap().end,
+            Some(JobEnd::LeaseExpired { attempts: 1 })
+        );
+        q.complete(third, Outcome::Success).unwrap();
+    });
+}
+
+/// A heartbeat that finds its lease already due takes the attempt back at
+/// once (rather than leave it to the next sweep). (Mutation testing: the
+/// inverted check went unseen.)
+#[test]
+fn a_heartbeat_after_the_lease_ran_out_takes_the_attempt_back() {
+    each_with(leased(20), |q| {
+        q.submit(job(1).max_retries(1)).unwrap();
+        let claim = claim_done(q, 1);
+        thread::sleep(Duration::from_millis(60));
+        assert_eq!(
+            q.heartbeat(&claim),
+            Err(Error::StaleClaim {
+                job: JobId(1),
+                attempt: 1
+            })
+        );
+        // No sweep ran: the heartbeat itself re-queued the job.
+        assert_eq!(state(q, 1), JobState::Pending);
+        assert_eq!(q.metrics().retried, 1);
+        assert_eq!(q.expire_leases(), 0, "already taken back");
+    });
+}
+
+/// One thread holds three claims at once (the older leases wait in its
+/// held list behind the latest); it heartbeats the oldest only. The other
+/// two run out, whatever the heartbeats do to the one ahead of them.
+/// (Mutation testing: a sweep that stopped at the heartbeated lease, or
+/// kept its old deadline, never looked behind it.)
+#[test]
+fn leases_held_behind_a_heartbeated_one_still_run_out() {
+    each_with(leased(30), |q| {
+        for id in 1..=3 {
+            q.submit(job(id)).unwrap();
+        }
+        let kept = claim_done(q, 1);
+        let _second = claim_done(q, 2);
+        let _third = claim_done(q, 3);
+        let started = Instant::now();
+        let mut expired = 0;
+        while started.elapsed() < Duration::from_millis(150) {
+            assert_eq!(q.heartbeat(&kept), Ok(false));
+            expired += q.expire_leases();
+            thread::sleep(Duration::from_millis(5));
+        }
+        expired += q.expire_leases();
+        assert_eq!(expired, 2, "jobs 2 and 3 taken back, job 1 kept");
+        assert_eq!(state(q, 1), JobState::Scheduled);
+        assert_eq!(
+            (state(q, 2), state(q, 3)),
+            (JobState::Failed, JobState::Failed)
+        );
+        assert_eq!(
+            q.complete(kept, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+    });
+}
+
 /// The lease of a retry (attempt 2, 3...) runs out like the first
 /// attempt's. (Mutation testing: a lease entry that decoded every attempt
 /// as 1 took the second attempt's lease for a stale one and never expired
