@@ -77,6 +77,10 @@ pub struct Faults {
     /// Resume a cluster without waking the callers asleep in `claim_wait`.
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub silent_resume: bool,
+    /// A claim that found nothing does not look again after a compaction
+    /// that ran while it looked.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub unguarded_compaction: bool,
 }
 
 impl Faults {
@@ -220,6 +224,14 @@ impl Faults {
     pub(crate) fn silent_resume(self) -> bool {
         #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.silent_resume;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn unguarded_compaction(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.unguarded_compaction;
         #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }

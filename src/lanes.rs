@@ -12,7 +12,7 @@ use crate::ids::UserId;
 use crate::job::Job;
 use crate::spec::Priority;
 use crate::sync::OnceLock;
-use crate::sync::{AtomicUsize, Fifo, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Fifo, Mutex, Ordering};
 use crate::wake::WakeSignal;
 use std::sync::Arc;
 
@@ -51,6 +51,38 @@ pub(crate) struct LaneGroup<T> {
     /// (`queue/clusters.rs` holds the protocol). Kept here, not in the
     /// cluster, so that a cluster knows nothing of lanes.
     pub(crate) set_aside: Fifo<LaneEntry<T>>,
+    /// About how many of the entries in `lanes` and `set_aside` are stale:
+    /// raised by the operation that turns an entry stale, lowered by
+    /// whoever drops one (`queue/compact.rs`). Padded: it changes on
+    /// reprioritize and cancel, and must not share a line that every claim
+    /// reads.
+    pub(crate) stale: CachePadded<AtomicUsize>,
+    /// The compactions of its runner type's lanes (shared by the runner's
+    /// groups).
+    pub(crate) compaction: Arc<Compaction>,
+}
+
+/// The compactions of one runner type's lanes: a compaction takes each
+/// entry out of its lane and puts the current ones back (`queue/compact.rs`
+/// holds the protocol).
+pub(crate) struct Compaction {
+    /// Odd while a compaction may hold an entry out of its lane: a claim
+    /// that found nothing reads it before and after looking, and looks
+    /// again if it moved.
+    pub(crate) generation: AtomicU64,
+    /// Held by the thread compacting (taken with `try_lock`: a compaction
+    /// never waits for another); a claim that found nothing while it was
+    /// held waits for it, then looks again.
+    pub(crate) running: Mutex<()>,
+}
+
+impl Compaction {
+    fn new() -> Compaction {
+        Compaction {
+            generation: AtomicU64::new(0),
+            running: Mutex::new(()),
+        }
+    }
 }
 
 /// An entry of an aging queue: promote the job at `due_micros` if it is still
@@ -67,6 +99,7 @@ impl<T> LaneGroup<T> {
         index: usize,
         runner: crate::ids::RunnerType,
         wake: Arc<WakeSignal>,
+        compaction: Arc<Compaction>,
         cluster: Option<Arc<Cluster>>,
         user: Option<UserId>,
     ) -> LaneGroup<T> {
@@ -81,7 +114,14 @@ impl<T> LaneGroup<T> {
             aging: core::array::from_fn(|_| Fifo::new()),
             aging_head: Mutex::new([None, None, None, None, None]),
             set_aside: Fifo::new(),
+            stale: CachePadded::new(AtomicUsize::new(0)),
+            compaction,
         }
+    }
+
+    /// The entries in its lanes and set aside, stale ones included.
+    pub(crate) fn entries(&self) -> usize {
+        self.lanes.iter().map(Fifo::len).sum::<usize>() + self.set_aside.len()
     }
 
     /// Whether this group serves `cluster` (and `user`, with fair share).
@@ -173,6 +213,8 @@ pub(crate) struct RunnerLanes<T> {
     runner: crate::ids::RunnerType,
     /// The workers waiting for jobs of this runner type.
     pub(crate) wake: Arc<WakeSignal>,
+    /// The compactions of its groups' lanes.
+    pub(crate) compaction: Arc<Compaction>,
     /// Append-only; a new group (rare) is added under `grow`.
     pub(crate) groups: GroupList<T>,
     /// Index of the group to look at first within a level.
@@ -196,6 +238,7 @@ impl<T> RunnerLanes<T> {
             queue,
             runner,
             wake: Arc::new(WakeSignal::new()),
+            compaction: Arc::new(Compaction::new()),
             groups: GroupList::new(),
             cursor: crate::sync::AtomicUsize::new(0),
             grow: Mutex::new(()),
@@ -234,6 +277,7 @@ impl<T> RunnerLanes<T> {
             index,
             self.runner,
             Arc::clone(&self.wake),
+            Arc::clone(&self.compaction),
             cluster.cloned(),
             user,
         ));

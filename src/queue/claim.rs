@@ -51,7 +51,25 @@ impl<T> JobQueue<T> {
         self.claim_from(&lanes, &now)
     }
 
+    /// Claims from one runner type's lanes: the best job of the first group,
+    /// from the cursor on, that has one at the best level.
     pub(super) fn claim_from(&self, lanes: &RunnerLanes<T>, now: &Now) -> Option<Claim<T>> {
+        loop {
+            // A compaction may hold an entry out of its lane while we look:
+            // a claim that found nothing looks again if one ran meanwhile
+            // (`queue/compact.rs`).
+            let before = lanes.compaction.generation();
+            if let Some(claim) = self.look(lanes, now) {
+                return Some(claim);
+            }
+            if self.faults.unguarded_compaction() || !lanes.compaction.look_again(before) {
+                return None;
+            }
+        }
+    }
+
+    /// One look over the runner type's groups, level by level.
+    fn look(&self, lanes: &RunnerLanes<T>, now: &Now) -> Option<Claim<T>> {
         let groups = &lanes.groups;
         let count = groups.len();
         if count == 0 {
@@ -138,6 +156,7 @@ impl<T> JobQueue<T> {
             // Cheap filter before the CAS: skip entries that are stale.
             let word = entry.job.word.load();
             if word.state() != Some(JobState::Pending) || word.version() != entry.version {
+                Self::stale_entry_dropped(group);
                 continue;
             }
             if let (Some(cluster), Some(generation)) = (cluster, generation) {
@@ -150,6 +169,8 @@ impl<T> JobQueue<T> {
                 self.transitioned(&entry.job, old, new);
                 return Some((entry.job, new));
             }
+            // It went stale since the load.
+            Self::stale_entry_dropped(group);
         }
         None
     }

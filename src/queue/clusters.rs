@@ -194,6 +194,8 @@ impl<T> JobQueue<T> {
                     if word.state() == Some(JobState::Pending) && word.version() == entry.version {
                         group.lanes[word.level()].push(entry);
                         restored = true;
+                    } else {
+                        Self::stale_entry_dropped(group);
                     }
                 }
             }

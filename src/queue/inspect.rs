@@ -208,6 +208,36 @@ impl<T> JobQueue<T> {
         status
     }
 
+    /// The entries in every ready lane, stale ones included: a health gauge
+    /// for an exporter. An entry goes stale when its job leaves the lane
+    /// another way than by a claim (cancelled, reprioritized, promoted,
+    /// given a dependency); the next claimer to reach it drops it, and a
+    /// lane group whose stale entries outnumber its live ones compacts
+    /// (`docs/DESIGN.md`, "Stale lane entries"). So with one thread at a
+    /// time a group holds at most twice its pending jobs plus 63 entries
+    /// (set-aside ones included), whatever the history. O(lane groups),
+    /// exact once the queue is quiescent.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let q = JobQueue::new();
+    /// q.submit(JobSpec::new(JobId(1)).priority(Priority::Low)).unwrap();
+    /// for _ in 0..10_000 {
+    ///     q.reprioritize(JobId(1), Priority::High).unwrap();
+    ///     q.reprioritize(JobId(1), Priority::Low).unwrap();
+    /// }
+    /// // One pending job: its entry and at most 64 stale ones, not 20,000.
+    /// assert!(q.lane_entries() <= 2 * 1 + 63);
+    /// assert_eq!(q.claim(RunnerType::DEFAULT).map(|c| c.job()), Some(JobId(1)));
+    /// assert_eq!(q.lane_entries(), 0);
+    /// ```
+    pub fn lane_entries(&self) -> usize {
+        self.all_runner_lanes()
+            .iter()
+            .flat_map(|lanes| lanes.groups.iter().map(|group| group.entries()))
+            .sum()
+    }
+
     /// The metrics.
     ///
     /// ```

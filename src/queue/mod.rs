@@ -5,6 +5,7 @@
 //! `release.rs` (dependents registered, then sealed and settled),
 //! `claim.rs`, `report.rs` (start, complete, cancel, reprioritize),
 //! `clusters.rs` (capacity, pause, resources, set-aside), `aging.rs`,
+//! `compact.rs` (stale lane entries bounded),
 //! `inspect.rs` (views, status, pruning), `lease.rs` (with `lease_slot.rs`,
 //! a thread's latest lease), `delay.rs`,
 //! `shutdown.rs`, `wait.rs` (waiting for a claim, blocking or async). Every operation's linearization point is one compare-and-swap on
@@ -14,6 +15,7 @@
 mod aging;
 mod claim;
 mod clusters;
+mod compact;
 mod delay;
 mod inspect;
 pub(crate) mod lease;

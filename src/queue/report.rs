@@ -231,6 +231,9 @@ impl<T> JobQueue<T> {
         match job.word.cancel(self.marking()) {
             Ok((old, new)) => {
                 self.transitioned(&job, old, new);
+                if old.state() == Some(JobState::Pending) {
+                    self.entry_went_stale(&job);
+                }
                 if new.state() == Some(JobState::Cancelled) {
                     self.finished(&job, JobState::Cancelled);
                     Ok(CancelOutcome::Cancelled)
@@ -268,6 +271,7 @@ impl<T> JobQueue<T> {
         self.transitioned(&job, old, new);
         if let Some(at) = Enqueue::after_reprioritize(old, new) {
             self.enqueue(&job, at);
+            self.entry_went_stale(&job);
         }
         Ok(())
     }

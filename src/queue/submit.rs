@@ -532,7 +532,12 @@ impl<T> JobQueue<T> {
                 .dependency_ends
                 .get_or_insert_with(job.incarnation, || (dependency, terminal));
             match job.word.end_queued(terminal, self.marking()) {
-                Ok((old, new)) => self.transitioned(&job, old, new),
+                Ok((old, new)) => {
+                    self.transitioned(&job, old, new);
+                    if old.state() == Some(JobState::Pending) {
+                        self.entry_went_stale(&job);
+                    }
+                }
                 Err(state) => {
                     // Claimed meanwhile (a job ended by a dependency keeps its note).
                     if !job.word.load().ended_by_dependency() {
@@ -561,6 +566,9 @@ impl<T> JobQueue<T> {
             .add_waits(unfinished.len() as u64, self.marking())
             .map_err(|state| not_queued(id, state))?;
         self.transitioned(&job, old, new);
+        if old.state() == Some(JobState::Pending) {
+            self.entry_went_stale(&job);
+        }
         job.dependencies.store(all);
         self.register_dependent(&job, unfinished.iter().map(|(d, kind)| (d, *kind)));
         if let Some(at) = self.release_one(&job) {

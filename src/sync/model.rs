@@ -374,6 +374,9 @@ impl<T> LockedFifo<T> {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.lock().unwrap().is_empty()
     }
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
     /// How many entries satisfy `matches` (the models' lane probe; a
     /// `SegQueue` cannot be searched).
     pub(crate) fn count(&self, matches: impl Fn(&T) -> bool) -> usize {

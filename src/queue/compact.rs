@@ -1,0 +1,178 @@
+//! Compaction: a lane group's stale entries stay below its live ones.
+//!
+//! An entry goes stale when its job leaves the lane another way than by a
+//! claim: cancelled, reprioritized to another level, promoted by aging,
+//! given a new dependency, or ended by one. Nothing searches a lane (a
+//! lock-free FIFO cannot remove from the middle); the claimer that pops a
+//! stale entry drops it. Without claims they pile up: 2M `reprioritize`
+//! calls on one job once left 2M entries (48 MB), and the next claim
+//! skipped them all (29 ms).
+//!
+//! So the operation that turns an entry stale counts it in its group
+//! ([`LaneGroup::stale`]; whoever drops one counts it down), and when the
+//! group's stale entries number at least [`MIN_STALE`] and more than half
+//! of its entries, compacts the group: it takes each entry of each lane
+//! (and of the set-aside and aging queues) out once, in order, and puts
+//! the current ones back at the back. A group therefore holds at most its
+//! live entries plus as many stale ones, plus [`MIN_STALE`] (plus those
+//! turned stale during a compaction), and a claim skips no more than that.
+//! A compaction's work, at most twice the stale entries it drops, is paid
+//! once per entry turned stale, like a vector's doubling.
+//!
+//! Order: a compaction keeps the order of the entries it moves; a job that
+//! enters the lane while it runs may be served before older ones of its
+//! level (and an aging entry may wait behind a newer one for as long as
+//! the compaction took).
+//!
+//! ## With claims
+//!
+//! While a compaction holds an entry between its pop and its push, a claim
+//! could find the lane empty and return `None` with a job pending. So a
+//! compaction makes its runner type's [`Compaction::generation`] odd before
+//! its first pop and even after its last push, holding
+//! [`Compaction::running`] throughout; [`JobQueue::claim_from`] reads the
+//! generation before it looks and, if it found nothing, again after: if
+//! it moved or is odd, it waits for the compaction's lock and looks again.
+//! Orderings: the first increment is sequenced before the compaction's
+//! pops, each a release on the lane (a `SegQueue` CAS, a mutex in the
+//! model builds); a claim that found the lane empty because of such a pop
+//! read that write with an acquire, so its second read of the generation
+//! (after, in program order) sees the increment. The last increment is a
+//! release after the last push; a claim whose second read returns it
+//! acquires the pushes, and its next look finds them.
+//!
+//! Loom model 37 races a compaction with a claim, with the negative
+//! control `unguarded_compaction` (claims do not check the generation).
+
+use super::JobQueue;
+use crate::job::Job;
+use crate::lanes::{Compaction, LaneGroup};
+use crate::sync::{Mutex, Ordering};
+use crate::view::JobState;
+
+/// The fewest stale entries that make a group worth compacting (one, in the
+/// model builds, so that a model with two jobs reaches a compaction).
+#[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+pub(crate) const MIN_STALE: usize = 64;
+#[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+pub(crate) const MIN_STALE: usize = 1;
+
+impl<T> JobQueue<T> {
+    /// `job`'s current lane entry (in a lane or set aside) just went stale,
+    /// by the CAS of the caller: count it, and compact the group if its
+    /// stale entries outnumber the rest.
+    pub(super) fn entry_went_stale(&self, job: &Job<T>) {
+        let group = job.group();
+        // Relaxed: a count that decides when to compact; a wrong reading
+        // only moves a compaction earlier or later.
+        let stale = group.stale.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        // Below zero (an entry dropped before its counting) reads as huge:
+        // `entries` decides.
+        if stale >= MIN_STALE && stale.saturating_mul(2) > group.entries() {
+            self.compact(group);
+        }
+    }
+
+    /// A stale entry of `group` was dropped.
+    #[inline]
+    pub(super) fn stale_entry_dropped(group: &LaneGroup<T>) {
+        // Relaxed: as `entry_went_stale`.
+        group.stale.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Takes every entry of `group` out once and puts the current ones
+    /// back, in order. Skipped if another compaction of the runner type is
+    /// running (it will be tried again at the next stale entry).
+    pub(super) fn compact(&self, group: &LaneGroup<T>) {
+        let compaction = &*group.compaction;
+        let Some(_running) = compaction.running.try_lock() else {
+            return;
+        };
+        // Odd from here: see the module's comment for the orderings.
+        compaction.generation.fetch_add(1, Ordering::AcqRel);
+        let mut dropped = 0;
+        for lane in &group.lanes {
+            for _ in 0..lane.len() {
+                let Some(entry) = lane.pop() else {
+                    break;
+                };
+                if is_current(&entry.job, entry.version) {
+                    lane.push(entry);
+                } else {
+                    dropped += 1;
+                }
+            }
+        }
+        if let Some(cluster) = group.cluster.as_deref() {
+            // Put back through `set_aside`, judged with the resources read
+            // before the pops: a change of resources meanwhile restores them
+            // (its protocol, `queue/clusters.rs`).
+            let generation = cluster.resources_generation();
+            for _ in 0..group.set_aside.len() {
+                let Some(entry) = group.set_aside.pop() else {
+                    break;
+                };
+                if is_current(&entry.job, entry.version) {
+                    self.set_aside(group, cluster, generation, entry);
+                } else {
+                    dropped += 1;
+                }
+            }
+        }
+        if self.aging.is_some() {
+            // The sweeper holds this lock while it looks at the aging queues.
+            let _heads = group.aging_head.lock();
+            for queue in &group.aging[1..] {
+                for _ in 0..queue.len() {
+                    let Some(entry) = queue.pop() else {
+                        break;
+                    };
+                    if is_current(&entry.job, entry.version) {
+                        queue.push(entry);
+                    }
+                }
+            }
+        }
+        // Relaxed: as `entry_went_stale`.
+        group.stale.fetch_sub(dropped, Ordering::Relaxed);
+        // Even again. Release: a claim that reads this looks again and
+        // finds the entries put back.
+        compaction.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Whether an entry at `version` is still its job's current one.
+fn is_current<T>(job: &Job<T>, version: u32) -> bool {
+    let word = job.word.load();
+    word.state() == Some(JobState::Pending) && word.version() == version
+}
+
+impl Compaction {
+    /// The generation, read by a claim before it looks. Acquire: pairs
+    /// with the release that ends a compaction.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// A claim that found nothing, having read `before` before it looked:
+    /// whether it must look again (a compaction ran or runs meanwhile); if
+    /// one is running, waits for it first.
+    #[inline]
+    pub(crate) fn look_again(&self, before: u64) -> bool {
+        let now = self.generation();
+        if now == before && now % 2 == 0 {
+            return false;
+        }
+        if now % 2 == 1 {
+            wait_for(&self.running);
+        }
+        true
+    }
+}
+
+/// Waits until `lock` is free.
+#[cold]
+fn wait_for(lock: &Mutex<()>) {
+    drop(lock.lock());
+}
