@@ -83,10 +83,7 @@ impl<T> JobQueue<T> {
             });
             let step = self.next_due().map_or(left, |next| next.min(left));
             if let Some(found) = wait_any(&signals, step, attempt) {
-                if found.is_ok() {
-                    self.pass_on_wake(&lanes);
-                }
-                return found;
+                return self.passing_on(found, &lanes);
             }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(WaitError::TimedOut);
@@ -188,18 +185,12 @@ impl<T> JobQueue<T> {
             // then look: a notifier either sees us or we see its job).
             fence(Ordering::SeqCst);
             if let Some(found) = self.claim_or_closed(runners) {
-                if found.is_ok() {
-                    self.pass_on_wake(&lanes);
-                }
-                return found;
+                return self.passing_on(found, &lanes);
             }
             // `close` wakes every signal, so it reaches this wait too.
             AnyOf::new(listeners).await;
             if let Some(found) = self.claim_or_closed(runners) {
-                if found.is_ok() {
-                    self.pass_on_wake(&lanes);
-                }
-                return found;
+                return self.passing_on(found, &lanes);
             }
         }
     }
@@ -221,6 +212,19 @@ impl<T> JobQueue<T> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// What a waiter that registered found, after passing its wake-up on
+    /// if it claimed ([`pass_on_wake`](JobQueue::pass_on_wake)).
+    fn passing_on<L: core::ops::Deref<Target = crate::lanes::RunnerLanes<T>>>(
+        &self,
+        found: Result<Claim<T>, WaitError>,
+        lanes: &[L],
+    ) -> Result<Claim<T>, WaitError> {
+        if found.is_ok() {
+            self.pass_on_wake(lanes);
+        }
+        found
     }
 
     /// A waiter claimed after registering: pass the wake-up on to another
