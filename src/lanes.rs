@@ -16,10 +16,13 @@ use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Fifo, Mutex, Ordering};
 use crate::wake::WakeSignal;
 use std::sync::Arc;
 
-/// One lane entry: the job and the version that makes the entry current.
+/// One lane entry: the job, the version that makes the entry current, and
+/// the level of the lane it was put in (set aside, it keeps it: its stale
+/// count is that level's).
 pub(crate) struct LaneEntry<T> {
     pub(crate) job: Arc<Job<T>>,
     pub(crate) version: u32,
+    pub(crate) level: u8,
 }
 
 /// The lanes of one (runner, cluster[, user]) group.
@@ -51,12 +54,12 @@ pub(crate) struct LaneGroup<T> {
     /// (`queue/clusters.rs` holds the protocol). Kept here, not in the
     /// cluster, so that a cluster knows nothing of lanes.
     pub(crate) set_aside: Fifo<LaneEntry<T>>,
-    /// About how many of the entries in `lanes` and `set_aside` are stale:
-    /// raised by the operation that turns an entry stale, lowered by
-    /// whoever drops one (`queue/compact.rs`). Padded: it changes on
-    /// reprioritize and cancel, and must not share a line that every claim
-    /// reads.
-    pub(crate) stale: CachePadded<AtomicUsize>,
+    /// Per level, about how many entries of that level (in its lane or set
+    /// aside) are stale: raised by the operation that turns an entry stale,
+    /// lowered by whoever drops one (`queue/compact.rs`). Padded: they
+    /// change on reprioritize and cancel, and must not share a line that
+    /// every claim reads.
+    pub(crate) stale: CachePadded<[AtomicUsize; Priority::LEVELS]>,
     /// The compactions of its runner type's lanes (shared by the runner's
     /// groups).
     pub(crate) compaction: Arc<Compaction>,
@@ -114,7 +117,7 @@ impl<T> LaneGroup<T> {
             aging: core::array::from_fn(|_| Fifo::new()),
             aging_head: Mutex::new([None, None, None, None, None]),
             set_aside: Fifo::new(),
-            stale: CachePadded::new(AtomicUsize::new(0)),
+            stale: CachePadded::new(core::array::from_fn(|_| AtomicUsize::new(0))),
             compaction,
         }
     }

@@ -1679,50 +1679,52 @@ fn m36_negative_no_pass_on_is_caught() {
 
 // ---------------------------------------------------------------- model 37
 
-/// Model 37: a compaction races a claim. Jobs 2 and 3 wait at Normal;
-/// job 3 is moved to High and back before the threads start (two stale
-/// entries against four). A thread cancels job 3, and that third stale
-/// entry compacts the group (`MIN_STALE` is 1 in the model builds): each
-/// entry is popped and the current ones pushed back, job 2's among them.
-/// A claim racing it must get a job: one that finds the lanes empty while
-/// the compaction holds job 2's entry sees the generation move and looks
-/// again (`queue/compact.rs`). (The compaction is triggered by a cancel, not
-/// a move: a move's CAS comes before its push, so a claim may find nothing
+/// Model 37: a compaction races a claim. Jobs 2, 3 and 4 wait at Normal;
+/// job 3 is cancelled before the threads start (one stale entry against
+/// three). A thread cancels job 4, and that second stale entry compacts the
+/// Normal lane (`MIN_STALE` is 1 in the model builds): each entry is popped
+/// and the current ones pushed back, job 2's among them. A claim racing it
+/// must get a job: one that finds the lanes empty while the compaction
+/// holds job 2's entry sees the generation move and looks again
+/// (`queue/compact.rs`). (The compaction is triggered by a cancel, not a
+/// move: a move's CAS comes before its push, so a claim may find nothing
 /// of the moved job for a moment without any compaction, a window the
 /// linearizability checker's spec allows.)
 fn compaction_races_claim(q: Arc<JobQueue>) {
-    submit(&q, 2);
-    submit(&q, 3);
-    q.reprioritize(JobId(3), Priority::High).unwrap();
-    q.reprioritize(JobId(3), Priority::Normal).unwrap();
-    assert_eq!(q.lane_entries(), 4, "no compaction before the race");
+    for id in 2..=4 {
+        submit(&q, id);
+    }
+    assert_eq!(q.cancel(JobId(3)), Ok(CancelOutcome::Cancelled));
+    assert_eq!(q.lane_entries(), 3, "no compaction before the race");
     let canceller = {
         let q = Arc::clone(&q);
-        thread::spawn(move || q.cancel(JobId(3)))
+        thread::spawn(move || q.cancel(JobId(4)))
     };
     let claimed = q.claim(R).map(|c| c.job());
     let cancelled = canceller.join().unwrap();
     let second = q.claim(R).map(|c| c.job());
+    let third = q.claim(R).map(|c| c.job());
     let entries = q.lane_entries();
     assert!(
         claimed.is_some(),
         "a claim found nothing while job 2 was pending"
     );
-    // Job 2 claimed once; job 3 claimed only if the claim beat the cancel.
-    let mut got = [claimed, second];
+    // Job 2 claimed once; job 4 claimed only if a claim beat the cancel.
+    let mut got = [claimed, second, third];
     got.sort();
     match cancelled {
-        Ok(CancelOutcome::Cancelled) => assert_eq!(got, [None, Some(JobId(2))]),
-        Ok(CancelOutcome::Requested) => assert_eq!(got, [Some(JobId(2)), Some(JobId(3))]),
+        Ok(CancelOutcome::Cancelled) => assert_eq!(got, [None, None, Some(JobId(2))]),
+        Ok(CancelOutcome::Requested) => {
+            assert_eq!(got, [None, Some(JobId(2)), Some(JobId(4))])
+        }
         other => panic!("cancel: {other:?}"),
     }
-    assert_eq!(entries, 0, "entries left after both claims");
+    assert_eq!(entries, 0, "entries left after the claims");
 }
 
 #[test]
 fn m37_compaction_races_claim() {
-    // Capped: 14,312 executions at bound 5, 150,536 at 7 (36 s).
-    model_capped(3, 5, || compaction_races_claim(queue()));
+    model(3, || compaction_races_claim(queue()));
 }
 
 /// Negative control for model 37: a claim that does not look again after

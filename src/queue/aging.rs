@@ -60,7 +60,7 @@ impl<T> JobQueue<T> {
                         }
                         if let Some(at) = entry.job.word.promote(entry.version) {
                             self.enqueue(&entry.job, at);
-                            self.entry_went_stale(&entry.job);
+                            self.entry_went_stale(&entry.job, at.level + 1);
                         }
                     }
                 }

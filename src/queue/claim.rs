@@ -156,7 +156,7 @@ impl<T> JobQueue<T> {
             // Cheap filter before the CAS: skip entries that are stale.
             let word = entry.job.word.load();
             if word.state() != Some(JobState::Pending) || word.version() != entry.version {
-                Self::stale_entry_dropped(group);
+                Self::stale_entry_dropped(group, &entry);
                 continue;
             }
             if let (Some(cluster), Some(generation)) = (cluster, generation) {
@@ -170,7 +170,7 @@ impl<T> JobQueue<T> {
                 return Some((entry.job, new));
             }
             // It went stale since the load.
-            Self::stale_entry_dropped(group);
+            Self::stale_entry_dropped(group, &entry);
         }
         None
     }

@@ -195,7 +195,7 @@ impl<T> JobQueue<T> {
                         group.lanes[word.level()].push(entry);
                         restored = true;
                     } else {
-                        Self::stale_entry_dropped(group);
+                        Self::stale_entry_dropped(group, &entry);
                     }
                 }
             }

@@ -8,16 +8,20 @@
 //! calls on one job once left 2M entries (48 MB), and the next claim
 //! skipped them all (29 ms).
 //!
-//! So the operation that turns an entry stale counts it in its group
-//! ([`LaneGroup::stale`]; whoever drops one counts it down), and when the
-//! group's stale entries number at least [`MIN_STALE`] and more than half
-//! of its entries, compacts the group: it takes each entry of each lane
-//! (and of the set-aside and aging queues) out once, in order, and puts
-//! the current ones back at the back. A group therefore holds at most its
-//! live entries plus as many stale ones, plus [`MIN_STALE`] (plus those
-//! turned stale during a compaction), and a claim skips no more than that.
-//! A compaction's work, at most twice the stale entries it drops, is paid
-//! once per entry turned stale, like a vector's doubling.
+//! So the operation that turns an entry stale counts it in its group, at
+//! the entry's level ([`LaneGroup::stale`]; whoever drops one counts it
+//! down, at the level the entry remembers), and when that level's stale
+//! entries number at least [`MIN_STALE`] and more than half of its lane
+//! and the group's set-aside list together, compacts the level: it takes
+//! each entry of the lane and of the set-aside list out once, in order,
+//! and puts the current ones back at the back (and its aging queue's, if
+//! that grew past twice the lane). A lane therefore holds at most its live
+//! entries plus as many stale ones (fewer when entries are set aside),
+//! plus 63 (plus those turned stale during a compaction), and a claim skips
+//! no more than that in it: a lane with no live job holds at most 63 stale
+//! entries, whatever the other lanes hold. A compaction's work, at most
+//! twice the stale entries it drops, is paid once per entry turned stale,
+//! like a vector's doubling.
 //!
 //! Order: a compaction keeps the order of the entries it moves; a job that
 //! enters the lane while it runs may be served before older ones of its
@@ -46,7 +50,7 @@
 
 use super::JobQueue;
 use crate::job::Job;
-use crate::lanes::{Compaction, LaneGroup};
+use crate::lanes::{Compaction, LaneEntry, LaneGroup};
 use crate::sync::{Mutex, Ordering};
 use crate::view::JobState;
 
@@ -58,49 +62,54 @@ pub(crate) const MIN_STALE: usize = 64;
 pub(crate) const MIN_STALE: usize = 1;
 
 impl<T> JobQueue<T> {
-    /// `job`'s current lane entry (in a lane or set aside) just went stale,
-    /// by the CAS of the caller: count it, and compact the group if its
-    /// stale entries outnumber the rest.
-    pub(super) fn entry_went_stale(&self, job: &Job<T>) {
+    /// `job`'s current lane entry, of level `level` (in its lane or set
+    /// aside), just went stale by the caller's CAS: count it, and compact
+    /// that level if its stale entries outnumber the rest.
+    pub(super) fn entry_went_stale(&self, job: &Job<T>, level: usize) {
         let group = job.group();
         // Relaxed: a count that decides when to compact; a wrong reading
         // only moves a compaction earlier or later.
-        let stale = group.stale.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let stale = group.stale[level]
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         // Below zero (an entry dropped before its counting) reads as huge:
-        // `entries` decides.
-        if stale >= MIN_STALE && stale.saturating_mul(2) > group.entries() {
-            self.compact(group);
+        // the lengths decide.
+        if stale >= MIN_STALE
+            && stale.saturating_mul(2) > group.lanes[level].len() + group.set_aside.len()
+        {
+            self.compact(group, level);
         }
     }
 
     /// A stale entry of `group` was dropped.
     #[inline]
-    pub(super) fn stale_entry_dropped(group: &LaneGroup<T>) {
+    pub(super) fn stale_entry_dropped(group: &LaneGroup<T>, entry: &LaneEntry<T>) {
         // Relaxed: as `entry_went_stale`.
-        group.stale.fetch_sub(1, Ordering::Relaxed);
+        group.stale[usize::from(entry.level)].fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Takes every entry of `group` out once and puts the current ones
-    /// back, in order. Skipped if another compaction of the runner type is
-    /// running (it will be tried again at the next stale entry).
-    pub(super) fn compact(&self, group: &LaneGroup<T>) {
+    /// Takes every entry of `group`'s lane at `level` (and of its set-aside
+    /// list, where the level's stale entries may also be) out once and puts
+    /// the current ones back, in order; and its aging queue at that level if
+    /// that has grown past twice the lane. Skipped if another compaction of
+    /// the runner type is running (it is tried again at the next stale
+    /// entry).
+    pub(super) fn compact(&self, group: &LaneGroup<T>, level: usize) {
         let compaction = &*group.compaction;
         let Some(_running) = compaction.running.try_lock() else {
             return;
         };
         // Odd from here: see the module's comment for the orderings.
         compaction.generation.fetch_add(1, Ordering::AcqRel);
-        let mut dropped = 0;
-        for lane in &group.lanes {
-            for _ in 0..lane.len() {
-                let Some(entry) = lane.pop() else {
-                    break;
-                };
-                if is_current(&entry.job, entry.version) {
-                    lane.push(entry);
-                } else {
-                    dropped += 1;
-                }
+        let lane = &group.lanes[level];
+        for _ in 0..lane.len() {
+            let Some(entry) = lane.pop() else {
+                break;
+            };
+            if is_current(&entry.job, entry.version) {
+                lane.push(entry);
+            } else {
+                Self::stale_entry_dropped(group, &entry);
             }
         }
         if let Some(cluster) = group.cluster.as_deref() {
@@ -115,26 +124,25 @@ impl<T> JobQueue<T> {
                 if is_current(&entry.job, entry.version) {
                     self.set_aside(group, cluster, generation, entry);
                 } else {
-                    dropped += 1;
+                    Self::stale_entry_dropped(group, &entry);
                 }
             }
         }
-        if self.aging.is_some() {
+        let aging = &group.aging[level];
+        // Its live entries are at most the lane's: past twice that, at least
+        // half of what is moved is dropped.
+        if self.aging.is_some() && aging.len() > 2 * lane.len() + MIN_STALE {
             // The sweeper holds this lock while it looks at the aging queues.
             let _heads = group.aging_head.lock();
-            for queue in &group.aging[1..] {
-                for _ in 0..queue.len() {
-                    let Some(entry) = queue.pop() else {
-                        break;
-                    };
-                    if is_current(&entry.job, entry.version) {
-                        queue.push(entry);
-                    }
+            for _ in 0..aging.len() {
+                let Some(entry) = aging.pop() else {
+                    break;
+                };
+                if is_current(&entry.job, entry.version) {
+                    aging.push(entry);
                 }
             }
         }
-        // Relaxed: as `entry_went_stale`.
-        group.stale.fetch_sub(dropped, Ordering::Relaxed);
         // Even again. Release: a claim that reads this looks again and
         // finds the entries put back.
         compaction.generation.fetch_add(1, Ordering::Release);

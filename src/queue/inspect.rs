@@ -212,11 +212,11 @@ impl<T> JobQueue<T> {
     /// for an exporter. An entry goes stale when its job leaves the lane
     /// another way than by a claim (cancelled, reprioritized, promoted,
     /// given a dependency); the next claimer to reach it drops it, and a
-    /// lane group whose stale entries outnumber its live ones compacts
+    /// lane whose stale entries outnumber its live ones is compacted
     /// (`docs/DESIGN.md`, "Stale lane entries"). So with one thread at a
-    /// time a group holds at most twice its pending jobs plus 63 entries
-    /// (set-aside ones included), whatever the history. O(lane groups),
-    /// exact once the queue is quiescent.
+    /// time and nothing set aside, a lane holds at most its pending jobs'
+    /// entries, as many stale ones, and 63 more, whatever the history.
+    /// O(lane groups), exact once the queue is quiescent.
     ///
     /// ```
     /// use dagqueue::*;
@@ -226,8 +226,9 @@ impl<T> JobQueue<T> {
     ///     q.reprioritize(JobId(1), Priority::High).unwrap();
     ///     q.reprioritize(JobId(1), Priority::Low).unwrap();
     /// }
-    /// // One pending job: its entry and at most 64 stale ones, not 20,000.
-    /// assert!(q.lane_entries() <= 2 * 1 + 63);
+    /// // One pending job: its entry and at most 63 stale ones in each of
+    /// // the two lanes, not 20,000.
+    /// assert!(q.lane_entries() <= 1 + 2 * 63);
     /// assert_eq!(q.claim(RunnerType::DEFAULT).map(|c| c.job()), Some(JobId(1)));
     /// assert_eq!(q.lane_entries(), 0);
     /// ```

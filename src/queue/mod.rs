@@ -408,12 +408,14 @@ impl<T> JobQueue<T> {
         group.lanes[at.level].push(LaneEntry {
             job: Arc::clone(job),
             version: at.version,
+            level: at.level as u8,
         });
         if self.faults.double_enqueue() {
             // Loom negative control: a second live entry.
             group.lanes[at.level].push(LaneEntry {
                 job: Arc::clone(job),
                 version: at.version,
+                level: at.level as u8,
             });
         }
         if let Some(aging) = &self.aging {

@@ -232,7 +232,7 @@ impl<T> JobQueue<T> {
             Ok((old, new)) => {
                 self.transitioned(&job, old, new);
                 if old.state() == Some(JobState::Pending) {
-                    self.entry_went_stale(&job);
+                    self.entry_went_stale(&job, old.level());
                 }
                 if new.state() == Some(JobState::Cancelled) {
                     self.finished(&job, JobState::Cancelled);
@@ -271,7 +271,7 @@ impl<T> JobQueue<T> {
         self.transitioned(&job, old, new);
         if let Some(at) = Enqueue::after_reprioritize(old, new) {
             self.enqueue(&job, at);
-            self.entry_went_stale(&job);
+            self.entry_went_stale(&job, old.level());
         }
         Ok(())
     }

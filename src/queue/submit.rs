@@ -535,7 +535,7 @@ impl<T> JobQueue<T> {
                 Ok((old, new)) => {
                     self.transitioned(&job, old, new);
                     if old.state() == Some(JobState::Pending) {
-                        self.entry_went_stale(&job);
+                        self.entry_went_stale(&job, old.level());
                     }
                 }
                 Err(state) => {
@@ -567,7 +567,7 @@ impl<T> JobQueue<T> {
             .map_err(|state| not_queued(id, state))?;
         self.transitioned(&job, old, new);
         if old.state() == Some(JobState::Pending) {
-            self.entry_went_stale(&job);
+            self.entry_went_stale(&job, old.level());
         }
         job.dependencies.store(all);
         self.register_dependent(&job, unfinished.iter().map(|(d, kind)| (d, *kind)));
