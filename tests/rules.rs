@@ -1994,6 +1994,29 @@ fn leases_held_behind_a_heartbeated_one_still_run_out() {
     });
 }
 
+/// One thread holds leases of two durations at once (a minute, 20 ms):
+/// the short ones run out although a longer one was held before them.
+/// (Mutation testing: a held lease filed with the leases of another
+/// duration waited behind the longer one and never ran out.)
+#[test]
+fn held_leases_of_different_durations_each_run_out() {
+    each_with(leased(20), |q| {
+        q.submit(job(1).lease(Duration::from_secs(60))).unwrap();
+        q.submit(job(2)).unwrap();
+        q.submit(job(3)).unwrap();
+        let long = claim_done(q, 1);
+        let _short = claim_done(q, 2);
+        let _latest = claim_done(q, 3);
+        thread::sleep(Duration::from_millis(80));
+        assert_eq!(q.expire_leases(), 2, "jobs 2 and 3 taken back");
+        assert_eq!(state(q, 1), JobState::Scheduled);
+        assert_eq!(
+            q.complete(long, Outcome::Success),
+            Ok(Completion::Completed)
+        );
+    });
+}
+
 /// The lease of a retry (attempt 2, 3...) runs out like the first
 /// attempt's. (Mutation testing: a lease entry that decoded every attempt
 /// as 1 took the second attempt's lease for a stale one and never expired

@@ -501,6 +501,16 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn debug_shows_the_configuration_and_the_job_count() {
+        let q = JobQueue::builder().default_capacity(3).build().unwrap();
+        q.submit(JobSpec::new(crate::ids::JobId(1))).unwrap();
+        let shown = format!("{q:?}");
+        assert!(shown.starts_with("JobQueue {"), "{shown}");
+        assert!(shown.contains("jobs: 1"), "{shown}");
+        assert!(shown.contains("default_capacity: 3"), "{shown}");
+    }
+
+    #[test]
     fn dropping_a_queue_frees_its_jobs() {
         let queue = JobQueue::builder()
             .aging(Duration::from_secs(60))
