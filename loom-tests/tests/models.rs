@@ -1739,3 +1739,46 @@ fn m37_negative_unguarded_compaction_is_caught() {
         }))
     });
 }
+
+// ---------------------------------------------------------------- model 38
+
+/// Model 38: a batch that fails after reserving gives its ids back, and a
+/// job named as a dependency meanwhile was never known. The batch (2, 3)
+/// races a thread that submits 3 (so the batch's reservation of 3 may
+/// fail after 2 was reserved) and then 4, depending on 2. A reserved id is
+/// unknown to every operation: if the batch failed, 4 was refused
+/// (`UnknownDependency`), never left waiting on a job that does not exist.
+/// (Kills the mutant that lets `lookup` return a reserved job: nothing
+/// else saw it, docs/MUTANTS.md.)
+fn failed_batch_races_a_dependent(q: Arc<JobQueue>) {
+    let batch = {
+        let q = Arc::clone(&q);
+        thread::spawn(move || q.submit_many([JobSpec::new(JobId(2)), JobSpec::new(JobId(3))]))
+    };
+    let three = q.submit(JobSpec::new(JobId(3)));
+    let four = q.submit(JobSpec::new(JobId(4)).depends_on([JobId(2)]));
+    let batch = batch.join().unwrap();
+    let four_state = q.state(JobId(4));
+    let two_state = q.state(JobId(2));
+    // Exactly one of the batch and the single submit got id 3.
+    assert!(batch.is_ok() != three.is_ok(), "{batch:?} {three:?}");
+    if batch.is_err() {
+        assert_eq!(two_state, Err(Error::UnknownJob(JobId(2))));
+        assert_eq!(
+            four,
+            Err(Error::UnknownDependency {
+                job: JobId(4),
+                dependency: JobId(2)
+            }),
+            "a job depending on a given-back id was accepted"
+        );
+        assert_eq!(four_state, Err(Error::UnknownJob(JobId(4))));
+    } else if four.is_ok() {
+        assert_eq!(four_state, Ok(JobState::Waiting));
+    }
+}
+
+#[test]
+fn m38_failed_batch_races_a_dependent() {
+    model(3, || failed_batch_races_a_dependent(queue()));
+}
