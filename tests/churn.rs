@@ -1,6 +1,6 @@
 //! Stale lane entries stay proportional to live jobs (issue 12, item 5):
 //! reprioritize, cancel, add_dependencies and set-aside churn leave at most
-//! a group's pending jobs plus as many stale entries plus 63
+//! a lane's pending jobs plus as many stale entries plus 31
 //! (`JobQueue::lane_entries`), and compaction keeps every live job, its
 //! level and the order within its level. Memory and claim latency after
 //! millions of calls are measured by `harness/src/bin/churn.rs`
@@ -16,10 +16,10 @@ use std::time::Duration;
 const R: RunnerType = RunnerType::DEFAULT;
 
 /// The bound with one thread at a time, no entry set aside: each lane
-/// holds its pending jobs' entries, at most as many stale ones, plus 63;
+/// holds its pending jobs' entries, at most as many stale ones, plus 31;
 /// `levels`: how many lanes the churn leaves stale entries in.
 fn bound(pending: usize, levels: usize) -> usize {
-    2 * pending + 63 * levels
+    2 * pending + 31 * levels
 }
 
 /// `even` on even calls, `odd` on odd ones.
@@ -257,10 +257,10 @@ fn racing_claims_and_churn_lose_no_job() {
 }
 
 #[test]
-fn a_lane_without_live_jobs_keeps_at_most_63_stale_entries() {
+fn a_lane_without_live_jobs_keeps_at_most_31_stale_entries() {
     // 1,000 jobs wait at Low; jobs submitted and cancelled at Normal leave
     // stale entries only in the Normal lane, which holds no live job: it
-    // stays at 63 at most (a bound per group would let it reach 1,000, and
+    // stays at 31 at most (a bound per group would let it reach 1,000, and
     // every claim skip them before reaching Low).
     let queue = JobQueue::new();
     for id in 0..1_000 {
@@ -272,7 +272,7 @@ fn a_lane_without_live_jobs_keeps_at_most_63_stale_entries() {
         queue.submit(JobSpec::new(JobId(id))).unwrap();
         assert_eq!(queue.cancel(JobId(id)), Ok(CancelOutcome::Cancelled));
         let entries = queue.lane_entries();
-        assert!(entries <= 1_000 + 63, "{entries} entries after {id}");
+        assert!(entries <= 1_000 + 31, "{entries} entries after {id}");
     }
     assert_eq!(drain(&queue), (0..1_000).collect::<Vec<_>>());
 }

@@ -17,8 +17,8 @@
 //! and puts the current ones back at the back (and its aging queue's, if
 //! that grew past twice the lane). A lane therefore holds at most its live
 //! entries plus as many stale ones (fewer when entries are set aside),
-//! plus 63 (plus those turned stale during a compaction), and a claim skips
-//! no more than that in it: a lane with no live job holds at most 63 stale
+//! plus 31 (plus those turned stale during a compaction), and a claim skips
+//! no more than that in it: a lane with no live job holds at most 31 stale
 //! entries, whatever the other lanes hold. A compaction's work, at most
 //! twice the stale entries it drops, is paid once per entry turned stale,
 //! like a vector's doubling.
@@ -57,7 +57,7 @@ use crate::view::JobState;
 /// The fewest stale entries that make a group worth compacting (one, in the
 /// model builds, so that a model with two jobs reaches a compaction).
 #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
-pub(crate) const MIN_STALE: usize = 64;
+pub(crate) const MIN_STALE: usize = 32;
 #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
 pub(crate) const MIN_STALE: usize = 1;
 

@@ -215,7 +215,7 @@ impl<T> JobQueue<T> {
     /// lane whose stale entries outnumber its live ones is compacted
     /// (`docs/DESIGN.md`, "Stale lane entries"). So with one thread at a
     /// time and nothing set aside, a lane holds at most its pending jobs'
-    /// entries, as many stale ones, and 63 more, whatever the history.
+    /// entries, as many stale ones, and 31 more, whatever the history.
     /// O(lane groups), exact once the queue is quiescent.
     ///
     /// ```
@@ -226,9 +226,9 @@ impl<T> JobQueue<T> {
     ///     q.reprioritize(JobId(1), Priority::High).unwrap();
     ///     q.reprioritize(JobId(1), Priority::Low).unwrap();
     /// }
-    /// // One pending job: its entry and at most 63 stale ones in each of
+    /// // One pending job: its entry and at most 31 stale ones in each of
     /// // the two lanes, not 20,000.
-    /// assert!(q.lane_entries() <= 1 + 2 * 63);
+    /// assert!(q.lane_entries() <= 1 + 2 * 31);
     /// assert_eq!(q.claim(RunnerType::DEFAULT).map(|c| c.job()), Some(JobId(1)));
     /// assert_eq!(q.lane_entries(), 0);
     /// ```
