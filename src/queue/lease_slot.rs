@@ -339,6 +339,27 @@ mod tests {
         assert!(held(&slot).is_empty());
     }
 
+    /// (Mutation testing: the registration's clean-up, kept as `> 1`, went
+    /// unseen turned into keeping every slot or none.)
+    #[test]
+    fn a_thread_forgets_the_slots_of_dropped_queues_and_keeps_the_others() {
+        std::thread::spawn(|| {
+            let mine = || SLOTS.with(|s| s.borrow().iter().map(|(q, _)| *q).collect::<Vec<_>>());
+            let (a, b, c) = (u64::MAX - 3, u64::MAX - 4, u64::MAX - 5);
+            let first = LeaseSlots::new(a);
+            let second = LeaseSlots::new(b);
+            assert_eq!(first.replace(entry(1, 11), 5), Ok(()));
+            assert_eq!(second.replace(entry(2, 22), 5), Ok(()));
+            assert_eq!(mine(), [a, b], "a live queue's slot is kept");
+            drop(first);
+            let third = LeaseSlots::new(c);
+            assert_eq!(third.replace(entry(3, 33), 5), Ok(()));
+            assert_eq!(mine(), [b, c], "a dropped queue's slot is forgotten");
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn the_slot_of_an_exited_thread_is_swept_then_forgotten() {
         let slots = Arc::new(LeaseSlots::new(u64::MAX - 2));
