@@ -276,3 +276,46 @@ fn a_lane_without_live_jobs_keeps_at_most_31_stale_entries() {
     }
     assert_eq!(drain(&queue), (0..1_000).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_lane_with_live_jobs_and_entries_set_aside_stays_bounded() {
+    // Two big jobs set aside on a small cluster, 100 small ones pending in
+    // the same lane group, and submit + cancel churn beside them: the
+    // Normal lane's stale entries are weighed against its live entries
+    // plus the set-aside ones. (Mutation testing: a product in place of
+    // that sum never compacted the lane.)
+    let queue = JobQueue::new();
+    let cluster = ClusterId(1);
+    let small = Resources {
+        cores: 1,
+        memory_gb: 1,
+    };
+    let big = Resources {
+        cores: 8,
+        memory_gb: 8,
+    };
+    queue.set_cluster_resources(cluster, small).unwrap();
+    let spec = |id, size| JobSpec::new(JobId(id)).cluster(cluster).resources(size);
+    queue.submit(spec(0, big)).unwrap();
+    queue.submit(spec(1, big)).unwrap();
+    assert!(queue.claim(R).is_none(), "both set aside");
+    for id in 10..110 {
+        queue.submit(spec(id, small)).unwrap();
+    }
+    for id in 1_000..11_000 {
+        queue.submit(spec(id, small)).unwrap();
+        assert_eq!(queue.cancel(JobId(id)), Ok(CancelOutcome::Cancelled));
+        let entries = queue.lane_entries();
+        // 100 live and 2 set aside, as many stale, plus 31.
+        assert!(entries <= 2 * 102 + 31, "{entries} entries after {id}");
+    }
+    let mut small_ones: Vec<u64> = Vec::new();
+    while let Some(claim) = queue.claim(R) {
+        small_ones.push(claim.job().0);
+        queue.start(&claim).unwrap();
+        queue.complete(claim, Outcome::Success).unwrap();
+    }
+    assert_eq!(small_ones, (10..110).collect::<Vec<_>>());
+    queue.set_cluster_resources(cluster, big).unwrap();
+    assert_eq!(drain(&queue), vec![0, 1]);
+}
