@@ -202,6 +202,39 @@ mod tests {
             .collect()
     }
 
+    /// With aging on, each move to a level below the top also queues an
+    /// aging entry there; a level's compaction drops its aging queue's
+    /// stale entries once they outnumber twice the lane plus `MIN_STALE`,
+    /// so that queue stays small however long the churn. (Mutation
+    /// testing: the threshold inverted, or multiplied by `MIN_STALE`, let
+    /// it grow.)
+    #[test]
+    fn aging_queues_stay_bounded_under_churn() {
+        let q = JobQueue::builder()
+            .aging(std::time::Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        q.submit(JobSpec::new(JobId(1)).priority(Priority::Low))
+            .unwrap();
+        let lanes = q.runner_lanes(R).expect("the runner's lanes");
+        let group = lanes.groups.get(0);
+        for call in 0..10_000 {
+            let priority = if call % 2 == 0 {
+                Priority::Normal
+            } else {
+                Priority::Low
+            };
+            q.reprioritize(JobId(1), priority).unwrap();
+            for level in 1..Priority::LEVELS {
+                let (aging, lane) = (group.aging[level].len(), group.lanes[level].len());
+                assert!(
+                    aging <= 2 * lane + super::MIN_STALE + 1,
+                    "call {call}: {aging} aging entries at level {level}, lane {lane}"
+                );
+            }
+        }
+    }
+
     /// Every stale entry counted up is counted down by whoever drops it: a
     /// claim that drains the lanes leaves every count at zero (a count that
     /// only grew would compact at every stale entry, however long the
