@@ -214,8 +214,11 @@ mod tests {
             .aging(std::time::Duration::from_secs(3600))
             .build()
             .unwrap();
-        q.submit(JobSpec::new(JobId(1)).priority(Priority::Low))
-            .unwrap();
+        // Ten jobs wait at Low (so that lane is never short), job 1 moves.
+        for id in 1..=10 {
+            q.submit(JobSpec::new(JobId(id)).priority(Priority::Low))
+                .unwrap();
+        }
         let lanes = q.runner_lanes(R).expect("the runner's lanes");
         let group = lanes.groups.get(0);
         for call in 0..10_000 {
