@@ -1,4 +1,4 @@
-//! Compaction: a lane group's stale entries stay below its live ones.
+//! Compaction: a lane's stale entries stay below its live ones.
 //!
 //! An entry goes stale when its job leaves the lane another way than by a
 //! claim: cancelled, reprioritized to another level, promoted by aging,
@@ -54,8 +54,8 @@ use crate::lanes::{Compaction, LaneEntry, LaneGroup};
 use crate::sync::{Mutex, Ordering};
 use crate::view::JobState;
 
-/// The fewest stale entries that make a group worth compacting (one, in the
-/// model builds, so that a model with two jobs reaches a compaction).
+/// The fewest stale entries that make a lane worth compacting (one, in the
+/// model builds, so that a model with a few jobs reaches a compaction).
 #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
 pub(crate) const MIN_STALE: usize = 32;
 #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
@@ -72,8 +72,9 @@ impl<T> JobQueue<T> {
         let stale = group.stale[level]
             .fetch_add(1, Ordering::Relaxed)
             .wrapping_add(1);
-        // Below zero (an entry dropped before its counting) reads as huge:
-        // the lengths decide.
+        // Below zero for a moment (another thread dropped an entry before
+        // its counting) it wraps to a huge value: one compaction too many,
+        // a cost only.
         if stale >= MIN_STALE
             && stale.saturating_mul(2) > group.lanes[level].len() + group.set_aside.len()
         {
