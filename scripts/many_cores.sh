@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 12 item 8: the lifecycle, dag, workflow (edge-heavy DAG) and
 # main-job measurements at 1, 2, 4, 8 and 16 threads, for a many-core
-# machine. Each measurement runs under `timeout`, so a hung run costs at
+# machine; and item 5's claim latency after churn (harness/src/bin/churn.rs,
+# CHURN=1, the default), which wants a quiet machine. Each measurement runs under `timeout`, so a hung run costs at
 # most its limit; the outputs go to $OUT (or target/many_cores), one text
 # file a measurement plus the machine's description and a summary.
 #
@@ -17,6 +18,8 @@
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 benches=(lifecycle dag workflow)
+# The binaries by name: the benches', `main` (the main job) and `churn`.
+declare -A bin=()
 
 build() {
     cd "$here/.." || exit 1
@@ -24,25 +27,26 @@ build() {
     for b in "${benches[@]}"; do args+=(--bench "$b"); done
     local log
     log=$(cargo bench --no-run "${args[@]}" 2>&1) || { echo "$log"; exit 1; }
-    cargo build --release -q -p dagqueue-harness --bin dagqueue || exit 1
+    cargo build --release -q -p dagqueue-harness --bin dagqueue --bin churn || exit 1
     for b in "${benches[@]}"; do
         path=$(echo "$log" | grep -o "target/release/deps/$b-[0-9a-f]*" | tail -1)
         [ -n "$path" ] || { echo "no binary for bench $b in:"; echo "$log"; exit 1; }
-        eval "bin_$b=\$PWD/\$path"
+        bin[$b]="$PWD/$path"
     done
-    bin_main="$PWD/target/release/dagqueue"
+    bin[main]="$PWD/target/release/dagqueue"
+    bin[churn]="$PWD/target/release/churn"
 }
 
 if [ "${1:-}" = "--pack" ]; then
     dir="${2:?--pack needs a folder}"
     build
     mkdir -p "$dir"
-    for b in "${benches[@]}"; do eval "cp \"\$bin_$b\" \"$dir/$b\""; done
-    cp "$bin_main" "$dir/dagqueue"
+    for b in "${benches[@]}" churn; do cp "${bin[$b]}" "$dir/$b"; done
+    cp "${bin[main]}" "$dir/dagqueue"
     # The bench profile keeps debug info (for profiling): strip the copies,
     # which carry to another machine in a few megabytes.
     if command -v strip > /dev/null; then
-        for b in "${benches[@]}" dagqueue; do strip "$dir/$b"; done
+        for b in "${benches[@]}" churn dagqueue; do strip "$dir/$b"; done
     fi
     cp "$here/many_cores.sh" "$dir/many_cores.sh"
     git -C "$here/.." rev-parse --short HEAD > "$dir/commit.txt"
@@ -51,8 +55,8 @@ if [ "${1:-}" = "--pack" ]; then
 fi
 
 if [ -x "$here/lifecycle" ] && [ -x "$here/dagqueue" ]; then
-    for b in "${benches[@]}"; do eval "bin_$b=\$here/\$b"; done
-    bin_main="$here/dagqueue"
+    for b in "${benches[@]}" churn; do bin[$b]="$here/$b"; done
+    bin[main]="$here/dagqueue"
     built="$(cat "$here/commit.txt" 2>/dev/null || echo unknown)"
     cd "$here" || exit 1
 else
@@ -84,11 +88,21 @@ run() {
 export DAGQUEUE_BENCH_THREADS="$threads"
 for n in ${threads//,/ }; do
     echo "-- threads $n" >> "$out/main_job.txt"
-    run main_job "$bin_main" --jobs 200000 --threads "$n" --json
+    run main_job "${bin[main]}" --jobs 200000 --threads "$n" --json
 done
-run lifecycle "$bin_lifecycle" "${quick[@]}" 'lifecycle/(JobQueue|StdMutex|ParkingLot|Floor)/'
-run dag "$bin_dag" "${quick[@]}"
-run workflow "$bin_workflow" "${quick[@]}" '/100000'
+run lifecycle "${bin[lifecycle]}" "${quick[@]}" 'lifecycle/(JobQueue|StdMutex|ParkingLot|Floor)/'
+run dag "${bin[dag]}" "${quick[@]}"
+run workflow "${bin[workflow]}" "${quick[@]}" '/100000'
+
+# Issue 12 item 5: claim latency after churn (p50 / p99 / p99.9 of 2,000
+# claims), JobQueue and ParkingLot, before anything loads the machine.
+if [ "${CHURN:-1}" = 1 ]; then
+    for args in "reprioritize 2000000 1 1000" "reprioritize 2000000 1000 1000" \
+        "cancel 1000000 1000 1000" "reprioritize 2000000 1 2000000"; do
+        # shellcheck disable=SC2086 # the arguments are meant to split
+        run churn "${bin[churn]}" $args
+    done
+fi
 
 # Issue 12 item 4 on this machine (LOADED=1, the default): oversubscribed
 # (twice as many workers as cores), then the same beside one busy-loop
@@ -97,15 +111,15 @@ if [ "${LOADED:-1}" = 1 ]; then
     cores=$(nproc)
     export DAGQUEUE_BENCH_THREADS="$cores,$((2 * cores))"
     echo "-- threads $((2 * cores)) (2x cores)" >> "$out/main_job.txt"
-    run main_job "$bin_main" --jobs 200000 --threads "$((2 * cores))" --json
+    run main_job "${bin[main]}" --jobs 200000 --threads "$((2 * cores))" --json
     busy=()
     for _ in $(seq "$cores"); do (while :; do :; done) & busy+=($!); done
     for n in "$cores" "$((2 * cores))"; do
         echo "-- threads $n beside $cores busy loops" >> "$out/main_job.txt"
-        run main_job "$bin_main" --jobs 200000 --threads "$n" --json
+        run main_job "${bin[main]}" --jobs 200000 --threads "$n" --json
     done
     echo "(beside $cores busy loops)" >> "$out/lifecycle.txt"
-    run lifecycle "$bin_lifecycle" "${quick[@]}" 'lifecycle/(JobQueue|ParkingLot|Floor)/'
+    run lifecycle "${bin[lifecycle]}" "${quick[@]}" 'lifecycle/(JobQueue|ParkingLot|Floor)/'
     kill "${busy[@]}" 2> /dev/null
     wait 2> /dev/null
 fi
@@ -124,4 +138,5 @@ for line in open(sys.argv[1]):
         print(f"main_job/{r['threads']}: dagqueue {r['dagqueue_jobs_per_s']:.0f} jobs/s, "
               f"baseline {r['baseline_jobs_per_s']:.0f}, ratio {r['ratio']}, verified {r['verified']}")
 PY
+[ -f "$out/churn.txt" ] && sed 's/^/churn: /' "$out/churn.txt" >> "$out/summary.txt"
 cat "$out/summary.txt"
