@@ -606,6 +606,42 @@ fn too_many_dependencies() {
     });
 }
 
+/// `add_dependencies` keeps the same limit, counting the dependencies the
+/// job has and the new ones together: exactly `MAX_DEPENDENCIES` is
+/// accepted, one more is refused with nothing changed. (Mutation testing:
+/// the check turned into `>=`, `==` or a product went unseen.)
+#[test]
+#[ignore = "a million jobs, about 15-25 s in debug: `cargo test --test bad_input -- --ignored`"]
+fn add_dependencies_keeps_the_dependency_limit() {
+    let q = dagqueue::JobQueue::new();
+    let first = 1_000_000u64;
+    let all: Vec<JobId> = (first..first + MAX_DEPENDENCIES as u64 + 1)
+        .map(JobId)
+        .collect();
+    q.submit_many(all.iter().map(|&id| JobSpec::new(id)))
+        .unwrap();
+    q.submit(JobSpec::new(JobId(1))).unwrap();
+    q.submit(JobSpec::new(JobId(2)).depends_on([all[0]]))
+        .unwrap();
+    // One more than the limit, on a job with none: refused.
+    assert_eq!(
+        q.add_dependencies(JobId(1), &all),
+        Err(Error::TooManyDependencies(JobId(1)))
+    );
+    assert_eq!(q.state(JobId(1)), Ok(JobState::Pending));
+    // One already, the limit with the new ones: refused too.
+    assert_eq!(
+        q.add_dependencies(JobId(2), &all[1..]),
+        Err(Error::TooManyDependencies(JobId(2)))
+    );
+    // Exactly the limit: accepted.
+    assert_eq!(
+        q.add_dependencies(JobId(1), &all[..MAX_DEPENDENCIES]),
+        Ok(())
+    );
+    assert_eq!(q.state(JobId(1)), Ok(JobState::Waiting));
+}
+
 #[test]
 fn too_many_retries() {
     with_fixture(|q, _| {
