@@ -380,3 +380,24 @@ fn a_batch_job_ended_by_several_dependencies_names_the_first_in_its_spec_order()
         });
     }
 }
+
+/// A batch whose ids lie far apart (an id taken from a database sequence
+/// beside a small one) is indexed by a map, not by an array as wide as the
+/// range: it goes in and runs like any other. (Mutation testing: the
+/// choice of index inverted, which would allocate one slot an id of the
+/// range, went unseen.)
+#[test]
+fn a_batch_with_ids_far_apart() {
+    let far = JobId(u64::MAX / 2);
+    let q = dagqueue::JobQueue::new();
+    q.submit_many([
+        JobSpec::new(JobId(1)),
+        JobSpec::new(far).depends_on([JobId(1)]),
+    ])
+    .unwrap();
+    let first = q.claim(dagqueue::RunnerType::DEFAULT).unwrap();
+    assert_eq!(first.job(), JobId(1));
+    q.complete(first, dagqueue::Outcome::Success).unwrap();
+    let second = q.claim(dagqueue::RunnerType::DEFAULT).unwrap();
+    assert_eq!(second.job(), far);
+}
