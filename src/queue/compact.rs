@@ -49,6 +49,7 @@
 //! control `unguarded_compaction` (claims do not check the generation).
 
 use super::JobQueue;
+use crate::job::word::Word;
 use crate::job::Job;
 use crate::lanes::{Compaction, LaneEntry, LaneGroup};
 use crate::sync::{Mutex, Ordering};
@@ -79,6 +80,17 @@ impl<T> JobQueue<T> {
             && stale.saturating_mul(2) > group.lanes[level].len() + group.set_aside.len()
         {
             self.compact(group, level);
+        }
+    }
+
+    /// The caller's CAS took `job` from `old`: if that was `Pending`, the
+    /// job's lane entry (of `old`'s level) just went stale. For the
+    /// operations that end or block a queued job (cancel, an end by a
+    /// dependency, a new dependency); a move to another lane (reprioritize,
+    /// aging) knows its level and calls [`Self::entry_went_stale`].
+    pub(super) fn left_pending(&self, job: &Job<T>, old: Word) {
+        if old.state() == Some(JobState::Pending) {
+            self.entry_went_stale(job, old.level());
         }
     }
 

@@ -231,9 +231,7 @@ impl<T> JobQueue<T> {
         match job.word.cancel(self.marking()) {
             Ok((old, new)) => {
                 self.transitioned(&job, old, new);
-                if old.state() == Some(JobState::Pending) {
-                    self.entry_went_stale(&job, old.level());
-                }
+                self.left_pending(&job, old);
                 if new.state() == Some(JobState::Cancelled) {
                     self.finished(&job, JobState::Cancelled);
                     Ok(CancelOutcome::Cancelled)

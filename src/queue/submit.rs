@@ -534,9 +534,7 @@ impl<T> JobQueue<T> {
             match job.word.end_queued(terminal, self.marking()) {
                 Ok((old, new)) => {
                     self.transitioned(&job, old, new);
-                    if old.state() == Some(JobState::Pending) {
-                        self.entry_went_stale(&job, old.level());
-                    }
+                    self.left_pending(&job, old);
                 }
                 Err(state) => {
                     // Claimed meanwhile (a job ended by a dependency keeps its note).
@@ -566,9 +564,7 @@ impl<T> JobQueue<T> {
             .add_waits(unfinished.len() as u64, self.marking())
             .map_err(|state| not_queued(id, state))?;
         self.transitioned(&job, old, new);
-        if old.state() == Some(JobState::Pending) {
-            self.entry_went_stale(&job, old.level());
-        }
+        self.left_pending(&job, old);
         job.dependencies.store(all);
         self.register_dependent(&job, unfinished.iter().map(|(d, kind)| (d, *kind)));
         if let Some(at) = self.release_one(&job) {
