@@ -133,6 +133,26 @@ fn a_job_given_a_dependency_again_and_again_keeps_one_entry() {
 }
 
 #[test]
+fn pending_jobs_ended_by_a_new_dependency_leave_no_trail() {
+    // Job 0 failed; each new pending job is given 0 as a dependency
+    // (after success), which ends it at once: its entry went stale.
+    let queue = JobQueue::new();
+    queue.submit(JobSpec::new(JobId(0))).unwrap();
+    let claim = queue.claim(R).unwrap();
+    queue.start(&claim).unwrap();
+    queue.complete(claim, Outcome::Failure).unwrap();
+    queue.submit(JobSpec::new(JobId(1))).unwrap();
+    for id in 2..=2_000u64 {
+        queue.submit(JobSpec::new(JobId(id))).unwrap();
+        queue.add_dependencies(JobId(id), &[JobId(0)]).unwrap();
+        assert_eq!(queue.state(JobId(id)), Ok(JobState::Failed));
+        let entries = queue.lane_entries();
+        assert!(entries <= bound(1, 1), "{entries} entries after job {id}");
+    }
+    assert_eq!(drain(&queue), vec![1]);
+}
+
+#[test]
 fn set_aside_jobs_cancelled_again_and_again_leave_a_bounded_trail() {
     let queue = JobQueue::new();
     let cluster = ClusterId(1);
