@@ -394,6 +394,33 @@ impl StateWord {
         }
     }
 
+    /// Recovery (feature `durable`): a reserved word takes the attempts a
+    /// restored job had made. Before publishing, so no other thread reads it.
+    #[cfg(feature = "durable")]
+    #[cfg_attr(not(test), allow(dead_code))] // until the durable layer uses it
+    pub(crate) fn restore_attempt(&self, attempt: u32) {
+        let w = self.load();
+        debug_assert_eq!(w.0 & STATE_MASK, RESERVED);
+        // Relaxed: the record is not shared yet; publishing (a CAS) orders
+        // this store before anyone can see the job.
+        self.0.store(w.set_attempt(attempt).0, Ordering::Relaxed);
+    }
+
+    /// Recovery (feature `durable`): publishes a reserved word straight into
+    /// a terminal state, `state` reached as `kind` says.
+    #[cfg(feature = "durable")]
+    #[cfg_attr(not(test), allow(dead_code))] // until the durable layer uses it
+    pub(crate) fn publish_ended(&self, state: JobState, kind: EndKind, mark: bool) -> (Word, Word) {
+        let published = self.transition(mark, |w| {
+            debug_assert_eq!(w.0 & STATE_MASK, RESERVED);
+            Ok::<_, ()>(w.end(state, kind))
+        });
+        match published {
+            Ok(words) => words,
+            Err(()) => unreachable!("publishing a reserved word cannot be refused"),
+        }
+    }
+
     /// One dependency (or guard) is done. Returns the old and new words if
     /// the job was waiting (it is pending if this was its last wait); a job
     /// that is no longer waiting is left alone.

@@ -22,6 +22,8 @@ pub(crate) mod lease;
 pub(crate) mod lease_slot;
 mod release;
 mod report;
+#[cfg(feature = "durable")]
+pub(crate) mod restore;
 mod shutdown;
 mod submit;
 mod transition;

@@ -19,8 +19,8 @@ use std::time::Duration;
 /// Only what publishing needs is kept: a batch holds every job staged at
 /// once, and the specs (their dependency lists) are dropped as they are
 /// staged.
-struct Staged<T> {
-    job: Arc<Job<T>>,
+pub(super) struct Staged<T> {
+    pub(super) job: Arc<Job<T>>,
     cluster: Option<ClusterId>,
     runner: RunnerType,
     user: UserId,
@@ -319,7 +319,7 @@ impl<T> JobQueue<T> {
     /// Builds the record of a job about to be submitted, reserved (unknown
     /// to every operation), with its dependency list `edges`, waiting for
     /// `waits` dependencies, a guard, and its timer if it has a delay.
-    fn stage(
+    pub(super) fn stage(
         &self,
         spec: JobSpec<T>,
         edges: Vec<DependencyRef<T>>,
@@ -359,7 +359,7 @@ impl<T> JobQueue<T> {
     /// Publishes a staged job already reserved in the table, registers it
     /// with its `dependencies` (each already published) and releases its
     /// guard: from here it is `submit`'s job.
-    fn publish_staged<'a>(
+    pub(super) fn publish_staged<'a>(
         &self,
         staged: &Staged<T>,
         dependencies: impl Iterator<Item = (&'a Arc<Job<T>>, DependencyKind)>,
@@ -407,7 +407,7 @@ impl<T> JobQueue<T> {
     /// Gives a staged job its lane group (registering its cluster and the
     /// group if new), unless it has one. Only once the submit can no longer
     /// be rejected: a rejected submit registers nothing.
-    fn assign_group(&self, staged: &Staged<T>) {
+    pub(super) fn assign_group(&self, staged: &Staged<T>) {
         if staged.job.group.get().is_some() {
             return;
         }
