@@ -35,6 +35,8 @@ mod clock;
 mod cluster;
 mod config;
 mod counts;
+#[cfg(feature = "durable")]
+mod durable;
 mod error;
 mod events;
 mod faults;
@@ -69,6 +71,8 @@ pub use claim::{CancelOutcome, Claim, Completion, Outcome, WaitError, MAX_REASON
 #[doc(hidden)]
 pub use config::check_capacity;
 pub use config::{JobQueueBuilder, QueueConfig, MAX_CAPACITY};
+#[cfg(feature = "durable")]
+pub use durable::DurablePayload;
 pub use error::Error;
 pub use events::{Event, EventKind, RecvError, Subscriber, TryRecvError, EVENT_BUFFER};
 pub use ids::{ClusterId, JobId, RunnerType, UserId};
