@@ -97,6 +97,10 @@ pub enum Error {
     /// A builder's `default_capacity` of zero or above
     /// [`MAX_CAPACITY`](crate::MAX_CAPACITY).
     InvalidDefaultCapacity(u32),
+    /// The durable queue's store failed, or holds what this build cannot
+    /// read (feature `durable`; see [`DurabilityError`](crate::DurabilityError)).
+    #[cfg(feature = "durable")]
+    Durability(crate::DurabilityError),
 }
 
 impl fmt::Display for Error {
@@ -131,6 +135,8 @@ impl fmt::Display for Error {
             Error::InvalidDefaultCapacity(capacity) => {
                 write!(f, "default capacity {capacity} is not in 1..=MAX_CAPACITY")
             }
+            #[cfg(feature = "durable")]
+            Error::Durability(error) => write!(f, "{error}"),
         }
     }
 }

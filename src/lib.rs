@@ -72,7 +72,7 @@ pub use claim::{CancelOutcome, Claim, Completion, Outcome, WaitError, MAX_REASON
 pub use config::check_capacity;
 pub use config::{JobQueueBuilder, QueueConfig, MAX_CAPACITY};
 #[cfg(feature = "durable")]
-pub use durable::DurablePayload;
+pub use durable::{DurabilityError, DurabilityErrorKind, DurablePayload, DurableQueue, SyncPolicy};
 pub use error::Error;
 pub use events::{Event, EventKind, RecvError, Subscriber, TryRecvError, EVENT_BUFFER};
 pub use ids::{ClusterId, JobId, RunnerType, UserId};

@@ -71,17 +71,24 @@ pub(crate) struct DecodeError {
     pub(crate) at: usize,
 }
 
-/// A job's spec as stored: written at its submit (and again when
-/// `add_dependencies` gives it edges).
+/// A job's spec as stored, written once, at its submit (by the submitting
+/// thread, which knows the spec).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct SpecRow<T> {
-    /// The spec, naming no dependency (they are `edges`), with no delay
-    /// (it is `not_before`).
+    /// The spec, naming no dependency (they are an [`EdgesRow`]), with no
+    /// delay (it is `not_before`).
     pub(crate) spec: JobSpec<T>,
     /// When it may first run, as wall-clock microseconds since the Unix
     /// epoch (a restart cannot keep an `Instant`).
     pub(crate) not_before: Option<u64>,
-    /// Its dependencies: their record numbers and each edge's kind.
+}
+
+/// A job's dependencies as stored, written by the committer (which knows
+/// every job's record number) at the job's first write and again when
+/// `add_dependencies` gives it more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EdgesRow {
+    /// Each dependency's record number and the edge's kind.
     pub(crate) edges: Vec<(u64, DependencyKind)>,
 }
 
@@ -265,9 +272,22 @@ fn micros(duration: Duration) -> u64 {
 }
 
 impl<T: DurablePayload> SpecRow<T> {
-    /// The row's bytes.
+    /// The row's bytes (the queue writes [`encode_spec`]'s, from a spec it
+    /// does not own yet).
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let spec = &self.spec;
+        encode_spec(&self.spec, self.not_before)
+    }
+}
+
+/// The bytes of the spec row of `spec` (its dependencies and delay left
+/// out) with `not_before`: what a submitting thread writes before the spec
+/// moves into the queue.
+pub(crate) fn encode_spec<T: DurablePayload>(
+    spec: &JobSpec<T>,
+    not_before: Option<u64>,
+) -> Vec<u8> {
+    {
         let mut w = Writer::new();
         w.u64(spec.id().0);
         w.u8(spec.get_priority().level());
@@ -279,22 +299,19 @@ impl<T: DurablePayload> SpecRow<T> {
         w.u32(resources.cores);
         w.u32(resources.memory_gb);
         w.option(spec.get_lease(), |w, lease| w.u64(micros(lease)));
-        w.option(self.not_before, Writer::u64);
+        w.option(not_before, Writer::u64);
         w.option(spec.get_retry_backoff(), |w, backoff| {
             w.u64(micros(backoff.base()));
             w.u64(micros(backoff.cap()));
         });
-        w.u32(self.edges.len() as u32);
-        for &(record, kind) in &self.edges {
-            w.u64(record);
-            w.u8(kind_code(kind));
-        }
         let mut payload = Vec::new();
         spec.get_payload().encode(&mut payload);
         w.bytes(&payload);
         w.finish()
     }
+}
 
+impl<T: DurablePayload> SpecRow<T> {
     /// The row of `bytes`.
     pub(crate) fn decode(bytes: &[u8]) -> Result<SpecRow<T>, DecodeError> {
         let mut r = Reader::open(bytes)?;
@@ -319,13 +336,6 @@ impl<T: DurablePayload> SpecRow<T> {
                 Ok(RetryBackoff::new(base, cap).ok())
             })
         })?;
-        let count = r.u32("edge count")? as usize;
-        let mut edges = Vec::with_capacity(count.min(crate::spec::MAX_DEPENDENCIES));
-        for _ in 0..count {
-            let record = r.u64("edge")?;
-            let kind = r.checked("edge kind", |r| Ok(kind_of(r.u8("edge kind")?)))?;
-            edges.push((record, kind));
-        }
         let payload = r.checked("payload", |r| Ok(T::decode(r.bytes("payload")?)))?;
         r.end()?;
         let mut spec = JobSpec::new(id)
@@ -344,11 +354,34 @@ impl<T: DurablePayload> SpecRow<T> {
         if let Some(backoff) = backoff {
             spec = spec.retry_backoff(backoff);
         }
-        Ok(SpecRow {
-            spec,
-            not_before,
-            edges,
-        })
+        Ok(SpecRow { spec, not_before })
+    }
+}
+
+impl EdgesRow {
+    /// The row's bytes.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u32(self.edges.len() as u32);
+        for &(record, kind) in &self.edges {
+            w.u64(record);
+            w.u8(kind_code(kind));
+        }
+        w.finish()
+    }
+
+    /// The row of `bytes`.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<EdgesRow, DecodeError> {
+        let mut r = Reader::open(bytes)?;
+        let count = r.u32("edge count")? as usize;
+        let mut edges = Vec::with_capacity(count.min(crate::spec::MAX_DEPENDENCIES));
+        for _ in 0..count {
+            let record = r.u64("edge")?;
+            let kind = r.checked("edge kind", |r| Ok(kind_of(r.u8("edge kind")?)))?;
+            edges.push((record, kind));
+        }
+        r.end()?;
+        Ok(EdgesRow { edges })
     }
 }
 
@@ -512,11 +545,6 @@ mod tests {
                 )
                 .payload("frame 7".to_string()),
             not_before: Some(1_800_000_000_000_000),
-            edges: vec![
-                (1, DependencyKind::AfterSuccess),
-                (5, DependencyKind::AfterAny),
-                (u64::MAX, DependencyKind::AfterFailure),
-            ],
         }
     }
 
@@ -527,9 +555,18 @@ mod tests {
         let plain = SpecRow {
             spec: JobSpec::new(JobId(1)),
             not_before: None,
-            edges: Vec::new(),
         };
         assert_eq!(SpecRow::<()>::decode(&plain.encode()), Ok(plain));
+        let edges = EdgesRow {
+            edges: vec![
+                (1, DependencyKind::AfterSuccess),
+                (5, DependencyKind::AfterAny),
+                (u64::MAX, DependencyKind::AfterFailure),
+            ],
+        };
+        assert_eq!(EdgesRow::decode(&edges.encode()), Ok(edges));
+        let none = EdgesRow { edges: Vec::new() };
+        assert_eq!(EdgesRow::decode(&none.encode()), Ok(none));
         let ends = [
             None,
             Some(JobEnd::Succeeded),
@@ -649,7 +686,6 @@ mod tests {
         let bytes = SpecRow {
             spec: JobSpec::new(JobId(1)).payload(vec![0xff_u8]),
             not_before: None,
-            edges: Vec::new(),
         }
         .encode();
         // Re-read as a String payload: not UTF-8.

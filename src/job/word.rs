@@ -397,7 +397,6 @@ impl StateWord {
     /// Recovery (feature `durable`): a reserved word takes the attempts a
     /// restored job had made. Before publishing, so no other thread reads it.
     #[cfg(feature = "durable")]
-    #[cfg_attr(not(test), allow(dead_code))] // until the durable layer uses it
     pub(crate) fn restore_attempt(&self, attempt: u32) {
         let w = self.load();
         debug_assert_eq!(w.0 & STATE_MASK, RESERVED);
@@ -409,7 +408,6 @@ impl StateWord {
     /// Recovery (feature `durable`): publishes a reserved word straight into
     /// a terminal state, `state` reached as `kind` says.
     #[cfg(feature = "durable")]
-    #[cfg_attr(not(test), allow(dead_code))] // until the durable layer uses it
     pub(crate) fn publish_ended(&self, state: JobState, kind: EndKind, mark: bool) -> (Word, Word) {
         let published = self.transition(mark, |w| {
             debug_assert_eq!(w.0 & STATE_MASK, RESERVED);

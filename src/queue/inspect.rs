@@ -7,6 +7,7 @@ use crate::ids::{JobId, RunnerType};
 use crate::job::word::{EndKind, Word};
 use crate::job::Job;
 use crate::view::{JobEnd, JobState, JobView, Metrics, QueueStatus};
+use std::sync::Arc;
 
 impl<T> JobQueue<T> {
     /// A job's state.
@@ -281,6 +282,15 @@ impl<T> JobQueue<T> {
     /// ```
     pub fn prune_finished(&self) -> Vec<JobView> {
         let mut pruned = Vec::new();
+        self.prune_each(|view, _| pruned.push(view));
+        pruned.sort_unstable_by_key(|view| view.id);
+        pruned
+    }
+
+    /// [`prune_finished`](JobQueue::prune_finished), handing each pruned
+    /// job's last view (taken before its details were forgotten) and record
+    /// to `pruned`.
+    pub(crate) fn prune_each(&self, mut pruned: impl FnMut(JobView, &Arc<Job<T>>)) {
         self.jobs.retain(|_, job| {
             let word = job.word.load();
             match self.view(job, word) {
@@ -288,7 +298,7 @@ impl<T> JobQueue<T> {
                     let group = job.group().index;
                     let tally = self.locals.get().map(|local| &local.tally);
                     self.counts.forget(tally, group, view.state);
-                    pruned.push(view);
+                    pruned(view, job);
                     self.dependency_ends.remove(&job.incarnation);
                     self.failure_reasons.remove(&job.incarnation);
                     self.retry_backoffs.remove(&job.incarnation);
@@ -297,7 +307,11 @@ impl<T> JobQueue<T> {
                 _ => true,
             }
         });
-        pruned.sort_unstable_by_key(|view| view.id);
-        pruned
+    }
+
+    /// The view of `job` now (`None` while it is being submitted).
+    #[cfg(feature = "durable")]
+    pub(crate) fn view_of(&self, job: &Job<T>) -> Option<JobView> {
+        self.view(job, job.word.load())
     }
 }

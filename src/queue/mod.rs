@@ -286,16 +286,16 @@ impl<T> JobQueue<T> {
         self.loom_time.store(micros, Ordering::Relaxed);
     }
 
-    /// A published job (a job still being submitted is unknown).
-    #[inline]
     /// The record a dependency edge was made for, unless it was pruned.
+    #[inline]
     fn resolve_edge(&self, edge: &DependencyRef<T>) -> Option<Arc<Job<T>>> {
         self.jobs
             .get_cloned(&edge.id)
             .filter(|job| job.incarnation == edge.incarnation())
     }
 
-    fn lookup(&self, id: JobId) -> Result<Arc<Job<T>>, Error> {
+    /// A published job (a job still being submitted is unknown).
+    pub(crate) fn lookup(&self, id: JobId) -> Result<Arc<Job<T>>, Error> {
         match self.jobs.get_cloned(&id) {
             Some(job) if job.word.load().state().is_some() => Ok(job),
             _ => Err(Error::UnknownJob(id)),

@@ -227,13 +227,18 @@ impl<T> JobQueue<T> {
     // Linearization point: the CAS that cancels a queued job or marks a
     // claimed one.
     pub fn cancel(&self, id: JobId) -> Result<CancelOutcome, Error> {
-        let job = self.lookup(id)?;
+        self.cancel_record(&self.lookup(id)?)
+    }
+
+    /// [`cancel`](JobQueue::cancel) of `job`, a record found by its id.
+    pub(crate) fn cancel_record(&self, job: &Arc<Job<T>>) -> Result<CancelOutcome, Error> {
+        let id = job.id;
         match job.word.cancel(self.marking()) {
             Ok((old, new)) => {
-                self.transitioned(&job, old, new);
-                self.left_pending(&job, old);
+                self.transitioned(job, old, new);
+                self.left_pending(job, old);
                 if new.state() == Some(JobState::Cancelled) {
-                    self.finished(&job, JobState::Cancelled);
+                    self.finished(job, JobState::Cancelled);
                     Ok(CancelOutcome::Cancelled)
                 } else {
                     Ok(CancelOutcome::Requested)
@@ -261,15 +266,25 @@ impl<T> JobQueue<T> {
     // Linearization point: the CAS that changes the priority (and, for a
     // pending job, the version, which turns its old lane entry stale).
     pub fn reprioritize(&self, id: JobId, priority: Priority) -> Result<(), Error> {
-        let job = self.lookup(id)?;
+        self.reprioritize_record(&self.lookup(id)?, priority)
+    }
+
+    /// [`reprioritize`](JobQueue::reprioritize) of `job`, a record found
+    /// by its id.
+    pub(crate) fn reprioritize_record(
+        &self,
+        job: &Arc<Job<T>>,
+        priority: Priority,
+    ) -> Result<(), Error> {
+        let id = job.id;
         let (old, new) = job
             .word
             .reprioritize(priority, self.marking())
             .map_err(|state| not_queued(id, state))?;
-        self.transitioned(&job, old, new);
+        self.transitioned(job, old, new);
         if let Some(at) = Enqueue::after_reprioritize(old, new) {
-            self.enqueue(&job, at);
-            self.entry_went_stale(&job, old.level());
+            self.enqueue(job, at);
+            self.entry_went_stale(job, old.level());
         }
         Ok(())
     }

@@ -27,10 +27,6 @@
 //! claim is gone). Restored jobs count as submitted, and those restored
 //! ended as ended, in `status()` and `metrics()`.
 
-// Until the durable layer (DURABILITY.md, step 4) calls it, only this
-// module's tests do.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use super::JobQueue;
 use crate::error::Error;
 use crate::ids::JobId;
@@ -160,17 +156,22 @@ impl<T> JobQueue<T> {
     /// no other thread uses yet (recovery runs before the queue is handed
     /// out).
     ///
+    /// Returns each job's record, in list order.
+    ///
     /// # Errors
     /// [`RestoreError`], the first found in list order; then the queue is
     /// as it was.
-    pub(crate) fn restore(&self, jobs: Vec<RestoredJob<T>>) -> Result<(), RestoreError> {
+    pub(crate) fn restore(
+        &self,
+        jobs: Vec<RestoredJob<T>>,
+    ) -> Result<Vec<Arc<Job<T>>>, RestoreError> {
         self.check_restored(&jobs)?;
         let mut records: Vec<Arc<Job<T>>> = Vec::with_capacity(jobs.len());
         for job in jobs {
             let record = self.restore_one(job, &records);
             records.push(record);
         }
-        Ok(())
+        Ok(records)
     }
 
     fn check_restored(&self, jobs: &[RestoredJob<T>]) -> Result<(), RestoreError> {
@@ -344,13 +345,14 @@ mod tests {
     #[test]
     fn a_chain_waits_again_behind_its_unfinished_jobs() {
         let queue = JobQueue::new();
-        queue
+        let restored = queue
             .restore(vec![
                 job(1, Restored::Ended(JobEnd::Succeeded), &[]),
                 job(2, Restored::Queued, &[0]),
                 job(3, Restored::Queued, &[1]),
             ])
             .unwrap();
+        assert_eq!(restored.len(), 3);
         assert_eq!(queue.state(JobId(1)), Ok(JobState::Completed));
         assert_eq!(queue.state(JobId(2)), Ok(JobState::Pending));
         assert_eq!(queue.state(JobId(3)), Ok(JobState::Waiting));
@@ -486,16 +488,16 @@ mod tests {
             job(2, Restored::Queued, &[]),
         ];
         assert_eq!(
-            queue.restore(forward),
-            Err(RestoreError::DependencyOrder {
+            queue.restore(forward).err(),
+            Some(RestoreError::DependencyOrder {
                 position: 0,
                 dependency: 1
             })
         );
         let twice = vec![job(1, Restored::Queued, &[]), job(1, Restored::Queued, &[])];
         assert_eq!(
-            queue.restore(twice),
-            Err(RestoreError::Duplicate {
+            queue.restore(twice).err(),
+            Some(RestoreError::Duplicate {
                 position: 1,
                 id: JobId(1)
             })
@@ -508,8 +510,8 @@ mod tests {
         let mut spent = job(1, Restored::Queued, &[]);
         spent.attempt = 1; // no retry: a queued job has made no attempt
         assert_eq!(
-            queue.restore(vec![spent]),
-            Err(RestoreError::Attempts {
+            queue.restore(vec![spent]).err(),
+            Some(RestoreError::Attempts {
                 position: 0,
                 attempt: 1
             })

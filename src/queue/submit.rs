@@ -56,6 +56,11 @@ impl<T> JobQueue<T> {
     // reserved in the table (so a racing duplicate fails) but every
     // operation treats the job as unknown.
     pub fn submit(&self, spec: JobSpec<T>) -> Result<JobId, Error> {
+        self.submit_record(spec).map(|job| job.id)
+    }
+
+    /// [`submit`](JobQueue::submit), handing back the new job's record.
+    pub(crate) fn submit_record(&self, spec: JobSpec<T>) -> Result<Arc<Job<T>>, Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
@@ -97,7 +102,7 @@ impl<T> JobQueue<T> {
                 .map(|(dependency, kind)| (dependency, *kind)),
             true,
         );
-        Ok(id)
+        Ok(staged.job)
     }
 
     /// Adds a batch of jobs, all or nothing: a workflow submitted at once.
@@ -172,6 +177,25 @@ impl<T> JobQueue<T> {
     // A job's dependents in the batch are published before it, so whoever
     // ends it (claim and complete, cancel) settles published jobs only.
     pub fn submit_many(&self, specs: impl IntoIterator<Item = JobSpec<T>>) -> Result<(), Error> {
+        self.submit_batch(specs).map(drop)
+    }
+
+    /// [`submit_many`](JobQueue::submit_many), handing back the batch's
+    /// records, in batch order.
+    #[cfg(feature = "durable")]
+    pub(crate) fn submit_many_records(
+        &self,
+        specs: impl IntoIterator<Item = JobSpec<T>>,
+    ) -> Result<Vec<Arc<Job<T>>>, Error> {
+        let staged = self.submit_batch(specs)?;
+        Ok(staged.into_iter().map(|staged| staged.job).collect())
+    }
+
+    /// `submit_many`'s work; the staged jobs, in batch order.
+    fn submit_batch(
+        &self,
+        specs: impl IntoIterator<Item = JobSpec<T>>,
+    ) -> Result<Vec<Staged<T>>, Error> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
@@ -224,7 +248,8 @@ impl<T> JobQueue<T> {
         // them) is published as single submits would publish it, in
         // topological order, each job registering with each dependency.
         if graph.ends_at_once {
-            return self.publish_in_order(&graph, &order, &staged);
+            self.publish_in_order(&graph, &order, &staged)?;
+            return Ok(staged);
         }
         // Linked while nobody else can see them: each one's dependents in
         // the batch, as one node on its list.
@@ -272,7 +297,7 @@ impl<T> JobQueue<T> {
         for &position in &order {
             self.release_guard(&staged[position].job);
         }
-        Ok(())
+        Ok(staged)
     }
 
     /// Reserves every staged id in the table, or none: a racing submit that

@@ -1,0 +1,482 @@
+//! The committer: one thread per durable queue, the store's only writer,
+//! and group commit (docs/DURABILITY.md, "Group commit" and "Cross-job
+//! consistency").
+//!
+//! An operation applies itself to the in-memory queue first, then sends a
+//! [`Request`] of [`Mark`]s (which jobs or clusters it changed) and, if it
+//! must be durable, waits on the request's [`Done`]. The committer takes
+//! every request pending, writes the **current** state of each job marked
+//! (a later state than the operation left includes its effect), commits
+//! them in one transaction, syncs once, then completes every request of
+//! the batch: concurrent callers share one sync.
+//!
+//! Two rules keep what is on disk a state the queue really passed through:
+//! * *closure*: a job written past `Waiting` has its dependencies written
+//!   too unless they are stored terminal (in memory they are terminal, and
+//!   terminal is final, so their current state is the one to write);
+//! * *order*: a request naming a job whose submit has not reached the
+//!   committer yet (its submitter was preempted between publishing and
+//!   sending) waits, deferred, until it has.
+//!
+//! A pruned job's rows are deleted, unless a stored job names it: then its
+//! state row stays as a tombstone (`pruned`), deleted when the last job
+//! naming it is. A deleted job's record is kept (`gone`) while anything
+//! else holds it: an operation that acted on it before the pruning may
+//! still send its mark (its record says what it is), which is then
+//! dropped (the pruning wrote the job's final state).
+
+use super::codec::{ClusterRow, EdgesRow, StateRow};
+use super::store::{Changes, Store, Table, META_NEXT_RECORD};
+use crate::error::Error;
+use crate::ids::ClusterId;
+use crate::job::Job;
+use crate::queue::JobQueue;
+use crate::view::{JobState, JobView};
+use parking_lot::{Condvar, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// When the committer syncs.
+///
+/// ```
+/// use dagqueue::SyncPolicy;
+/// use std::time::Duration;
+/// assert_eq!(SyncPolicy::default(), SyncPolicy::Always);
+/// let relaxed = SyncPolicy::Every(Duration::from_millis(100));
+/// assert_ne!(relaxed, SyncPolicy::Always);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Every operation that must be durable returns once its commit is
+    /// synced; concurrent operations share one sync (group commit).
+    #[default]
+    Always,
+    /// Operations return without waiting for the disk; the committer
+    /// commits what gathered and syncs once per interval (Redis's
+    /// `appendfsync everysec`). A crash loses at most the operations of
+    /// the last interval and of the sync in flight: up to about twice the
+    /// interval. `DurableQueue::sync` waits for everything so far.
+    Every(Duration),
+}
+
+/// What an operation changed, for the committer to write.
+pub(crate) enum Mark<T> {
+    /// A job submitted: its record and its encoded spec row.
+    Submitted { record: Arc<Job<T>>, spec: Vec<u8> },
+    /// A job's state changed; `edges`: it has new dependencies.
+    Changed { record: Arc<Job<T>>, edges: bool },
+    /// Jobs pruned: each one's last view (details included) and record.
+    Pruned(Vec<(JobView, Arc<Job<T>>)>),
+    /// A cluster's capacity, pause or resources changed.
+    Cluster(ClusterId),
+}
+
+/// One operation's marks, and how it waits (`None`: it does not).
+pub(crate) struct Request<T> {
+    pub(crate) marks: Vec<Mark<T>>,
+    pub(crate) done: Option<Arc<Done>>,
+}
+
+/// What the committer's thread receives.
+pub(crate) enum Message<T> {
+    Request(Request<T>),
+    /// Sync everything so far, then complete this.
+    Sync(Arc<Done>),
+    /// Sync, give the space of deleted rows back, then complete this.
+    Compact(Arc<Done>),
+    /// Commit and sync what is pending, then stop.
+    Stop,
+}
+
+/// A waiting operation's completion: set once by the committer.
+#[derive(Default)]
+pub(crate) struct Done {
+    result: Mutex<Option<Result<(), Error>>>,
+    set: Condvar,
+}
+
+impl Done {
+    pub(crate) fn new() -> Arc<Done> {
+        Arc::new(Done::default())
+    }
+
+    fn complete(&self, result: Result<(), Error>) {
+        *self.result.lock() = Some(result);
+        self.set.notify_all();
+    }
+
+    /// Waits until the committer completed it.
+    pub(crate) fn wait(&self) -> Result<(), Error> {
+        let mut result = self.result.lock();
+        loop {
+            if let Some(result) = result.as_ref() {
+                return result.clone();
+            }
+            self.set.wait(&mut result);
+        }
+    }
+}
+
+/// What the committer knows of a stored job.
+pub(crate) struct Stored<T> {
+    pub(crate) record: Arc<Job<T>>,
+    /// The state last written (`None`: no state row yet).
+    pub(crate) written: Option<JobState>,
+    /// Its state row is a tombstone.
+    pub(crate) pruned: bool,
+    /// The record numbers its edges row names.
+    pub(crate) dependencies: Vec<u64>,
+    /// How many stored jobs name it.
+    pub(crate) named_by: u32,
+}
+
+/// The committer's state: the store and what it knows of every stored job.
+pub(crate) struct Committer<T, S> {
+    pub(crate) queue: Arc<JobQueue<T>>,
+    pub(crate) store: S,
+    pub(crate) policy: SyncPolicy,
+    /// The next record number to draw.
+    pub(crate) next_record: u64,
+    /// Record number of each stored record, by incarnation.
+    pub(crate) records: HashMap<u64, u64>,
+    /// Each stored job, by record number.
+    pub(crate) stored: HashMap<u64, Stored<T>>,
+    /// Requests waiting for a job's submit to arrive, in arrival order.
+    pub(crate) deferred: Vec<Request<T>>,
+    /// Deleted records, by incarnation, until nothing else holds them.
+    pub(crate) gone: HashMap<u64, Arc<Job<T>>>,
+    /// Set at the first failed commit or sync.
+    pub(crate) failure: Arc<super::Failure>,
+}
+
+impl<T, S> Committer<T, S>
+where
+    T: Send + Sync + 'static,
+    S: Store,
+{
+    /// Writes the current state of `jobs` (those recovery changed) in one
+    /// synced commit.
+    pub(crate) fn rewrite(&mut self, jobs: &[u64]) -> Result<(), Error> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let mut changes = Changes::default();
+        for &number in jobs {
+            self.write_state(number, &mut changes);
+        }
+        self.store.commit(changes, true).map_err(Error::from)
+    }
+
+    /// The committer's loop, until `Stop` or every sender is gone.
+    pub(crate) fn run(mut self, receiver: Receiver<Message<T>>) {
+        let mut last_sync = Instant::now();
+        let mut failed: Option<Error> = None;
+        loop {
+            let first = match self.policy {
+                SyncPolicy::Always => receiver.recv().ok(),
+                SyncPolicy::Every(interval) => {
+                    let wait = interval.saturating_sub(last_sync.elapsed());
+                    match receiver.recv_timeout(wait) {
+                        Ok(message) => Some(message),
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.sync_now(&mut failed, &mut last_sync);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+            };
+            let Some(first) = first else {
+                self.sync_now(&mut failed, &mut last_sync);
+                return;
+            };
+            let mut batch = vec![first];
+            batch.extend(receiver.try_iter());
+            let stop = batch.iter().any(|m| matches!(m, Message::Stop));
+            let mut requests = std::mem::take(&mut self.deferred);
+            let mut syncs = Vec::new();
+            let mut compactions = Vec::new();
+            for message in batch {
+                match message {
+                    Message::Request(request) => requests.push(request),
+                    Message::Sync(done) => syncs.push(done),
+                    Message::Compact(done) => compactions.push(done),
+                    Message::Stop => {}
+                }
+            }
+            let mut changes = Changes::default();
+            let mut applied = Vec::new();
+            for request in requests {
+                if failed.is_none() && self.ready(&request) {
+                    self.apply(&request, &mut changes);
+                    applied.push(request);
+                } else if failed.is_none() {
+                    self.deferred.push(request);
+                } else {
+                    applied.push(request);
+                }
+            }
+            let result = match &failed {
+                Some(error) => Err(error.clone()),
+                None => {
+                    changes.put(
+                        Table::Meta,
+                        META_NEXT_RECORD,
+                        self.next_record.to_le_bytes().to_vec(),
+                    );
+                    let sync = self.policy == SyncPolicy::Always
+                        || !syncs.is_empty()
+                        || !compactions.is_empty()
+                        || stop;
+                    let committed = self.store.commit(changes, sync).map_err(Error::from);
+                    if sync {
+                        last_sync = Instant::now();
+                    }
+                    if let Err(error) = &committed {
+                        failed = Some(error.clone());
+                        self.failure.set(error.clone());
+                    }
+                    committed
+                }
+            };
+            for request in applied {
+                if let Some(done) = request.done {
+                    done.complete(result.clone());
+                }
+            }
+            for done in syncs {
+                done.complete(result.clone());
+            }
+            if !compactions.is_empty() {
+                let compacted = result.and_then(|()| self.store.compact().map_err(Error::from));
+                if let Err(error) = &compacted {
+                    self.failure.set(error.clone());
+                    failed.get_or_insert(error.clone());
+                }
+                for done in compactions {
+                    done.complete(compacted.clone());
+                }
+            }
+            // A record only this map holds can be named by no mark any more.
+            self.gone.retain(|_, record| Arc::strong_count(record) > 1);
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn sync_now(&mut self, failed: &mut Option<Error>, last_sync: &mut Instant) {
+        if failed.is_none() {
+            if let Err(error) = self.store.sync() {
+                let error = Error::from(error);
+                self.failure.set(error.clone());
+                *failed = Some(error);
+            }
+        }
+        *last_sync = Instant::now();
+    }
+
+    /// Whether every job `request` names is known (stored, or submitted by
+    /// the request itself), and every dependency of the jobs it submits.
+    fn ready(&self, request: &Request<T>) -> bool {
+        let submitted: HashSet<u64> = request
+            .marks
+            .iter()
+            .filter_map(|mark| match mark {
+                Mark::Submitted { record, .. } => Some(record.incarnation),
+                _ => None,
+            })
+            .collect();
+        let known = |incarnation: u64| {
+            self.records.contains_key(&incarnation)
+                || self.gone.contains_key(&incarnation)
+                || submitted.contains(&incarnation)
+        };
+        let edges_known = |record: &Job<T>| {
+            record
+                .dependencies
+                .load()
+                .iter()
+                .all(|edge| known(edge.incarnation()))
+        };
+        request.marks.iter().all(|mark| match mark {
+            Mark::Submitted { record, .. } => edges_known(record),
+            Mark::Changed { record, edges } => {
+                known(record.incarnation) && (!edges || edges_known(record))
+            }
+            Mark::Pruned(pruned) => pruned.iter().all(|(_, record)| known(record.incarnation)),
+            Mark::Cluster(_) => true,
+        })
+    }
+
+    /// Writes what `request` changed into `changes`: first a record number
+    /// for each job it submits (a batch's jobs may name each other in any
+    /// order), then each mark in order.
+    fn apply(&mut self, request: &Request<T>, changes: &mut Changes) {
+        for mark in &request.marks {
+            if let Mark::Submitted { record, spec } = mark {
+                let number = self.next_record;
+                self.next_record += 1;
+                self.records.insert(record.incarnation, number);
+                self.stored.insert(
+                    number,
+                    Stored {
+                        record: Arc::clone(record),
+                        written: None,
+                        pruned: false,
+                        dependencies: Vec::new(),
+                        named_by: 0,
+                    },
+                );
+                changes.put(Table::Specs, number, spec.clone());
+            }
+        }
+        for mark in &request.marks {
+            self.apply_mark(mark, changes);
+        }
+    }
+
+    fn apply_mark(&mut self, mark: &Mark<T>, changes: &mut Changes) {
+        match mark {
+            Mark::Submitted { record, .. } => {
+                let number = self.records[&record.incarnation];
+                self.write_edges(number, changes);
+                self.write_state(number, changes);
+            }
+            Mark::Changed { record, edges } => {
+                // Not stored any more: pruned since, and its final state
+                // written then.
+                let Some(&number) = self.records.get(&record.incarnation) else {
+                    return;
+                };
+                if *edges {
+                    self.write_edges(number, changes);
+                }
+                self.write_state(number, changes);
+            }
+            Mark::Pruned(pruned) => {
+                for (view, record) in pruned {
+                    if let Some(&number) = self.records.get(&record.incarnation) {
+                        self.prune(number, view, changes);
+                    }
+                }
+            }
+            Mark::Cluster(cluster) => {
+                if let Some(status) = self.queue.status().clusters.get(cluster) {
+                    let row = ClusterRow {
+                        cluster: *cluster,
+                        capacity: status.capacity,
+                        paused: status.paused,
+                        resources: status.resources,
+                    };
+                    changes.put(Table::Clusters, u64::from(cluster.0), row.encode());
+                }
+            }
+        }
+    }
+
+    /// Writes job `number`'s edges row from its record's current list,
+    /// counting each new dependency as named by it. A dependency whose rows
+    /// are gone (it had ended and was pruned before this edge reached the
+    /// committer) is left out: the edge changed nothing but this job's own
+    /// state, which its state row holds.
+    fn write_edges(&mut self, number: u64, changes: &mut Changes) {
+        let record = Arc::clone(&self.stored[&number].record);
+        let edges: Vec<(u64, crate::spec::DependencyKind)> = record
+            .dependencies
+            .load()
+            .iter()
+            .filter_map(|edge| {
+                let dependency = self.records.get(&edge.incarnation())?;
+                Some((*dependency, edge.kind()))
+            })
+            .collect();
+        let old: HashSet<u64> = self.stored[&number].dependencies.iter().copied().collect();
+        for &(dependency, _) in &edges {
+            if !old.contains(&dependency) {
+                if let Some(stored) = self.stored.get_mut(&dependency) {
+                    stored.named_by += 1;
+                }
+            }
+        }
+        self.stored.get_mut(&number).expect("stored").dependencies =
+            edges.iter().map(|&(dependency, _)| dependency).collect();
+        changes.put(Table::Edges, number, EdgesRow { edges }.encode());
+    }
+
+    /// Writes job `number`'s current state, and (closure) the dependencies
+    /// of every job written past `Waiting` that are not stored terminal.
+    fn write_state(&mut self, number: u64, changes: &mut Changes) {
+        let mut work = vec![number];
+        while let Some(number) = work.pop() {
+            let Some(stored) = self.stored.get_mut(&number) else {
+                continue;
+            };
+            if stored.pruned {
+                continue;
+            }
+            let Some(view) = self.queue.view_of(&stored.record) else {
+                continue;
+            };
+            stored.written = Some(view.state);
+            changes.put(Table::States, number, state_row(&view, false).encode());
+            if view.state != JobState::Waiting {
+                let stored = &self.stored[&number];
+                for dependency in &stored.dependencies {
+                    let written = self.stored.get(dependency).and_then(|d| d.written);
+                    if !written.is_some_and(JobState::is_terminal) {
+                        work.push(*dependency);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Job `number` was pruned (`view`: its last view): its rows go, or
+    /// stay as a tombstone while a stored job names it.
+    fn prune(&mut self, number: u64, view: &JobView, changes: &mut Changes) {
+        let Some(stored) = self.stored.get_mut(&number) else {
+            return;
+        };
+        if stored.named_by > 0 {
+            stored.pruned = true;
+            stored.written = Some(view.state);
+            changes.put(Table::States, number, state_row(view, true).encode());
+            return;
+        }
+        let mut work = vec![number];
+        while let Some(number) = work.pop() {
+            let Some(stored) = self.stored.remove(&number) else {
+                continue;
+            };
+            self.records.remove(&stored.record.incarnation);
+            self.gone
+                .insert(stored.record.incarnation, Arc::clone(&stored.record));
+            for table in [Table::Specs, Table::States, Table::Edges] {
+                changes.delete(table, number);
+            }
+            for dependency in stored.dependencies {
+                if let Some(named) = self.stored.get_mut(&dependency) {
+                    named.named_by -= 1;
+                    if named.named_by == 0 && named.pruned {
+                        work.push(dependency);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The state row of `view`.
+pub(crate) fn state_row(view: &JobView, pruned: bool) -> StateRow {
+    StateRow {
+        state: view.state,
+        pruned,
+        priority: view.priority,
+        attempt: view.attempt,
+        cancel_requested: view.cancel_requested,
+        end: view.end.clone(),
+    }
+}
