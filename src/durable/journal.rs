@@ -147,6 +147,8 @@ pub(crate) struct Committer<T, S> {
     pub(crate) deferred: Vec<Request<T>>,
     /// Deleted records, by incarnation, until nothing else holds them.
     pub(crate) gone: HashMap<u64, Arc<Job<T>>>,
+    /// Syncs asked for while requests sent before them were deferred.
+    pub(crate) waiting_syncs: Vec<Arc<Done>>,
     /// Set at the first failed commit or sync.
     pub(crate) failure: Arc<super::Failure>,
 }
@@ -196,7 +198,8 @@ where
             batch.extend(receiver.try_iter());
             let stop = batch.iter().any(|m| matches!(m, Message::Stop));
             let mut requests = std::mem::take(&mut self.deferred);
-            let mut syncs = Vec::new();
+            // Syncs wait for the requests sent before them, deferred ones too.
+            let mut syncs = std::mem::take(&mut self.waiting_syncs);
             let mut compactions = Vec::new();
             for message in batch {
                 match message {
@@ -208,15 +211,31 @@ where
             }
             let mut changes = Changes::default();
             let mut applied = Vec::new();
-            for request in requests {
-                if failed.is_none() && self.ready(&request) {
-                    self.apply(&request, &mut changes);
-                    applied.push(request);
-                } else if failed.is_none() {
-                    self.deferred.push(request);
-                } else {
-                    applied.push(request);
+            if failed.is_some() {
+                applied = requests;
+            } else {
+                // Until nothing more can be applied: a request may wait for
+                // a submit later in the same batch.
+                loop {
+                    let before = requests.len();
+                    let mut waiting = Vec::new();
+                    for request in requests {
+                        if self.ready(&request) {
+                            self.apply(&request, &mut changes);
+                            applied.push(request);
+                        } else {
+                            waiting.push(request);
+                        }
+                    }
+                    requests = waiting;
+                    if requests.is_empty() || requests.len() == before {
+                        break;
+                    }
                 }
+                self.deferred = requests;
+            }
+            if !self.deferred.is_empty() {
+                self.waiting_syncs.append(&mut syncs);
             }
             let result = match &failed {
                 Some(error) => Err(error.clone()),
@@ -478,5 +497,178 @@ pub(crate) fn state_row(view: &JobView, pruned: bool) -> StateRow {
         attempt: view.attempt,
         cancel_requested: view.cancel_requested,
         end: view.end.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::durable::codec::StateRow;
+    use crate::durable::store::{DurabilityError, RowVisitor};
+    use crate::ids::{JobId, RunnerType};
+    use crate::spec::JobSpec;
+    use crate::Outcome;
+    use std::collections::BTreeMap;
+
+    /// Rows in memory: what the committer's logic writes, with no disk.
+    #[derive(Default)]
+    struct MemStore(BTreeMap<(Table, u64), Vec<u8>>);
+
+    impl Store for MemStore {
+        fn is_marked(&self) -> bool {
+            true
+        }
+        fn mark(&mut self) -> Result<(), DurabilityError> {
+            Ok(())
+        }
+        fn commit(&mut self, changes: Changes, _: bool) -> Result<(), DurabilityError> {
+            for (table, key, value) in changes.rows {
+                match value {
+                    Some(value) => self.0.insert((table, key), value),
+                    None => self.0.remove(&(table, key)),
+                };
+            }
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<(), DurabilityError> {
+            Ok(())
+        }
+        fn scan(&self, _: Table, _: &mut RowVisitor<'_>) -> Result<(), DurabilityError> {
+            Ok(())
+        }
+        fn compact(&mut self) -> Result<(), DurabilityError> {
+            Ok(())
+        }
+    }
+
+    fn committer(queue: &Arc<JobQueue>) -> Committer<(), MemStore> {
+        Committer {
+            queue: Arc::clone(queue),
+            store: MemStore::default(),
+            policy: SyncPolicy::Always,
+            next_record: 0,
+            records: HashMap::new(),
+            stored: HashMap::new(),
+            deferred: Vec::new(),
+            gone: HashMap::new(),
+            waiting_syncs: Vec::new(),
+            failure: Arc::default(),
+        }
+    }
+
+    /// Applies `marks` as one request and commits, as one batch would.
+    fn commit(committer: &mut Committer<(), MemStore>, marks: Vec<Mark<()>>) {
+        let request = Request { marks, done: None };
+        assert!(committer.ready(&request));
+        let mut changes = Changes::default();
+        committer.apply(&request, &mut changes);
+        committer.store.commit(changes, true).unwrap();
+    }
+
+    fn stored_state(committer: &Committer<(), MemStore>, number: u64) -> JobState {
+        StateRow::decode(&committer.store.0[&(Table::States, number)])
+            .unwrap()
+            .state
+    }
+
+    fn submitted(queue: &JobQueue, spec: JobSpec) -> Mark<()> {
+        Mark::Submitted {
+            spec: Vec::new(),
+            record: queue.submit_record(spec).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_job_written_past_waiting_brings_its_dependencies_ended() {
+        let queue = Arc::new(JobQueue::new());
+        let mut committer = committer(&queue);
+        let p = submitted(&queue, JobSpec::new(JobId(1)));
+        let d = submitted(&queue, JobSpec::new(JobId(2)).depends_on([JobId(1)]));
+        commit(&mut committer, vec![p, d]);
+        // P completes, but its completer is slow to send its mark; D runs
+        // and its completion's mark arrives first.
+        let claim = queue.claim(RunnerType::DEFAULT).unwrap();
+        queue.complete(claim, Outcome::Success).unwrap();
+        let claim = queue.claim(RunnerType::DEFAULT).unwrap();
+        let record = Arc::clone(claim.record());
+        queue.complete(claim, Outcome::Success).unwrap();
+        commit(
+            &mut committer,
+            vec![Mark::Changed {
+                record,
+                edges: false,
+            }],
+        );
+        assert_eq!(stored_state(&committer, 1), JobState::Completed);
+        // The dependency too: never a completed job behind a running one.
+        assert_eq!(stored_state(&committer, 0), JobState::Completed);
+    }
+
+    #[test]
+    fn a_mark_for_a_job_not_yet_submitted_waits() {
+        let queue = Arc::new(JobQueue::new());
+        let committer = committer(&queue);
+        let record = queue.submit_record(JobSpec::new(JobId(1))).unwrap();
+        let early = Request {
+            marks: vec![Mark::Changed {
+                record: Arc::clone(&record),
+                edges: false,
+            }],
+            done: None,
+        };
+        assert!(!committer.ready(&early));
+        // A submit naming it waits too.
+        let named = Request {
+            marks: vec![submitted(
+                &queue,
+                JobSpec::new(JobId(2)).depends_on([JobId(1)]),
+            )],
+            done: None,
+        };
+        assert!(!committer.ready(&named));
+    }
+
+    #[test]
+    fn a_pruned_job_stays_a_tombstone_while_named() {
+        let queue = Arc::new(JobQueue::new());
+        let mut committer = committer(&queue);
+        let p = submitted(&queue, JobSpec::new(JobId(1)));
+        let q = submitted(&queue, JobSpec::new(JobId(2)));
+        let d = submitted(
+            &queue,
+            JobSpec::new(JobId(3)).depends_on([JobId(1), JobId(2)]),
+        );
+        commit(&mut committer, vec![p, q, d]);
+        let claim = queue.claim(RunnerType::DEFAULT).unwrap();
+        assert_eq!(claim.job(), JobId(1));
+        let record = Arc::clone(claim.record());
+        queue.complete(claim, Outcome::Success).unwrap();
+        let mut pruned = Vec::new();
+        queue.prune_each(|view, record| pruned.push((view, Arc::clone(record))));
+        commit(
+            &mut committer,
+            vec![
+                Mark::Changed {
+                    record,
+                    edges: false,
+                },
+                Mark::Pruned(pruned),
+            ],
+        );
+        let tombstone = StateRow::decode(&committer.store.0[&(Table::States, 0)]).unwrap();
+        assert!(tombstone.pruned);
+        assert_eq!(tombstone.state, JobState::Completed);
+        // D ends (cancelled), is pruned: the tombstone goes with it.
+        queue.cancel(JobId(3)).unwrap();
+        queue.cancel(JobId(2)).unwrap();
+        let mut pruned = Vec::new();
+        queue.prune_each(|view, record| pruned.push((view, Arc::clone(record))));
+        assert_eq!(pruned.len(), 2);
+        commit(&mut committer, vec![Mark::Pruned(pruned)]);
+        assert!(
+            committer.store.0.is_empty(),
+            "{:?}",
+            committer.store.0.keys()
+        );
     }
 }

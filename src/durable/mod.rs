@@ -146,6 +146,7 @@ where
             stored: recovered.stored,
             deferred: Vec::new(),
             gone: Default::default(),
+            waiting_syncs: Vec::new(),
             failure: Arc::clone(&failure),
         };
         committer.rewrite(&recovered.rewrite)?;
