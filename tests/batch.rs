@@ -8,8 +8,8 @@ mod common;
 
 use common::*;
 use dagqueue::{
-    ClusterId, DependencyKind, Error, JobEnd, JobId, JobSpec, JobState, Outcome, RunnerType,
-    MAX_RETRIES,
+    ClusterId, DependencyKind, Error, JobEnd, JobId, JobQueue, JobSpec, JobState, Outcome,
+    RunnerType, MAX_RETRIES,
 };
 use harness::workflow::Workflow;
 use harness::Scheduler;
@@ -400,4 +400,35 @@ fn a_batch_with_ids_far_apart() {
     q.complete(first, dagqueue::Outcome::Success).unwrap();
     let second = q.claim(dagqueue::RunnerType::DEFAULT).unwrap();
     assert_eq!(second.job(), far);
+}
+
+/// Jobs of a batch that a job already in the queue releases together run
+/// in batch order, as single submits would have them run. (They used to
+/// register with it in the publishing order, dependents first, which is
+/// the reverse of the batch order: a batch of 2, 3, 4 all after job 1 ran
+/// 4, 3, 2.)
+#[test]
+fn jobs_released_together_by_a_queued_job_keep_batch_order() {
+    let drain_after_one = |queue: &JobQueue| {
+        let claim = queue.claim(RunnerType::DEFAULT).unwrap();
+        assert_eq!(claim.job(), JobId(1));
+        queue.complete(claim, Outcome::Success).unwrap();
+        let mut order = Vec::new();
+        while let Some(claim) = queue.claim(RunnerType::DEFAULT) {
+            order.push(claim.job().0);
+            queue.complete(claim, Outcome::Success).unwrap();
+        }
+        order
+    };
+    let specs = || (2..=6).map(|id| JobSpec::new(JobId(id)).depends_on([JobId(1)]));
+    let batched = JobQueue::new();
+    batched.submit(JobSpec::new(JobId(1))).unwrap();
+    batched.submit_many(specs()).unwrap();
+    let single = JobQueue::new();
+    single.submit(JobSpec::new(JobId(1))).unwrap();
+    for spec in specs() {
+        single.submit(spec).unwrap();
+    }
+    assert_eq!(drain_after_one(&single), vec![2, 3, 4, 5, 6]);
+    assert_eq!(drain_after_one(&batched), vec![2, 3, 4, 5, 6]);
 }

@@ -119,8 +119,10 @@ impl<T> JobQueue<T> {
     /// Jobs are published one at a time, dependents first (a reverse
     /// topological order of the batch's edges), each `Waiting` on a guard,
     /// so that every job of the batch is known by the time any of its
-    /// dependencies can end; then the guards are released in topological
-    /// order, so jobs ready at once enter their lanes in the order single
+    /// dependencies can end; then they register with their dependencies
+    /// already in the queue and the guards are released, both in
+    /// topological order, so jobs ready at once, and jobs a queued
+    /// dependency releases together, enter their lanes in the order single
     /// submits would have put them there (and the lane groups and clusters
     /// they create are registered in that order too). Another thread may
     /// meanwhile see a job of the batch `Waiting` while a dependency of it
@@ -281,7 +283,16 @@ impl<T> JobQueue<T> {
             } else {
                 order[order.len() - 1 - step]
             };
-            // Only its dependencies already in the queue register now.
+            // Its dependents in the batch are linked already; its
+            // dependencies already in the queue register below.
+            self.publish_staged(&staged[position], std::iter::empty(), false);
+        }
+        // Then each job registers with its dependencies already in the
+        // queue, in the topological order (the batch order when it is one),
+        // each still held by its guard: jobs that such a dependency releases
+        // together (its list is served in registration order) enter their
+        // lanes in the order single submits would have put them there.
+        for &position in &order {
             let outside = graph
                 .edges_of(position)
                 .iter()
@@ -289,11 +300,10 @@ impl<T> JobQueue<T> {
                     BatchTarget::Queued(job) => Some((job, edge.kind)),
                     BatchTarget::InBatch(_) => None,
                 });
-            self.publish_staged(&staged[position], outside, false);
+            self.register_dependent(&staged[position].job, outside);
         }
-        // Then the guards, in the topological order (the batch order when
-        // it is one): jobs that are ready at once enter their lanes in the
-        // order single submits would have put them there.
+        // Then the guards, in the topological order: jobs that are ready at
+        // once enter their lanes in that order too.
         for &position in &order {
             self.release_guard(&staged[position].job);
         }
