@@ -150,7 +150,7 @@ pub(crate) struct Committer<T, S> {
     /// Syncs asked for while requests sent before them were deferred.
     pub(crate) waiting_syncs: Vec<Arc<Done>>,
     /// Set at the first failed commit or sync.
-    pub(crate) failure: Arc<super::Failure>,
+    pub(crate) failure: Arc<super::Shared>,
 }
 
 impl<T, S> Committer<T, S>
@@ -252,6 +252,9 @@ where
                     let committed = self.store.commit(changes, sync).map_err(Error::from);
                     if sync {
                         last_sync = Instant::now();
+                    }
+                    if committed.is_ok() {
+                        self.failure.committed(sync);
                     }
                     if let Err(error) = &committed {
                         failed = Some(error.clone());

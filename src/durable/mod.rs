@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::ids::{ClusterId, JobId, RunnerType};
 use crate::queue::JobQueue;
 use crate::spec::{DependencyKind, JobSpec, Priority, Resources};
-use crate::sync::{AtomicBool, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::view::{JobState, JobView, Metrics, QueueStatus};
 use journal::{Committer, Done, Mark, Message, Request};
 use parking_lot::Mutex;
@@ -36,14 +36,27 @@ use std::time::{Duration, Instant};
 /// The store the durable queue keeps its rows in.
 type Backend = redb_store::RedbStore;
 
-/// Set once a commit failed: the queue's memory may be ahead of its disk.
+/// What the committer shares with the queue: its first failure (then the
+/// queue's memory may be ahead of its disk) and its counts.
 #[derive(Default)]
-pub(crate) struct Failure {
+pub(crate) struct Shared {
     failed: AtomicBool,
     error: Mutex<Option<Error>>,
+    /// Commits made, and how many of them were synced.
+    commits: AtomicU64,
+    synced: AtomicU64,
 }
 
-impl Failure {
+impl Shared {
+    /// One commit made (`synced` or not).
+    pub(crate) fn committed(&self, synced: bool) {
+        // Relaxed: counters read for reporting only.
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        if synced {
+            self.synced.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn set(&self, error: Error) {
         self.error.lock().get_or_insert(error);
         // Release: a thread that reads `true` finds the error set.
@@ -96,7 +109,7 @@ where
     sender: Sender<Message<T>>,
     committer: Option<JoinHandle<()>>,
     policy: SyncPolicy,
-    failure: Arc<Failure>,
+    failure: Arc<Shared>,
 }
 
 impl<T> DurableQueue<T>
@@ -136,7 +149,7 @@ where
                 format!("reading {} failed: {message}", dir.as_ref().display()),
             )))
         })?;
-        let failure = Arc::new(Failure::default());
+        let failure = Arc::new(Shared::default());
         let mut committer = Committer {
             queue: Arc::clone(&queue),
             store,
@@ -265,6 +278,15 @@ where
     /// As `claim_async`.
     pub async fn claim_async(&self, runner: RunnerType) -> Result<Claim<T>, WaitError> {
         let claim = self.queue.claim_async(runner).await?;
+        Ok(self.claimed(claim))
+    }
+
+    /// [`JobQueue::claim_any_async`].
+    ///
+    /// # Errors
+    /// As `claim_any_async`.
+    pub async fn claim_any_async(&self, runners: &[RunnerType]) -> Result<Claim<T>, WaitError> {
+        let claim = self.queue.claim_any_async(runners).await?;
         Ok(self.claimed(claim))
     }
 
@@ -494,6 +516,28 @@ where
         done.wait()
     }
 
+    /// Commits made to the store so far, and how many of them were synced
+    /// (with [`SyncPolicy::Always`], every one): fewer than the operations
+    /// that waited for them when callers share commits.
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let dir = std::env::temp_dir().join(format!("dagqueue-commits-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let queue = DurableQueue::<()>::open(&dir, JobQueue::builder(), SyncPolicy::Always).unwrap();
+    /// queue.submit_many((0..100).map(|i| JobSpec::new(JobId(i)))).unwrap();
+    /// let (commits, synced) = queue.commits();
+    /// assert!(commits >= 1 && synced <= commits);
+    /// # drop(queue);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn commits(&self) -> (u64, u64) {
+        (
+            self.failure.commits.load(Ordering::Relaxed),
+            self.failure.synced.load(Ordering::Relaxed),
+        )
+    }
+
     /// [`JobQueue::expire_leases`]. An expiry is written with the job's
     /// next write (until then, recovery counts that attempt lost anyway).
     pub fn expire_leases(&self) -> usize {
@@ -514,6 +558,29 @@ where
     /// As `job`.
     pub fn job(&self, id: JobId) -> Result<JobView, Error> {
         self.queue.job(id)
+    }
+
+    /// [`JobQueue::dependencies_satisfied`].
+    ///
+    /// # Errors
+    /// As `dependencies_satisfied`.
+    pub fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
+        self.queue.dependencies_satisfied(id)
+    }
+
+    /// [`JobQueue::schedulable`].
+    pub fn schedulable(&self, runner: RunnerType) -> Vec<JobId> {
+        self.queue.schedulable(runner)
+    }
+
+    /// [`JobQueue::config`].
+    pub fn config(&self) -> crate::QueueConfig {
+        self.queue.config()
+    }
+
+    /// [`JobQueue::is_closed`].
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
     }
 
     /// [`JobQueue::status`].
