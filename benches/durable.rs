@@ -7,7 +7,8 @@
 //! cargo bench --features durable --bench durable -- group   # 1, 4, 16 threads
 //! cargo bench --features durable --bench durable -- open 1000000
 //! ```
-//! Data goes under `target/durable-bench/` (a real disk, not tmpfs).
+//! Data goes under `target/durable-bench/` (a real disk, not tmpfs);
+//! `DAGQUEUE_DURABLE_REUSE=1` opens the store the last `open` run built.
 
 use dagqueue::{DurableQueue, JobId, JobQueue, JobSpec, SyncPolicy};
 use std::path::{Path, PathBuf};
@@ -84,9 +85,15 @@ fn group() {
 /// the one before it in its batch and, every tenth, after the batch's
 /// first: ~1.1 edges a job), closes it, then opens it three times.
 fn open(jobs: u64) {
-    let dir = data_dir("open");
+    // `DAGQUEUE_DURABLE_REUSE=1`: open the store the last run built.
+    let reuse = std::env::var("DAGQUEUE_DURABLE_REUSE").is_ok();
+    let dir = if reuse {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/durable-bench/open")
+    } else {
+        data_dir("open")
+    };
     let start = Instant::now();
-    {
+    if !reuse {
         let queue =
             DurableQueue::<Vec<u8>>::open(&dir, JobQueue::builder(), SyncPolicy::Always).unwrap();
         let batch = 10_000;

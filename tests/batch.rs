@@ -432,3 +432,27 @@ fn jobs_released_together_by_a_queued_job_keep_batch_order() {
     assert_eq!(drain_after_one(&single), vec![2, 3, 4, 5, 6]);
     assert_eq!(drain_after_one(&batched), vec![2, 3, 4, 5, 6]);
 }
+
+/// A cycle that does not pass through the batch's first job, on a job
+/// whose first dependency in the batch is not on it: the error names an
+/// edge of the cycle, and nothing is added. (The search for that edge
+/// started at the batch's first job, or followed a finished dependency,
+/// in two mutants nothing caught: both hit its `unreachable!`, a panic.)
+#[test]
+fn a_cycle_away_from_the_first_job_names_an_edge_on_it() {
+    let queue = JobQueue::new();
+    let rejected = queue.submit_many([
+        JobSpec::new(JobId(1)),
+        JobSpec::new(JobId(2)).depends_on([JobId(1), JobId(3)]),
+        JobSpec::new(JobId(3)).depends_on([JobId(2)]),
+    ]);
+    assert_eq!(
+        rejected,
+        Err(Error::DependencyCycle {
+            job: JobId(3),
+            dependency: JobId(2)
+        })
+    );
+    assert_eq!(queue.state(JobId(1)), Err(Error::UnknownJob(JobId(1))));
+    assert_eq!(queue.status().by_state.total(), 0);
+}

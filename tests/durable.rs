@@ -425,3 +425,28 @@ fn a_damaged_store_never_opens_smaller() {
         Err(other) => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn jobs_stored_out_of_dependency_order_come_back() {
+    // A batch naming its jobs dependents first, and a dependency added to
+    // an older job on a newer one: record order is not a topological order.
+    let dir = fresh_dir("order");
+    {
+        let q = open::<()>(&dir);
+        q.submit(JobSpec::new(JobId(1))).unwrap();
+        q.submit_many([
+            JobSpec::new(JobId(4)).depends_on([JobId(3)]),
+            JobSpec::new(JobId(3)).depends_on([JobId(2)]),
+            JobSpec::new(JobId(2)),
+        ])
+        .unwrap();
+        q.add_dependencies(JobId(1), &[JobId(4)]).unwrap();
+    }
+    let q = open::<()>(&dir);
+    let mut order = Vec::new();
+    while let Some(claim) = q.claim(R) {
+        order.push(claim.job().0);
+        q.complete(claim, Outcome::Success).unwrap();
+    }
+    assert_eq!(order, vec![2, 3, 4, 1]);
+}

@@ -29,11 +29,13 @@ use super::codec::{ClusterRow, EdgesRow, StateRow};
 use super::store::{Changes, Store, Table, META_NEXT_RECORD};
 use crate::error::Error;
 use crate::ids::ClusterId;
+use crate::ids::IdHasher;
 use crate::job::Job;
 use crate::queue::JobQueue;
 use crate::view::{JobState, JobView};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,6 +121,10 @@ impl Done {
     }
 }
 
+/// A map keyed by record number or incarnation, hashed with one multiply
+/// ([`IdHasher`]): the committer's maps hold every stored job.
+pub(crate) type NumberMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
 /// What the committer knows of a stored job.
 pub(crate) struct Stored<T> {
     pub(crate) record: Arc<Job<T>>,
@@ -140,13 +146,13 @@ pub(crate) struct Committer<T, S> {
     /// The next record number to draw.
     pub(crate) next_record: u64,
     /// Record number of each stored record, by incarnation.
-    pub(crate) records: HashMap<u64, u64>,
+    pub(crate) records: NumberMap<u64>,
     /// Each stored job, by record number.
-    pub(crate) stored: HashMap<u64, Stored<T>>,
+    pub(crate) stored: NumberMap<Stored<T>>,
     /// Requests waiting for a job's submit to arrive, in arrival order.
     pub(crate) deferred: Vec<Request<T>>,
     /// Deleted records, by incarnation, until nothing else holds them.
-    pub(crate) gone: HashMap<u64, Arc<Job<T>>>,
+    pub(crate) gone: NumberMap<Arc<Job<T>>>,
     /// Syncs asked for while requests sent before them were deferred.
     pub(crate) waiting_syncs: Vec<Arc<Done>>,
     /// Set at the first failed commit or sync.
@@ -550,10 +556,10 @@ mod tests {
             store: MemStore::default(),
             policy: SyncPolicy::Always,
             next_record: 0,
-            records: HashMap::new(),
-            stored: HashMap::new(),
+            records: NumberMap::default(),
+            stored: NumberMap::default(),
             deferred: Vec::new(),
-            gone: HashMap::new(),
+            gone: NumberMap::default(),
             waiting_syncs: Vec::new(),
             failure: Arc::default(),
         }

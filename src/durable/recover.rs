@@ -8,7 +8,7 @@
 //! queue refuses is an error naming it: never a smaller queue.
 
 use super::codec::{ClusterRow, EdgesRow, SpecRow, StateRow, FORMAT_VERSION};
-use super::journal::Stored;
+use super::journal::{NumberMap, Stored};
 use super::store::{
     Changes, DurabilityError, DurabilityErrorKind, Store, Table, META_NEXT_RECORD, META_VERSION,
 };
@@ -17,17 +17,18 @@ use crate::error::Error;
 use crate::job::Job;
 use crate::queue::restore::{Restored, RestoredJob};
 use crate::queue::JobQueue;
+use crate::spec::DependencyKind;
 use crate::view::JobState;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What the committer starts from.
 pub(crate) struct Recovered<T> {
     pub(crate) next_record: u64,
-    pub(crate) records: HashMap<u64, u64>,
-    pub(crate) stored: HashMap<u64, Stored<T>>,
+    pub(crate) records: NumberMap<u64>,
+    pub(crate) stored: NumberMap<Stored<T>>,
     /// Jobs whose stored state the recovery changed (claimed at the crash):
     /// written again at once.
     pub(crate) rewrite: Vec<u64>,
@@ -44,26 +45,73 @@ fn corrupt(detail: String) -> Error {
     Error::Durability(DurabilityError::new(DurabilityErrorKind::Corrupt, detail))
 }
 
-/// Every row of `table`, decoded by `decode`, by key.
+/// Every row of `table`, decoded by `decode`, in key order.
 fn read_table<S: Store, R>(
     store: &S,
     table: Table,
     decode: impl Fn(&[u8]) -> Result<R, super::codec::DecodeError>,
-) -> Result<BTreeMap<u64, R>, Error> {
-    let mut rows = BTreeMap::new();
+) -> Result<Vec<(u64, R)>, Error> {
+    let mut rows = Vec::new();
     store.scan(table, &mut |key, bytes| {
         let row =
             decode(bytes).map_err(|error| DurabilityError::corrupt_row(table, key, &error))?;
-        rows.insert(key, row);
+        debug_assert!(
+            rows.last().is_none_or(|(last, _)| *last < key),
+            "a scan in key order"
+        );
+        rows.push((key, row));
         Ok(())
     })?;
     Ok(rows)
 }
 
+/// Kahn's algorithm over `dependencies` (each job's dependencies, as
+/// indices), smallest index first among jobs ready together; `None` if
+/// the edges hold a cycle.
+fn topological_order(dependencies: &[Vec<(usize, DependencyKind)>]) -> Option<Vec<usize>> {
+    let n = dependencies.len();
+    let mut waiting: Vec<usize> = dependencies.iter().map(Vec::len).collect();
+    // Each job's dependents, flattened (CSR).
+    let mut starts = vec![0usize; n + 1];
+    for list in dependencies {
+        for &(dependency, _) in list {
+            starts[dependency + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        starts[i + 1] += starts[i];
+    }
+    let mut fill = starts.clone();
+    let mut dependents = vec![0usize; starts[n]];
+    for (job, list) in dependencies.iter().enumerate() {
+        for &(dependency, _) in list {
+            dependents[fill[dependency]] = job;
+            fill[dependency] += 1;
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..n)
+        .filter(|&job| waiting[job] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(job)) = ready.pop() {
+        order.push(job);
+        for &dependent in &dependents[starts[job]..starts[job + 1]] {
+            waiting[dependent] -= 1;
+            if waiting[dependent] == 0 {
+                ready.push(Reverse(dependent));
+            }
+        }
+    }
+    (order.len() == n).then_some(order)
+}
+
 /// Reads the meta rows: the next record number, after checking the format
 /// version (a new store gets its version written here).
 fn read_meta<S: Store>(store: &mut S) -> Result<u64, Error> {
-    let meta = read_table(store, Table::Meta, |bytes| Ok(bytes.to_vec()))?;
+    let meta: HashMap<u64, Vec<u8>> = read_table(store, Table::Meta, |bytes| Ok(bytes.to_vec()))?
+        .into_iter()
+        .collect();
     let word = |key: u64| -> Result<Option<u64>, Error> {
         match meta.get(&key) {
             None => Ok(None),
@@ -139,87 +187,84 @@ pub(crate) fn recover<T: DurablePayload, S: Store>(
         }
     }
 
-    let mut specs = read_table(store, Table::Specs, SpecRow::<T>::decode)?;
+    // Rows come in key order: the three job tables must name the same
+    // records, so row i of each is record `keys[i]`.
+    let specs = read_table(store, Table::Specs, SpecRow::<T>::decode)?;
     let states = read_table(store, Table::States, StateRow::decode)?;
     let edges = read_table(store, Table::Edges, EdgesRow::decode)?;
-    for (table, keys) in [
-        (Table::States, states.keys().collect::<Vec<_>>()),
-        (Table::Edges, edges.keys().collect()),
+    let keys: Vec<u64> = specs.iter().map(|(key, _)| *key).collect();
+    for (table, rows) in [
+        (
+            Table::States,
+            states.iter().map(|(key, _)| *key).collect::<Vec<_>>(),
+        ),
+        (Table::Edges, edges.iter().map(|(key, _)| *key).collect()),
     ] {
-        if let Some(key) = keys.into_iter().find(|key| !specs.contains_key(key)) {
-            return Err(corrupt(format!(
-                "table {}, key {key}: no spec row for it",
-                table.name()
-            )));
-        }
-    }
-    for &key in specs.keys() {
-        for (table, present) in [
-            (Table::States, states.contains_key(&key)),
-            (Table::Edges, edges.contains_key(&key)),
-        ] {
-            if !present {
-                return Err(corrupt(format!(
-                    "record {key}: no row in table {}",
+        if rows != keys {
+            let at = keys.iter().zip(&rows).position(|(a, b)| a != b);
+            let detail = match at.map(|at| (keys[at], rows[at])) {
+                Some((spec, row)) if row < spec => {
+                    format!("table {}, key {row}: no spec row for it", table.name())
+                }
+                Some((spec, _)) => format!("record {spec}: no row in table {}", table.name()),
+                None if rows.len() > keys.len() => format!(
+                    "table {}, key {}: no spec row for it",
+                    table.name(),
+                    rows[keys.len()]
+                ),
+                None => format!(
+                    "record {}: no row in table {}",
+                    keys[rows.len()],
                     table.name()
-                )));
-            }
+                ),
+            };
+            return Err(corrupt(detail));
         }
-        next_record = next_record.max(key + 1);
     }
+    if let Some(&last) = keys.last() {
+        next_record = next_record.max(last + 1);
+    }
+    let n = keys.len();
+    let index_of = |record: u64| keys.binary_search(&record).ok();
 
-    // A topological order of the edges; record order among ready jobs.
-    let mut waiting: HashMap<u64, usize> = HashMap::with_capacity(specs.len());
-    let mut dependents: HashMap<u64, Vec<u64>> = HashMap::new();
-    for (&key, row) in &edges {
-        for &(dependency, _) in &row.edges {
-            if !specs.contains_key(&dependency) {
+    // Each job's dependencies as indices; a dependency with no rows is
+    // corruption.
+    let mut dependencies: Vec<Vec<(usize, DependencyKind)>> = Vec::with_capacity(n);
+    let mut in_order = true;
+    for (at, (key, row)) in edges.iter().enumerate() {
+        let mut list = Vec::with_capacity(row.edges.len());
+        for &(dependency, kind) in &row.edges {
+            let Some(index) = index_of(dependency) else {
                 return Err(corrupt(format!(
                     "table edges, key {key}: names record {dependency}, which has no rows"
                 )));
-            }
-            dependents.entry(dependency).or_default().push(key);
+            };
+            in_order &= index < at;
+            list.push((index, kind));
         }
-        waiting.insert(key, row.edges.len());
+        dependencies.push(list);
     }
-    let mut ready: BinaryHeap<Reverse<u64>> = waiting
-        .iter()
-        .filter(|(_, &count)| count == 0)
-        .map(|(&key, _)| Reverse(key))
-        .collect();
-    let mut order = Vec::with_capacity(specs.len());
-    while let Some(Reverse(key)) = ready.pop() {
-        order.push(key);
-        for dependent in dependents.get(&key).into_iter().flatten() {
-            let count = waiting.get_mut(dependent).expect("every record waits");
-            *count -= 1;
-            if *count == 0 {
-                ready.push(Reverse(*dependent));
-            }
-        }
-    }
-    if order.len() != specs.len() {
-        let stuck = waiting
-            .iter()
-            .filter(|(_, &count)| count > 0)
-            .map(|(&key, _)| key)
-            .min()
-            .unwrap_or(0);
-        return Err(corrupt(format!(
-            "table edges: a dependency cycle through record {stuck}"
-        )));
+    // Record order is topological unless a dependency was added later or a
+    // batch named its jobs out of order; then a topological order of the
+    // edges, record order among jobs ready together.
+    let order: Vec<usize> = if in_order {
+        (0..n).collect()
+    } else {
+        topological_order(&dependencies).ok_or_else(|| {
+            corrupt("table edges: a dependency cycle among the stored jobs".into())
+        })?
+    };
+    let mut position = vec![0usize; n];
+    for (at, &index) in order.iter().enumerate() {
+        position[index] = at;
     }
 
-    let position: HashMap<u64, usize> = order
-        .iter()
-        .enumerate()
-        .map(|(at, &key)| (key, at))
-        .collect();
     let now = unix_micros();
-    let mut jobs = Vec::with_capacity(order.len());
-    for &key in &order {
-        let SpecRow { spec, not_before } = specs.remove(&key).expect("checked above");
-        let state = &states[&key];
+    let mut specs: Vec<Option<SpecRow<T>>> = specs.into_iter().map(|(_, row)| Some(row)).collect();
+    let mut jobs = Vec::with_capacity(n);
+    for &index in &order {
+        let SpecRow { spec, not_before } = specs[index].take().expect("each record once");
+        let state = &states[index].1;
         let mut spec = spec.priority(state.priority);
         let restored = match (&state.end, state.pruned) {
             (Some(end), true) => Restored::Pruned(end.clone()),
@@ -237,10 +282,9 @@ pub(crate) fn recover<T: DurablePayload, S: Store>(
         };
         jobs.push(RestoredJob {
             spec,
-            dependencies: edges[&key]
-                .edges
+            dependencies: dependencies[index]
                 .iter()
-                .map(|&(dependency, kind)| (position[&dependency], kind))
+                .map(|&(dependency, kind)| (position[dependency], kind))
                 .collect(),
             attempt: state.attempt,
             state: restored,
@@ -250,33 +294,37 @@ pub(crate) fn recover<T: DurablePayload, S: Store>(
         .restore(jobs)
         .map_err(|error| corrupt(format!("the stored jobs do not make a queue: {error:?}")))?;
 
-    let rewrite = order
-        .iter()
-        .copied()
-        .filter(|key| states[key].end.is_none() && states[key].state.is_claimed())
+    let rewrite = (0..n)
+        .filter(|&index| {
+            let state = &states[index].1;
+            state.end.is_none() && state.state.is_claimed()
+        })
+        .map(|index| keys[index])
         .collect();
-    let mut records = HashMap::with_capacity(order.len());
-    let mut stored: HashMap<u64, Stored<T>> = HashMap::with_capacity(order.len());
-    for (&key, record) in order.iter().zip(restored) {
+    let mut named_by = vec![0u32; n];
+    for list in &dependencies {
+        for &(dependency, _) in list {
+            named_by[dependency] += 1;
+        }
+    }
+    let mut records = NumberMap::default();
+    records.reserve(n);
+    let mut stored = NumberMap::default();
+    stored.reserve(n);
+    for (record, &index) in restored.into_iter().zip(&order) {
+        let key = keys[index];
         records.insert(record.incarnation, key);
-        let state = &states[&key];
+        let state = &states[index].1;
         stored.insert(
             key,
             Stored {
                 record,
                 written: Some(state.state),
                 pruned: state.pruned,
-                dependencies: edges[&key].edges.iter().map(|&(d, _)| d).collect(),
-                named_by: 0,
+                dependencies: dependencies[index].iter().map(|&(d, _)| keys[d]).collect(),
+                named_by: named_by[index],
             },
         );
-    }
-    for row in edges.values() {
-        for (dependency, _) in &row.edges {
-            if let Some(named) = stored.get_mut(dependency) {
-                named.named_by += 1;
-            }
-        }
     }
     Ok(Recovered {
         next_record,
