@@ -450,3 +450,26 @@ fn jobs_stored_out_of_dependency_order_come_back() {
     }
     assert_eq!(order, vec![2, 3, 4, 1]);
 }
+
+#[test]
+fn a_retry_waiting_for_its_backoff_keeps_waiting() {
+    let dir = fresh_dir("backoff");
+    let hour = Duration::from_secs(3600);
+    {
+        let q = open::<()>(&dir);
+        let backoff = dagqueue::RetryBackoff::new(hour, hour).unwrap();
+        q.submit(JobSpec::new(JobId(1)).max_retries(3).retry_backoff(backoff))
+            .unwrap();
+        let claim = q.claim(R).unwrap();
+        assert_eq!(q.fail(claim, "try later"), Ok(Completion::Retrying));
+        assert_eq!(q.state(JobId(1)), Ok(JobState::Waiting));
+    }
+    let q = open::<()>(&dir);
+    let view = q.job(JobId(1)).unwrap();
+    assert_eq!((view.state, view.attempt), (JobState::Waiting, 1));
+    assert!(q.claim(R).is_none());
+    // Full jitter: due somewhere in the hour, not at once.
+    assert!(q
+        .next_due()
+        .is_some_and(|due| due > Duration::ZERO && due <= hour));
+}

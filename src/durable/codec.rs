@@ -107,6 +107,9 @@ pub(crate) struct StateRow {
     pub(crate) cancel_requested: bool,
     /// How it ended, once terminal.
     pub(crate) end: Option<JobEnd>,
+    /// A retry waiting for its backoff: when it is due, as wall-clock
+    /// microseconds since the Unix epoch.
+    pub(crate) retry_at: Option<u64>,
 }
 
 /// A cluster as stored.
@@ -457,6 +460,7 @@ impl StateRow {
         w.u32(self.attempt);
         w.bool(self.cancel_requested);
         write_end(&mut w, &self.end);
+        w.option(self.retry_at, Writer::u64);
         w.finish()
     }
 
@@ -472,6 +476,7 @@ impl StateRow {
         let cancel_requested = r.bool("cancel_requested")?;
         let end_at = r.at;
         let end = read_end(&mut r)?;
+        let retry_at = r.option("retry_at", |r| r.u64("retry_at"))?;
         r.end()?;
         if end.is_some() != state.is_terminal() || (pruned && end.is_none()) {
             return Err(DecodeError {
@@ -486,6 +491,7 @@ impl StateRow {
             attempt,
             cancel_requested,
             end,
+            retry_at,
         })
     }
 }
@@ -604,6 +610,7 @@ mod tests {
                 priority: Priority::Low,
                 attempt: 3,
                 cancel_requested: end.is_none(),
+                retry_at: end.is_none().then_some(1_800_000_000_000_000),
                 end,
             };
             assert_eq!(StateRow::decode(&row.encode()), Ok(row));
@@ -674,6 +681,7 @@ mod tests {
             attempt: 1,
             cancel_requested: false,
             end: None,
+            retry_at: None,
         };
         assert!(matches!(
             StateRow::decode(&row.encode()),

@@ -449,7 +449,14 @@ where
                 continue;
             };
             stored.written = Some(view.state);
-            changes.put(Table::States, number, state_row(&view, false).encode());
+            let mut row = state_row(&view, false);
+            if view.state == JobState::Waiting && view.attempt > 0 {
+                // A retry waiting for its backoff keeps its due time.
+                row.retry_at = self.queue.retry_wait(&stored.record).map(|wait| {
+                    super::recover::unix_micros().saturating_add(wait.as_micros() as u64)
+                });
+            }
+            changes.put(Table::States, number, row.encode());
             if view.state != JobState::Waiting {
                 let stored = &self.stored[&number];
                 for dependency in &stored.dependencies {
@@ -506,6 +513,7 @@ pub(crate) fn state_row(view: &JobView, pruned: bool) -> StateRow {
         attempt: view.attempt,
         cancel_requested: view.cancel_requested,
         end: view.end.clone(),
+        retry_at: None,
     }
 }
 

@@ -273,7 +273,13 @@ pub(crate) fn recover<T: DurablePayload, S: Store>(
                 cancel_requested: state.cancel_requested,
             },
             (None, _) => {
-                let remaining = not_before.map_or(0, |at| at.saturating_sub(now));
+                // What remains of its first delay, or of a retry's backoff.
+                let until = if state.attempt > 0 {
+                    state.retry_at
+                } else {
+                    not_before
+                };
+                let remaining = until.map_or(0, |at| at.saturating_sub(now));
                 if remaining > 0 && state.state == JobState::Waiting {
                     spec = spec.delay(Duration::from_micros(remaining));
                 }

@@ -302,11 +302,22 @@ impl<T> JobQueue<T> {
                     self.dependency_ends.remove(&job.incarnation);
                     self.failure_reasons.remove(&job.incarnation);
                     self.retry_backoffs.remove(&job.incarnation);
+                    #[cfg(feature = "durable")]
+                    self.retry_dues.remove(&job.incarnation);
                     false
                 }
                 _ => true,
             }
         });
+    }
+
+    /// How long `job`'s retry still waits for its backoff, if it is
+    /// waiting for one (zero once due).
+    #[cfg(feature = "durable")]
+    pub(crate) fn retry_wait(&self, job: &Job<T>) -> Option<std::time::Duration> {
+        let due = self.retry_dues.get_cloned(&job.incarnation)?;
+        let now = self.now_micros();
+        Some(std::time::Duration::from_micros(due.saturating_sub(now)))
     }
 
     /// The view of `job` now (`None` while it is being submitted).

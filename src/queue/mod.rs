@@ -152,6 +152,11 @@ pub struct JobQueue<T = ()> {
     /// Per job record whose spec sets its own retry backoff: that backoff.
     /// Removed when the job is pruned.
     retry_backoffs: ConcurrentMap<u64, crate::spec::RetryBackoff>,
+    /// When each retry waiting for its backoff is due (µs, the queue's
+    /// clock), by incarnation: what the durable queue stores so that a
+    /// restart keeps the wait (feature `durable`; removed when pruned).
+    #[cfg(feature = "durable")]
+    retry_dues: ConcurrentMap<u64, u64>,
     faults: crate::faults::Faults,
     /// Unique per queue in this process: its lane groups carry it, so a
     /// report checks that a claim is this queue's.
@@ -253,6 +258,8 @@ impl<T> JobQueue<T> {
             leases: lease::Leases::new(uid),
             timers: delay::Timers::new(),
             retry_backoffs: ConcurrentMap::new(),
+            #[cfg(feature = "durable")]
+            retry_dues: ConcurrentMap::new(),
             faults,
             uid,
             group_count: AtomicUsize::new(0),

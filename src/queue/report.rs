@@ -195,6 +195,9 @@ impl<T> JobQueue<T> {
             Some(JobState::Waiting) => {
                 // A retry that waits for its backoff.
                 let due = now.get(self).saturating_add(wait.as_micros() as u64);
+                #[cfg(feature = "durable")]
+                self.retry_dues
+                    .insert_or_replace_if(job.incarnation, due, |_| true);
                 self.start_timer(job, due);
                 return Some(Completion::Retrying);
             }
