@@ -215,82 +215,126 @@ where
                     Message::Stop => {}
                 }
             }
-            let mut changes = Changes::default();
-            let mut applied = Vec::new();
-            if failed.is_some() {
-                applied = requests;
-            } else {
-                // Until nothing more can be applied: a request may wait for
-                // a submit later in the same batch.
-                loop {
-                    let before = requests.len();
-                    let mut waiting = Vec::new();
-                    for request in requests {
-                        if self.ready(&request) {
-                            self.apply(&request, &mut changes);
-                            applied.push(request);
-                        } else {
-                            waiting.push(request);
-                        }
-                    }
-                    requests = waiting;
-                    if requests.is_empty() || requests.len() == before {
-                        break;
-                    }
-                }
-                self.deferred = requests;
-            }
-            if !self.deferred.is_empty() {
-                self.waiting_syncs.append(&mut syncs);
-            }
-            let result = match &failed {
-                Some(error) => Err(error.clone()),
-                None => {
-                    changes.put(
-                        Table::Meta,
-                        META_NEXT_RECORD,
-                        self.next_record.to_le_bytes().to_vec(),
-                    );
-                    let sync = self.policy == SyncPolicy::Always
-                        || !syncs.is_empty()
-                        || !compactions.is_empty()
-                        || stop;
-                    let committed = self.store.commit(changes, sync).map_err(Error::from);
-                    if sync {
-                        last_sync = Instant::now();
-                    }
-                    if committed.is_ok() {
-                        self.failure.committed(sync);
-                    }
-                    if let Err(error) = &committed {
-                        failed = Some(error.clone());
-                        self.failure.set(error.clone());
-                    }
-                    committed
-                }
-            };
-            for request in applied {
-                if let Some(done) = request.done {
-                    done.complete(result.clone());
-                }
-            }
-            for done in syncs {
-                done.complete(result.clone());
-            }
-            if !compactions.is_empty() {
-                let compacted = result.and_then(|()| self.store.compact().map_err(Error::from));
-                if let Err(error) = &compacted {
-                    self.failure.set(error.clone());
-                    failed.get_or_insert(error.clone());
-                }
-                for done in compactions {
-                    done.complete(compacted.clone());
+            // Should this batch panic (a bug), its callers get an error
+            // instead of waiting for ever, and so does every later one.
+            let dones: Vec<Arc<Done>> = requests
+                .iter()
+                .filter_map(|request| request.done.clone())
+                .chain(syncs.iter().cloned())
+                .chain(compactions.iter().cloned())
+                .collect();
+            let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.commit_batch(
+                    requests,
+                    syncs,
+                    compactions,
+                    stop,
+                    &mut failed,
+                    &mut last_sync,
+                )
+            }));
+            if batch.is_err() {
+                let error = Error::Durability(super::store::DurabilityError::new(
+                    super::store::DurabilityErrorKind::Io,
+                    "the committer panicked",
+                ));
+                self.failure.set(error.clone());
+                failed = Some(error.clone());
+                self.deferred.clear();
+                for done in dones.into_iter().chain(self.waiting_syncs.drain(..)) {
+                    done.complete(Err(error.clone()));
                 }
             }
             // A record only this map holds can be named by no mark any more.
             self.gone.retain(|_, record| Arc::strong_count(record) > 1);
             if stop {
                 return;
+            }
+        }
+    }
+
+    /// Applies `requests` (to a fixpoint; what still waits is deferred),
+    /// commits, and completes what was applied, the syncs and the
+    /// compactions.
+    fn commit_batch(
+        &mut self,
+        mut requests: Vec<Request<T>>,
+        mut syncs: Vec<Arc<Done>>,
+        compactions: Vec<Arc<Done>>,
+        stop: bool,
+        failed: &mut Option<Error>,
+        last_sync: &mut Instant,
+    ) {
+        let mut changes = Changes::default();
+        let mut applied = Vec::new();
+        if failed.is_some() {
+            applied = requests;
+        } else {
+            // Until nothing more can be applied: a request may wait for
+            // a submit later in the same batch.
+            loop {
+                let before = requests.len();
+                let mut waiting = Vec::new();
+                for request in requests {
+                    if self.ready(&request) {
+                        self.apply(&request, &mut changes);
+                        applied.push(request);
+                    } else {
+                        waiting.push(request);
+                    }
+                }
+                requests = waiting;
+                if requests.is_empty() || requests.len() == before {
+                    break;
+                }
+            }
+            self.deferred = requests;
+        }
+        if !self.deferred.is_empty() {
+            self.waiting_syncs.append(&mut syncs);
+        }
+        let result = match &failed {
+            Some(error) => Err(error.clone()),
+            None => {
+                changes.put(
+                    Table::Meta,
+                    META_NEXT_RECORD,
+                    self.next_record.to_le_bytes().to_vec(),
+                );
+                let sync = self.policy == SyncPolicy::Always
+                    || !syncs.is_empty()
+                    || !compactions.is_empty()
+                    || stop;
+                let committed = self.store.commit(changes, sync).map_err(Error::from);
+                if sync {
+                    *last_sync = Instant::now();
+                }
+                if committed.is_ok() {
+                    self.failure.committed(sync);
+                }
+                if let Err(error) = &committed {
+                    *failed = Some(error.clone());
+                    self.failure.set(error.clone());
+                }
+                committed
+            }
+        };
+        for request in applied {
+            if let Some(done) = request.done {
+                done.complete(result.clone());
+            }
+        }
+        for done in syncs {
+            done.complete(result.clone());
+        }
+        if !compactions.is_empty() {
+            let compacted = result.and_then(|()| self.store.compact().map_err(Error::from));
+            if let Err(error) = &compacted {
+                self.failure.set(error.clone());
+                failed.get_or_insert(error.clone());
+            }
+            for done in compactions {
+                done.complete(compacted.clone());
             }
         }
     }
@@ -559,9 +603,13 @@ mod tests {
     }
 
     fn committer(queue: &Arc<JobQueue>) -> Committer<(), MemStore> {
+        committer_on(queue, MemStore::default())
+    }
+
+    fn committer_on<S: Store>(queue: &Arc<JobQueue>, store: S) -> Committer<(), S> {
         Committer {
             queue: Arc::clone(queue),
-            store: MemStore::default(),
+            store,
             policy: SyncPolicy::Always,
             next_record: 0,
             records: NumberMap::default(),
@@ -687,5 +735,54 @@ mod tests {
             "{:?}",
             committer.store.0.keys()
         );
+    }
+
+    /// A store whose commits panic (a bug in the store or the committer).
+    struct PanickingStore;
+
+    impl Store for PanickingStore {
+        fn is_marked(&self) -> bool {
+            true
+        }
+        fn mark(&mut self) -> Result<(), DurabilityError> {
+            Ok(())
+        }
+        fn commit(&mut self, _: Changes, _: bool) -> Result<(), DurabilityError> {
+            panic!("injected");
+        }
+        fn sync(&mut self) -> Result<(), DurabilityError> {
+            Ok(())
+        }
+        fn scan(&self, _: Table, _: &mut RowVisitor<'_>) -> Result<(), DurabilityError> {
+            Ok(())
+        }
+        fn compact(&mut self) -> Result<(), DurabilityError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panicking_commit_answers_its_callers_and_every_later_one() {
+        let queue = Arc::new(JobQueue::new());
+        let committer = committer_on(&queue, PanickingStore);
+        let failure = Arc::clone(&committer.failure);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || committer.run(receiver));
+        let ask = |mark: Mark<()>| {
+            let done = Done::new();
+            let request = Request {
+                marks: vec![mark],
+                done: Some(Arc::clone(&done)),
+            };
+            sender.send(Message::Request(request)).unwrap();
+            done.wait()
+        };
+        let first = ask(submitted(&queue, JobSpec::new(JobId(1))));
+        assert!(matches!(first, Err(crate::Error::Durability(_))), "{first:?}");
+        let later = ask(submitted(&queue, JobSpec::new(JobId(2))));
+        assert_eq!(later, first);
+        assert!(failure.check().is_err());
+        sender.send(Message::Stop).unwrap();
+        thread.join().unwrap();
     }
 }
