@@ -778,7 +778,10 @@ mod tests {
             done.wait()
         };
         let first = ask(submitted(&queue, JobSpec::new(JobId(1))));
-        assert!(matches!(first, Err(crate::Error::Durability(_))), "{first:?}");
+        assert!(
+            matches!(first, Err(crate::Error::Durability(_))),
+            "{first:?}"
+        );
         let later = ask(submitted(&queue, JobSpec::new(JobId(2))));
         assert_eq!(later, first);
         assert!(failure.check().is_err());
