@@ -12,7 +12,6 @@
 
 use dagqueue::{DurableQueue, JobId, JobQueue, JobSpec, SyncPolicy};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 fn data_dir(name: &str) -> PathBuf {
@@ -23,6 +22,18 @@ fn data_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Runs `work(t)` on `threads` threads at once; the seconds they took.
+fn in_threads(threads: u64, work: impl Fn(u64) + Sync) -> f64 {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let work = &work;
+            scope.spawn(move || work(t));
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
 /// T threads each submit `per_thread` jobs one at a time, each durable
 /// before the next: ops/s and how many ops shared a commit.
 fn group() {
@@ -31,47 +42,26 @@ fn group() {
     for threads in [1u64, 4, 16] {
         let per_thread = 2_000 / threads.min(4) * 2;
         let dir = data_dir(&format!("group-{threads}"));
-        let queue = Arc::new(
-            DurableQueue::<()>::open(&dir, JobQueue::builder(), SyncPolicy::Always).unwrap(),
-        );
-        let start = Instant::now();
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let queue = Arc::clone(&queue);
-                std::thread::spawn(move || {
-                    for i in 0..per_thread {
-                        queue
-                            .submit(JobSpec::new(JobId(t * 1_000_000 + i)))
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.join().unwrap();
-        }
-        let seconds = start.elapsed().as_secs_f64();
+        let queue =
+            DurableQueue::<()>::open(&dir, JobQueue::builder(), SyncPolicy::Always).unwrap();
+        let seconds = in_threads(threads, |t| {
+            for i in 0..per_thread {
+                queue
+                    .submit(JobSpec::new(JobId(t * 1_000_000 + i)))
+                    .unwrap();
+            }
+        });
         let (_, synced) = queue.commits();
         let total = threads * per_thread;
         // The same submits on the in-memory queue, same run.
-        let memory = Arc::new(JobQueue::new());
-        let start = Instant::now();
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let memory = Arc::clone(&memory);
-                std::thread::spawn(move || {
-                    for i in 0..per_thread {
-                        memory
-                            .submit(JobSpec::new(JobId(t * 1_000_000 + i)))
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.join().unwrap();
-        }
-        let memory_seconds = start.elapsed().as_secs_f64();
+        let memory = JobQueue::new();
+        let memory_seconds = in_threads(threads, |t| {
+            for i in 0..per_thread {
+                memory
+                    .submit(JobSpec::new(JobId(t * 1_000_000 + i)))
+                    .unwrap();
+            }
+        });
         println!(
             "| {threads} | {total} | {seconds:.2} | {:.0} | {synced} | {:.1} | {:.0} |",
             total as f64 / seconds,

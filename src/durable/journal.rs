@@ -571,9 +571,10 @@ mod tests {
     use crate::Outcome;
     use std::collections::BTreeMap;
 
-    /// Rows in memory: what the committer's logic writes, with no disk.
+    /// Rows in memory: what the committer's logic writes, with no disk;
+    /// `panics`: its commits panic (a bug in the store or the committer).
     #[derive(Default)]
-    struct MemStore(BTreeMap<(Table, u64), Vec<u8>>);
+    struct MemStore(BTreeMap<(Table, u64), Vec<u8>>, bool);
 
     impl Store for MemStore {
         fn is_marked(&self) -> bool {
@@ -583,6 +584,7 @@ mod tests {
             Ok(())
         }
         fn commit(&mut self, changes: Changes, _: bool) -> Result<(), DurabilityError> {
+            assert!(!self.1, "injected");
             for (table, key, value) in changes.rows {
                 match value {
                     Some(value) => self.0.insert((table, key), value),
@@ -737,34 +739,10 @@ mod tests {
         );
     }
 
-    /// A store whose commits panic (a bug in the store or the committer).
-    struct PanickingStore;
-
-    impl Store for PanickingStore {
-        fn is_marked(&self) -> bool {
-            true
-        }
-        fn mark(&mut self) -> Result<(), DurabilityError> {
-            Ok(())
-        }
-        fn commit(&mut self, _: Changes, _: bool) -> Result<(), DurabilityError> {
-            panic!("injected");
-        }
-        fn sync(&mut self) -> Result<(), DurabilityError> {
-            Ok(())
-        }
-        fn scan(&self, _: Table, _: &mut RowVisitor<'_>) -> Result<(), DurabilityError> {
-            Ok(())
-        }
-        fn compact(&mut self) -> Result<(), DurabilityError> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_panicking_commit_answers_its_callers_and_every_later_one() {
         let queue = Arc::new(JobQueue::new());
-        let committer = committer_on(&queue, PanickingStore);
+        let committer = committer_on(&queue, MemStore(BTreeMap::new(), true));
         let failure = Arc::clone(&committer.failure);
         let (sender, receiver) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || committer.run(receiver));

@@ -194,15 +194,34 @@ where
         }
     }
 
-    /// Records a claim (not waited for).
-    fn claimed(&self, claim: Claim<T>) -> Claim<T> {
+    /// Hands the committer `record`, whose state changed; with `wait`, as
+    /// [`record`](Self::record).
+    fn changed(&self, record: Arc<crate::job::Job<T>>, wait: bool) -> Result<(), Error> {
         let mark = Mark::Changed {
-            record: Arc::clone(claim.record()),
+            record,
             edges: false,
         };
+        self.record(vec![mark], wait)
+    }
+
+    /// Records a claim (not waited for).
+    fn claimed(&self, claim: Claim<T>) -> Claim<T> {
         // A failed store is reported by the next operation that waits.
-        let _ = self.record(vec![mark], false);
+        let _ = self.changed(Arc::clone(claim.record()), false);
         claim
+    }
+
+    /// A report (`complete`, `fail`) of `claim`, durable.
+    fn report(
+        &self,
+        claim: Claim<T>,
+        report: impl FnOnce(Claim<T>) -> Result<Completion, Error>,
+    ) -> Result<Completion, Error> {
+        self.failure.check()?;
+        let record = Arc::clone(claim.record());
+        let completion = report(claim)?;
+        self.changed(record, true)?;
+        Ok(completion)
     }
 
     /// [`JobQueue::submit`], durable.
@@ -296,11 +315,7 @@ where
     /// As `start`.
     pub fn start(&self, claim: &Claim<T>) -> Result<(), Error> {
         self.queue.start(claim)?;
-        let mark = Mark::Changed {
-            record: Arc::clone(claim.record()),
-            edges: false,
-        };
-        let _ = self.record(vec![mark], false);
+        let _ = self.changed(Arc::clone(claim.record()), false);
         Ok(())
     }
 
@@ -317,15 +332,7 @@ where
     /// # Errors
     /// As `complete`, and as `submit` for the store.
     pub fn complete(&self, claim: Claim<T>, outcome: Outcome) -> Result<Completion, Error> {
-        self.failure.check()?;
-        let record = Arc::clone(claim.record());
-        let completion = self.queue.complete(claim, outcome)?;
-        let mark = Mark::Changed {
-            record,
-            edges: false,
-        };
-        self.record(vec![mark], true)?;
-        Ok(completion)
+        self.report(claim, |claim| self.queue.complete(claim, outcome))
     }
 
     /// [`JobQueue::fail`], durable.
@@ -333,15 +340,7 @@ where
     /// # Errors
     /// As `complete`.
     pub fn fail(&self, claim: Claim<T>, reason: &str) -> Result<Completion, Error> {
-        self.failure.check()?;
-        let record = Arc::clone(claim.record());
-        let completion = self.queue.fail(claim, reason)?;
-        let mark = Mark::Changed {
-            record,
-            edges: false,
-        };
-        self.record(vec![mark], true)?;
-        Ok(completion)
+        self.report(claim, |claim| self.queue.fail(claim, reason))
     }
 
     /// [`JobQueue::cancel`], durable.
@@ -352,11 +351,7 @@ where
         self.failure.check()?;
         let record = self.queue.lookup(id)?;
         let outcome = self.queue.cancel_record(&record)?;
-        let mark = Mark::Changed {
-            record,
-            edges: false,
-        };
-        self.record(vec![mark], true)?;
+        self.changed(record, true)?;
         Ok(outcome)
     }
 
@@ -368,11 +363,7 @@ where
         self.failure.check()?;
         let record = self.queue.lookup(id)?;
         self.queue.reprioritize_record(&record, priority)?;
-        let mark = Mark::Changed {
-            record,
-            edges: false,
-        };
-        self.record(vec![mark], true)
+        self.changed(record, true)
     }
 
     /// [`JobQueue::add_dependencies_of_kind`], durable.
