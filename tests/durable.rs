@@ -411,11 +411,16 @@ fn a_damaged_store_never_opens_smaller() {
         std::fs::write(store_file(&dir), &damaged).unwrap();
         match DurableQueue::<()>::open(&dir, JobQueue::builder(), SyncPolicy::Always) {
             Ok(q) => assert_eq!(q.status().by_state.total(), 200, "byte {at}"),
-            Err(Error::Durability(_)) => refused_count += 1,
+            Err(Error::Durability(error)) => {
+                // It names the file (and redb's or the row's account of where).
+                assert!(error.detail.contains("queue.redb"), "{error}");
+                refused_count += 1;
+            }
             Err(other) => panic!("byte {at}: {other:?}"),
         }
     }
     assert!(refused_count > 0);
+    eprintln!("{refused_count} of the damaged stores refused");
 
     // A torn tail: the file cut short.
     std::fs::write(store_file(&dir), &original[..original.len() / 2]).unwrap();

@@ -138,17 +138,30 @@ where
             let recovered = recover::recover(&queue, &mut store)?;
             Ok::<_, Error>((store, recovered))
         }));
-        let (store, recovered) = opened.unwrap_or_else(|panic| {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(Error::Durability(DurabilityError::new(
-                DurabilityErrorKind::Corrupt,
-                format!("reading {} failed: {message}", dir.as_ref().display()),
-            )))
-        })?;
+        let file = dir.as_ref().join(redb_store::STORE_FILE);
+        let (store, recovered) = opened
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(Error::Durability(DurabilityError::new(
+                    DurabilityErrorKind::Corrupt,
+                    format!("reading failed: {message}"),
+                )))
+            })
+            .map_err(|error| match error {
+                // A corrupt store's error names its file, then where in it.
+                Error::Durability(mut error)
+                    if error.kind == DurabilityErrorKind::Corrupt
+                        && !error.detail.contains(redb_store::STORE_FILE) =>
+                {
+                    error.detail = format!("{}: {}", file.display(), error.detail);
+                    Error::Durability(error)
+                }
+                other => other,
+            })?;
         let failure = Arc::new(Shared::default());
         let mut committer = Committer {
             queue: Arc::clone(&queue),
@@ -572,6 +585,11 @@ where
     /// [`JobQueue::is_closed`].
     pub fn is_closed(&self) -> bool {
         self.queue.is_closed()
+    }
+
+    /// [`JobQueue::lane_entries`].
+    pub fn lane_entries(&self) -> usize {
+        self.queue.lane_entries()
     }
 
     /// [`JobQueue::status`].
