@@ -7,6 +7,12 @@
 //! audit's invariants (every job once, no job ended successfully before a
 //! dependency, counts agree), then drains it to the end.
 //!
+//! A second, scripted child (`abort_child`) runs a fixed sequence of
+//! operations of every kind and aborts the process the instant its chosen
+//! step returned: each step acknowledged must be found after reopening
+//! (deterministic: it fails for any operation made to return before its
+//! commit is synced, checked by hand for `pause_cluster` and `complete`).
+//!
 //! `DAGQUEUE_CRASH_POINTS` kill points (10 by default; the full run is
 //! `DAGQUEUE_CRASH_POINTS=100 cargo test --release --features durable
 //! --test durable_crash`). Odd points run the child with
@@ -160,10 +166,17 @@ fn crash_child() {
                         say(format!("P {}", id.0));
                     }
                     2 => {
+                        // Intent first, acknowledgement after: a change in
+                        // flight at the kill may or may not be durable.
+                        let cluster = PAUSED.0;
                         if paused {
+                            say(format!("Kr {cluster}"));
                             queue.resume_cluster(PAUSED).unwrap();
+                            say(format!("KR {cluster}"));
                         } else {
+                            say(format!("Kp {cluster}"));
                             queue.pause_cluster(PAUSED).unwrap();
+                            say(format!("KP {cluster}"));
                         }
                         paused = !paused;
                     }
@@ -207,6 +220,9 @@ struct Acknowledged {
     cancelled: HashSet<u64>,
     pruned: HashSet<u64>,
     reprioritized: HashSet<u64>,
+    /// Whether the cluster must be paused after recovery (`None`: this run
+    /// says nothing certain).
+    paused: Option<bool>,
     lines: usize,
 }
 
@@ -307,6 +323,21 @@ fn run_child(dir: &Path, seed: u64, relaxed: bool, kill_after: Duration) -> Ackn
         .filter_map(|l| l.strip_prefix("S ").and_then(|id| id.parse().ok()))
         .max()
         .unwrap_or(0);
+    // The cluster's last change: certain only if it was acknowledged
+    // within the durable prefix and nothing about it followed.
+    let cluster_lines: Vec<(usize, &String)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with('K'))
+        .collect();
+    acknowledged.paused = match cluster_lines.last() {
+        Some((at, line)) if *at < durable => match line.split(' ').next() {
+            Some("KP") => Some(true),
+            Some("KR") => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
     // Any prune begun (durable or not) after a job's submit may have
     // removed it.
     if let Some(last) = lines.iter().rposition(|l| l == "pruning") {
@@ -340,6 +371,11 @@ fn check(queue: &DurableQueue<()>, acknowledged: &Acknowledged, known: &BTreeMap
         if acknowledged.cancelled.contains(&id) {
             assert_eq!(view.state, JobState::Cancelled, "job {id}: {view:?}");
         }
+        // Every reprioritize of the workload is to High: one acknowledged
+        // holds for a job still queued.
+        if acknowledged.reprioritized.contains(&id) && !view.state.is_terminal() {
+            assert_eq!(view.priority, Priority::High, "job {id}: {view:?}");
+        }
     }
     // The audit's invariants over every job the store holds.
     let mut counted: HashMap<JobState, usize> = HashMap::new();
@@ -362,6 +398,10 @@ fn check(queue: &DurableQueue<()>, acknowledged: &Acknowledged, known: &BTreeMap
         }
     }
     let status = queue.status();
+    if let Some(paused) = acknowledged.paused {
+        let cluster = status.clusters.get(&PAUSED).map(|c| c.paused);
+        assert_eq!(cluster, Some(paused), "cluster {PAUSED:?}");
+    }
     for state in JobState::ALL {
         assert_eq!(
             status.by_state.get(state),
@@ -444,4 +484,119 @@ fn killed_at_random_points_loses_no_acknowledged_operation() {
     }
     eprintln!("{points} kill points, {total_lines} acknowledged operations checked");
     assert!(total_lines > 0);
+}
+
+const ABORT_DIR: &str = "DAGQUEUE_ABORT_CHILD_DIR";
+const ABORT_AFTER: &str = "DAGQUEUE_ABORT_AFTER";
+/// The scripted child's steps (see `abort_child`).
+const STEPS: usize = 11;
+
+/// The scripted child: runs the steps up to `DAGQUEUE_ABORT_AFTER`, then
+/// aborts the process the instant that step returned: whatever it
+/// acknowledged must be on disk already.
+#[test]
+fn abort_child() {
+    let Ok(dir) = std::env::var(ABORT_DIR) else {
+        return; // not a child
+    };
+    let last: usize = std::env::var(ABORT_AFTER).unwrap().parse().unwrap();
+    let q = DurableQueue::<()>::open(&dir, JobQueue::builder(), SyncPolicy::Always).unwrap();
+    for step in 0..=last {
+        match step {
+            0 => q.set_cluster_capacity(PAUSED, 2).unwrap(),
+            1 => q.pause_cluster(PAUSED).unwrap(),
+            2 => drop(q.submit(JobSpec::new(JobId(1))).unwrap()),
+            3 => q
+                .submit_many([
+                    JobSpec::new(JobId(2)).depends_on([JobId(1)]),
+                    JobSpec::new(JobId(3)).cluster(PAUSED),
+                ])
+                .unwrap(),
+            4 => {
+                let claim = q.claim(R).unwrap();
+                q.start(&claim).unwrap();
+                q.complete(claim, Outcome::Success).unwrap();
+            }
+            5 => q.reprioritize(JobId(3), Priority::High).unwrap(),
+            6 => assert_eq!(q.cancel(JobId(2)), Ok(CancelOutcome::Cancelled)),
+            7 => drop(q.submit(JobSpec::new(JobId(4)).max_retries(1)).unwrap()),
+            8 => q.add_dependencies(JobId(3), &[JobId(4)]).unwrap(),
+            9 => assert_eq!(q.prune_finished().unwrap().len(), 2),
+            10 => {
+                let claim = q.claim(R).unwrap();
+                assert_eq!(q.fail(claim, "once"), Ok(Completion::Retrying));
+            }
+            _ => unreachable!(),
+        }
+    }
+    std::process::abort();
+}
+
+/// After an abort right after step `last`, the reopened queue holds every
+/// step up to it.
+fn check_steps(queue: &DurableQueue<()>, last: usize) {
+    let state = |id| queue.state(JobId(id)).ok();
+    let done = |step: usize| step <= last;
+    let cluster = queue.status().clusters.get(&PAUSED).cloned();
+    if done(0) {
+        assert_eq!(cluster.as_ref().map(|c| c.capacity), Some(2), "step 0");
+    }
+    if done(1) {
+        assert_eq!(cluster.as_ref().map(|c| c.paused), Some(true), "step 1");
+    }
+    if done(2) && !done(9) {
+        assert!(state(1).is_some(), "step 2");
+    }
+    if done(3) && !done(6) {
+        assert!(state(2).is_some() && state(3).is_some(), "step 3");
+    }
+    if done(4) && !done(9) {
+        assert_eq!(state(1), Some(JobState::Completed), "step 4");
+    }
+    if done(5) {
+        assert_eq!(
+            queue.job(JobId(3)).unwrap().priority,
+            Priority::High,
+            "step 5"
+        );
+    }
+    if done(6) && !done(9) {
+        assert_eq!(state(2), Some(JobState::Cancelled), "step 6");
+    }
+    if done(7) && !done(10) {
+        assert_eq!(state(4), Some(JobState::Pending), "step 7");
+    }
+    if done(8) {
+        assert!(!queue.dependencies_satisfied(JobId(3)).unwrap(), "step 8");
+    }
+    if done(9) {
+        assert_eq!((state(1), state(2)), (None, None), "step 9");
+    }
+    if done(10) {
+        assert_eq!(queue.job(JobId(4)).unwrap().attempt, 1, "step 10");
+        assert_eq!(state(4), Some(JobState::Pending), "step 10");
+    }
+}
+
+#[test]
+fn an_abort_right_after_an_acknowledgement_keeps_it() {
+    if std::env::var(CHILD_DIR).is_ok() || std::env::var(ABORT_DIR).is_ok() {
+        return; // in a child
+    }
+    for last in 0..STEPS {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("durable-abort-{last}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let status = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "abort_child", "--nocapture", "--test-threads=1"])
+            .env(ABORT_DIR, &dir)
+            .env(ABORT_AFTER, last.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the child aborts");
+        let queue =
+            DurableQueue::<()>::open(&dir, JobQueue::builder(), SyncPolicy::Always).unwrap();
+        check_steps(&queue, last);
+    }
 }
