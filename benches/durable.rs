@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo bench --features durable --bench durable -- group   # 1, 4, 16 threads
 //! cargo bench --features durable --bench durable -- open 1000000
+//! cargo bench --features durable --bench durable -- claims  # a claim's cost
 //! ```
 //! Data goes under `target/durable-bench/` (a real disk, not tmpfs);
 //! `DAGQUEUE_DURABLE_REUSE=1` opens the store the last `open` run built.
@@ -119,6 +120,43 @@ fn open(jobs: u64) {
     }
 }
 
+/// 100,000 claims (each then started) on a durable queue and on the
+/// in-memory one, same jobs: what a claim pays for being written (a
+/// request to the committer; it does not wait).
+fn claims() {
+    let jobs = 100_000u64;
+    let specs = || (0..jobs).map(|id| JobSpec::new(JobId(id)));
+    for policy in [
+        SyncPolicy::Always,
+        SyncPolicy::Every(std::time::Duration::from_millis(100)),
+    ] {
+        let dir = data_dir("claims");
+        let durable = DurableQueue::<()>::open(&dir, JobQueue::builder(), policy).unwrap();
+        durable.submit_many(specs()).unwrap();
+        let start = Instant::now();
+        for _ in 0..jobs {
+            let claim = durable.claim(dagqueue::RunnerType::DEFAULT).unwrap();
+            durable.start(&claim).unwrap();
+            std::mem::forget(claim);
+        }
+        let durable_ns = start.elapsed().as_nanos() as f64 / jobs as f64;
+        durable.sync().unwrap();
+        let memory = JobQueue::new();
+        memory.submit_many(specs()).unwrap();
+        let start = Instant::now();
+        for _ in 0..jobs {
+            let claim = memory.claim(dagqueue::RunnerType::DEFAULT).unwrap();
+            memory.start(&claim).unwrap();
+            std::mem::forget(claim);
+        }
+        let memory_ns = start.elapsed().as_nanos() as f64 / jobs as f64;
+        println!(
+            "{policy:?}: claim + start {durable_ns:.0} ns durable, {memory_ns:.0} ns in memory ({:.1}x)",
+            durable_ns / memory_ns
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -131,6 +169,7 @@ fn main() {
                 .unwrap_or(1_000_000),
         ),
         Some("group") | None => group(),
-        Some(other) => eprintln!("unknown case {other}: group | open [JOBS]"),
+        Some("claims") => claims(),
+        Some(other) => eprintln!("unknown case {other}: group | claims | open [JOBS]"),
     }
 }
