@@ -77,8 +77,23 @@ pub(crate) enum Mark<T> {
 
 /// One operation's marks, and how it waits (`None`: it does not).
 pub(crate) struct Request<T> {
-    pub(crate) marks: Vec<Mark<T>>,
+    pub(crate) marks: Marks<T>,
     pub(crate) done: Option<Arc<Done>>,
+}
+
+/// A request's marks: most operations change one job, and need no `Vec`.
+pub(crate) enum Marks<T> {
+    One(Mark<T>),
+    Many(Vec<Mark<T>>),
+}
+
+impl<T> Marks<T> {
+    fn iter(&self) -> std::slice::Iter<'_, Mark<T>> {
+        match self {
+            Marks::One(mark) => std::slice::from_ref(mark).iter(),
+            Marks::Many(marks) => marks.iter(),
+        }
+    }
 }
 
 /// What the committer's thread receives.
@@ -155,6 +170,10 @@ pub(crate) struct Committer<T, S> {
     pub(crate) gone: NumberMap<Arc<Job<T>>>,
     /// Syncs asked for while requests sent before them were deferred.
     pub(crate) waiting_syncs: Vec<Arc<Done>>,
+    /// Jobs whose state this batch has written already: every operation
+    /// of the batch happened before the batch was taken, so the first write
+    /// (made after) holds them all; a second would write the same row.
+    pub(crate) written_now: HashSet<u64, BuildHasherDefault<IdHasher>>,
     /// Set at the first failed commit or sync.
     pub(crate) failure: Arc<super::Shared>,
 }
@@ -267,6 +286,7 @@ where
     ) {
         let mut changes = Changes::default();
         let mut applied = Vec::new();
+        self.written_now.clear();
         if failed.is_some() {
             applied = requests;
         } else {
@@ -387,7 +407,7 @@ where
     /// for each job it submits (a batch's jobs may name each other in any
     /// order), then each mark in order.
     fn apply(&mut self, request: &Request<T>, changes: &mut Changes) {
-        for mark in &request.marks {
+        for mark in request.marks.iter() {
             if let Mark::Submitted { record, spec } = mark {
                 let number = self.next_record;
                 self.next_record += 1;
@@ -405,7 +425,7 @@ where
                 changes.put(Table::Specs, number, spec.clone());
             }
         }
-        for mark in &request.marks {
+        for mark in request.marks.iter() {
             self.apply_mark(mark, changes);
         }
     }
@@ -426,7 +446,9 @@ where
                 if *edges {
                     self.write_edges(number, changes);
                 }
-                self.write_state(number, changes);
+                if !self.written_now.contains(&number) {
+                    self.write_state(number, changes);
+                }
             }
             Mark::Pruned(pruned) => {
                 for (view, record) in pruned {
@@ -493,6 +515,7 @@ where
                 continue;
             };
             stored.written = Some(view.state);
+            self.written_now.insert(number);
             let mut row = state_row(&view, false);
             if view.state == JobState::Waiting && view.attempt > 0 {
                 // A retry waiting for its backoff keeps its due time.
@@ -619,14 +642,19 @@ mod tests {
             deferred: Vec::new(),
             gone: NumberMap::default(),
             waiting_syncs: Vec::new(),
+            written_now: HashSet::default(),
             failure: Arc::default(),
         }
     }
 
     /// Applies `marks` as one request and commits, as one batch would.
     fn commit(committer: &mut Committer<(), MemStore>, marks: Vec<Mark<()>>) {
-        let request = Request { marks, done: None };
+        let request = Request {
+            marks: Marks::Many(marks),
+            done: None,
+        };
         assert!(committer.ready(&request));
+        committer.written_now.clear();
         let mut changes = Changes::default();
         committer.apply(&request, &mut changes);
         committer.store.commit(changes, true).unwrap();
@@ -677,19 +705,19 @@ mod tests {
         let committer = committer(&queue);
         let record = queue.submit_record(JobSpec::new(JobId(1))).unwrap();
         let early = Request {
-            marks: vec![Mark::Changed {
+            marks: Marks::One(Mark::Changed {
                 record: Arc::clone(&record),
                 edges: false,
-            }],
+            }),
             done: None,
         };
         assert!(!committer.ready(&early));
         // A submit naming it waits too.
         let named = Request {
-            marks: vec![submitted(
+            marks: Marks::One(submitted(
                 &queue,
                 JobSpec::new(JobId(2)).depends_on([JobId(1)]),
-            )],
+            )),
             done: None,
         };
         assert!(!committer.ready(&named));
@@ -749,7 +777,7 @@ mod tests {
         let ask = |mark: Mark<()>| {
             let done = Done::new();
             let request = Request {
-                marks: vec![mark],
+                marks: Marks::One(mark),
                 done: Some(Arc::clone(&done)),
             };
             sender.send(Message::Request(request)).unwrap();

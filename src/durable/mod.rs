@@ -25,7 +25,7 @@ use crate::queue::JobQueue;
 use crate::spec::{DependencyKind, JobSpec, Priority, Resources};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::view::{JobState, JobView, Metrics, QueueStatus};
-use journal::{Committer, Done, Mark, Message, Request};
+use journal::{Committer, Done, Mark, Marks, Message, Request};
 use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::mpsc::{self, Sender};
@@ -173,6 +173,7 @@ where
             deferred: Vec::new(),
             gone: Default::default(),
             waiting_syncs: Vec::new(),
+            written_now: Default::default(),
             failure: Arc::clone(&failure),
         };
         committer.rewrite(&recovered.rewrite)?;
@@ -192,7 +193,7 @@ where
 
     /// Hands `marks` to the committer; with `wait` (and
     /// [`SyncPolicy::Always`]), returns once they are synced.
-    fn record(&self, marks: Vec<Mark<T>>, wait: bool) -> Result<(), Error> {
+    fn record(&self, marks: Marks<T>, wait: bool) -> Result<(), Error> {
         let done = (wait && self.policy == SyncPolicy::Always).then(Done::new);
         let request = Request {
             marks,
@@ -214,7 +215,7 @@ where
             record,
             edges: false,
         };
-        self.record(vec![mark], wait)
+        self.record(Marks::One(mark), wait)
     }
 
     /// Records a claim (not waited for).
@@ -247,7 +248,7 @@ where
         let row = codec::encode_spec(&spec, not_before(&spec));
         let record = self.queue.submit_record(spec)?;
         let id = record.id;
-        self.record(vec![Mark::Submitted { record, spec: row }], true)?;
+        self.record(Marks::One(Mark::Submitted { record, spec: row }), true)?;
         Ok(id)
     }
 
@@ -268,7 +269,7 @@ where
             .zip(rows)
             .map(|(record, spec)| Mark::Submitted { record, spec })
             .collect();
-        self.record(marks, true)
+        self.record(Marks::Many(marks), true)
     }
 
     /// [`JobQueue::claim`]; the claim is written with the next commit, not
@@ -408,7 +409,7 @@ where
             record: before,
             edges: true,
         });
-        self.record(marks, true)
+        self.record(Marks::Many(marks), true)
     }
 
     /// [`JobQueue::add_dependencies`], durable.
@@ -421,7 +422,7 @@ where
 
     /// Records a cluster change, durably.
     fn cluster_changed(&self, cluster: ClusterId) -> Result<(), Error> {
-        self.record(vec![Mark::Cluster(cluster)], true)
+        self.record(Marks::One(Mark::Cluster(cluster)), true)
     }
 
     /// [`JobQueue::set_cluster_capacity`], durable.
@@ -482,7 +483,7 @@ where
         let mut views: Vec<JobView> = pruned.iter().map(|(view, _)| view.clone()).collect();
         views.sort_unstable_by_key(|view| view.id);
         if !pruned.is_empty() {
-            self.record(vec![Mark::Pruned(pruned)], true)?;
+            self.record(Marks::One(Mark::Pruned(pruned)), true)?;
         }
         Ok(views)
     }
