@@ -28,7 +28,7 @@
 //! woken waiter not yet looking) costs the notifier the fence and one
 //! load.
 
-use crate::sync::{fence, Event, EventListener, Ordering};
+use crate::sync::{fence, AtomicUsize, Event, EventListener, Ordering};
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -88,6 +88,75 @@ impl WakeSignal {
             return Some(found);
         }
         wait_any(&[self], timeout, attempt)
+    }
+}
+
+/// The callers asleep in `wait_idle`, counted, so that the end of a job
+/// (every completion) wakes them only when there are some: a compiler
+/// fence and one load when nobody waits, where an unconditional
+/// `notify_all` took event-listener's list lock on every job's end (~8% of
+/// a claim-start-complete cycle, BENCHMARKS.md, issue 12 item 7).
+///
+/// The handshake is Dekker's, as for the event stream's sleepers
+/// (`events::Hub::wake_sleepers`): the ending thread counts the end (its
+/// flow, read by `unfinished`) and then loads `waiters`; a waiter
+/// increments `waiters` and then checks `unfinished` again. The fences
+/// between (light on the ending side, heavy on the waiting side:
+/// `sync::light_fence`) make at least one of them see the other's write,
+/// so a waiter either sees the queue idle or is woken. Loom model 15
+/// checks it (in a model both fences are full ones; without the ending
+/// side's fence it finds the lost wake-up).
+pub(crate) struct IdleSignal {
+    waiters: AtomicUsize,
+    signal: WakeSignal,
+}
+
+impl IdleSignal {
+    pub(crate) fn new() -> IdleSignal {
+        IdleSignal {
+            waiters: AtomicUsize::new(0),
+            signal: WakeSignal::new(),
+        }
+    }
+
+    /// A job ended (its flow already counted): wake every waiter, if any.
+    #[inline]
+    pub(crate) fn notify_if_waiting(&self) {
+        crate::sync::light_fence();
+        // Relaxed: ordered by the fences (see above).
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.signal.notify_all();
+        }
+    }
+
+    /// [`WakeSignal::wait_for`], counted among the waiters from before its
+    /// first check after the fence to its return.
+    pub(crate) fn wait_for<R>(
+        &self,
+        timeout: Duration,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        if let Some(found) = attempt() {
+            return Some(found);
+        }
+        struct Counted<'a>(&'a AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                // Not while unwinding (a model checker's panic, which must
+                // not touch its atomics again): a count left too high
+                // only costs needless wake-ups.
+                if !std::thread::panicking() {
+                    self.0.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+        let _counted = Counted(&self.waiters);
+        // Pairs with the ending threads' light fences (see above); the
+        // check that follows (`wait_for`'s first attempt) sees every end
+        // whose thread did not see this waiter.
+        crate::sync::heavy_fence();
+        self.signal.wait_for(timeout, attempt)
     }
 }
 

@@ -42,7 +42,6 @@ use crate::sync::{
     LOOM,
 };
 use crate::view::JobState;
-use crate::wake::WakeSignal;
 use aging::Aging;
 use std::sync::Arc;
 
@@ -137,7 +136,7 @@ pub struct JobQueue<T = ()> {
     /// one's). Removed when the job is pruned.
     failure_reasons: ConcurrentMap<u64, (u32, Arc<str>)>,
     /// Callers asleep in `wait_idle`.
-    idle: WakeSignal,
+    idle: crate::wake::IdleSignal,
     /// Set once by `close`.
     closed: AtomicBool,
     /// Serialises `add_dependencies` (cycle check + edge insertion); never
@@ -249,7 +248,7 @@ impl<T> JobQueue<T> {
             clusters: ConcurrentMap::new(),
             dependency_ends: ConcurrentMap::new(),
             failure_reasons: ConcurrentMap::new(),
-            idle: WakeSignal::new(),
+            idle: crate::wake::IdleSignal::new(),
             closed: AtomicBool::new(false),
             graph: Mutex::new(()),
             clock: crate::clock::Clock::new(),
