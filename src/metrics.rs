@@ -16,7 +16,7 @@
 //! while some are sees each of them either counted or not.
 
 use crate::counts::{Flow, Tally};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::view::Metrics;
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ const BUCKETS: usize = 64;
 const COUNT_BITS: u32 = 24;
 const NO_SAMPLE: u64 = u64::MAX;
 const ALPHA: f64 = 0.1;
+/// One claim in this many (per thread, the thread's first claim among
+/// them) times its wait and folds it into the thread's average: the other
+/// claims read no clock for the metrics. Counts are never sampled.
+pub(crate) const WAIT_SAMPLE_EVERY: u32 = 16;
 
 /// One thread's metrics besides its flows.
 pub(crate) struct ThreadMetrics {
@@ -34,6 +38,8 @@ pub(crate) struct ThreadMetrics {
     /// f64 bits of this thread's average wait in µs, or `NO_SAMPLE`. Every
     /// claim this thread makes folds one sample into it.
     average_wait: AtomicU64,
+    /// Claims this thread makes before its next wait sample.
+    wait_countdown: AtomicU32,
     /// Per-second completion buckets: `second << 24 | count`.
     window: [AtomicU64; BUCKETS],
 }
@@ -43,6 +49,7 @@ impl ThreadMetrics {
         ThreadMetrics {
             submitted: AtomicU64::new(0),
             average_wait: AtomicU64::new(NO_SAMPLE),
+            wait_countdown: AtomicU32::new(0),
             window: core::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -71,6 +78,26 @@ impl ThreadMetrics {
     #[inline]
     pub(crate) fn count_submit(&self, shared: bool) {
         Self::update(&self.submitted, shared, Ordering::Release, |n| n + 1);
+    }
+
+    /// Whether this claim's wait is a sample (one claim in
+    /// [`WAIT_SAMPLE_EVERY`], the first included). A shared tally (threads
+    /// with no thread-locals left, loom) samples every claim: its
+    /// countdown would need a read-modify-write, which costs more than
+    /// the sample it saves.
+    #[inline]
+    pub(crate) fn wait_sample_due(&self, shared: bool) -> bool {
+        if shared {
+            return true;
+        }
+        // Relaxed, plain load and store: only this thread writes it.
+        let left = self.wait_countdown.load(Ordering::Relaxed);
+        let (due, next) = match left {
+            0 => (true, WAIT_SAMPLE_EVERY - 1),
+            left => (false, left - 1),
+        };
+        self.wait_countdown.store(next, Ordering::Relaxed);
+        due
     }
 
     /// Folds one wait sample (µs) into this thread's moving average.

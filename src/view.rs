@@ -357,8 +357,11 @@ pub struct Metrics {
     /// Exponential moving average (alpha 0.1) of the time from becoming
     /// pending to being claimed; zero before the first claim. `JobQueue`
     /// keeps one EMA per claiming thread (no shared hot word) and reports
-    /// their mean weighted by claims: with one claimer it is exactly the EMA
-    /// of its claims.
+    /// their mean weighted by claims. The waits are **sampled**: each
+    /// thread times its first claim and then one claim in
+    /// [`Metrics::WAIT_SAMPLE_EVERY`], so that the other claims read no
+    /// clock; with one claimer it is exactly the EMA of its sampled claims.
+    /// The counts (`scheduled`, `completed`, ...) are never sampled.
     pub average_wait: Duration,
     /// Jobs completed within the last [`Metrics::WINDOW`].
     pub completed_in_window: u64,
@@ -367,6 +370,25 @@ pub struct Metrics {
 impl Metrics {
     /// The window over which recent throughput is counted.
     pub const WINDOW: Duration = Duration::from_secs(60);
+
+    /// A claiming thread times the wait of its first claim and then of one
+    /// claim in this many; [`average_wait`](Metrics::average_wait) averages
+    /// those samples (a clock reading on every claim was ~5% of a claim,
+    /// start and completion: BENCHMARKS.md, issue 12 item 7).
+    ///
+    /// ```
+    /// use dagqueue::*;
+    /// let queue = JobQueue::new();
+    /// for id in 0..3 {
+    ///     queue.submit(JobSpec::new(JobId(id))).unwrap();
+    /// }
+    /// queue.claim(RunnerType::DEFAULT).unwrap(); // timed: this thread's first claim
+    /// let first = queue.metrics().average_wait;
+    /// queue.claim(RunnerType::DEFAULT).unwrap(); // not timed
+    /// assert_eq!(queue.metrics().average_wait, first);
+    /// assert_eq!(Metrics::WAIT_SAMPLE_EVERY, 16);
+    /// ```
+    pub const WAIT_SAMPLE_EVERY: u32 = crate::metrics::WAIT_SAMPLE_EVERY;
 
     /// Completed jobs per hour, extrapolated from the last [`Metrics::WINDOW`].
     pub fn jobs_per_hour(&self) -> f64 {

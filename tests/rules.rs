@@ -9,7 +9,7 @@ mod common;
 use common::forged;
 use dagqueue::{
     CancelOutcome, ClusterId, Completion, DependencyKind, Error, JobEnd, JobId, JobQueue, JobSpec,
-    JobState, Outcome, Priority, QueueConfig, Resources, RetryBackoff, RunnerType, UserId,
+    JobState, Metrics, Outcome, Priority, QueueConfig, Resources, RetryBackoff, RunnerType, UserId,
     WaitError, MAX_CAPACITY, MAX_DEPENDENCIES, MAX_REASON_BYTES, MAX_RETRIES,
 };
 use harness::Claim;
@@ -1317,14 +1317,47 @@ fn average_wait_is_an_ema() {
         let first = q.metrics().average_wait;
         // JobQueue times waits with a coarse clock (a kernel tick, 1-4 ms).
         assert!(first >= Duration::from_millis(90), "{first:?}");
-        q.submit(job(2)).unwrap();
-        let _held_too = q.claim(R).unwrap();
+        // JobQueue samples one claim in Metrics::WAIT_SAMPLE_EVERY (per
+        // thread; the first is sampled), the baselines every claim: after
+        // that many quick claims both have folded at least one tiny wait in.
+        let mut held = Vec::new();
+        for id in 2..=u64::from(Metrics::WAIT_SAMPLE_EVERY) + 1 {
+            q.submit(job(id)).unwrap();
+            held.push(q.claim(R).unwrap());
+        }
         let second = q.metrics().average_wait;
-        // 0.9 * first + 0.1 * (tiny)
+        // At most 0.9 * first + 0.1 * (tiny), at least 0.9^16 * first.
         assert!(second < first);
-        assert!(second >= first.mul_f64(0.9) - Duration::from_micros(1));
         assert!(second <= first.mul_f64(0.9) + Duration::from_millis(20));
+        assert!(second >= first.mul_f64(0.9f64.powi(16)) - Duration::from_micros(1));
     });
+}
+
+/// `JobQueue` times the wait of a thread's first claim and then of one
+/// claim in `Metrics::WAIT_SAMPLE_EVERY`: the claims between leave the
+/// average as it was, and the next sample folds in with alpha 0.1.
+#[test]
+fn job_queue_samples_one_wait_in_sixteen() {
+    let q = JobQueue::new();
+    q.submit(job(1)).unwrap();
+    thread::sleep(Duration::from_millis(60));
+    let mut held = vec![q.claim(R).unwrap()];
+    let first = q.metrics().average_wait;
+    assert!(first >= Duration::from_millis(50), "{first:?}");
+    let every = u64::from(Metrics::WAIT_SAMPLE_EVERY);
+    for id in 2..=every {
+        q.submit(job(id)).unwrap();
+        held.push(q.claim(R).unwrap());
+        assert_eq!(q.metrics().average_wait, first, "claim {id} was sampled");
+    }
+    q.submit(job(every + 1)).unwrap();
+    held.push(q.claim(R).unwrap());
+    let second = q.metrics().average_wait;
+    // 0.9 * first + 0.1 * (tiny)
+    assert!(second < first);
+    assert!(second >= first.mul_f64(0.9) - Duration::from_micros(1));
+    assert!(second <= first.mul_f64(0.9) + Duration::from_millis(20));
+    assert_eq!(q.metrics().scheduled, every + 1, "every claim counted");
 }
 
 #[test]

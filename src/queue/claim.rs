@@ -75,6 +75,17 @@ impl<T> JobQueue<T> {
         if count == 0 {
             return None;
         }
+        if count == 1 {
+            // The common case (one cluster, no fair share): the group
+            // looked up once, not once a level; no cursor to move.
+            let group = groups.get(0);
+            for level in 0..Priority::LEVELS {
+                if let Some(claim) = self.claim_in(group, level, now) {
+                    return Some(claim);
+                }
+            }
+            return None;
+        }
         // Relaxed: the cursor is a fairness hint; any value is safe.
         // It holds one past the group served last (taken modulo the current
         // count: groups may have been added since); no division in the
@@ -133,10 +144,17 @@ impl<T> JobQueue<T> {
         if let Some(cluster) = cluster {
             cluster.commit();
         }
-        let now = now.get(self);
-        let wait = now.saturating_sub(job.ready_at());
-        self.with_tally(|tally| tally.metrics.record_wait(tally.shared, wait));
-        self.start_lease(&job, word.attempt(), now);
+        // The wait of one claim in `WAIT_SAMPLE_EVERY` (per thread) is
+        // timed: the others read no clock unless the job holds a lease.
+        self.with_tally(|tally| {
+            if tally.metrics.wait_sample_due(tally.shared) {
+                let wait = now.get(self).saturating_sub(job.ready_at());
+                tally.metrics.record_wait(tally.shared, wait);
+            }
+        });
+        if job.lease_millis != 0 {
+            self.start_lease(&job, word.attempt(), now.get(self));
+        }
         // The lane entry's reference moves into the claim.
         trace_event!(job = job.id.0, attempt = word.attempt(), "claimed");
         Some(Claim::new(job, word.attempt()))
