@@ -132,6 +132,23 @@ fn better_level_wins_over_round_robin() {
     });
 }
 
+/// A claim while there is only one lane group still moves the round-robin
+/// cursor past it: a group added next is served first. (Found by the
+/// differential test when `JobQueue`'s one-group fast path forgot the
+/// cursor.)
+#[test]
+fn a_claim_from_the_only_group_moves_the_cursor_past_it() {
+    each(|q| {
+        q.submit(job(1)).unwrap(); // group 0, alone
+        let first = q.claim(R).unwrap();
+        assert_eq!(first.job(), JobId(1)); // cursor 1
+        q.complete(first, Outcome::Success).unwrap();
+        q.submit(job(2)).unwrap(); // group 0
+        q.submit(job(11).cluster(C1)).unwrap(); // group 1 (new)
+        assert_eq!(drain(q, R), vec![11, 2]);
+    });
+}
+
 #[test]
 fn cursor_is_kept_unreduced_as_groups_grow() {
     each(|q| {

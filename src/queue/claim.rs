@@ -77,10 +77,15 @@ impl<T> JobQueue<T> {
         }
         if count == 1 {
             // The common case (one cluster, no fair share): the group
-            // looked up once, not once a level; no cursor to move.
+            // looked up once, not once a level. The cursor still records
+            // that group 0 was served last, as below: a group added later
+            // is looked at first by the next claim (round robin).
             let group = groups.get(0);
             for level in 0..Priority::LEVELS {
                 if let Some(claim) = self.claim_in(group, level, now) {
+                    if lanes.cursor.load(Ordering::Relaxed) != 1 {
+                        lanes.cursor.store(1, Ordering::Relaxed);
+                    }
                     return Some(claim);
                 }
             }
