@@ -4,9 +4,10 @@
 # two are measured in turn, ROUNDS times, so that drift on a shared machine
 # shows up as disagreement between rounds rather than as a difference.
 # Prints, per round and build, ns a job and jobs/s for JobQueue and the
-# ParkingLot baseline at 1 and 2 threads, and JobQueue / ParkingLot.
+# ParkingLot baseline at 1 and 2 threads, and JobQueue / ParkingLot
+# (REF=Floor: against the atomic floor instead).
 #
-# Usage: [ROUNDS=3] scripts/bench_ab.sh REV_A REV_B [criterion args...]
+# Usage: [ROUNDS=3] [REF=ParkingLot|StdMutex|Floor] scripts/bench_ab.sh REV_A REV_B [criterion args...]
 #   e.g. scripts/bench_ab.sh 04e701b HEAD --quick
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,7 @@ for round in $(seq "${ROUNDS:-3}"); do
 for rev in "$a" "$b"; do
     echo "== $rev, round $round ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-3 /proc/loadavg))"
     (cd "$work/$rev" &&
-        cargo bench --bench lifecycle -- "$@" 'lifecycle/(JobQueue|ParkingLot)/' 2>/dev/null) |
-        awk -v jobs="$jobs" -v ref=ParkingLot -f "$root/scripts/lifecycle_ratio.awk"
+        cargo bench --bench lifecycle -- "$@" "lifecycle/(JobQueue|${REF:-ParkingLot})/" 2>/dev/null) |
+        awk -v jobs="$jobs" -v ref="${REF:-ParkingLot}" -f "$root/scripts/lifecycle_ratio.awk"
 done
 done

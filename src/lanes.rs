@@ -250,23 +250,46 @@ impl<T> RunnerLanes<T> {
 
     /// The group for (cluster, user), created at the end of the list if new
     /// (numbered from the queue's `group_count`).
+    #[inline]
     pub(crate) fn group_for(
         &self,
         cluster: Option<&Arc<Cluster>>,
         user: Option<UserId>,
         group_count: &crate::sync::AtomicUsize,
     ) -> Arc<LaneGroup<T>> {
-        let find = || {
-            self.groups
-                .iter()
-                .find(|g| g.serves(cluster, user))
-                .cloned()
-        };
-        if let Some(group) = find() {
-            return group;
+        match self.find_group(cluster, user) {
+            Some(group) => group,
+            None => self.add_group(cluster, user, group_count),
         }
+    }
+
+    /// The group serving (cluster, user), if there is one yet.
+    #[inline]
+    fn find_group(
+        &self,
+        cluster: Option<&Arc<Cluster>>,
+        user: Option<UserId>,
+    ) -> Option<Arc<LaneGroup<T>>> {
+        self.groups
+            .iter()
+            .find(|g| g.serves(cluster, user))
+            .cloned()
+    }
+
+    /// [`group_for`](Self::group_for)'s first call for (cluster, user):
+    /// under `grow`, finds the group again or appends it. Out of line and
+    /// cold: the new group is built on the stack (3.7 KB: its padded
+    /// lanes), a frame every submit reserved while this was inlined.
+    #[cold]
+    #[inline(never)]
+    fn add_group(
+        &self,
+        cluster: Option<&Arc<Cluster>>,
+        user: Option<UserId>,
+        group_count: &crate::sync::AtomicUsize,
+    ) -> Arc<LaneGroup<T>> {
         let _grow = self.grow.lock();
-        if let Some(group) = find() {
+        if let Some(group) = self.find_group(cluster, user) {
             return group;
         }
         if let Some(cluster) = cluster {
