@@ -1707,6 +1707,44 @@ fn wait_idle_returns_when_the_last_job_ends() {
     });
 }
 
+/// The idle wake-up's handshake, raced many times: a caller enters
+/// `wait_idle` just as another thread completes the last job. A lost
+/// wake-up leaves the caller asleep until its timeout, which fails the
+/// round (JobQueue's ending side takes only a compiler fence where
+/// membarrier works: this runs that path, which loom's model of it does
+/// not).
+#[test]
+fn wait_idle_races_the_last_completion_many_times() {
+    each(|q| {
+        let rounds = if cfg!(miri) { 5 } else { 300 };
+        for round in 0..rounds {
+            q.submit(job(round)).unwrap();
+            let claim = q.claim(R).unwrap();
+            let (idle, waited) = thread::scope(|s| {
+                let waiter = s.spawn(|| {
+                    let start = Instant::now();
+                    (q.wait_idle(Duration::from_secs(5)), start.elapsed())
+                });
+                // From before the waiter has started to after it sleeps
+                // (a thread start and `wait_idle`'s first steps take tens
+                // of µs).
+                thread::sleep(Duration::from_micros((round % 10) * 40));
+                q.complete(claim, Outcome::Success).unwrap();
+                waiter.join().unwrap()
+            });
+            assert!(idle, "round {round}: not idle after 5 s");
+            assert!(
+                waited < Duration::from_secs(4),
+                "round {round}: woken only by the timeout ({waited:?})"
+            );
+        }
+        assert_eq!(
+            q.status().by_state.get(JobState::Completed),
+            rounds as usize
+        );
+    });
+}
+
 // ------------------------------------------------------------ how jobs end
 
 #[test]
