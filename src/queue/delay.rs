@@ -113,6 +113,11 @@ impl<T> JobQueue<T> {
         drop(heap);
         let released = due.len();
         for job in due {
+            // A retry's backoff is over: the durable queue no longer stores
+            // its due time. Before the release: once pending, the job may
+            // be claimed, fail and wait for a new backoff at once.
+            #[cfg(feature = "durable")]
+            self.retry_dues.remove(&job.incarnation);
             if let Some(at) = self.release_one(&job) {
                 if self.faults.silent_release() {
                     // Loom negative control: enqueued, nobody woken.

@@ -538,4 +538,30 @@ mod tests {
         assert_eq!(queue.status().by_state.total(), 1);
         assert_eq!(queue.state(JobId(1)), Err(Error::UnknownJob(JobId(1))));
     }
+
+    /// A retry's due time is kept (for the durable queue) while it waits
+    /// for its backoff, and dropped once its timer releases it, not kept
+    /// until the job is pruned.
+    #[test]
+    fn a_retry_due_time_goes_when_its_timer_fires() {
+        let queue: JobQueue = JobQueue::new();
+        let backoff =
+            RetryBackoff::new(Duration::from_millis(5), Duration::from_millis(5)).unwrap();
+        queue
+            .submit(JobSpec::new(JobId(1)).max_retries(2).retry_backoff(backoff))
+            .unwrap();
+        let claim = queue.claim(R).unwrap();
+        queue.complete(claim, Outcome::Failure).unwrap();
+        let job = queue.lookup(JobId(1)).unwrap();
+        assert!(queue.retry_wait(&job).is_some(), "waiting for its backoff");
+        assert_eq!(queue.retry_dues.len(), 1);
+        std::thread::sleep(Duration::from_millis(20));
+        let again = queue.claim(R).expect("released by its timer");
+        assert_eq!(again.attempt(), 2);
+        assert_eq!(queue.retry_wait(&job), None, "its due time is gone");
+        assert_eq!(queue.retry_dues.len(), 0);
+        // A second failure waits for a new backoff, stored again.
+        queue.complete(again, Outcome::Failure).unwrap();
+        assert!(queue.retry_wait(&job).is_some());
+    }
 }
