@@ -8,7 +8,7 @@
 //! claimer that later pops the old entry sees the mismatch and skips it.
 
 use crate::cluster::Cluster;
-use crate::ids::UserId;
+use crate::ids::{ClusterId, UserId};
 use crate::job::Job;
 use crate::spec::Priority;
 use crate::sync::OnceLock;
@@ -40,6 +40,11 @@ pub(crate) struct LaneGroup<T> {
     pub(crate) wake: Arc<WakeSignal>,
     /// The cluster whose slots this group's jobs take (`None`: unlimited).
     pub(crate) cluster: Option<Arc<Cluster>>,
+    /// That cluster's id, kept here so that a submit finds its group
+    /// without touching the cluster (whose first cache line holds the slot
+    /// word every claim and completion changes). A cluster, once
+    /// registered, is never replaced: the id names it.
+    cluster_id: Option<ClusterId>,
     /// With fair share, the user whose jobs this group holds.
     pub(crate) user: Option<UserId>,
     /// One FIFO per level, best first.
@@ -111,6 +116,7 @@ impl<T> LaneGroup<T> {
             index,
             runner,
             wake,
+            cluster_id: cluster.as_ref().map(|cluster| cluster.id),
             cluster,
             user,
             lanes: core::array::from_fn(|_| Fifo::new()),
@@ -128,13 +134,8 @@ impl<T> LaneGroup<T> {
     }
 
     /// Whether this group serves `cluster` (and `user`, with fair share).
-    fn serves(&self, cluster: Option<&Arc<Cluster>>, user: Option<UserId>) -> bool {
-        let same_cluster = match (&self.cluster, cluster) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
-        same_cluster && self.user == user
+    fn serves(&self, cluster: Option<ClusterId>, user: Option<UserId>) -> bool {
+        self.cluster_id == cluster && self.user == user
     }
 }
 
@@ -249,17 +250,19 @@ impl<T> RunnerLanes<T> {
     }
 
     /// The group for (cluster, user), created at the end of the list if new
-    /// (numbered from the queue's `group_count`).
+    /// (numbered from the queue's `group_count`); `cluster_of` gives the
+    /// cluster (registering it if new) only then.
     #[inline]
     pub(crate) fn group_for(
         &self,
-        cluster: Option<&Arc<Cluster>>,
+        cluster: Option<ClusterId>,
         user: Option<UserId>,
         group_count: &crate::sync::AtomicUsize,
+        cluster_of: impl FnOnce(ClusterId) -> Arc<Cluster>,
     ) -> Arc<LaneGroup<T>> {
         match self.find_group(cluster, user) {
             Some(group) => group,
-            None => self.add_group(cluster, user, group_count),
+            None => self.add_group(cluster.map(cluster_of).as_ref(), user, group_count),
         }
     }
 
@@ -267,7 +270,7 @@ impl<T> RunnerLanes<T> {
     #[inline]
     fn find_group(
         &self,
-        cluster: Option<&Arc<Cluster>>,
+        cluster: Option<ClusterId>,
         user: Option<UserId>,
     ) -> Option<Arc<LaneGroup<T>>> {
         self.groups
@@ -289,7 +292,7 @@ impl<T> RunnerLanes<T> {
         group_count: &crate::sync::AtomicUsize,
     ) -> Arc<LaneGroup<T>> {
         let _grow = self.grow.lock();
-        if let Some(group) = self.find_group(cluster, user) {
+        if let Some(group) = self.find_group(cluster.map(|cluster| cluster.id), user) {
             return group;
         }
         if let Some(cluster) = cluster {
@@ -332,13 +335,13 @@ mod tests {
         let lanes = RunnerLanes::<()>::new(0, crate::ids::RunnerType::DEFAULT);
         let count = crate::sync::AtomicUsize::new(0);
         let groups: Vec<_> = (0..100)
-            .map(|user| lanes.group_for(None, Some(UserId(user)), &count))
+            .map(|user| lanes.group_for(None, Some(UserId(user)), &count, |_| unreachable!()))
             .collect();
         assert_eq!(lanes.groups.len(), 100);
         for (index, group) in groups.iter().enumerate() {
             assert!(Arc::ptr_eq(lanes.groups.get(index), group));
             assert!(Arc::ptr_eq(
-                &lanes.group_for(None, Some(UserId(index as u32)), &count),
+                &lanes.group_for(None, Some(UserId(index as u32)), &count, |_| unreachable!()),
                 group
             ));
         }

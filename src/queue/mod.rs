@@ -322,14 +322,19 @@ impl<T> JobQueue<T> {
     /// The lane group of (runner, cluster[, user]), creating the runner's
     /// lanes and the group if new. Borrows the runner's lanes (no reference
     /// count traffic on a line every submitter of that runner shares).
+    /// The cluster is looked up (and registered with the default capacity
+    /// if new) only when the group is new: a submit to an existing group
+    /// touches neither the clusters map nor the cluster.
     fn lane_group(
         &self,
         runner: RunnerType,
-        cluster: Option<&Arc<Cluster>>,
+        cluster: Option<ClusterId>,
         user: Option<UserId>,
     ) -> Arc<LaneGroup<T>> {
         self.runner_lanes_or_create(runner)
-            .group_for(cluster, user, &self.group_count)
+            .group_for(cluster, user, &self.group_count, |id| {
+                self.cluster_or_create(id, self.config.default_capacity()).0
+            })
     }
 
     /// The lanes of a runner type, made (empty) if it has none yet: a

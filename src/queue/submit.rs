@@ -446,11 +446,8 @@ impl<T> JobQueue<T> {
         if staged.job.group.get().is_some() {
             return;
         }
-        let cluster = staged
-            .cluster
-            .map(|c| self.cluster_or_create(c, self.config.default_capacity()).0);
         let user = self.config.fair_share().then_some(staged.user);
-        let group = self.lane_group(staged.runner, cluster.as_ref(), user);
+        let group = self.lane_group(staged.runner, staged.cluster, user);
         let _ = staged.job.group.set(group);
     }
 
