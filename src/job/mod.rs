@@ -170,18 +170,10 @@ impl<T> core::ops::Deref for Edges<T> {
 /// malloc, the most that block holds), plus its table slot (16) and, with dependencies, one
 /// shared list (40 bytes + 16 a dependency edge: the dependency and its kind). A finished job's dependents
 /// list is empty (sealed) and it is in no lane, so that is all it keeps
-/// until pruned. Its cluster is its lane group's.
+/// until pruned. Its cluster is its lane group's. Its state word lies
+/// on a different cache line from the `Arc` header (see `word`).
 #[repr(C)]
 pub(crate) struct Job<T = ()> {
-    /// State, attempt, priority, level, remaining dependencies, version.
-    /// First, and `timestamp` beside it (`repr(C)` keeps this order): the
-    /// two words a claim writes share one cache line (the record is
-    /// 16-aligned behind a 16-byte `Arc` header, so bytes 0..16 never
-    /// straddle a line), and the fields a claim and a report read follow.
-    pub(crate) word: StateWord,
-    /// While pending, when it became pending (µs since the queue's epoch);
-    /// while claimed with a lease, the lease (`lease.rs`).
-    pub(crate) timestamp: Timestamp,
     /// Unique to this record in the process (`sync::next_incarnation`): a
     /// claim's ticket and the per-record notes are keyed by it.
     pub(crate) incarnation: u64,
@@ -201,6 +193,17 @@ pub(crate) struct Job<T = ()> {
     /// dependency is freed, and a new job reusing a pruned id is never
     /// mistaken for it.
     pub(crate) dependencies: Dependencies<T>,
+    /// State, attempt, priority, level, remaining dependencies, version.
+    /// At byte 64 of the record, `timestamp` beside it (`repr(C)` keeps
+    /// this order): the record is 16-aligned behind a 16-byte `Arc` header,
+    /// so these two words (bytes 80..96 of the heap block) always share one
+    /// cache line, and never the header's: a submitter cloning the `Arc`
+    /// of a dependency (every edge) does not write the line every claim,
+    /// start and completion CASes.
+    pub(crate) word: StateWord,
+    /// While pending, when it became pending (µs since the queue's epoch);
+    /// while claimed with a lease, the lease (`lease.rs`).
+    pub(crate) timestamp: Timestamp,
     /// The jobs waiting on this one; sealed when it finishes.
     pub(crate) dependents: DependentsList<Registration<T>>,
     /// What the user gave it to carry to its worker (`JobSpec::payload`);
@@ -292,6 +295,11 @@ mod tests {
     fn a_job_record_stays_small() {
         let size = core::mem::size_of::<Job>();
         assert!(size <= 88, "Job is {size} bytes");
+        // The state word and the timestamp at 64..80: one cache line,
+        // never the `Arc` header's (see `Job::word`).
+        assert_eq!(core::mem::offset_of!(Job, word), 64);
+        assert_eq!(core::mem::offset_of!(Job, timestamp), 72);
+        assert_eq!(core::mem::offset_of!(Job<[u8; 64]>, word), 64);
         // A payload adds its own size and nothing else; `()` adds nothing.
         assert_eq!(core::mem::size_of::<Job<[u8; 64]>>(), size + 64);
         assert_eq!(core::mem::size_of::<DependencyRef<()>>(), 16);
