@@ -91,46 +91,70 @@ impl WakeSignal {
     }
 }
 
-/// The callers asleep in `wait_idle`, counted, so that the end of a job
-/// (every completion) wakes them only when there are some: a compiler
-/// fence and one load when nobody waits, where an unconditional
-/// `notify_all` took event-listener's list lock on every job's end (~8% of
-/// a claim-start-complete cycle, BENCHMARKS.md, issue 12 item 7).
+/// A signal whose sleepers are counted, so that a frequent event wakes
+/// them only when there are some: a compiler fence and one load when
+/// nobody sleeps. Two users: the callers of `wait_idle`, woken by the end
+/// of every job (an unconditional `notify_all` took event-listener's list
+/// lock on every job's end, ~8% of a claim-start-complete cycle:
+/// BENCHMARKS.md, issue 12 item 7), and the event stream's subscribers
+/// asleep in `recv`, woken by every event written.
 ///
-/// The handshake is Dekker's, as for the event stream's sleepers
-/// (`events::Hub::wake_sleepers`): the ending thread counts the end (its
-/// flow, read by `unfinished`) and then loads `waiters`; a waiter
-/// increments `waiters` and then checks `unfinished` again. The fences
-/// between (light on the ending side, heavy on the waiting side:
-/// `sync::light_fence`) make at least one of them see the other's write,
-/// so a waiter either sees the queue idle or is woken. Loom model 15
-/// checks it (in a model both fences are full ones; without the ending
-/// side's fence it finds the lost wake-up).
-pub(crate) struct IdleSignal {
-    waiters: AtomicUsize,
+/// The handshake is Dekker's: the notifier publishes (the job's end
+/// counted, the event written) and then loads `sleepers`; a sleeper
+/// increments `sleepers` ([`sleeping`](CountedSignal::sleeping)) and then
+/// looks again. The fences between (light on the notifying side, heavy on
+/// the sleeping side: `sync::light_fence`) make at least one of them see
+/// the other's write, so a sleeper either sees what was published or is
+/// woken. Loom model 15 checks it through `wait_idle` (in a model both
+/// fences are full ones; without the notifying side's fence it finds the
+/// lost wake-up).
+pub(crate) struct CountedSignal {
+    sleepers: AtomicUsize,
     signal: WakeSignal,
 }
 
-impl IdleSignal {
-    pub(crate) fn new() -> IdleSignal {
-        IdleSignal {
-            waiters: AtomicUsize::new(0),
+impl CountedSignal {
+    pub(crate) fn new() -> CountedSignal {
+        CountedSignal {
+            sleepers: AtomicUsize::new(0),
             signal: WakeSignal::new(),
         }
     }
 
-    /// A job ended (its flow already counted): wake every waiter, if any.
+    /// Something was published: wake every sleeper, if any.
     #[inline]
-    pub(crate) fn notify_if_waiting(&self) {
+    pub(crate) fn notify_if_sleeping(&self) {
         crate::sync::light_fence();
         // Relaxed: ordered by the fences (see above).
-        if self.waiters.load(Ordering::Relaxed) != 0 {
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
             self.signal.notify_all();
         }
     }
 
-    /// [`WakeSignal::wait_for`], counted among the waiters from before its
-    /// first check after the fence to its return.
+    /// Wakes every listener, counted or not (a rare caller: `close`).
+    pub(crate) fn notify_all(&self) {
+        self.signal.notify_all();
+    }
+
+    /// Registers a listener (which then counts itself asleep, looks again,
+    /// and only then waits or awaits).
+    #[inline]
+    pub(crate) fn listen(&self) -> EventListener<'_> {
+        self.signal.listen()
+    }
+
+    /// Counts the caller as asleep until the guard drops; the caller looks
+    /// again after this, before it sleeps.
+    pub(crate) fn sleeping(&self) -> Sleeping<'_> {
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // Pairs with the notifiers' light fences (see above).
+        crate::sync::heavy_fence();
+        Sleeping(&self.sleepers)
+    }
+
+    /// [`WakeSignal::wait_for`], counted asleep from before its first
+    /// check after the fence to its return (the look before it is free:
+    /// no fence when it already finds what it waits for).
     pub(crate) fn wait_for<R>(
         &self,
         timeout: Duration,
@@ -139,24 +163,22 @@ impl IdleSignal {
         if let Some(found) = attempt() {
             return Some(found);
         }
-        struct Counted<'a>(&'a AtomicUsize);
-        impl Drop for Counted<'_> {
-            fn drop(&mut self) {
-                // Not while unwinding (a model checker's panic, which must
-                // not touch its atomics again): a count left too high
-                // only costs needless wake-ups.
-                if !std::thread::panicking() {
-                    self.0.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-        }
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        let _counted = Counted(&self.waiters);
-        // Pairs with the ending threads' light fences (see above); the
-        // check that follows (`wait_for`'s first attempt) sees every end
-        // whose thread did not see this waiter.
-        crate::sync::heavy_fence();
+        let _sleeping = self.sleeping();
         self.signal.wait_for(timeout, attempt)
+    }
+}
+
+/// A sleeper counted by a [`CountedSignal`] until dropped.
+pub(crate) struct Sleeping<'a>(&'a AtomicUsize);
+
+impl Drop for Sleeping<'_> {
+    fn drop(&mut self) {
+        // Not while unwinding (a model checker's panic, which must not
+        // touch its atomics again): a count left too high only costs
+        // needless wake-ups.
+        if !std::thread::panicking() {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

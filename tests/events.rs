@@ -330,3 +330,26 @@ fn exactly_the_reported_transitions_are_events() {
     );
     assert_eq!(next(&mut events), Err(TryRecvError::Empty));
 }
+
+/// A subscriber asleep in `recv` before anything happens is woken by the
+/// next event (the writer's side of `wake::CountedSignal`'s handshake): a
+/// lost wake-up leaves it asleep and fails the bounded wait.
+#[test]
+fn a_subscriber_asleep_in_recv_is_woken_by_the_next_event() {
+    let queue = JobQueue::new();
+    queue.submit(JobSpec::new(JobId(1))).unwrap();
+    let mut events = queue.subscribe();
+    let (sender, received) = std::sync::mpsc::channel();
+    let subscriber = std::thread::spawn(move || {
+        let _ = sender.send(events.recv());
+    });
+    // Long enough for the subscriber to count itself asleep and sleep.
+    std::thread::sleep(Duration::from_millis(50));
+    queue.cancel(JobId(1)).unwrap();
+    let event = received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the sleeping subscriber was not woken by the event")
+        .unwrap();
+    assert_eq!((event.job, event.kind), (JobId(1), EventKind::Cancelled));
+    subscriber.join().unwrap();
+}

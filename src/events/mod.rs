@@ -30,8 +30,9 @@ use crate::ids::JobId;
 use crate::job::word::Word;
 use crate::local::Local;
 use crate::spec::Priority;
-use crate::sync::{AtomicBool, AtomicUsize, Event as Signal, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
 use crate::view::JobState;
+use crate::wake::CountedSignal;
 use ring::{Link, RawEvent};
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,11 +175,9 @@ pub(crate) struct Hub {
     /// Held while writing ring 0: the ring of a thread whose thread-locals
     /// are gone (its exit).
     shared: Mutex<()>,
-    /// Subscribers asleep (or about to sleep) in `recv`: writers wake
-    /// them only while this is not 0.
-    sleepers: AtomicUsize,
-    /// Subscribers asleep in `recv`.
-    wake: Signal,
+    /// Subscribers asleep (or about to sleep) in `recv`, counted: writers
+    /// wake them only while there are some.
+    wake: CountedSignal,
     /// Set when the queue is dropped: no event will come.
     closed: AtomicBool,
 }
@@ -187,10 +186,9 @@ impl Hub {
     pub(crate) fn new() -> Hub {
         Hub {
             subscribers: AtomicUsize::new(0),
-            sleepers: AtomicUsize::new(0),
             rings: Mutex::new(vec![Arc::new(Ring::new(0, RING_SLOTS))]),
             shared: Mutex::new(()),
-            wake: Signal::new(),
+            wake: CountedSignal::new(),
             closed: AtomicBool::new(false),
         }
     }
@@ -235,7 +233,9 @@ impl Hub {
                 Link::pack(0, shared.push(&event))
             }
         };
-        self.wake_sleepers();
+        // Wakes subscribers asleep in `recv`: a compiler fence and one load
+        // while none sleeps (the handshake: `wake::CountedSignal`).
+        self.wake.notify_if_sleeping();
         link
     }
 
@@ -249,47 +249,11 @@ impl Hub {
         ring
     }
 
-    /// Wakes subscribers asleep in `recv`, after an event was written: a
-    /// compiler fence and one load while none sleeps.
-    ///
-    /// The handshake with a subscriber going to sleep (`Sleeping`) is
-    /// Dekker's: the writer writes its event then loads `sleepers`; the
-    /// subscriber increments `sleepers` then looks at the rings again. The
-    /// fences between (light here, heavy there: `sync::light_fence`) make
-    /// at least one see the other's write, so no event is left unseen by a
-    /// sleeping subscriber.
-    #[inline]
-    fn wake_sleepers(&self) {
-        crate::sync::light_fence();
-        // Relaxed: ordered by the fences (see above).
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
-            self.wake.notify_all();
-        }
-    }
-
-    /// Counts a subscriber as asleep until the guard drops; the subscriber
-    /// looks at the rings again after this, before it sleeps.
-    pub(crate) fn sleeping(&self) -> Sleeping<'_> {
-        self.sleepers.fetch_add(1, Ordering::Relaxed);
-        // Pairs with the writers' light fences (see `wake_sleepers`).
-        crate::sync::heavy_fence();
-        Sleeping(self)
-    }
-
     /// The queue is gone: subscribers get what is left, then `Closed`.
     /// (`close` notifies unconditionally: its caller is not hot.)
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_all();
-    }
-}
-
-/// A subscriber counted in `sleepers` (see [`Hub::sleeping`]).
-pub(crate) struct Sleeping<'a>(&'a Hub);
-
-impl Drop for Sleeping<'_> {
-    fn drop(&mut self) {
-        self.0.sleepers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -2,9 +2,10 @@
 //! job's events in the order of its transitions.
 
 use super::ring::{Link, Read, Ring};
-use super::{unpack, Event, Hub, Sleeping};
+use super::{unpack, Event, Hub};
 use crate::sync::EventListener;
 use crate::sync::Ordering;
+use crate::wake::Sleeping;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -195,10 +196,10 @@ impl Subscriber {
 
     /// Registers on `hub`'s list and counts itself asleep, then looks
     /// again: an event written after that look wakes the listener it
-    /// returns (see `Hub::wake_sleepers`); or what that look found.
+    /// returns (see `wake::CountedSignal`); or what that look found.
     fn register<'h>(&mut self, hub: &'h Hub) -> Result<Result<Event, RecvError>, Asleep<'h>> {
         let listener = hub.wake.listen();
-        let sleeping = hub.sleeping();
+        let sleeping = hub.wake.sleeping();
         match self.ready_or_closed() {
             Some(result) => Ok(result),
             None => Err((listener, sleeping)),

@@ -136,7 +136,7 @@ pub struct JobQueue<T = ()> {
     /// one's). Removed when the job is pruned.
     failure_reasons: ConcurrentMap<u64, (u32, Arc<str>)>,
     /// Callers asleep in `wait_idle`.
-    idle: crate::wake::IdleSignal,
+    idle: crate::wake::CountedSignal,
     /// Set once by `close`.
     closed: AtomicBool,
     /// Serialises `add_dependencies` (cycle check + edge insertion); never
@@ -248,7 +248,7 @@ impl<T> JobQueue<T> {
             clusters: ConcurrentMap::new(),
             dependency_ends: ConcurrentMap::new(),
             failure_reasons: ConcurrentMap::new(),
-            idle: crate::wake::IdleSignal::new(),
+            idle: crate::wake::CountedSignal::new(),
             closed: AtomicBool::new(false),
             graph: Mutex::new(()),
             clock: crate::clock::Clock::new(),

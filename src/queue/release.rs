@@ -106,7 +106,7 @@ impl<T> JobQueue<T> {
         }
         // Someone may wait for the last unfinished job (`wait_idle`).
         if !self.faults.silent_finish() {
-            self.idle.notify_if_waiting();
+            self.idle.notify_if_sleeping();
         }
     }
 
