@@ -120,6 +120,15 @@ fn open(jobs: u64) {
     }
 }
 
+/// ns a call of `step`, called `calls` times.
+fn per_call(calls: u64, mut step: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..calls {
+        step();
+    }
+    start.elapsed().as_nanos() as f64 / calls as f64
+}
+
 /// 100,000 claims (each then started) on a durable queue and on the
 /// in-memory one, same jobs: what a claim pays for being written (a
 /// request to the committer; it does not wait).
@@ -133,23 +142,19 @@ fn claims() {
         let dir = data_dir("claims");
         let durable = DurableQueue::<()>::open(&dir, JobQueue::builder(), policy).unwrap();
         durable.submit_many(specs()).unwrap();
-        let start = Instant::now();
-        for _ in 0..jobs {
+        let durable_ns = per_call(jobs, || {
             let claim = durable.claim(dagqueue::RunnerType::DEFAULT).unwrap();
             durable.start(&claim).unwrap();
             std::mem::forget(claim);
-        }
-        let durable_ns = start.elapsed().as_nanos() as f64 / jobs as f64;
+        });
         durable.sync().unwrap();
         let memory = JobQueue::new();
         memory.submit_many(specs()).unwrap();
-        let start = Instant::now();
-        for _ in 0..jobs {
+        let memory_ns = per_call(jobs, || {
             let claim = memory.claim(dagqueue::RunnerType::DEFAULT).unwrap();
             memory.start(&claim).unwrap();
             std::mem::forget(claim);
-        }
-        let memory_ns = start.elapsed().as_nanos() as f64 / jobs as f64;
+        });
         println!(
             "{policy:?}: claim + start {durable_ns:.0} ns durable, {memory_ns:.0} ns in memory ({:.1}x)",
             durable_ns / memory_ns

@@ -36,7 +36,8 @@ pub(crate) struct ThreadMetrics {
     /// Jobs accepted by `submit`, counted before they are published.
     submitted: AtomicU64,
     /// f64 bits of this thread's average wait in µs, or `NO_SAMPLE`. Every
-    /// claim this thread makes folds one sample into it.
+    /// sampled claim this thread makes (`wait_sample_due`) folds its wait
+    /// into it.
     average_wait: AtomicU64,
     /// Claims this thread makes before its next wait sample.
     wait_countdown: AtomicU32,

@@ -83,9 +83,7 @@ impl<T> JobQueue<T> {
             let group = groups.get(0);
             for level in 0..Priority::LEVELS {
                 if let Some(claim) = self.claim_in(group, level, now) {
-                    if lanes.cursor.load(Ordering::Relaxed) != 1 {
-                        lanes.cursor.store(1, Ordering::Relaxed);
-                    }
+                    served(lanes, 0);
                     return Some(claim);
                 }
             }
@@ -105,11 +103,7 @@ impl<T> JobQueue<T> {
             for _ in 0..count {
                 let group = groups.get(index);
                 if let Some(claim) = self.claim_in(group, level, now) {
-                    // Write only when it moves: an unchanged cursor stays a
-                    // read-shared cache line.
-                    if lanes.cursor.load(Ordering::Relaxed) != index + 1 {
-                        lanes.cursor.store(index + 1, Ordering::Relaxed);
-                    }
+                    served(lanes, index);
                     return Some(claim);
                 }
                 index = if index + 1 == count { 0 } else { index + 1 };
@@ -196,5 +190,15 @@ impl<T> JobQueue<T> {
             Self::stale_entry_dropped(group, &entry);
         }
         None
+    }
+}
+
+/// Group `index` of `lanes` was served: the cursor moves one past it.
+/// Written only when it moves: an unchanged cursor stays a read-shared
+/// cache line. Relaxed: the cursor is a fairness hint.
+#[inline]
+fn served<T>(lanes: &RunnerLanes<T>, index: usize) {
+    if lanes.cursor.load(Ordering::Relaxed) != index + 1 {
+        lanes.cursor.store(index + 1, Ordering::Relaxed);
     }
 }
