@@ -43,6 +43,9 @@ pub enum Error {
     TooManyDependencies(JobId),
     /// More retries than [`MAX_RETRIES`](crate::MAX_RETRIES).
     TooManyRetries(u32),
+    /// A [`submit_many`](crate::JobQueue::submit_many) batch of more jobs
+    /// than [`MAX_BATCH`](crate::MAX_BATCH) (how many it held).
+    BatchTooLarge(usize),
     /// The operation needs a job that is still waiting or pending.
     NotQueued {
         /// The job.
@@ -117,6 +120,7 @@ impl fmt::Display for Error {
             }
             Error::TooManyDependencies(job) => write!(f, "{job} has too many dependencies"),
             Error::TooManyRetries(n) => write!(f, "max_retries {n} is above the limit"),
+            Error::BatchTooLarge(jobs) => write!(f, "a batch of {jobs} jobs is above the limit"),
             Error::NotQueued { job, state } => write!(f, "{job} is {state:?}, not queued"),
             Error::StaleClaim { job, attempt } => {
                 write!(f, "attempt {attempt} of {job} is not current")

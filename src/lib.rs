@@ -78,7 +78,7 @@ pub use events::{Event, EventKind, RecvError, Subscriber, TryRecvError, EVENT_BU
 pub use ids::{ClusterId, JobId, RunnerType, UserId};
 pub use queue::JobQueue;
 pub use spec::{
-    DependencyKind, InvalidPriority, JobSpec, Priority, Resources, RetryBackoff, MAX_DELAY,
-    MAX_DEPENDENCIES, MAX_LEASE, MAX_RETRIES, MIN_LEASE,
+    DependencyKind, InvalidPriority, JobSpec, Priority, Resources, RetryBackoff, MAX_BATCH,
+    MAX_DELAY, MAX_DEPENDENCIES, MAX_LEASE, MAX_RETRIES, MIN_LEASE,
 };
 pub use view::{ClusterStatus, JobEnd, JobState, JobView, Metrics, QueueStatus, StateCounts};

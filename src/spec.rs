@@ -309,6 +309,16 @@ pub(crate) fn check_lease(lease: Duration) -> Result<u32, Error> {
 /// ```
 pub const MAX_DEPENDENCIES: usize = (1 << 20) - 2;
 
+/// The most jobs one [`submit_many`](crate::JobQueue::submit_many) batch
+/// may hold (`BatchTooLarge` beyond): a batch links its jobs to their
+/// dependents inside it by 30-bit positions. A billion jobs, far more
+/// than memory holds (a job takes over 100 bytes).
+///
+/// ```
+/// assert_eq!(dagqueue::MAX_BATCH, 1 << 30);
+/// ```
+pub const MAX_BATCH: usize = crate::job::registration::MAX_LINKED_BATCH;
+
 /// What a dependent waits for from one dependency (SLURM's `afterok`,
 /// `afterany`, `afternotok`).
 ///

@@ -253,6 +253,31 @@ fn a_closed_queue_refuses_a_batch() {
 }
 
 #[test]
+fn a_batch_above_max_batch_is_refused_before_it_is_read() {
+    let queue = JobQueue::new();
+    queue.submit(JobSpec::new(JobId(1))).unwrap();
+    // A lazy iterator of MAX_BATCH + 1 specs, which knows its length: the
+    // batch is refused before any spec is made (a billion would not fit).
+    let made = AtomicU64::new(0);
+    let specs = (0..=dagqueue::MAX_BATCH as u64).map(|id| {
+        made.fetch_add(1, Ordering::Relaxed);
+        JobSpec::new(JobId(id + 2))
+    });
+    let refused = queue.submit_many(specs);
+    assert_eq!(refused, Err(Error::BatchTooLarge(dagqueue::MAX_BATCH + 1)));
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        format!(
+            "a batch of {} jobs is above the limit",
+            dagqueue::MAX_BATCH + 1
+        )
+    );
+    assert_eq!(made.load(Ordering::Relaxed), 0, "a spec was made");
+    assert_eq!(queue.state(JobId(2)), Err(Error::UnknownJob(JobId(2))));
+    assert_eq!(queue.status().by_state.total(), 1);
+}
+
+#[test]
 fn racing_batches_with_one_shared_id_admit_exactly_one_whole_batch() {
     // Two batches of 50 share id 1,000; each other id is its own.
     each_round(rounds(50), config(), |queue, _| {

@@ -71,6 +71,47 @@ fn dropping_a_batch_submitted_chain_frees_every_job_without_recursing() {
 }
 
 #[test]
+fn a_drained_and_pruned_workflow_frees_every_job_while_its_queue_lives() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let graph = Workflow::montage_like(scale(10_000, 500), 11);
+    let queue = JobQueue::<Counted>::default();
+    // Batch order reversed: no longer a topological order.
+    queue
+        .submit_many(
+            graph
+                .dependencies
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(id, deps)| {
+                    JobSpec::new(JobId(id as u64))
+                        .depends_on(deps.iter().map(|&d| JobId(d)))
+                        .payload(Counted(Arc::clone(&drops)))
+                }),
+        )
+        .unwrap();
+    let mut completed = 0;
+    while let Some(claim) = queue.claim(RunnerType::DEFAULT) {
+        queue.start(&claim).unwrap();
+        queue.complete(claim, Outcome::Success).unwrap();
+        completed += 1;
+    }
+    assert_eq!(completed, graph.len());
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "a record in the table was freed"
+    );
+    assert_eq!(queue.prune_finished().len(), graph.len());
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        graph.len(),
+        "every pruned record freed once, the queue still alive"
+    );
+    assert_eq!(queue.status().by_state.total(), 0);
+}
+
+#[test]
 fn a_workflow_half_drained_then_dropped_frees_every_job_once() {
     let drops = Arc::new(AtomicUsize::new(0));
     let graph = Workflow::montage_like(scale(10_000, 500), 9);
@@ -92,8 +133,15 @@ fn a_workflow_half_drained_then_dropped_frees_every_job_once() {
     // One claim outlives the queue: its job, and the jobs waiting on it
     // (its dependents list holds them), are freed with the claim.
     let held = queue.claim(RunnerType::DEFAULT).unwrap();
-    queue.prune_finished();
-    assert_eq!(drops.load(Ordering::SeqCst), completed, "pruned jobs freed");
+    assert_eq!(queue.prune_finished().len(), completed);
+    // A batch's records are freed together, once every job of it with
+    // dependents in it has ended (the batch's table of dependents holds
+    // them): pruned jobs are forgotten, their records still held.
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "a record the table holds was freed"
+    );
     drop(queue);
     // The held job lives on, and with it the jobs waiting on it.
     let left = graph.len() - drops.load(Ordering::SeqCst);

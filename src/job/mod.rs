@@ -3,6 +3,7 @@
 
 pub(crate) mod dependents;
 pub(crate) mod lease;
+pub(crate) mod registration;
 pub(crate) mod word;
 
 use crate::ids::{JobId, RunnerType};
@@ -14,6 +15,7 @@ use crate::sync::{snapshot_load, snapshot_new, snapshot_store, Snapshot};
 use core::marker::PhantomData;
 use dependents::DependentsList;
 use lease::Timestamp;
+pub(crate) use registration::{Held, Registration};
 use std::sync::Arc;
 use word::{StateWord, Word};
 
@@ -75,50 +77,39 @@ impl<T> DependencyRef<T> {
     }
 }
 
-/// A job registered on a dependency's dependents list, with the kind of
-/// its edge (what it needs from the dependency's end).
-pub(crate) struct Dependent<T> {
-    pub(crate) job: Arc<Job<T>>,
-    pub(crate) kind: DependencyKind,
-}
-
-/// What one node of a dependents list holds: one registration (`submit`,
-/// `add_dependencies`: a node per edge), or every dependent a batch gave
-/// the job before publishing it (`submit_many`: one node for all of them,
-/// pushed while the job was still reserved, so it can never meet the seal).
-/// Boxed twice so that a node of either kind stays the size of a node
-/// holding one `Dependent` (the kind's spare values tell them apart).
-pub(crate) enum Registration<T> {
-    One(Dependent<T>),
-    Batch(Box<Box<[Dependent<T>]>>),
-}
-
-impl<T> Registration<T> {
-    /// Hands each dependent registered by it to `f`, in order.
-    #[inline]
-    pub(crate) fn for_each(self, mut f: impl FnMut(Dependent<T>)) {
-        match self {
-            Registration::One(dependent) => f(dependent),
-            Registration::Batch(dependents) => dependents.into_vec().into_iter().for_each(f),
-        }
+impl<T> Drop for Job<T> {
+    /// A job's dependents list holds its dependents (`Arc`s) and batch
+    /// tables (which hold their batch's records): dropped as fields, the
+    /// last reference to a job would drop its dependents' from inside its
+    /// own drop, a stack frame a job down a chain of waiting jobs (a
+    /// 300,000-job chain overflowed the stack when its queue was dropped).
+    /// Instead the registrations are taken out here and taken apart in a
+    /// loop; a job or table whose last reference this is gives up what it
+    /// holds to the loop first.
+    fn drop(&mut self) {
+        let mut dropping: Vec<Held<T>> = Vec::new();
+        self.dependents
+            .seal_each(|registration| dropping.push(registration.into_held()));
+        dismantle(dropping);
     }
 }
 
-impl<T> Drop for Job<T> {
-    /// A job's dependents list holds its dependents (`Arc`s): dropped as
-    /// fields, the last reference to a job would drop its dependents'
-    /// from inside its own drop, a stack frame a job down a chain of
-    /// waiting jobs (a 300,000-job chain overflowed the stack when its
-    /// queue was dropped). Instead the dependents are taken out here and
-    /// dropped in a loop; one whose last reference this is gives up its
-    /// own dependents to the loop first.
-    fn drop(&mut self) {
-        let mut dropping: Vec<Arc<Job<T>>> = Vec::new();
-        self.seal_dependents(|d| dropping.push(d.job));
-        while let Some(job) = dropping.pop() {
-            if let Some(job) = Arc::into_inner(job) {
-                job.seal_dependents(|d| dropping.push(d.job));
-                // `job` drops here with an empty list: no recursion.
+/// Drops `held` and everything only it keeps alive, one record at a time
+/// (see `Job`'s drop).
+pub(crate) fn dismantle<T>(mut held: Vec<Held<T>>) {
+    while let Some(next) = held.pop() {
+        match next {
+            Held::Job(job) => {
+                if let Some(job) = Arc::into_inner(job) {
+                    job.dependents
+                        .seal_each(|registration| held.push(registration.into_held()));
+                    // `job` drops here with an empty list: no recursion.
+                }
+            }
+            Held::Table(table) => {
+                if let Some(table) = Arc::into_inner(table) {
+                    held.extend(table.into_jobs().into_iter().map(Held::Job));
+                }
             }
         }
     }
@@ -253,10 +244,11 @@ impl<T> Job<T> {
         )
     }
 
-    /// Seals its dependents list and hands each registered dependent to
-    /// `f`, in registration order, whichever kind of node holds it.
+    /// Seals its dependents list and hands each registered dependent, with
+    /// the kind of its edge, to `f`, in registration order, whichever kind
+    /// of node holds it.
     #[inline]
-    pub(crate) fn seal_dependents(&self, mut f: impl FnMut(Dependent<T>)) {
+    pub(crate) fn seal_dependents(&self, mut f: impl FnMut(&Arc<Job<T>>, DependencyKind)) {
         self.dependents
             .seal_each(|registration| registration.for_each(&mut f));
     }
@@ -303,11 +295,9 @@ mod tests {
         // A payload adds its own size and nothing else; `()` adds nothing.
         assert_eq!(core::mem::size_of::<Job<[u8; 64]>>(), size + 64);
         assert_eq!(core::mem::size_of::<DependencyRef<()>>(), 16);
-        // A dependents-list node per edge stays as small with batches.
-        assert_eq!(
-            core::mem::size_of::<Registration<()>>(),
-            core::mem::size_of::<Dependent<()>>()
-        );
+        // A dependents-list node per edge: an `Arc` and a kind, 16 bytes,
+        // as small with batch tables.
+        assert_eq!(core::mem::size_of::<Registration<()>>(), 16);
         let job = Job::new(
             &crate::spec::JobSpec::new(JobId(1)),
             (),

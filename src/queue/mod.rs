@@ -482,8 +482,18 @@ impl<T> Drop for JobQueue<T> {
     /// design, while the queue lives. Dropping the queue empties all three
     /// in every group, which breaks the cycles and frees every job (one at
     /// a time, however long its chain of dependents: see `Job`'s drop).
+    /// A batch's table of dependents holds its batch's records, and each
+    /// batch job with dependents in it holds the table on its dependents
+    /// list until it ends (`job/registration.rs`): the drop also seals the
+    /// list of every job still in the table, which breaks those cycles.
     fn drop(&mut self) {
         self.events.close();
+        let mut held = Vec::new();
+        self.jobs.for_each_value(|job| {
+            job.dependents
+                .seal_each(|registration| held.push(registration.into_held()));
+        });
+        crate::job::dismantle(held);
         for lanes in self.all_runner_lanes() {
             for group in lanes.groups.iter() {
                 for level in 0..Priority::LEVELS {

@@ -8,7 +8,7 @@
 use super::{JobQueue, Now};
 use crate::ids::JobId;
 use crate::job::word::EndKind;
-use crate::job::{Dependent, Job, Registration};
+use crate::job::{Job, Registration};
 use crate::spec::DependencyKind;
 use crate::view::JobState;
 use std::collections::VecDeque;
@@ -35,25 +35,25 @@ impl<T> JobQueue<T> {
     pub(super) fn settle_dependents(&self, job: &Job<T>, terminal: JobState) {
         // The common case, all in one pass: a completion releasing
         // after-success dependents. Dependents to end wait in `work`.
-        let mut work: VecDeque<(Dependent<T>, JobId, JobState)> = VecDeque::new();
-        job.seal_dependents(|dependent| {
-            if dependent.kind.releases(terminal) {
-                self.release_dependent(&dependent.job);
+        let mut work: VecDeque<(Arc<Job<T>>, JobId, JobState)> = VecDeque::new();
+        job.seal_dependents(|dependent, kind| {
+            if kind.releases(terminal) {
+                self.release_dependent(dependent);
             } else {
-                work.push_back((dependent, job.id, terminal));
+                work.push_back((Arc::clone(dependent), job.id, terminal));
             }
         });
         while let Some((dependent, dependency, terminal)) = work.pop_front() {
-            let Some(ended) = self.end_by_dependency(&dependent.job, dependency, terminal) else {
+            let Some(ended) = self.end_by_dependency(&dependent, dependency, terminal) else {
                 continue;
             };
             self.count_terminal(ended, &Now::unread());
-            let id = dependent.job.id;
-            dependent.job.seal_dependents(|next| {
-                if next.kind.releases(ended) {
-                    self.release_dependent(&next.job);
+            let id = dependent.id;
+            dependent.seal_dependents(|next, kind| {
+                if kind.releases(ended) {
+                    self.release_dependent(next);
                 } else {
-                    work.push_back((next, id, ended));
+                    work.push_back((Arc::clone(next), id, ended));
                 }
             });
         }
@@ -140,13 +140,13 @@ impl<T> JobQueue<T> {
         T: 'a,
     {
         for (dependency, kind) in dependencies {
-            let dependent = Dependent {
+            let registration = Registration::One {
                 job: Arc::clone(job),
                 kind,
             };
-            if let Err(registration) = dependency.dependents.push(Registration::One(dependent)) {
-                registration.for_each(|dependent| {
-                    self.settle_registration(&dependent.job, dependent.kind, dependency)
+            if let Err(registration) = dependency.dependents.push(registration) {
+                registration.for_each(|dependent, kind| {
+                    self.settle_registration(dependent, kind, dependency)
                 });
             } else if self.faults.double_release()
                 && dependency

@@ -301,7 +301,7 @@ impl<T> JobQueue<T> {
                 // Not in the table, not counted, no event: it only settles
                 // the jobs restored after it that name it.
                 staged.job.word.publish_ended(terminal, kind, false);
-                staged.job.seal_dependents(|_| {
+                staged.job.seal_dependents(|_, _| {
                     unreachable!("nothing registered with a record not yet handed out")
                 });
                 staged.job

@@ -5,8 +5,9 @@
 use super::{not_queued, JobQueue, Now};
 use crate::error::Error;
 use crate::ids::{ClusterId, IdMap, JobId, RunnerType, UserId};
+use crate::job::registration::{BatchDependents, MAX_LINKED_BATCH};
 use crate::job::word::{EndKind, Enqueue, Word};
-use crate::job::{DependencyRef, Dependent, Job, Registration};
+use crate::job::{DependencyRef, Job, Registration};
 use crate::spec::{DependencyKind, JobSpec, RetryBackoff, MAX_DEPENDENCIES};
 use crate::sync::next_incarnation;
 use crate::view::JobState;
@@ -114,7 +115,12 @@ impl<T> JobQueue<T> {
     /// Faster than one `submit` a job for an edge-heavy graph: a dependency
     /// inside the batch is resolved from the batch itself, not looked up in
     /// the job table, and a job's dependents inside the batch are
-    /// registered with it all at once, before anything is published.
+    /// registered with it all at once, before anything is published, as
+    /// its place in one table of the batch's dependents (no reference
+    /// count a dependency edge). That table holds the batch's records: a
+    /// batch's records are freed together, once every job of it with
+    /// dependents in it has ended (`prune_finished` forgets each finished
+    /// job at once; its record, about 112 bytes, is freed with the batch's).
     ///
     /// Jobs are published one at a time, dependents first (a reverse
     /// topological order of the batch's edges), each `Waiting` on a guard,
@@ -138,7 +144,8 @@ impl<T> JobQueue<T> {
     ///
     /// # Errors
     /// The first error found, and then the queue is exactly as it was:
-    /// `Closed`; then, checking each spec in batch order, those of
+    /// `Closed`; `BatchTooLarge` (more than [`MAX_BATCH`](crate::MAX_BATCH)
+    /// jobs); then, checking each spec in batch order, those of
     /// [`JobSpec::validate`], `DuplicateJob` (already in the queue or
     /// named twice in the batch), `UnknownCluster` (with declared clusters
     /// only); then, again in batch order, `UnknownDependency` (in neither
@@ -201,7 +208,15 @@ impl<T> JobQueue<T> {
         if self.is_closed() {
             return Err(Error::Closed);
         }
-        let specs: Vec<JobSpec<T>> = specs.into_iter().collect();
+        let specs = specs.into_iter();
+        // Before collecting, when the iterator knows it is too long.
+        if specs.size_hint().0 > MAX_LINKED_BATCH {
+            return Err(Error::BatchTooLarge(specs.size_hint().0));
+        }
+        let specs: Vec<JobSpec<T>> = specs.collect();
+        if specs.len() > MAX_LINKED_BATCH {
+            return Err(Error::BatchTooLarge(specs.len()));
+        }
         let mut positions = Positions::for_ids(specs.iter().map(JobSpec::id));
         for (position, spec) in specs.iter().enumerate() {
             spec.validate()?;
@@ -213,7 +228,7 @@ impl<T> JobQueue<T> {
                 self.check_cluster_named(cluster)?;
             }
         }
-        let graph = BatchGraph::resolve(&specs, &positions, |id| self.lookup(id).ok())?;
+        let mut graph = BatchGraph::resolve(&specs, &positions, |id| self.lookup(id).ok())?;
         let order = graph.topological_order(&specs)?;
 
         // Records, in batch order, reserved and waiting on every edge, each
@@ -253,23 +268,30 @@ impl<T> JobQueue<T> {
             self.publish_in_order(&graph, &order, &staged)?;
             return Ok(staged);
         }
-        // Linked while nobody else can see them: each one's dependents in
-        // the batch, as one node on its list.
-        for (position, job) in staged.iter().enumerate() {
-            let dependent = |&(dependent, kind): &(usize, DependencyKind)| Dependent {
-                job: Arc::clone(&staged[dependent].job),
-                kind,
-            };
-            let registration = match graph.dependents_of(position) {
-                [] => continue,
-                // One node either way: the plain kind costs one allocation.
-                [one] => Registration::One(dependent(one)),
-                many => Registration::Batch(Box::new(many.iter().map(dependent).collect())),
-            };
-            let pushed = job.job.dependents.push(registration);
-            debug_assert!(pushed.is_ok(), "a reserved job's list is open");
-        }
         self.reserve_all(&staged)?;
+        // Linked while nobody else can see them (reserved ids are unknown
+        // to every operation): each one's dependents in the batch, as one
+        // node on its list naming its place in the batch's table.
+        let (starts, dependents) = graph.take_dependents();
+        let table = Arc::new(BatchDependents::new(
+            staged
+                .iter()
+                .map(|staged| Arc::clone(&staged.job))
+                .collect(),
+            starts,
+            dependents,
+        ));
+        for (position, staged) in staged.iter().enumerate() {
+            if table.has_dependents(position) {
+                let registration = Registration::Batch {
+                    table: Arc::clone(&table),
+                    position: position as u32,
+                };
+                let pushed = staged.job.dependents.push(registration);
+                debug_assert!(pushed.is_ok(), "a reserved job's list is open");
+            }
+        }
+        drop(table);
         // Clusters and lane groups are registered in the order single
         // submits would have registered them (the order claims scan groups
         // in).
@@ -710,7 +732,8 @@ enum BatchTarget<T> {
 struct BatchGraph<T> {
     edges: Vec<BatchEdge<T>>,
     starts: Vec<usize>,
-    dependents: Vec<(usize, DependencyKind)>,
+    /// Packed as the batch's table packs them (`BatchDependents::edge`).
+    dependents: Vec<u32>,
     dependents_starts: Vec<usize>,
     /// Whether every edge inside the batch points to an earlier position
     /// (the batch order is then a topological order).
@@ -767,11 +790,11 @@ impl<T> BatchGraph<T> {
             dependents_starts[i + 1] += dependents_starts[i];
         }
         let mut fill = dependents_starts.clone();
-        let mut dependents = vec![(0, DependencyKind::AfterSuccess); dependents_starts[n]];
+        let mut dependents = vec![0; dependents_starts[n]];
         for position in 0..n {
             for edge in &edges[starts[position]..starts[position + 1]] {
                 if let BatchTarget::InBatch(at) = edge.target {
-                    dependents[fill[at]] = (position, edge.kind);
+                    dependents[fill[at]] = BatchDependents::<T>::edge(position, edge.kind);
                     fill[at] += 1;
                 }
             }
@@ -791,9 +814,21 @@ impl<T> BatchGraph<T> {
         &self.edges[self.starts[position]..self.starts[position + 1]]
     }
 
-    /// Spec `position`'s dependents in the batch, in batch order.
-    fn dependents_of(&self, position: usize) -> &[(usize, DependencyKind)] {
-        &self.dependents[self.dependents_starts[position]..self.dependents_starts[position + 1]]
+    /// Spec `position`'s dependents in the batch, in batch order, each
+    /// with the kind of its edge.
+    fn dependents_of(&self, position: usize) -> impl Iterator<Item = (usize, DependencyKind)> + '_ {
+        self.dependents[self.dependents_starts[position]..self.dependents_starts[position + 1]]
+            .iter()
+            .map(|&edge| BatchDependents::<T>::unpack(edge))
+    }
+
+    /// Gives up the dependents in the batch, for the batch's table (the
+    /// starts, then the packed dependents).
+    fn take_dependents(&mut self) -> (Box<[usize]>, Box<[u32]>) {
+        (
+            std::mem::take(&mut self.dependents_starts).into_boxed_slice(),
+            std::mem::take(&mut self.dependents).into_boxed_slice(),
+        )
     }
 
     /// The batch positions in an order where each job comes after its
@@ -819,7 +854,7 @@ impl<T> BatchGraph<T> {
         let mut order = Vec::with_capacity(n);
         while let Some(position) = ready.pop_front() {
             order.push(position);
-            for &(dependent, _) in self.dependents_of(position) {
+            for (dependent, _) in self.dependents_of(position) {
                 waiting[dependent] -= 1;
                 if waiting[dependent] == 0 {
                     ready.push_back(dependent);
