@@ -13,9 +13,9 @@
 //!
 //! The table holds every record of its batch, and each batch job with
 //! dependents in the batch holds the table on its list until it is
-//! sealed: a cycle, broken when the list is sealed (the job ends), by
-//! `JobQueue`'s drop (which seals the list of every job it still holds),
-//! or by `Job`'s drop. A batch's records are therefore freed together,
+//! sealed: a cycle, broken when the list is sealed (the job ends), or by
+//! `JobQueue`'s drop (which keeps a `Weak` of each table it made and seals
+//! the lists of the jobs of every table still alive). A batch's records are therefore freed together,
 //! once every one of its jobs with dependents in it has ended (or its
 //! queue is dropped), however early each was pruned from the table.
 
@@ -139,6 +139,11 @@ impl<T> BatchDependents<T> {
             let (dependent, kind) = Self::unpack(edge);
             (&self.jobs[dependent], kind)
         })
+    }
+
+    /// Its records, in batch order.
+    pub(crate) fn jobs(&self) -> &[Arc<Job<T>>] {
+        &self.jobs
     }
 
     /// Gives up its records (see `Job`'s drop).

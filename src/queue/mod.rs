@@ -142,6 +142,10 @@ pub struct JobQueue<T = ()> {
     /// Serialises `add_dependencies` (cycle check + edge insertion); never
     /// taken on the claim / complete path.
     graph: Mutex<()>,
+    /// The batch tables of dependents made by `submit_many`, to break
+    /// their cycles at the queue's drop (see the drop); a dead one is
+    /// dropped from the list when it would grow.
+    batch_tables: Mutex<Vec<std::sync::Weak<crate::job::registration::BatchDependents<T>>>>,
     clock: crate::clock::Clock,
     /// The clock of a loom build (loom has no time); unused otherwise.
     loom_time: AtomicU64,
@@ -251,6 +255,7 @@ impl<T> JobQueue<T> {
             idle: crate::wake::CountedSignal::new(),
             closed: AtomicBool::new(false),
             graph: Mutex::new(()),
+            batch_tables: Mutex::new(Vec::new()),
             clock: crate::clock::Clock::new(),
             loom_time: AtomicU64::new(0),
             aging: config.aging().map(Aging::new),
@@ -485,14 +490,22 @@ impl<T> Drop for JobQueue<T> {
     /// A batch's table of dependents holds its batch's records, and each
     /// batch job with dependents in it holds the table on its dependents
     /// list until it ends (`job/registration.rs`): the drop also seals the
-    /// list of every job still in the table, which breaks those cycles.
+    /// lists of the jobs of every table still alive, which breaks those
+    /// cycles.
     fn drop(&mut self) {
         self.events.close();
+        // Only a table still alive has jobs whose lists hold it.
         let mut held = Vec::new();
-        self.jobs.for_each_value(|job| {
-            job.dependents
-                .seal_each(|registration| held.push(registration.into_held()));
-        });
+        let tables = std::mem::take(&mut *self.batch_tables.lock());
+        for table in tables {
+            if let Some(table) = table.upgrade() {
+                for job in table.jobs() {
+                    job.dependents
+                        .seal_each(|registration| held.push(registration.into_held()));
+                }
+                held.push(crate::job::Held::Table(table));
+            }
+        }
         crate::job::dismantle(held);
         for lanes in self.all_runner_lanes() {
             for group in lanes.groups.iter() {

@@ -228,32 +228,22 @@ impl<T> JobQueue<T> {
                 self.check_cluster_named(cluster)?;
             }
         }
-        let mut graph = BatchGraph::resolve(&specs, &positions, |id| self.lookup(id).ok())?;
-        let order = graph.topological_order(&specs)?;
+        // Each record names its dependencies by incarnation: drawn for the
+        // whole batch before any edge is resolved.
+        let incarnations: Vec<u64> = specs.iter().map(|_| next_incarnation()).collect();
+        let mut graph =
+            BatchGraph::resolve(&specs, &positions, &incarnations, |id| self.lookup(id).ok())?;
+        let order = graph.topological_order(&specs, &positions)?;
 
         // Records, in batch order, reserved and waiting on every edge, each
-        // with its dependency list: an edge names its dependency's
-        // incarnation, drawn here before any record is built.
-        let identities: Vec<(JobId, u64)> = specs
-            .iter()
-            .map(|spec| (spec.id(), next_incarnation()))
-            .collect();
+        // with its dependency list (made by `resolve`).
         let staged: Vec<Staged<T>> = specs
             .into_iter()
             .enumerate()
             .map(|(position, spec)| {
-                let edges = graph.edges_of(position);
-                let list = edges
-                    .iter()
-                    .map(|edge| match &edge.target {
-                        BatchTarget::Queued(job) => DependencyRef::to(job, edge.kind),
-                        BatchTarget::InBatch(at) => {
-                            let (id, incarnation) = identities[*at];
-                            DependencyRef::to_parts(id, incarnation, edge.kind)
-                        }
-                    })
-                    .collect();
-                self.stage(spec, list, edges.len(), identities[position].1)
+                let list = graph.take_list(position);
+                let waits = list.len();
+                self.stage(spec, list, waits, incarnations[position])
             })
             .collect();
         // A dependency already in the queue that has already ended in a way
@@ -265,13 +255,13 @@ impl<T> JobQueue<T> {
         // them) is published as single submits would publish it, in
         // topological order, each job registering with each dependency.
         if graph.ends_at_once {
-            self.publish_in_order(&graph, &order, &staged)?;
+            self.publish_in_order(&graph, &positions, &order, &staged)?;
             return Ok(staged);
         }
-        self.reserve_all(&staged)?;
-        // Linked while nobody else can see them (reserved ids are unknown
-        // to every operation): each one's dependents in the batch, as one
-        // node on its list naming its place in the batch's table.
+        // Reserved, and linked while nobody else can see them (reserved ids
+        // are unknown to every operation): each one's dependents in the
+        // batch, as one node on its list naming its place in the batch's
+        // table. One pass over the records for both.
         let (starts, dependents) = graph.take_dependents();
         let table = Arc::new(BatchDependents::new(
             staged
@@ -281,15 +271,30 @@ impl<T> JobQueue<T> {
             starts,
             dependents,
         ));
-        for (position, staged) in staged.iter().enumerate() {
+        for (position, job) in staged.iter().enumerate() {
+            if let Err(error) = self.reserve(&staged[..position], job) {
+                // Nothing published: the links made so far are taken back
+                // (they would keep the table and the records alive).
+                for earlier in &staged[..position] {
+                    earlier.job.dependents.seal_each(drop);
+                }
+                return Err(error);
+            }
             if table.has_dependents(position) {
                 let registration = Registration::Batch {
                     table: Arc::clone(&table),
                     position: position as u32,
                 };
-                let pushed = staged.job.dependents.push(registration);
+                let pushed = job.job.dependents.push(registration);
                 debug_assert!(pushed.is_ok(), "a reserved job's list is open");
             }
+        }
+        if let Some(weak) = table_to_keep(&table) {
+            let mut tables = self.batch_tables.lock();
+            if tables.len() == tables.capacity() {
+                tables.retain(|table| table.strong_count() > 0);
+            }
+            tables.push(weak);
         }
         drop(table);
         // Clusters and lane groups are registered in the order single
@@ -314,15 +319,10 @@ impl<T> JobQueue<T> {
         // each still held by its guard: jobs that such a dependency releases
         // together (its list is served in registration order) enter their
         // lanes in the order single submits would have put them there.
-        for &position in &order {
-            let outside = graph
-                .edges_of(position)
-                .iter()
-                .filter_map(|edge| match &edge.target {
-                    BatchTarget::Queued(job) => Some((job, edge.kind)),
-                    BatchTarget::InBatch(_) => None,
-                });
-            self.register_dependent(&staged[position].job, outside);
+        if graph.has_outside_edges() {
+            for &position in &order {
+                self.register_dependent(&staged[position].job, graph.outside_of(position));
+            }
         }
         // Then the guards, in the topological order: jobs that are ready at
         // once enter their lanes in that order too.
@@ -332,20 +332,19 @@ impl<T> JobQueue<T> {
         Ok(staged)
     }
 
-    /// Reserves every staged id in the table, or none: a racing submit that
-    /// took one fails the batch, and the ids reserved before are given back.
-    fn reserve_all(&self, staged: &[Staged<T>]) -> Result<(), Error> {
-        for (reserved, job) in staged.iter().enumerate() {
-            if self
-                .jobs
-                .insert_if_absent(job.job.id, Arc::clone(&job.job))
-                .is_err()
-            {
-                for earlier in &staged[..reserved] {
-                    self.jobs.remove(&earlier.job.id);
-                }
-                return Err(Error::DuplicateJob(job.job.id));
+    /// Reserves `job`'s id in the table, or takes back the reservations of
+    /// `earlier` (the batch's jobs before it): a racing submit that took
+    /// the id fails the batch.
+    fn reserve(&self, earlier: &[Staged<T>], job: &Staged<T>) -> Result<(), Error> {
+        if self
+            .jobs
+            .insert_if_absent(job.job.id, Arc::clone(&job.job))
+            .is_err()
+        {
+            for earlier in earlier {
+                self.jobs.remove(&earlier.job.id);
             }
+            return Err(Error::DuplicateJob(job.job.id));
         }
         Ok(())
     }
@@ -356,19 +355,26 @@ impl<T> JobQueue<T> {
     fn publish_in_order(
         &self,
         graph: &BatchGraph<T>,
+        positions: &Positions,
         order: &[usize],
         staged: &[Staged<T>],
     ) -> Result<(), Error> {
-        self.reserve_all(staged)?;
+        for (position, job) in staged.iter().enumerate() {
+            self.reserve(&staged[..position], job)?;
+        }
         for &position in order {
-            let dependencies = graph.edges_of(position).iter().map(|edge| {
-                let job = match &edge.target {
-                    BatchTarget::Queued(job) => job,
-                    BatchTarget::InBatch(at) => &staged[*at].job,
-                };
-                (job, edge.kind)
+            // Its record's list names its dependencies in its spec's order:
+            // those in the batch by id, the others in `outside`, in order.
+            let edges = staged[position].job.dependencies.load();
+            let mut outside = graph.outside_of(position);
+            let dependencies = edges.iter().map(|edge| match positions.get(edge.id) {
+                Some(at) => (&staged[at].job, edge.kind()),
+                None => outside
+                    .next()
+                    .expect("an edge not in the batch is outside it"),
             });
-            self.publish_staged(&staged[position], dependencies, true);
+            let dependencies: Vec<_> = dependencies.collect();
+            self.publish_staged(&staged[position], dependencies.into_iter(), true);
         }
         Ok(())
     }
@@ -652,6 +658,15 @@ impl<T> JobQueue<T> {
     }
 }
 
+/// What the queue keeps of a batch's table (to break its cycles at the
+/// queue's drop): nothing when no job of the batch has dependents in it
+/// (no list holds the table, which is freed with the batch's staging).
+fn table_to_keep<T>(
+    table: &Arc<BatchDependents<T>>,
+) -> Option<std::sync::Weak<BatchDependents<T>>> {
+    (Arc::strong_count(table) > 1).then(|| Arc::downgrade(table))
+}
+
 /// Where each id of a batch is in it. Ids drawn from a range no wider than
 /// the batch (the usual numbering of a workflow) index a flat array; other
 /// batches use a hash map.
@@ -713,25 +728,20 @@ impl Positions {
     }
 }
 
-/// One dependency edge of a batch job: to another job of the batch (by
-/// position in the batch) or to a job already in the queue.
-struct BatchEdge<T> {
-    target: BatchTarget<T>,
-    kind: DependencyKind,
-}
-
-enum BatchTarget<T> {
-    InBatch(usize),
-    Queued(Arc<Job<T>>),
-}
-
-/// A batch's dependency edges, resolved: every spec's edges in one flat
-/// list (`starts[i]..starts[i + 1]` are spec `i`'s), and the reverse edges
-/// inside the batch (each job's dependents in the batch, with the kind of
-/// the edge) in another; no allocation per job.
+/// A batch's dependency edges, resolved: each spec's dependency list as its
+/// record will hold it (made here, moved into the record by `take_list`),
+/// the edges to jobs already in the queue, and the reverse edges inside the
+/// batch (each job's dependents in it, with the kind of the edge) as one
+/// flat array, the table's (`BatchDependents`); no allocation a job but its
+/// list.
 struct BatchGraph<T> {
-    edges: Vec<BatchEdge<T>>,
-    starts: Vec<usize>,
+    /// Spec `p`'s dependency list (empty once taken).
+    lists: Vec<Vec<DependencyRef<T>>>,
+    /// How many of spec `p`'s dependencies are in the batch.
+    inside: Vec<u32>,
+    /// The edges to jobs already in the queue, in batch order, each spec's
+    /// in its order: its position, the job, the edge's kind.
+    outside: Vec<(usize, Arc<Job<T>>, DependencyKind)>,
     /// Packed as the batch's table packs them (`BatchDependents::edge`).
     dependents: Vec<u32>,
     dependents_starts: Vec<usize>,
@@ -745,29 +755,37 @@ struct BatchGraph<T> {
 }
 
 impl<T> BatchGraph<T> {
-    /// Resolves every spec's dependencies against the batch (`positions`)
-    /// and then the queue (`lookup`).
+    /// Resolves every spec's dependencies against the batch (`positions`;
+    /// a batch job's record will have the incarnation at its position in
+    /// `incarnations`) and then the queue (`lookup`).
     fn resolve(
         specs: &[JobSpec<T>],
         positions: &Positions,
+        incarnations: &[u64],
         lookup: impl Fn(JobId) -> Option<Arc<Job<T>>>,
     ) -> Result<BatchGraph<T>, Error> {
         let n = specs.len();
-        let mut edges = Vec::with_capacity(specs.iter().map(|s| s.dependencies().len()).sum());
-        let mut starts = Vec::with_capacity(n + 1);
+        let mut lists = Vec::with_capacity(n);
+        let mut inside = Vec::with_capacity(n);
+        let mut outside = Vec::new();
+        // Every edge inside the batch, packed (its dependency's position),
+        // in batch order: read back below to fill the reverse edges.
+        let mut targets = Vec::with_capacity(specs.iter().map(|s| s.dependencies().len()).sum());
         let mut in_order = true;
         let mut ends_at_once = false;
         // Counts of dependents in the batch, shifted by one (made starts
         // below).
         let mut dependents_starts = vec![0usize; n + 1];
         for (position, spec) in specs.iter().enumerate() {
-            starts.push(edges.len());
+            let mut list = Vec::with_capacity(spec.dependencies().len());
+            let before = targets.len();
             for (dependency, kind) in spec.dependencies_with_kinds() {
-                let target = match positions.get(dependency) {
+                match positions.get(dependency) {
                     Some(at) => {
                         in_order &= at < position;
                         dependents_starts[at + 1] += 1;
-                        BatchTarget::InBatch(at)
+                        targets.push(BatchDependents::<T>::edge(at, kind));
+                        list.push(DependencyRef::to_parts(dependency, incarnations[at], kind));
                     }
                     None => {
                         let job = lookup(dependency).ok_or(Error::UnknownDependency {
@@ -779,29 +797,31 @@ impl<T> BatchGraph<T> {
                             .load()
                             .state()
                             .is_some_and(|state| state.is_terminal() && !kind.releases(state));
-                        BatchTarget::Queued(job)
+                        list.push(DependencyRef::to(&job, kind));
+                        outside.push((position, job, kind));
                     }
-                };
-                edges.push(BatchEdge { target, kind });
+                }
             }
+            lists.push(list);
+            inside.push((targets.len() - before) as u32);
         }
-        starts.push(edges.len());
         for i in 0..n {
             dependents_starts[i + 1] += dependents_starts[i];
         }
         let mut fill = dependents_starts.clone();
         let mut dependents = vec![0; dependents_starts[n]];
-        for position in 0..n {
-            for edge in &edges[starts[position]..starts[position + 1]] {
-                if let BatchTarget::InBatch(at) = edge.target {
-                    dependents[fill[at]] = BatchDependents::<T>::edge(position, edge.kind);
-                    fill[at] += 1;
-                }
+        let mut next = targets.iter();
+        for (position, &count) in inside.iter().enumerate() {
+            for &target in next.by_ref().take(count as usize) {
+                let (at, kind) = BatchDependents::<T>::unpack(target);
+                dependents[fill[at]] = BatchDependents::<T>::edge(position, kind);
+                fill[at] += 1;
             }
         }
         Ok(BatchGraph {
-            edges,
-            starts,
+            lists,
+            inside,
+            outside,
             dependents,
             dependents_starts,
             in_order,
@@ -809,9 +829,27 @@ impl<T> BatchGraph<T> {
         })
     }
 
-    /// Spec `position`'s dependency edges.
-    fn edges_of(&self, position: usize) -> &[BatchEdge<T>] {
-        &self.edges[self.starts[position]..self.starts[position + 1]]
+    /// Moves spec `position`'s dependency list out, for its record.
+    fn take_list(&mut self, position: usize) -> Vec<DependencyRef<T>> {
+        std::mem::take(&mut self.lists[position])
+    }
+
+    /// Whether any edge goes to a job already in the queue.
+    fn has_outside_edges(&self) -> bool {
+        !self.outside.is_empty()
+    }
+
+    /// Spec `position`'s dependencies already in the queue, in its order,
+    /// with the kinds of their edges.
+    fn outside_of(
+        &self,
+        position: usize,
+    ) -> impl Iterator<Item = (&Arc<Job<T>>, DependencyKind)> + '_ {
+        let start = self.outside.partition_point(|(at, ..)| *at < position);
+        self.outside[start..]
+            .iter()
+            .take_while(move |(at, ..)| *at == position)
+            .map(|(_, job, kind)| (job, *kind))
     }
 
     /// Spec `position`'s dependents in the batch, in batch order, each
@@ -835,20 +873,17 @@ impl<T> BatchGraph<T> {
     /// dependencies in the batch (the batch order itself when it is one;
     /// otherwise Kahn's algorithm, which keeps the batch order among jobs
     /// ready at the same time), or the cycle error naming one edge of a
-    /// cycle.
-    fn topological_order(&self, specs: &[JobSpec<T>]) -> Result<Vec<usize>, Error> {
+    /// cycle. Before any list is taken.
+    fn topological_order(
+        &self,
+        specs: &[JobSpec<T>],
+        positions: &Positions,
+    ) -> Result<Vec<usize>, Error> {
         let n = specs.len();
         if self.in_order {
             return Ok((0..n).collect());
         }
-        let mut waiting: Vec<usize> = (0..n)
-            .map(|position| {
-                self.edges_of(position)
-                    .iter()
-                    .filter(|edge| matches!(edge.target, BatchTarget::InBatch(_)))
-                    .count()
-            })
-            .collect();
+        let mut waiting = self.inside.clone();
         let mut ready: std::collections::VecDeque<usize> =
             (0..n).filter(|&p| waiting[p] == 0).collect();
         let mut order = Vec::with_capacity(n);
@@ -871,13 +906,9 @@ impl<T> BatchGraph<T> {
         let mut current = (0..n).find(|&p| waiting[p] > 0).unwrap_or(0);
         loop {
             walked[current] = true;
-            let next = self
-                .edges_of(current)
+            let next = self.lists[current]
                 .iter()
-                .find_map(|edge| match edge.target {
-                    BatchTarget::InBatch(at) if waiting[at] > 0 => Some(at),
-                    _ => None,
-                });
+                .find_map(|edge| positions.get(edge.id).filter(|&at| waiting[at] > 0));
             let Some(next) = next else {
                 unreachable!("a job left waiting has a dependency left waiting");
             };
