@@ -119,16 +119,78 @@ pub(crate) fn dismantle<T>(mut held: Vec<Held<T>>) {
 /// `add_dependencies`, read without locks by cycle checks and
 /// `dependencies_satisfied`. A job without dependencies (most jobs) holds no
 /// list at all, so it costs no allocation.
-pub(crate) struct Dependencies<T>(Snapshot<Vec<DependencyRef<T>>>);
+pub(crate) struct Dependencies<T>(Snapshot<DependencyList<T>>);
+
+/// One dependency list: the job's own, or its slice of the lists of the
+/// `submit_many` batch it came in (one allocation for the whole batch's
+/// edges, freed with the batch's last record or replaced list).
+pub(crate) enum DependencyList<T> {
+    Own(Vec<DependencyRef<T>>),
+    Batch {
+        lists: Arc<BatchLists<T>>,
+        position: u32,
+    },
+}
+
+impl<T> From<Vec<DependencyRef<T>>> for DependencyList<T> {
+    fn from(edges: Vec<DependencyRef<T>>) -> Self {
+        DependencyList::Own(edges)
+    }
+}
+
+impl<T> DependencyList<T> {
+    fn as_slice(&self) -> &[DependencyRef<T>] {
+        match self {
+            DependencyList::Own(edges) => edges,
+            DependencyList::Batch { lists, position } => lists.of(*position as usize),
+        }
+    }
+}
+
+/// The dependency lists of a batch's jobs, one after another:
+/// `edges[starts[p]..starts[p + 1]]` is position `p`'s.
+pub(crate) struct BatchLists<T> {
+    edges: Box<[DependencyRef<T>]>,
+    starts: Box<[usize]>,
+}
+
+impl<T> BatchLists<T> {
+    /// The lists `edges[starts[p]..starts[p + 1]]`.
+    pub(crate) fn new(edges: Vec<DependencyRef<T>>, starts: Vec<usize>) -> Self {
+        debug_assert_eq!(starts.last().copied(), Some(edges.len()));
+        BatchLists {
+            edges: edges.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+        }
+    }
+
+    /// Position `position`'s list.
+    #[inline]
+    pub(crate) fn of(&self, position: usize) -> &[DependencyRef<T>] {
+        &self.edges[self.starts[position]..self.starts[position + 1]]
+    }
+
+    /// Position `position`'s list, for its record (nothing if empty).
+    pub(crate) fn list_of(self: &Arc<Self>, position: usize) -> DependencyList<T> {
+        if self.of(position).is_empty() {
+            DependencyList::Own(Vec::new())
+        } else {
+            DependencyList::Batch {
+                lists: Arc::clone(self),
+                position: position as u32,
+            }
+        }
+    }
+}
 
 impl<T> Dependencies<T> {
-    fn new(edges: Vec<DependencyRef<T>>) -> Dependencies<T> {
+    fn new(edges: DependencyList<T>) -> Dependencies<T> {
         Dependencies(snapshot_new(Self::shared(edges)))
     }
 
     /// What the cell holds for `edges`: nothing for an empty list.
-    fn shared(edges: Vec<DependencyRef<T>>) -> Option<Arc<Vec<DependencyRef<T>>>> {
-        (!edges.is_empty()).then(|| Arc::new(edges))
+    fn shared(edges: DependencyList<T>) -> Option<Arc<DependencyList<T>>> {
+        (!edges.as_slice().is_empty()).then(|| Arc::new(edges))
     }
 
     /// The current list.
@@ -139,17 +201,17 @@ impl<T> Dependencies<T> {
 
     /// Replaces the list.
     pub(crate) fn store(&self, edges: Vec<DependencyRef<T>>) {
-        snapshot_store(&self.0, Self::shared(edges));
+        snapshot_store(&self.0, Self::shared(DependencyList::Own(edges)));
     }
 }
 
 /// One loaded dependency list (a slice; empty when there is none).
-pub(crate) struct Edges<T>(Option<Arc<Vec<DependencyRef<T>>>>);
+pub(crate) struct Edges<T>(Option<Arc<DependencyList<T>>>);
 
 impl<T> core::ops::Deref for Edges<T> {
     type Target = [DependencyRef<T>];
     fn deref(&self) -> &[DependencyRef<T>] {
-        self.0.as_deref().map_or(&[], Vec::as_slice)
+        self.0.as_deref().map_or(&[], DependencyList::as_slice)
     }
 }
 
@@ -207,7 +269,7 @@ impl<T> Job<T> {
         spec: &crate::spec::JobSpec,
         payload: T,
         word: Word,
-        dependencies: Vec<DependencyRef<T>>,
+        dependencies: DependencyList<T>,
         lease_millis: u32,
         faults: crate::faults::Faults,
         incarnation: u64,
@@ -237,7 +299,7 @@ impl<T> Job<T> {
             &crate::spec::JobSpec::new(id),
             payload,
             Word::reserved(crate::spec::Priority::Normal, 1),
-            Vec::new(),
+            Vec::new().into(),
             0,
             crate::faults::Faults::default(),
             incarnation,
@@ -295,6 +357,8 @@ mod tests {
         // A payload adds its own size and nothing else; `()` adds nothing.
         assert_eq!(core::mem::size_of::<Job<[u8; 64]>>(), size + 64);
         assert_eq!(core::mem::size_of::<DependencyRef<()>>(), 16);
+        // A list (its own or its batch's slice) in a 40-byte `Arc` block.
+        assert_eq!(core::mem::size_of::<DependencyList<()>>(), 24);
         // A dependents-list node per edge: an `Arc` and a kind, 16 bytes,
         // as small with batch tables.
         assert_eq!(core::mem::size_of::<Registration<()>>(), 16);
@@ -302,7 +366,7 @@ mod tests {
             &crate::spec::JobSpec::new(JobId(1)),
             (),
             Word::reserved(crate::spec::Priority::Normal, 1),
-            Vec::new(),
+            Vec::new().into(),
             0,
             crate::faults::Faults::default(),
             crate::sync::next_incarnation(),

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::ids::{ClusterId, IdMap, JobId, RunnerType, UserId};
 use crate::job::registration::{BatchDependents, MAX_LINKED_BATCH};
 use crate::job::word::{EndKind, Enqueue, Word};
-use crate::job::{DependencyRef, Job, Registration};
+use crate::job::{BatchLists, DependencyList, DependencyRef, Job, Registration};
 use crate::spec::{DependencyKind, JobSpec, RetryBackoff, MAX_DEPENDENCIES};
 use crate::sync::next_incarnation;
 use crate::view::JobState;
@@ -84,7 +84,7 @@ impl<T> JobQueue<T> {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let edges = dependencies
+        let edges: Vec<DependencyRef<T>> = dependencies
             .iter()
             .map(|(dependency, kind)| DependencyRef::to(dependency, *kind))
             .collect();
@@ -121,6 +121,8 @@ impl<T> JobQueue<T> {
     /// batch's records are freed together, once every job of it with
     /// dependents in it has ended (`prune_finished` forgets each finished
     /// job at once; its record, about 112 bytes, is freed with the batch's).
+    /// The batch's dependency lists are one allocation too, freed with the
+    /// last of its records.
     ///
     /// Jobs are published one at a time, dependents first (a reverse
     /// topological order of the batch's edges), each `Waiting` on a guard,
@@ -241,9 +243,8 @@ impl<T> JobQueue<T> {
             .into_iter()
             .enumerate()
             .map(|(position, spec)| {
-                let list = graph.take_list(position);
-                let waits = list.len();
-                self.stage(spec, list, waits, incarnations[position])
+                let waits = graph.lists.of(position).len();
+                self.stage(spec, graph.list_of(position), waits, incarnations[position])
             })
             .collect();
         // A dependency already in the queue that has already ended in a way
@@ -385,7 +386,7 @@ impl<T> JobQueue<T> {
     pub(super) fn stage(
         &self,
         spec: JobSpec<T>,
-        edges: Vec<DependencyRef<T>>,
+        edges: impl Into<DependencyList<T>>,
         waits: usize,
         incarnation: u64,
     ) -> Staged<T> {
@@ -403,7 +404,7 @@ impl<T> JobQueue<T> {
             &spec,
             payload,
             word,
-            edges,
+            edges.into(),
             lease_millis,
             self.faults,
             incarnation,
@@ -729,14 +730,14 @@ impl Positions {
 }
 
 /// A batch's dependency edges, resolved: each spec's dependency list as its
-/// record will hold it (made here, moved into the record by `take_list`),
+/// record will hold it (all in one allocation, shared by the records),
 /// the edges to jobs already in the queue, and the reverse edges inside the
 /// batch (each job's dependents in it, with the kind of the edge) as one
-/// flat array, the table's (`BatchDependents`); no allocation a job but its
-/// list.
+/// flat array, the table's (`BatchDependents`); no allocation a job.
 struct BatchGraph<T> {
-    /// Spec `p`'s dependency list (empty once taken).
-    lists: Vec<Vec<DependencyRef<T>>>,
+    /// Every spec's dependency list, one after another, as its record
+    /// will hold it (one allocation for the batch).
+    lists: Arc<BatchLists<T>>,
     /// How many of spec `p`'s dependencies are in the batch.
     inside: Vec<u32>,
     /// The edges to jobs already in the queue, in batch order, each spec's
@@ -765,19 +766,21 @@ impl<T> BatchGraph<T> {
         lookup: impl Fn(JobId) -> Option<Arc<Job<T>>>,
     ) -> Result<BatchGraph<T>, Error> {
         let n = specs.len();
-        let mut lists = Vec::with_capacity(n);
+        let total = specs.iter().map(|s| s.dependencies().len()).sum();
+        let mut lists = Vec::with_capacity(total);
+        let mut list_starts = Vec::with_capacity(n + 1);
         let mut inside = Vec::with_capacity(n);
         let mut outside = Vec::new();
         // Every edge inside the batch, packed (its dependency's position),
         // in batch order: read back below to fill the reverse edges.
-        let mut targets = Vec::with_capacity(specs.iter().map(|s| s.dependencies().len()).sum());
+        let mut targets = Vec::with_capacity(total);
         let mut in_order = true;
         let mut ends_at_once = false;
         // Counts of dependents in the batch, shifted by one (made starts
         // below).
         let mut dependents_starts = vec![0usize; n + 1];
         for (position, spec) in specs.iter().enumerate() {
-            let mut list = Vec::with_capacity(spec.dependencies().len());
+            list_starts.push(lists.len());
             let before = targets.len();
             for (dependency, kind) in spec.dependencies_with_kinds() {
                 match positions.get(dependency) {
@@ -785,7 +788,7 @@ impl<T> BatchGraph<T> {
                         in_order &= at < position;
                         dependents_starts[at + 1] += 1;
                         targets.push(BatchDependents::<T>::edge(at, kind));
-                        list.push(DependencyRef::to_parts(dependency, incarnations[at], kind));
+                        lists.push(DependencyRef::to_parts(dependency, incarnations[at], kind));
                     }
                     None => {
                         let job = lookup(dependency).ok_or(Error::UnknownDependency {
@@ -797,14 +800,15 @@ impl<T> BatchGraph<T> {
                             .load()
                             .state()
                             .is_some_and(|state| state.is_terminal() && !kind.releases(state));
-                        list.push(DependencyRef::to(&job, kind));
+                        lists.push(DependencyRef::to(&job, kind));
                         outside.push((position, job, kind));
                     }
                 }
             }
-            lists.push(list);
             inside.push((targets.len() - before) as u32);
         }
+        list_starts.push(lists.len());
+        let lists = Arc::new(BatchLists::new(lists, list_starts));
         for i in 0..n {
             dependents_starts[i + 1] += dependents_starts[i];
         }
@@ -829,9 +833,9 @@ impl<T> BatchGraph<T> {
         })
     }
 
-    /// Moves spec `position`'s dependency list out, for its record.
-    fn take_list(&mut self, position: usize) -> Vec<DependencyRef<T>> {
-        std::mem::take(&mut self.lists[position])
+    /// Spec `position`'s dependency list, for its record.
+    fn list_of(&self, position: usize) -> DependencyList<T> {
+        self.lists.list_of(position)
     }
 
     /// Whether any edge goes to a job already in the queue.
@@ -873,7 +877,7 @@ impl<T> BatchGraph<T> {
     /// dependencies in the batch (the batch order itself when it is one;
     /// otherwise Kahn's algorithm, which keeps the batch order among jobs
     /// ready at the same time), or the cycle error naming one edge of a
-    /// cycle. Before any list is taken.
+    /// cycle.
     fn topological_order(
         &self,
         specs: &[JobSpec<T>],
@@ -906,7 +910,9 @@ impl<T> BatchGraph<T> {
         let mut current = (0..n).find(|&p| waiting[p] > 0).unwrap_or(0);
         loop {
             walked[current] = true;
-            let next = self.lists[current]
+            let next = self
+                .lists
+                .of(current)
                 .iter()
                 .find_map(|edge| positions.get(edge.id).filter(|&at| waiting[at] > 0));
             let Some(next) = next else {
