@@ -564,6 +564,40 @@ mod tests {
     }
 
     #[test]
+    fn dropping_a_queue_frees_a_batch_whose_table_is_alive() {
+        // Jobs 1..=4: 2 and 3 depend on 1, 4 on 2 and 3; one more batch
+        // (5, 6) depends on 4. Only job 1 runs: the tables live on.
+        let queue = JobQueue::new();
+        queue
+            .submit_many((1..=4).map(|id| {
+                let deps: &[u64] = match id {
+                    2 | 3 => &[1],
+                    4 => &[2, 3],
+                    _ => &[],
+                };
+                JobSpec::new(JobId(id)).depends_on(deps.iter().map(|&d| JobId(d)))
+            }))
+            .unwrap();
+        queue
+            .submit_many([
+                JobSpec::new(JobId(6)).depends_on([JobId(5), JobId(4)]),
+                JobSpec::new(JobId(5)).depends_on([JobId(4)]),
+            ])
+            .unwrap();
+        let claim = queue.claim(RunnerType::DEFAULT).unwrap();
+        queue.complete(claim, Outcome::Success).unwrap();
+        assert_eq!(queue.prune_finished().len(), 1);
+        assert_eq!(queue.batch_tables.lock().len(), 2);
+        let records: Vec<_> = (2..=6)
+            .map(|id| Arc::downgrade(&queue.jobs.get_cloned(&JobId(id)).unwrap()))
+            .collect();
+        drop(queue);
+        for (id, record) in (2..=6).zip(records) {
+            assert!(record.upgrade().is_none(), "job {id} outlived its queue");
+        }
+    }
+
+    #[test]
     fn a_reused_pruned_id_is_not_mistaken_for_the_old_dependency() {
         let queue = JobQueue::new();
         queue.submit(JobSpec::new(JobId(1))).unwrap();
