@@ -81,6 +81,9 @@ pub struct Faults {
     /// that ran while it looked.
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub unguarded_compaction: bool,
+    /// Write an event without waking the subscribers asleep in `recv`.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub silent_event: bool,
 }
 
 impl Faults {
@@ -168,6 +171,14 @@ impl Faults {
     pub(crate) fn note_after_end(self) -> bool {
         #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.note_after_end;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn silent_event(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.silent_event;
         #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }

@@ -1820,3 +1820,35 @@ fn m39_batch_released_by_a_queued_job_once() {
         assert!(q.claim(R).is_none(), "a job released twice");
     });
 }
+
+// ---------------------------------------------------------------- model 40
+
+/// Model 40: a subscriber goes to sleep in `recv` while a job is
+/// submitted: the event's writer wakes it and it receives the job's
+/// `Submitted` event (the writer's side of `wake::CountedSignal` for the
+/// event stream; model 15 checks the same signal for `wait_idle`).
+fn subscriber_asleep_in_recv_races_an_event(q: Arc<JobQueue>) {
+    let mut events = q.subscribe();
+    let subscriber = thread::spawn(move || events.recv());
+    submit(&q, 1);
+    let event = subscriber.join().unwrap().expect("the queue is alive");
+    assert_eq!((event.job, event.kind), (JobId(1), EventKind::Submitted));
+}
+
+#[test]
+fn m40_subscriber_asleep_in_recv_races_an_event() {
+    model(3, || subscriber_asleep_in_recv_races_an_event(queue()));
+}
+
+/// Negative control for model 40: an event written without waking the
+/// subscribers leaves one asleep.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m40_negative_silent_event_is_caught() {
+    model(3, || {
+        subscriber_asleep_in_recv_races_an_event(faulty(Faults {
+            silent_event: true,
+            ..Faults::default()
+        }))
+    });
+}

@@ -26,6 +26,7 @@ mod ring;
 pub use receiver::{RecvError, Subscriber, TryRecvError};
 pub(crate) use ring::Ring;
 
+use crate::faults::Faults;
 use crate::ids::JobId;
 use crate::job::word::Word;
 use crate::local::Local;
@@ -180,11 +181,16 @@ pub(crate) struct Hub {
     wake: CountedSignal,
     /// Set when the queue is dropped: no event will come.
     closed: AtomicBool,
+    /// Loom negative controls only (zero-sized otherwise).
+    faults: Faults,
 }
 
 impl Hub {
-    pub(crate) fn new() -> Hub {
+    /// A hub with no subscriber that applies `faults` (loom negative
+    /// controls).
+    pub(crate) fn new(faults: Faults) -> Hub {
         Hub {
+            faults,
             subscribers: AtomicUsize::new(0),
             rings: Mutex::new(vec![Arc::new(Ring::new(0, RING_SLOTS))]),
             shared: Mutex::new(()),
@@ -235,7 +241,9 @@ impl Hub {
         };
         // Wakes subscribers asleep in `recv`: a compiler fence and one load
         // while none sleeps (the handshake: `wake::CountedSignal`).
-        self.wake.notify_if_sleeping();
+        if !self.faults.silent_event() {
+            self.wake.notify_if_sleeping();
+        }
         link
     }
 

@@ -307,6 +307,13 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        // A model checker's failed run unwinds through this drop and must
+        // not see its atomics touched again (loom model 40's negative
+        // control); elsewhere the count stays exact, even while unwinding.
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        if std::thread::panicking() {
+            return;
+        }
         self.hub.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }

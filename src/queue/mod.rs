@@ -269,7 +269,7 @@ impl<T> JobQueue<T> {
             group_count: AtomicUsize::new(0),
             locals: crate::local::Locals::new(uid),
             counts: crate::counts::Counts::new(),
-            events: Arc::new(crate::events::Hub::new()),
+            events: Arc::new(crate::events::Hub::new(faults)),
         }
     }
 
