@@ -1,6 +1,7 @@
 //! The job record: what never changes about a job, plus its state word, its
 //! dependency snapshot and its dependents list.
 
+pub(crate) mod dependencies;
 pub(crate) mod dependents;
 pub(crate) mod lease;
 pub(crate) mod registration;
@@ -11,71 +12,13 @@ use crate::lanes::LaneGroup;
 use crate::spec::DependencyKind;
 use crate::spec::Resources;
 use crate::sync::OnceLock;
-use crate::sync::{snapshot_load, snapshot_new, snapshot_store, Snapshot};
-use core::marker::PhantomData;
+use dependencies::Dependencies;
+pub(crate) use dependencies::{BatchLists, DependencyList, DependencyRef};
 use dependents::DependentsList;
 use lease::Timestamp;
 pub(crate) use registration::{Held, Registration};
 use std::sync::Arc;
 use word::{StateWord, Word};
-
-/// One dependency edge: the dependency named by id and incarnation, and the
-/// edge's kind. Not a pointer: an edge keeps nothing alive (a pruned
-/// dependency is freed at once) and costs no reference count when it is
-/// made or dropped, one of each per edge otherwise. An edge resolves
-/// through the job table (`JobQueue::resolve_edge`) to the record it was
-/// made for, and to nothing once that record is pruned, even if its id was
-/// reused since.
-pub(crate) struct DependencyRef<T> {
-    pub(crate) id: JobId,
-    /// The incarnation above two bits of kind.
-    tagged: u64,
-    _job: PhantomData<fn() -> T>,
-}
-
-impl<T> Clone for DependencyRef<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for DependencyRef<T> {}
-
-impl<T> DependencyRef<T> {
-    pub(crate) fn to(job: &Job<T>, kind: DependencyKind) -> DependencyRef<T> {
-        Self::to_parts(job.id, job.incarnation, kind)
-    }
-
-    /// An edge to the record of `id` that has (or will have) `incarnation`.
-    pub(crate) fn to_parts(id: JobId, incarnation: u64, kind: DependencyKind) -> DependencyRef<T> {
-        let kind = match kind {
-            DependencyKind::AfterSuccess => 0,
-            DependencyKind::AfterAny => 1,
-            DependencyKind::AfterFailure => 2,
-        };
-        // Incarnations count up from 1,024 a block per thread: far below 2^62.
-        debug_assert!(incarnation < 1 << 62);
-        DependencyRef {
-            id,
-            tagged: incarnation << 2 | kind,
-            _job: PhantomData,
-        }
-    }
-
-    /// The incarnation of the record it was made for.
-    pub(crate) fn incarnation(&self) -> u64 {
-        self.tagged >> 2
-    }
-
-    /// The edge's kind.
-    pub(crate) fn kind(&self) -> DependencyKind {
-        match self.tagged & 3 {
-            0 => DependencyKind::AfterSuccess,
-            1 => DependencyKind::AfterAny,
-            _ => DependencyKind::AfterFailure,
-        }
-    }
-}
 
 impl<T> Drop for Job<T> {
     /// A job's dependents list holds its dependents (`Arc`s) and batch
@@ -112,106 +55,6 @@ pub(crate) fn dismantle<T>(mut held: Vec<Held<T>>) {
                 }
             }
         }
-    }
-}
-
-/// A job's dependency list as a snapshot: replaced whole by
-/// `add_dependencies`, read without locks by cycle checks and
-/// `dependencies_satisfied`. A job without dependencies (most jobs) holds no
-/// list at all, so it costs no allocation.
-pub(crate) struct Dependencies<T>(Snapshot<DependencyList<T>>);
-
-/// One dependency list: the job's own, or its slice of the lists of the
-/// `submit_many` batch it came in (one allocation for the whole batch's
-/// edges, freed with the batch's last record or replaced list).
-pub(crate) enum DependencyList<T> {
-    Own(Vec<DependencyRef<T>>),
-    Batch {
-        lists: Arc<BatchLists<T>>,
-        position: u32,
-    },
-}
-
-impl<T> From<Vec<DependencyRef<T>>> for DependencyList<T> {
-    fn from(edges: Vec<DependencyRef<T>>) -> Self {
-        DependencyList::Own(edges)
-    }
-}
-
-impl<T> DependencyList<T> {
-    fn as_slice(&self) -> &[DependencyRef<T>] {
-        match self {
-            DependencyList::Own(edges) => edges,
-            DependencyList::Batch { lists, position } => lists.of(*position as usize),
-        }
-    }
-}
-
-/// The dependency lists of a batch's jobs, one after another:
-/// `edges[starts[p]..starts[p + 1]]` is position `p`'s.
-pub(crate) struct BatchLists<T> {
-    edges: Box<[DependencyRef<T>]>,
-    starts: Box<[usize]>,
-}
-
-impl<T> BatchLists<T> {
-    /// The lists `edges[starts[p]..starts[p + 1]]`.
-    pub(crate) fn new(edges: Vec<DependencyRef<T>>, starts: Vec<usize>) -> Self {
-        debug_assert_eq!(starts.last().copied(), Some(edges.len()));
-        BatchLists {
-            edges: edges.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
-        }
-    }
-
-    /// Position `position`'s list.
-    #[inline]
-    pub(crate) fn of(&self, position: usize) -> &[DependencyRef<T>] {
-        &self.edges[self.starts[position]..self.starts[position + 1]]
-    }
-
-    /// Position `position`'s list, for its record (nothing if empty).
-    pub(crate) fn list_of(self: &Arc<Self>, position: usize) -> DependencyList<T> {
-        if self.of(position).is_empty() {
-            DependencyList::Own(Vec::new())
-        } else {
-            DependencyList::Batch {
-                lists: Arc::clone(self),
-                position: position as u32,
-            }
-        }
-    }
-}
-
-impl<T> Dependencies<T> {
-    fn new(edges: DependencyList<T>) -> Dependencies<T> {
-        Dependencies(snapshot_new(Self::shared(edges)))
-    }
-
-    /// What the cell holds for `edges`: nothing for an empty list.
-    fn shared(edges: DependencyList<T>) -> Option<Arc<DependencyList<T>>> {
-        (!edges.as_slice().is_empty()).then(|| Arc::new(edges))
-    }
-
-    /// The current list.
-    #[inline]
-    pub(crate) fn load(&self) -> Edges<T> {
-        Edges(snapshot_load(&self.0))
-    }
-
-    /// Replaces the list.
-    pub(crate) fn store(&self, edges: Vec<DependencyRef<T>>) {
-        snapshot_store(&self.0, Self::shared(DependencyList::Own(edges)));
-    }
-}
-
-/// One loaded dependency list (a slice; empty when there is none).
-pub(crate) struct Edges<T>(Option<Arc<DependencyList<T>>>);
-
-impl<T> core::ops::Deref for Edges<T> {
-    type Target = [DependencyRef<T>];
-    fn deref(&self) -> &[DependencyRef<T>] {
-        self.0.as_deref().map_or(&[], DependencyList::as_slice)
     }
 }
 
@@ -373,7 +216,7 @@ mod tests {
         );
         assert!(job.dependencies.load().is_empty());
         assert!(
-            job.dependencies.0.load().is_none(),
+            job.dependencies.holds_no_list(),
             "an empty list was allocated"
         );
     }
