@@ -350,6 +350,28 @@ pub enum DependencyKind {
 }
 
 impl DependencyKind {
+    /// The kind's two-bit code (0, 1 or 2) in the edges packed in memory
+    /// (`DependencyRef`, a batch's table of dependents).
+    #[inline]
+    pub(crate) fn bits(self) -> u32 {
+        match self {
+            DependencyKind::AfterSuccess => 0,
+            DependencyKind::AfterAny => 1,
+            DependencyKind::AfterFailure => 2,
+        }
+    }
+
+    /// The kind of a two-bit code made by [`bits`](Self::bits) (3, never
+    /// made, reads as `AfterFailure`).
+    #[inline]
+    pub(crate) fn from_bits(bits: u32) -> DependencyKind {
+        match bits & 3 {
+            0 => DependencyKind::AfterSuccess,
+            1 => DependencyKind::AfterAny,
+            _ => DependencyKind::AfterFailure,
+        }
+    }
+
     /// Whether a dependency that ended in `terminal` lets the dependent go
     /// on (`true`), or ends it (`false`): the one verdict every
     /// implementation applies.

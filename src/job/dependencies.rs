@@ -39,16 +39,11 @@ impl<T> DependencyRef<T> {
 
     /// An edge to the record of `id` that has (or will have) `incarnation`.
     pub(crate) fn to_parts(id: JobId, incarnation: u64, kind: DependencyKind) -> DependencyRef<T> {
-        let kind = match kind {
-            DependencyKind::AfterSuccess => 0,
-            DependencyKind::AfterAny => 1,
-            DependencyKind::AfterFailure => 2,
-        };
         // Incarnations count up from 1,024 a block per thread: far below 2^62.
         debug_assert!(incarnation < 1 << 62);
         DependencyRef {
             id,
-            tagged: incarnation << 2 | kind,
+            tagged: incarnation << 2 | u64::from(kind.bits()),
             _job: PhantomData,
         }
     }
@@ -60,11 +55,7 @@ impl<T> DependencyRef<T> {
 
     /// The edge's kind.
     pub(crate) fn kind(&self) -> DependencyKind {
-        match self.tagged & 3 {
-            0 => DependencyKind::AfterSuccess,
-            1 => DependencyKind::AfterAny,
-            _ => DependencyKind::AfterFailure,
-        }
+        DependencyKind::from_bits((self.tagged & 3) as u32)
     }
 }
 

@@ -31,8 +31,7 @@ impl<T> Drop for Job<T> {
     /// holds to the loop first.
     fn drop(&mut self) {
         let mut dropping: Vec<Held<T>> = Vec::new();
-        self.dependents
-            .seal_each(|registration| dropping.push(registration.into_held()));
+        self.give_up_dependents(&mut dropping);
         dismantle(dropping);
     }
 }
@@ -44,8 +43,7 @@ pub(crate) fn dismantle<T>(mut held: Vec<Held<T>>) {
         match next {
             Held::Job(job) => {
                 if let Some(job) = Arc::into_inner(job) {
-                    job.dependents
-                        .seal_each(|registration| held.push(registration.into_held()));
+                    job.give_up_dependents(&mut held);
                     // `job` drops here with an empty list: no recursion.
                 }
             }
@@ -156,6 +154,13 @@ impl<T> Job<T> {
     pub(crate) fn seal_dependents(&self, mut f: impl FnMut(&Arc<Job<T>>, DependencyKind)) {
         self.dependents
             .seal_each(|registration| registration.for_each(&mut f));
+    }
+
+    /// Seals its dependents list and adds what its registrations hold to
+    /// `held`, without dropping a record (see `Job`'s drop).
+    pub(crate) fn give_up_dependents(&self, held: &mut Vec<Held<T>>) {
+        self.dependents
+            .seal_each(|registration| held.push(registration.into_held()));
     }
 
     /// Its lane group (always set once the job is visible).

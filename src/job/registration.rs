@@ -75,55 +75,73 @@ pub(crate) enum Held<T> {
 /// beyond): a position and an edge's kind share a `u32`.
 pub(crate) const MAX_LINKED_BATCH: usize = 1 << 30;
 
-/// A batch's dependents inside itself: see the module docs.
-pub(crate) struct BatchDependents<T> {
-    /// The batch's records, in batch order.
-    jobs: Box<[Arc<Job<T>>]>,
-    /// `edges[starts[p]..starts[p + 1]]` are position `p`'s dependents.
+/// Each position's dependents in a batch, by position (a compressed
+/// sparse row): `edges[starts[p]..starts[p + 1]]` are position `p`'s, in
+/// batch order, each a dependent's position above the two bits of its
+/// edge's kind. Built by `submit_many`'s graph (which orders the batch by
+/// it) and then moved into the batch's table.
+#[derive(Default)]
+pub(crate) struct DependentEdges {
     starts: Box<[usize]>,
-    /// A dependent's position above two bits of its edge's kind.
     edges: Box<[u32]>,
 }
 
-impl<T> BatchDependents<T> {
+impl DependentEdges {
     /// Packs a dependent's `position` and its edge's `kind` into one edge.
     #[inline]
     pub(crate) fn edge(position: usize, kind: DependencyKind) -> u32 {
         debug_assert!(position < MAX_LINKED_BATCH);
-        let kind = match kind {
-            DependencyKind::AfterSuccess => 0,
-            DependencyKind::AfterAny => 1,
-            DependencyKind::AfterFailure => 2,
-        };
-        (position as u32) << 2 | kind
+        (position as u32) << 2 | kind.bits()
     }
 
     /// A packed edge's dependent position and kind.
     #[inline]
     pub(crate) fn unpack(edge: u32) -> (usize, DependencyKind) {
-        let kind = match edge & 3 {
-            0 => DependencyKind::AfterSuccess,
-            1 => DependencyKind::AfterAny,
-            _ => DependencyKind::AfterFailure,
-        };
-        ((edge >> 2) as usize, kind)
+        ((edge >> 2) as usize, DependencyKind::from_bits(edge))
     }
 
-    /// The table of `jobs` (batch order), whose dependents are
-    /// `edges[starts[p]..starts[p + 1]]` (packed by [`edge`](Self::edge)).
-    pub(crate) fn new(jobs: Box<[Arc<Job<T>>]>, starts: Box<[usize]>, edges: Box<[u32]>) -> Self {
-        debug_assert_eq!(starts.len(), jobs.len() + 1);
+    /// The rows `edges[starts[p]..starts[p + 1]]` (packed by
+    /// [`edge`](Self::edge)).
+    pub(crate) fn new(starts: Vec<usize>, edges: Vec<u32>) -> Self {
         debug_assert_eq!(starts.last().copied(), Some(edges.len()));
-        BatchDependents {
-            jobs,
-            starts,
-            edges,
+        DependentEdges {
+            starts: starts.into_boxed_slice(),
+            edges: edges.into_boxed_slice(),
         }
+    }
+
+    /// Whether position `position` has dependents.
+    pub(crate) fn has_dependents(&self, position: usize) -> bool {
+        self.starts[position] != self.starts[position + 1]
+    }
+
+    /// Position `position`'s dependents, in batch order, each with the kind
+    /// of its edge.
+    #[inline]
+    pub(crate) fn of(&self, position: usize) -> impl Iterator<Item = (usize, DependencyKind)> + '_ {
+        self.edges[self.starts[position]..self.starts[position + 1]]
+            .iter()
+            .map(|&edge| Self::unpack(edge))
+    }
+}
+
+/// A batch's dependents inside itself: see the module docs.
+pub(crate) struct BatchDependents<T> {
+    /// The batch's records, in batch order.
+    jobs: Box<[Arc<Job<T>>]>,
+    dependents: DependentEdges,
+}
+
+impl<T> BatchDependents<T> {
+    /// The table of `jobs` (batch order), whose dependents are `dependents`.
+    pub(crate) fn new(jobs: Box<[Arc<Job<T>>]>, dependents: DependentEdges) -> Self {
+        debug_assert_eq!(dependents.starts.len(), jobs.len() + 1);
+        BatchDependents { jobs, dependents }
     }
 
     /// Whether position `position` has dependents in the batch.
     pub(crate) fn has_dependents(&self, position: usize) -> bool {
-        self.starts[position] != self.starts[position + 1]
+        self.dependents.has_dependents(position)
     }
 
     /// Position `position`'s dependents in the batch, in batch order, each
@@ -133,12 +151,9 @@ impl<T> BatchDependents<T> {
         &self,
         position: u32,
     ) -> impl Iterator<Item = (&Arc<Job<T>>, DependencyKind)> {
-        let position = position as usize;
-        let (start, end) = (self.starts[position], self.starts[position + 1]);
-        self.edges[start..end].iter().map(|&edge| {
-            let (dependent, kind) = Self::unpack(edge);
-            (&self.jobs[dependent], kind)
-        })
+        self.dependents
+            .of(position as usize)
+            .map(|(dependent, kind)| (&self.jobs[dependent], kind))
     }
 
     /// Its records, in batch order.

@@ -500,8 +500,7 @@ impl<T> Drop for JobQueue<T> {
         for table in tables {
             if let Some(table) = table.upgrade() {
                 for job in table.jobs() {
-                    job.dependents
-                        .seal_each(|registration| held.push(registration.into_held()));
+                    job.give_up_dependents(&mut held);
                 }
                 held.push(crate::job::Held::Table(table));
             }

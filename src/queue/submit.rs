@@ -5,7 +5,7 @@
 use super::{not_queued, JobQueue, Now};
 use crate::error::Error;
 use crate::ids::{ClusterId, IdMap, JobId, RunnerType, UserId};
-use crate::job::registration::{BatchDependents, MAX_LINKED_BATCH};
+use crate::job::registration::{BatchDependents, DependentEdges, MAX_LINKED_BATCH};
 use crate::job::word::{EndKind, Enqueue, Word};
 use crate::job::{BatchLists, DependencyList, DependencyRef, Job, Registration};
 use crate::spec::{DependencyKind, JobSpec, RetryBackoff, MAX_DEPENDENCIES};
@@ -259,28 +259,18 @@ impl<T> JobQueue<T> {
             self.publish_in_order(&graph, &positions, &order, &staged)?;
             return Ok(staged);
         }
-        // Reserved, and linked while nobody else can see them (reserved ids
-        // are unknown to every operation): each one's dependents in the
-        // batch, as one node on its list naming its place in the batch's
-        // table. One pass over the records for both.
-        let (starts, dependents) = graph.take_dependents();
+        self.reserve_all(&staged)?;
+        // Linked while nobody else can see them (reserved ids are unknown
+        // to every operation): each one's dependents in the batch, as one
+        // node on its list naming its place in the batch's table.
         let table = Arc::new(BatchDependents::new(
             staged
                 .iter()
                 .map(|staged| Arc::clone(&staged.job))
                 .collect(),
-            starts,
-            dependents,
+            graph.take_dependents(),
         ));
         for (position, job) in staged.iter().enumerate() {
-            if let Err(error) = self.reserve(&staged[..position], job) {
-                // Nothing published: the links made so far are taken back
-                // (they would keep the table and the records alive).
-                for earlier in &staged[..position] {
-                    earlier.job.dependents.seal_each(drop);
-                }
-                return Err(error);
-            }
             if table.has_dependents(position) {
                 let registration = Registration::Batch {
                     table: Arc::clone(&table),
@@ -333,19 +323,20 @@ impl<T> JobQueue<T> {
         Ok(staged)
     }
 
-    /// Reserves `job`'s id in the table, or takes back the reservations of
-    /// `earlier` (the batch's jobs before it): a racing submit that took
-    /// the id fails the batch.
-    fn reserve(&self, earlier: &[Staged<T>], job: &Staged<T>) -> Result<(), Error> {
-        if self
-            .jobs
-            .insert_if_absent(job.job.id, Arc::clone(&job.job))
-            .is_err()
-        {
-            for earlier in earlier {
-                self.jobs.remove(&earlier.job.id);
+    /// Reserves every staged id in the table, or none: a racing submit that
+    /// took one fails the batch, and the ids reserved before are given back.
+    fn reserve_all(&self, staged: &[Staged<T>]) -> Result<(), Error> {
+        for (reserved, job) in staged.iter().enumerate() {
+            if self
+                .jobs
+                .insert_if_absent(job.job.id, Arc::clone(&job.job))
+                .is_err()
+            {
+                for earlier in &staged[..reserved] {
+                    self.jobs.remove(&earlier.job.id);
+                }
+                return Err(Error::DuplicateJob(job.job.id));
             }
-            return Err(Error::DuplicateJob(job.job.id));
         }
         Ok(())
     }
@@ -360,9 +351,7 @@ impl<T> JobQueue<T> {
         order: &[usize],
         staged: &[Staged<T>],
     ) -> Result<(), Error> {
-        for (position, job) in staged.iter().enumerate() {
-            self.reserve(&staged[..position], job)?;
-        }
+        self.reserve_all(staged)?;
         for &position in order {
             // Its record's list names its dependencies in its spec's order:
             // those in the batch by id, the others in `outside`, in order.
@@ -374,8 +363,7 @@ impl<T> JobQueue<T> {
                     .next()
                     .expect("an edge not in the batch is outside it"),
             });
-            let dependencies: Vec<_> = dependencies.collect();
-            self.publish_staged(&staged[position], dependencies.into_iter(), true);
+            self.publish_staged(&staged[position], dependencies, true);
         }
         Ok(())
     }
@@ -743,9 +731,8 @@ struct BatchGraph<T> {
     /// The edges to jobs already in the queue, in batch order, each spec's
     /// in its order: its position, the job, the edge's kind.
     outside: Vec<(usize, Arc<Job<T>>, DependencyKind)>,
-    /// Packed as the batch's table packs them (`BatchDependents::edge`).
-    dependents: Vec<u32>,
-    dependents_starts: Vec<usize>,
+    /// Each job's dependents in the batch (moved into the batch's table).
+    dependents: DependentEdges,
     /// Whether every edge inside the batch points to an earlier position
     /// (the batch order is then a topological order).
     in_order: bool,
@@ -787,7 +774,7 @@ impl<T> BatchGraph<T> {
                     Some(at) => {
                         in_order &= at < position;
                         dependents_starts[at + 1] += 1;
-                        targets.push(BatchDependents::<T>::edge(at, kind));
+                        targets.push(DependentEdges::edge(at, kind));
                         lists.push(DependencyRef::to_parts(dependency, incarnations[at], kind));
                     }
                     None => {
@@ -817,8 +804,8 @@ impl<T> BatchGraph<T> {
         let mut next = targets.iter();
         for (position, &count) in inside.iter().enumerate() {
             for &target in next.by_ref().take(count as usize) {
-                let (at, kind) = BatchDependents::<T>::unpack(target);
-                dependents[fill[at]] = BatchDependents::<T>::edge(position, kind);
+                let (at, kind) = DependentEdges::unpack(target);
+                dependents[fill[at]] = DependentEdges::edge(position, kind);
                 fill[at] += 1;
             }
         }
@@ -826,8 +813,7 @@ impl<T> BatchGraph<T> {
             lists,
             inside,
             outside,
-            dependents,
-            dependents_starts,
+            dependents: DependentEdges::new(dependents_starts, dependents),
             in_order,
             ends_at_once,
         })
@@ -856,21 +842,9 @@ impl<T> BatchGraph<T> {
             .map(|(_, job, kind)| (job, *kind))
     }
 
-    /// Spec `position`'s dependents in the batch, in batch order, each
-    /// with the kind of its edge.
-    fn dependents_of(&self, position: usize) -> impl Iterator<Item = (usize, DependencyKind)> + '_ {
-        self.dependents[self.dependents_starts[position]..self.dependents_starts[position + 1]]
-            .iter()
-            .map(|&edge| BatchDependents::<T>::unpack(edge))
-    }
-
-    /// Gives up the dependents in the batch, for the batch's table (the
-    /// starts, then the packed dependents).
-    fn take_dependents(&mut self) -> (Box<[usize]>, Box<[u32]>) {
-        (
-            std::mem::take(&mut self.dependents_starts).into_boxed_slice(),
-            std::mem::take(&mut self.dependents).into_boxed_slice(),
-        )
+    /// Gives up the dependents in the batch, for the batch's table.
+    fn take_dependents(&mut self) -> DependentEdges {
+        std::mem::take(&mut self.dependents)
     }
 
     /// The batch positions in an order where each job comes after its
@@ -893,7 +867,7 @@ impl<T> BatchGraph<T> {
         let mut order = Vec::with_capacity(n);
         while let Some(position) = ready.pop_front() {
             order.push(position);
-            for (dependent, _) in self.dependents_of(position) {
+            for (dependent, _) in self.dependents.of(position) {
                 waiting[dependent] -= 1;
                 if waiting[dependent] == 0 {
                     ready.push_back(dependent);
