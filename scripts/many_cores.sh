@@ -7,7 +7,8 @@
 # file a measurement plus the machine's description and a summary.
 #
 # Usage:
-#   [THREADS=1,2,4,8,16] [LIMIT=150] scripts/many_cores.sh    build with cargo, then run
+#   [THREADS=1,2,4,8,16] [LIMIT=150] [LOADED_ROUNDS=1] scripts/many_cores.sh
+#                                                              build with cargo, then run
 #   scripts/many_cores.sh --pack DIR                           build, copy the binaries and this
 #                                                              script into DIR (for a machine
 #                                                              without cargo), run nothing
@@ -114,9 +115,12 @@ if [ "${LOADED:-1}" = 1 ]; then
     run main_job "${bin[main]}" --jobs 200000 --threads "$((2 * cores))" --json
     busy=()
     for _ in $(seq "$cores"); do (while :; do :; done) & busy+=($!); done
-    for n in "$cores" "$((2 * cores))"; do
-        echo "-- threads $n beside $cores busy loops" >> "$out/main_job.txt"
-        run main_job "${bin[main]}" --jobs 200000 --threads "$n" --json
+    # LOADED_ROUNDS (default 1): loaded runs vary a lot from one to the next.
+    for round in $(seq "${LOADED_ROUNDS:-1}"); do
+        for n in "$cores" "$((2 * cores))"; do
+            echo "-- threads $n beside $cores busy loops (round $round)" >> "$out/main_job.txt"
+            run main_job "${bin[main]}" --jobs 200000 --threads "$n" --json
+        done
     done
     echo "(beside $cores busy loops)" >> "$out/lifecycle.txt"
     run lifecycle "${bin[lifecycle]}" "${quick[@]}" 'lifecycle/(JobQueue|ParkingLot|Floor)/'
