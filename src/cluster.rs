@@ -19,10 +19,13 @@
 //! flag and then waits for reservations in flight to settle, so once it
 //! returns no claim on the cluster can still succeed.
 
+use crate::append_list::AppendList;
 use crate::faults::Faults;
 use crate::ids::ClusterId;
 use crate::spec::Resources;
-use crate::sync::{spin_wait, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::sync::{spin_wait, AtomicU64, Mutex, Ordering};
+use crate::wake::WakeSignal;
+use std::sync::Arc;
 
 const FIELD_BITS: u32 = 21;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
@@ -73,10 +76,12 @@ pub(crate) struct Cluster {
     /// Serialises configuration changes (never taken by claim or complete).
     config: Mutex<()>,
     /// The runner types whose jobs use it (a lane group of each), noted as
-    /// groups are made; `shared` once there are two, so that a freed slot
-    /// wakes a waiter of each (one runner: just its own).
+    /// groups are made, and their wake signals in the same order, so that
+    /// a freed slot wakes a waiter of each (one runner: just its own). The
+    /// signals are read without a lock (`AppendList`); the mutex serialises
+    /// the notes.
     runners: Mutex<Vec<crate::ids::RunnerType>>,
-    shared: AtomicBool,
+    wakes: AppendList<Arc<WakeSignal>>,
     /// Loom negative controls only (zero-sized otherwise).
     faults: Faults,
 }
@@ -90,27 +95,30 @@ impl Cluster {
             resources_generation: AtomicU64::new(0),
             config: Mutex::new(()),
             runners: Mutex::new(Vec::new()),
-            shared: AtomicBool::new(false),
+            wakes: AppendList::new(),
             faults,
         }
     }
 
-    /// Notes that jobs of `runner` use this cluster (a new lane group).
-    pub(crate) fn note_runner(&self, runner: crate::ids::RunnerType) {
+    /// Notes that jobs of `runner`, whose waiters `wake` wakes, use this
+    /// cluster (a new lane group; before the group is published).
+    pub(crate) fn note_runner(&self, runner: crate::ids::RunnerType, wake: &Arc<WakeSignal>) {
         let mut runners = self.runners.lock();
         if !runners.contains(&runner) {
             runners.push(runner);
-            if runners.len() > 1 {
-                // Release: published before the group's first job.
-                self.shared.store(true, Ordering::Release);
-            }
+            // Release (the list's push): published before the group's
+            // first job.
+            self.wakes.push(Arc::clone(wake));
         }
     }
 
-    /// Whether jobs of more than one runner type use it.
+    /// The wake signals of the runner types whose jobs use it, if there is
+    /// more than one (a freed slot then wakes a waiter of each); `None` if
+    /// one runner type uses it, whose own signal the caller wakes. No lock
+    /// and no write: a report walks it after freeing a slot.
     #[inline]
-    pub(crate) fn shared_by_runners(&self) -> bool {
-        self.shared.load(Ordering::Acquire)
+    pub(crate) fn shared_wakes(&self) -> Option<impl Iterator<Item = &Arc<WakeSignal>>> {
+        (self.wakes.len() > 1).then(|| self.wakes.iter())
     }
 
     /// The current word (Acquire: pairs with the Release of every change).

@@ -84,6 +84,10 @@ pub struct Faults {
     /// Write an event without waking the subscribers asleep in `recv`.
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub silent_event: bool,
+    /// A freed cluster slot wakes a waiter of its own runner type only,
+    /// never one of the other runner types using the cluster.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub own_runner_slot_wake: bool,
 }
 
 impl Faults {
@@ -227,6 +231,14 @@ impl Faults {
     pub(crate) fn no_pass_on(self) -> bool {
         #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.no_pass_on;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn own_runner_slot_wake(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.own_runner_slot_wake;
         #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }

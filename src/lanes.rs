@@ -7,12 +7,12 @@
 //! promoted by aging, given a new dependency) its version moves on, and the
 //! claimer that later pops the old entry sees the mismatch and skips it.
 
+use crate::append_list::AppendList;
 use crate::cluster::Cluster;
 use crate::ids::{ClusterId, UserId};
 use crate::job::Job;
 use crate::spec::Priority;
-use crate::sync::OnceLock;
-use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Fifo, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Fifo, Mutex};
 use crate::wake::WakeSignal;
 use std::sync::Arc;
 
@@ -139,74 +139,10 @@ impl<T> LaneGroup<T> {
     }
 }
 
-/// An append-only list of lane groups. Groups are only ever added (under
-/// `RunnerLanes::grow`), never removed, so readers need no snapshot: they read
-/// the length (Acquire) and then slots that are set once. A claim therefore
-/// reads the list without writing any shared memory (an arc-swap load was
-/// ~85% of a claim's instructions).
-///
-/// Slots live in chunks of doubling size (8, 16, 32...), allocated when first
-/// needed, so the list grows without ever moving a slot.
-pub(crate) struct GroupList<T> {
-    len: AtomicUsize,
-    chunks: [OnceLock<Slots<T>>; CHUNKS],
-}
-
-/// One chunk of set-once slots.
-type Slots<T> = Box<[OnceLock<Arc<LaneGroup<T>>>]>;
-
-const FIRST_CHUNK: usize = 8;
-/// 8 × (2^40 − 1) slots: unbounded in practice.
-const CHUNKS: usize = 40;
-
-/// The chunk and offset of slot `index`.
-fn locate(index: usize) -> (usize, usize) {
-    let q = index / FIRST_CHUNK + 1;
-    let chunk = (usize::BITS - 1 - q.leading_zeros()) as usize;
-    (chunk, index - FIRST_CHUNK * ((1 << chunk) - 1))
-}
-
-impl<T> GroupList<T> {
-    fn new() -> GroupList<T> {
-        GroupList {
-            len: AtomicUsize::new(0),
-            chunks: core::array::from_fn(|_| OnceLock::new()),
-        }
-    }
-
-    /// The number of groups. Acquire: pairs with `push`'s Release, so every
-    /// slot below the length is visible as set.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
-    }
-
-    /// Group `index`, which must be below a length read before.
-    #[inline]
-    pub(crate) fn get(&self, index: usize) -> &Arc<LaneGroup<T>> {
-        let (chunk, offset) = locate(index);
-        self.chunks[chunk]
-            .get()
-            .and_then(|slots| slots[offset].get())
-            .expect("a group below the published length is set")
-    }
-
-    /// Every group, in order of first use.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<LaneGroup<T>>> {
-        (0..self.len()).map(|index| self.get(index))
-    }
-
-    /// Appends a group; the caller holds `RunnerLanes::grow`.
-    fn push(&self, group: Arc<LaneGroup<T>>) {
-        let index = self.len.load(Ordering::Relaxed);
-        let (chunk, offset) = locate(index);
-        let slots = self.chunks[chunk]
-            .get_or_init(|| (0..FIRST_CHUNK << chunk).map(|_| OnceLock::new()).collect());
-        let _ = slots[offset].set(group);
-        // Release: publishes the slot to readers that acquire the length.
-        self.len.store(index + 1, Ordering::Release);
-    }
-}
+/// The lane groups of one runner type, in order of first use: added (under
+/// `RunnerLanes::grow`), never removed, so a claim reads the list without
+/// writing any shared memory.
+pub(crate) type GroupList<T> = AppendList<Arc<LaneGroup<T>>>;
 
 /// All lane groups of one runner type, in order of first use, and the
 /// round-robin cursor over them.
@@ -243,7 +179,7 @@ impl<T> RunnerLanes<T> {
             runner,
             wake: Arc::new(WakeSignal::new()),
             compaction: Arc::new(Compaction::new()),
-            groups: GroupList::new(),
+            groups: AppendList::new(),
             cursor: crate::sync::AtomicUsize::new(0),
             grow: Mutex::new(()),
         }
@@ -296,7 +232,7 @@ impl<T> RunnerLanes<T> {
             return group;
         }
         if let Some(cluster) = cluster {
-            cluster.note_runner(self.runner);
+            cluster.note_runner(self.runner, &self.wake);
         }
         // Relaxed: only uniqueness matters (readers get the group, and its
         // index, through the list's publication).
@@ -318,17 +254,6 @@ impl<T> RunnerLanes<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slots_are_laid_out_in_doubling_chunks() {
-        assert_eq!(locate(0), (0, 0));
-        assert_eq!(locate(7), (0, 7));
-        assert_eq!(locate(8), (1, 0));
-        assert_eq!(locate(23), (1, 15));
-        assert_eq!(locate(24), (2, 0));
-        assert_eq!(locate(55), (2, 31));
-        assert_eq!(locate(56), (3, 0));
-    }
 
     #[test]
     fn a_runner_keeps_every_group_in_order() {

@@ -30,6 +30,7 @@ mod sync;
 #[macro_use]
 mod trace;
 
+mod append_list;
 mod claim;
 mod clock;
 mod cluster;

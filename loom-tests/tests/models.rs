@@ -1852,3 +1852,45 @@ fn m40_negative_silent_event_is_caught() {
         }))
     });
 }
+
+// ---------------------------------------------------------------- model 41
+
+/// Model 41: a job of runner type `OTHER` is submitted to a full cluster
+/// (its lane group, and the cluster's note of `OTHER`, made then) and its
+/// worker goes to sleep waiting for it, while the job of runner type `R`
+/// holding the cluster's only slot completes: the report that frees the
+/// slot wakes the other runner type's waiter (through the cluster's list
+/// of its runner types' signals), which claims the job.
+fn freed_slot_wakes_another_runner_type(q: Arc<JobQueue>) {
+    q.set_cluster_capacity(ClusterId(0), 1).unwrap();
+    q.submit(JobSpec::new(JobId(1)).cluster(ClusterId(0)))
+        .unwrap();
+    let first = claimed(&q, 1);
+    let q1 = Arc::clone(&q);
+    let worker = thread::spawn(move || q1.complete(first, Outcome::Success).unwrap());
+    q.submit(JobSpec::new(JobId(2)).cluster(ClusterId(0)).runner(OTHER))
+        .unwrap();
+    // The waiter is the model's main thread (see model 23).
+    let taken = loom::future::block_on(q.claim_async(OTHER)).map(|c| c.job());
+    let completed = worker.join().unwrap();
+    assert_eq!(completed, Completion::Completed);
+    assert_eq!(taken, Ok(JobId(2)));
+}
+
+#[test]
+fn m41_freed_slot_wakes_another_runner_type() {
+    model(3, || freed_slot_wakes_another_runner_type(queue()));
+}
+
+/// Negative control for model 41: a freed slot that wakes only its own
+/// runner type's waiters leaves the other runner type's worker asleep.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn m41_negative_own_runner_slot_wake_is_caught() {
+    model(3, || {
+        freed_slot_wakes_another_runner_type(faulty(Faults {
+            own_runner_slot_wake: true,
+            ..Faults::default()
+        }))
+    });
+}

@@ -359,23 +359,24 @@ impl<T> JobQueue<T> {
     /// A slot of `group`'s cluster was freed: wake one waiter of its runner
     /// type and, if other runner types use the cluster, one of each of
     /// theirs (any of them may be waiting for that slot).
+    ///
+    /// The cluster keeps its runner types' signals: walking every runner
+    /// type's lanes instead (a `Vec` of them, collected through the
+    /// runners map's shards, on every report) cost a single worker of the
+    /// main job half its time on a 16-CPU machine, where dashmap makes 64
+    /// shards (BENCHMARKS.md, issue 12, eighth session).
+    #[inline]
     fn wake_slot_waiters(&self, group: &LaneGroup<T>) {
         group.wake.notify_one();
-        let Some(cluster) = group.cluster.as_deref() else {
-            return;
-        };
-        if !cluster.shared_by_runners() {
+        if self.faults.own_runner_slot_wake() {
             return;
         }
-        for lanes in self.all_runner_lanes() {
-            let uses_it = lanes.groups.iter().any(|other| {
-                other
-                    .cluster
-                    .as_deref()
-                    .is_some_and(|c| core::ptr::eq(c, cluster))
-            });
-            if uses_it && !Arc::ptr_eq(&lanes.wake, &group.wake) {
-                lanes.wake.notify_one();
+        let Some(wakes) = group.cluster.as_deref().and_then(Cluster::shared_wakes) else {
+            return;
+        };
+        for wake in wakes {
+            if !Arc::ptr_eq(wake, &group.wake) {
+                wake.notify_one();
             }
         }
     }
