@@ -49,6 +49,7 @@ mod metrics;
 mod queue;
 #[cfg(feature = "serde")]
 mod serde_impls;
+mod set_once;
 mod spec;
 mod view;
 mod wake;

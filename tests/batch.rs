@@ -481,3 +481,52 @@ fn a_cycle_away_from_the_first_job_names_an_edge_on_it() {
     assert_eq!(queue.state(JobId(1)), Err(Error::UnknownJob(JobId(1))));
     assert_eq!(queue.status().by_state.total(), 0);
 }
+
+/// A batch job reads its dependency list as a slice of its batch's lists
+/// (found by its incarnation) until `add_dependencies` gives it one of its
+/// own: both forms answer `dependencies_satisfied` and the cycle checks,
+/// and the job waits for every dependency of either form. Two batches in a
+/// row (so the second's incarnations follow the first's) each find their
+/// own slices.
+#[test]
+fn a_batch_jobs_dependency_list_reads_and_grows_as_a_single_submits_does() {
+    let q = JobQueue::new();
+    q.submit(JobSpec::new(JobId(100))).unwrap();
+    q.submit_many([
+        JobSpec::new(JobId(1)),
+        JobSpec::new(JobId(2)).depends_on([JobId(1), JobId(100)]),
+        JobSpec::new(JobId(3)).depends_on([JobId(2)]),
+    ])
+    .unwrap();
+    q.submit_many([
+        JobSpec::new(JobId(10)).depends_on([JobId(3)]),
+        JobSpec::new(JobId(11)).depends_on([JobId(10), JobId(1)]),
+    ])
+    .unwrap();
+    assert_eq!(q.dependencies_satisfied(JobId(1)), Ok(true));
+    assert_eq!(q.dependencies_satisfied(JobId(2)), Ok(false));
+    // A cycle through the batches' slices: 1 ← 2 ← 3 ← 10 ← 11.
+    assert!(matches!(
+        q.add_dependencies(JobId(1), &[JobId(11)]),
+        Err(Error::DependencyCycle { .. })
+    ));
+    // Job 3 gets a list of its own: its batch slice (2) and job 200.
+    q.submit(JobSpec::new(JobId(200))).unwrap();
+    q.add_dependencies(JobId(3), &[JobId(200)]).unwrap();
+    assert!(matches!(
+        q.add_dependencies(JobId(2), &[JobId(3)]),
+        Err(Error::DependencyCycle { .. })
+    ));
+    let mut order = Vec::new();
+    while let Some(claim) = q.claim(RunnerType::DEFAULT) {
+        order.push(claim.job());
+        q.complete(claim, Outcome::Success).unwrap();
+    }
+    assert_eq!(
+        order,
+        [100, 1, 200, 2, 3, 10, 11].map(JobId),
+        "every job ran once, after its dependencies of both forms"
+    );
+    assert_eq!(q.dependencies_satisfied(JobId(3)), Ok(true));
+    assert_eq!(q.dependencies_satisfied(JobId(11)), Ok(true));
+}

@@ -321,6 +321,11 @@ impl World {
     /// run, reports the policy's outcome.
     fn work(&self, claim: Claim) {
         let (id, attempt) = (claim.job().0, claim.attempt());
+        // Read before the ledger is locked: the ledger is a std mutex, which
+        // shuttle does not schedule, so no queue call (a point where shuttle
+        // may switch threads, which would then block on it for good) runs
+        // while it is held.
+        let cluster = claim.cluster();
         {
             let mut ledger = self.ledger.lock().unwrap();
             assert!(
@@ -333,7 +338,7 @@ impl World {
                     "job {id} claimed before its dependency {dep} was reported"
                 );
             }
-            if let Some(cluster) = claim.cluster() {
+            if let Some(cluster) = cluster {
                 let held = ledger.held.entry(cluster).or_default();
                 *held += 1;
                 let now = *held;
@@ -360,7 +365,7 @@ impl World {
         thread::yield_now();
         let outcome = (self.policy)(id, attempt);
         let mut ledger = self.ledger.lock().unwrap();
-        if let Some(cluster) = claim.cluster() {
+        if let Some(cluster) = cluster {
             *ledger.held.get_mut(&cluster).unwrap() -= 1;
         }
         if outcome == Outcome::Success {

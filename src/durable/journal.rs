@@ -388,8 +388,7 @@ where
         };
         let edges_known = |record: &Job<T>| {
             record
-                .dependencies
-                .load()
+                .dependency_list()
                 .iter()
                 .all(|edge| known(edge.incarnation()))
         };
@@ -479,8 +478,7 @@ where
     fn write_edges(&mut self, number: u64, changes: &mut Changes) {
         let record = Arc::clone(&self.stored[&number].record);
         let edges: Vec<(u64, crate::spec::DependencyKind)> = record
-            .dependencies
-            .load()
+            .dependency_list()
             .iter()
             .filter_map(|edge| {
                 let dependency = self.records.get(&edge.incarnation())?;

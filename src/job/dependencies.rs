@@ -59,21 +59,29 @@ impl<T> DependencyRef<T> {
     }
 }
 
-/// A job's dependency list as a snapshot: replaced whole by
-/// `add_dependencies`, read without locks by cycle checks and
-/// `dependencies_satisfied`. A job without dependencies (most jobs) holds no
-/// list at all, so it costs no allocation.
-pub(crate) struct Dependencies<T>(Snapshot<DependencyList<T>>);
+/// A job's dependency list: replaced whole by `add_dependencies`, read
+/// without locks by cycle checks and `dependencies_satisfied`. Its own list
+/// is a snapshot (a job without dependencies, most jobs, holds none, so it
+/// costs no allocation); a `submit_many` batch job instead holds its batch's
+/// lists and reads its slice of them, at its position (its incarnation less
+/// the batch's first: a batch's incarnations are consecutive), until
+/// `add_dependencies` gives it a list of its own. No allocation a batch
+/// job: an `Arc` of a list for each was ~190 instructions of malloc and 40
+/// bytes a job (BENCHMARKS.md, issue 12, eighth session).
+pub(crate) struct Dependencies<T> {
+    own: Snapshot<Vec<DependencyRef<T>>>,
+    /// Set when the record is made, never changed: read only while `own`
+    /// holds nothing.
+    batch: Option<Arc<BatchLists<T>>>,
+}
 
-/// One dependency list: the job's own, or its slice of the lists of the
-/// `submit_many` batch it came in (one allocation for the whole batch's
-/// edges, freed with the batch's last record or replaced list).
+/// A dependency list as a record is made with it: its own, or its slice of
+/// the lists of the `submit_many` batch it came in (one allocation for the
+/// whole batch's edges, freed with the batch's last record).
 pub(crate) enum DependencyList<T> {
     Own(Vec<DependencyRef<T>>),
-    Batch {
-        lists: Arc<BatchLists<T>>,
-        position: u32,
-    },
+    /// The record's slice of these lists is the one at its incarnation.
+    Batch(Arc<BatchLists<T>>),
 }
 
 impl<T> From<Vec<DependencyRef<T>>> for DependencyList<T> {
@@ -82,29 +90,28 @@ impl<T> From<Vec<DependencyRef<T>>> for DependencyList<T> {
     }
 }
 
-impl<T> DependencyList<T> {
-    fn as_slice(&self) -> &[DependencyRef<T>] {
-        match self {
-            DependencyList::Own(edges) => edges,
-            DependencyList::Batch { lists, position } => lists.of(*position as usize),
-        }
-    }
-}
-
 /// The dependency lists of a batch's jobs, one after another:
-/// `edges[starts[p]..starts[p + 1]]` is position `p`'s.
+/// `edges[starts[p]..starts[p + 1]]` is position `p`'s, and the record at
+/// position `p` has incarnation `first_incarnation + p`.
 pub(crate) struct BatchLists<T> {
     edges: Box<[DependencyRef<T>]>,
     starts: Box<[usize]>,
+    first_incarnation: u64,
 }
 
 impl<T> BatchLists<T> {
-    /// The lists `edges[starts[p]..starts[p + 1]]`.
-    pub(crate) fn new(edges: Vec<DependencyRef<T>>, starts: Vec<usize>) -> Self {
+    /// The lists `edges[starts[p]..starts[p + 1]]` of the records with
+    /// incarnations `first_incarnation + p`.
+    pub(crate) fn new(
+        edges: Vec<DependencyRef<T>>,
+        starts: Vec<usize>,
+        first_incarnation: u64,
+    ) -> Self {
         debug_assert_eq!(starts.last().copied(), Some(edges.len()));
         BatchLists {
             edges: edges.into_boxed_slice(),
             starts: starts.into_boxed_slice(),
+            first_incarnation,
         }
     }
 
@@ -114,53 +121,74 @@ impl<T> BatchLists<T> {
         &self.edges[self.starts[position]..self.starts[position + 1]]
     }
 
+    /// The list of the batch's record with `incarnation`.
+    #[inline]
+    fn of_incarnation(&self, incarnation: u64) -> &[DependencyRef<T>] {
+        self.of((incarnation - self.first_incarnation) as usize)
+    }
+
     /// Position `position`'s list, for its record (nothing if empty).
     pub(crate) fn list_of(self: &Arc<Self>, position: usize) -> DependencyList<T> {
         if self.of(position).is_empty() {
             DependencyList::Own(Vec::new())
         } else {
-            DependencyList::Batch {
-                lists: Arc::clone(self),
-                position: position as u32,
-            }
+            DependencyList::Batch(Arc::clone(self))
         }
     }
 }
 
 impl<T> Dependencies<T> {
     pub(crate) fn new(edges: DependencyList<T>) -> Dependencies<T> {
-        Dependencies(snapshot_new(Self::shared(edges)))
-    }
-
-    /// What the cell holds for `edges`: nothing for an empty list.
-    fn shared(edges: DependencyList<T>) -> Option<Arc<DependencyList<T>>> {
-        (!edges.as_slice().is_empty()).then(|| Arc::new(edges))
+        match edges {
+            DependencyList::Own(edges) => Dependencies {
+                own: snapshot_new((!edges.is_empty()).then(|| Arc::new(edges))),
+                batch: None,
+            },
+            DependencyList::Batch(lists) => Dependencies {
+                own: snapshot_new(None),
+                batch: Some(lists),
+            },
+        }
     }
 
     /// Whether it holds no list at all (no allocation).
     #[cfg(test)]
     pub(crate) fn holds_no_list(&self) -> bool {
-        self.0.load().is_none()
+        snapshot_load(&self.own).is_none() && self.batch.is_none()
     }
 
-    /// The current list.
+    /// The current list of the record with `incarnation` (its own).
     #[inline]
-    pub(crate) fn load(&self) -> Edges<T> {
-        Edges(snapshot_load(&self.0))
+    pub(crate) fn load(&self, incarnation: u64) -> Edges<'_, T> {
+        match snapshot_load(&self.own) {
+            Some(own) => Edges::Own(Some(own)),
+            None => match &self.batch {
+                Some(lists) => Edges::Batch(lists.of_incarnation(incarnation)),
+                None => Edges::Own(None),
+            },
+        }
     }
 
-    /// Replaces the list.
+    /// Replaces the list. (Kept even when empty for a batch job, whose
+    /// batch slice must not show through again.)
     pub(crate) fn store(&self, edges: Vec<DependencyRef<T>>) {
-        snapshot_store(&self.0, Self::shared(DependencyList::Own(edges)));
+        let keep = !edges.is_empty() || self.batch.is_some();
+        snapshot_store(&self.own, keep.then(|| Arc::new(edges)));
     }
 }
 
 /// One loaded dependency list (a slice; empty when there is none).
-pub(crate) struct Edges<T>(Option<Arc<DependencyList<T>>>);
+pub(crate) enum Edges<'a, T> {
+    Own(Option<Arc<Vec<DependencyRef<T>>>>),
+    Batch(&'a [DependencyRef<T>]),
+}
 
-impl<T> core::ops::Deref for Edges<T> {
+impl<T> core::ops::Deref for Edges<'_, T> {
     type Target = [DependencyRef<T>];
     fn deref(&self) -> &[DependencyRef<T>] {
-        self.0.as_deref().map_or(&[], DependencyList::as_slice)
+        match self {
+            Edges::Own(own) => own.as_deref().map_or(&[], Vec::as_slice),
+            Edges::Batch(edges) => edges,
+        }
     }
 }

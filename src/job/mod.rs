@@ -9,9 +9,9 @@ pub(crate) mod word;
 
 use crate::ids::{JobId, RunnerType};
 use crate::lanes::LaneGroup;
+use crate::set_once::SetOnce;
 use crate::spec::DependencyKind;
 use crate::spec::Resources;
-use crate::sync::OnceLock;
 use dependencies::Dependencies;
 pub(crate) use dependencies::{BatchLists, DependencyList, DependencyRef};
 use dependents::DependentsList;
@@ -60,8 +60,10 @@ pub(crate) fn dismantle<T>(mut held: Vec<Held<T>>) {
 /// dependents lists of its dependencies.
 ///
 /// Size: 88 bytes (72 before claims named an incarnation and jobs had a
-/// lease); 104 with its `Arc` header (a 112-byte heap block with glibc's
-/// malloc, the most that block holds), plus its table slot (16) and, with dependencies, one
+/// lease; its lane group in one pointer, not a 16-byte `OnceLock`, made
+/// room for a batch job's lists); 104 with its `Arc` header (a 112-byte
+/// heap block with glibc's malloc, the most that block holds), plus its
+/// table slot (16) and, with dependencies of its own, one
 /// shared list (40 bytes + 16 a dependency edge: the dependency and its kind). A finished job's dependents
 /// list is empty (sealed) and it is in no lane, so that is all it keeps
 /// until pruned. Its cluster is its lane group's. Its state word lies
@@ -78,11 +80,12 @@ pub(crate) struct Job<T = ()> {
     pub(crate) runner: RunnerType,
     /// Where its last event is in the event rings (`events::Link`; 0:
     /// none); written and read only by a thread whose transition marked the
-    /// word. 32 bits, in what was padding: the record stays 88 bytes.
+    /// word. 32 bits, in what was padding.
     pub(crate) last_event: crate::sync::AtomicU32,
     pub(crate) resources: Resources,
-    /// Its lane group; set once by `submit` before the job is published.
-    pub(crate) group: OnceLock<Arc<LaneGroup<T>>>,
+    /// Its lane group; set once by `submit` before the job is published
+    /// (one pointer: `set_once.rs`).
+    pub(crate) group: SetOnce<LaneGroup<T>>,
     /// Its dependencies, by id and incarnation (`DependencyRef`): a pruned
     /// dependency is freed, and a new job reusing a pruned id is never
     /// mistaken for it.
@@ -122,7 +125,7 @@ impl<T> Job<T> {
             runner: spec.get_runner(),
             max_retries: spec.get_max_retries(),
             resources: spec.get_resources(),
-            group: OnceLock::new(),
+            group: SetOnce::new(),
             last_event: crate::sync::AtomicU32::new(0),
             dependencies: Dependencies::new(dependencies),
             dependents: DependentsList::with_faults(faults),
@@ -163,9 +166,15 @@ impl<T> Job<T> {
             .seal_each(|registration| held.push(registration.into_held()));
     }
 
+    /// Its dependency list (see `Dependencies`).
+    #[inline]
+    pub(crate) fn dependency_list(&self) -> dependencies::Edges<'_, T> {
+        self.dependencies.load(self.incarnation)
+    }
+
     /// Its lane group (always set once the job is visible).
     #[inline]
-    pub(crate) fn group(&self) -> &Arc<LaneGroup<T>> {
+    pub(crate) fn group(&self) -> &LaneGroup<T> {
         self.group
             .get()
             .expect("a published job has its lane group")
@@ -191,8 +200,8 @@ mod tests {
     /// The documented footprint of a job (docs/DESIGN.md): the record is 88
     /// bytes, 104 with its `Arc` header, which glibc serves from a 112-byte
     /// block (the most it holds: one more word would take a 128-byte one);
-    /// a job without dependencies allocates no dependency list. Fail loudly
-    /// if it grows.
+    /// a job without dependencies allocates no dependency list, a batch job
+    /// none of its own. Fail loudly if it grows.
     #[test]
     fn a_job_record_stays_small() {
         let size = core::mem::size_of::<Job>();
@@ -205,8 +214,9 @@ mod tests {
         // A payload adds its own size and nothing else; `()` adds nothing.
         assert_eq!(core::mem::size_of::<Job<[u8; 64]>>(), size + 64);
         assert_eq!(core::mem::size_of::<DependencyRef<()>>(), 16);
-        // A list (its own or its batch's slice) in a 40-byte `Arc` block.
-        assert_eq!(core::mem::size_of::<DependencyList<()>>(), 24);
+        // Its own list (an `Arc` of a `Vec`, a 40-byte block) or its
+        // batch's lists: two words in the record.
+        assert_eq!(core::mem::size_of::<Dependencies<()>>(), 16);
         // A dependents-list node per edge: an `Arc` and a kind, 16 bytes,
         // as small with batch tables.
         assert_eq!(core::mem::size_of::<Registration<()>>(), 16);
@@ -219,7 +229,7 @@ mod tests {
             crate::faults::Faults::default(),
             crate::sync::next_incarnation(),
         );
-        assert!(job.dependencies.load().is_empty());
+        assert!(job.dependency_list().is_empty());
         assert!(
             job.dependencies.holds_no_list(),
             "an empty list was allocated"

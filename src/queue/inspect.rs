@@ -107,7 +107,7 @@ impl<T> JobQueue<T> {
     // Reads the job's dependency snapshot and each dependency's state word.
     pub fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
         let job = self.lookup(id)?;
-        let dependencies = job.dependencies.load();
+        let dependencies = job.dependency_list();
         Ok(dependencies
             .iter()
             .all(|edge| match self.resolve_edge(edge) {

@@ -9,7 +9,7 @@ use crate::job::registration::{BatchDependents, DependentEdges, MAX_LINKED_BATCH
 use crate::job::word::{EndKind, Enqueue, Word};
 use crate::job::{BatchLists, DependencyList, DependencyRef, Job, Registration};
 use crate::spec::{DependencyKind, JobSpec, RetryBackoff, MAX_DEPENDENCIES};
-use crate::sync::next_incarnation;
+use crate::sync::{next_incarnation, next_incarnations};
 use crate::view::JobState;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -231,8 +231,10 @@ impl<T> JobQueue<T> {
             }
         }
         // Each record names its dependencies by incarnation: drawn for the
-        // whole batch before any edge is resolved.
-        let incarnations: Vec<u64> = specs.iter().map(|_| next_incarnation()).collect();
+        // whole batch before any edge is resolved, consecutive (a record
+        // finds its slice of the batch's lists by its incarnation).
+        let first = next_incarnations(specs.len() as u64);
+        let incarnations: Vec<u64> = (first..).take(specs.len()).collect();
         let mut graph =
             BatchGraph::resolve(&specs, &positions, &incarnations, |id| self.lookup(id).ok())?;
         let order = graph.topological_order(&specs, &positions)?;
@@ -276,8 +278,9 @@ impl<T> JobQueue<T> {
                     table: Arc::clone(&table),
                     position: position as u32,
                 };
-                let pushed = job.job.dependents.push(registration);
-                debug_assert!(pushed.is_ok(), "a reserved job's list is open");
+                // Reserved ids are unknown to every other operation: only
+                // this thread can reach the list until the job is published.
+                job.job.dependents.push_unpublished(registration);
             }
         }
         if let Some(weak) = table_to_keep(&table) {
@@ -355,7 +358,7 @@ impl<T> JobQueue<T> {
         for &position in order {
             // Its record's list names its dependencies in its spec's order:
             // those in the batch by id, the others in `outside`, in order.
-            let edges = staged[position].job.dependencies.load();
+            let edges = staged[position].job.dependency_list();
             let mut outside = graph.outside_of(position);
             let dependencies = edges.iter().map(|edge| match positions.get(edge.id) {
                 Some(at) => (&staged[at].job, edge.kind()),
@@ -533,7 +536,7 @@ impl<T> JobQueue<T> {
         if !matches!(state, JobState::Waiting | JobState::Pending) {
             return Err(Error::NotQueued { job: id, state });
         }
-        let existing = job.dependencies.load();
+        let existing = job.dependency_list();
         // Edges already recorded or named twice, by incarnation (not id: an
         // id may have been pruned and reused).
         let mut known: HashSet<u64> = existing.iter().map(DependencyRef::incarnation).collect();
@@ -637,8 +640,7 @@ impl<T> JobQueue<T> {
                 continue;
             }
             stack.extend(
-                job.dependencies
-                    .load()
+                job.dependency_list()
                     .iter()
                     .filter_map(|edge| self.resolve_edge(edge)),
             );
@@ -726,8 +728,6 @@ struct BatchGraph<T> {
     /// Every spec's dependency list, one after another, as its record
     /// will hold it (one allocation for the batch).
     lists: Arc<BatchLists<T>>,
-    /// How many of spec `p`'s dependencies are in the batch.
-    inside: Vec<u32>,
     /// The edges to jobs already in the queue, in batch order, each spec's
     /// in its order: its position, the job, the edge's kind.
     outside: Vec<(usize, Arc<Job<T>>, DependencyKind)>,
@@ -756,25 +756,19 @@ impl<T> BatchGraph<T> {
         let total = specs.iter().map(|s| s.dependencies().len()).sum();
         let mut lists = Vec::with_capacity(total);
         let mut list_starts = Vec::with_capacity(n + 1);
-        let mut inside = Vec::with_capacity(n);
         let mut outside = Vec::new();
-        // Every edge inside the batch, packed (its dependency's position),
-        // in batch order: read back below to fill the reverse edges.
-        let mut targets = Vec::with_capacity(total);
         let mut in_order = true;
         let mut ends_at_once = false;
-        // Counts of dependents in the batch, shifted by one (made starts
-        // below).
-        let mut dependents_starts = vec![0usize; n + 1];
+        // How many dependents each job has in the batch (`counts[at]`);
+        // made into the table's row starts below.
+        let mut counts = vec![0usize; n + 1];
         for (position, spec) in specs.iter().enumerate() {
             list_starts.push(lists.len());
-            let before = targets.len();
             for (dependency, kind) in spec.dependencies_with_kinds() {
                 match positions.get(dependency) {
                     Some(at) => {
                         in_order &= at < position;
-                        dependents_starts[at + 1] += 1;
-                        targets.push(DependentEdges::edge(at, kind));
+                        counts[at] += 1;
                         lists.push(DependencyRef::to_parts(dependency, incarnations[at], kind));
                     }
                     None => {
@@ -792,26 +786,35 @@ impl<T> BatchGraph<T> {
                     }
                 }
             }
-            inside.push((targets.len() - before) as u32);
         }
         list_starts.push(lists.len());
-        let lists = Arc::new(BatchLists::new(lists, list_starts));
-        for i in 0..n {
-            dependents_starts[i + 1] += dependents_starts[i];
+        debug_assert!(incarnations.windows(2).all(|w| w[1] == w[0] + 1));
+        let first = incarnations.first().copied().unwrap_or(0);
+        let lists = Arc::new(BatchLists::new(lists, list_starts, first));
+        // The reverse edges, a counting sort: `ends[at]` starts at the end
+        // of `at`'s row and counts down as the edges are placed, from the
+        // last dependent to the first, so each row lists its dependents in
+        // batch order and `ends` finishes as the rows' starts. The edges
+        // inside the batch are read back from the lists (those whose
+        // dependency is in the batch), not kept in a second array.
+        let mut ends = counts;
+        for at in 1..n {
+            ends[at] += ends[at - 1];
         }
-        let mut fill = dependents_starts.clone();
-        let mut dependents = vec![0; dependents_starts[n]];
-        let mut next = targets.iter();
-        for (position, &count) in inside.iter().enumerate() {
-            for &target in next.by_ref().take(count as usize) {
-                let (at, kind) = DependentEdges::unpack(target);
-                dependents[fill[at]] = DependentEdges::edge(position, kind);
-                fill[at] += 1;
+        let inside_total = n.checked_sub(1).map_or(0, |last| ends[last]);
+        ends[n] = inside_total;
+        let mut dependents = vec![0; inside_total];
+        for position in (0..n).rev() {
+            for edge in lists.of(position).iter().rev() {
+                if let Some(at) = positions.get(edge.id) {
+                    ends[at] -= 1;
+                    dependents[ends[at]] = DependentEdges::edge(position, edge.kind());
+                }
             }
         }
+        let dependents_starts = ends;
         Ok(BatchGraph {
             lists,
-            inside,
             outside,
             dependents: DependentEdges::new(dependents_starts, dependents),
             in_order,
@@ -861,7 +864,17 @@ impl<T> BatchGraph<T> {
         if self.in_order {
             return Ok((0..n).collect());
         }
-        let mut waiting = self.inside.clone();
+        // How many of each job's dependencies are in the batch (only an
+        // unordered batch, rare, pays for counting them).
+        let mut waiting: Vec<u32> = (0..n)
+            .map(|p| {
+                self.lists
+                    .of(p)
+                    .iter()
+                    .filter(|edge| positions.get(edge.id).is_some())
+                    .count() as u32
+            })
+            .collect();
         let mut ready: std::collections::VecDeque<usize> =
             (0..n).filter(|&p| waiting[p] == 0).collect();
         let mut order = Vec::with_capacity(n);

@@ -50,26 +50,39 @@ pub(crate) fn next_queue_uid() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Incarnations come in blocks of this many from one process-wide counter.
+const INCARNATION_BLOCK: u64 = 1024;
+
+/// Hands out blocks of incarnations. A std atomic even in a model build: a
+/// process-wide counter is not part of any protocol a model checks (under
+/// shuttle, whose threads share one OS thread, one block serves them all:
+/// still unique). Relaxed: only uniqueness matters.
+static NEXT_INCARNATION_BLOCK: ::std::sync::atomic::AtomicU64 =
+    ::std::sync::atomic::AtomicU64::new(1);
+
 /// A number unique to each call in this process, never 0, below 2^53: a job
 /// record's incarnation. Handed out from per-thread blocks of a
 /// process-wide counter, so concurrent submitters share no cache line.
 pub(crate) fn next_incarnation() -> u64 {
     use ::std::cell::Cell;
-    const BLOCK: u64 = 1024;
-    // A std atomic even in a model build: a process-wide counter is not
-    // part of any protocol a model checks (under shuttle, whose threads
-    // share one OS thread, one block serves them all: still unique). Relaxed: only uniqueness matters.
-    static NEXT_BLOCK: ::std::sync::atomic::AtomicU64 = ::std::sync::atomic::AtomicU64::new(1);
     ::std::thread_local!(static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) });
     RANGE.with(|range| {
         let (mut next, mut end) = range.get();
         if next == end {
-            next = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) * BLOCK;
-            end = next + BLOCK;
+            next = NEXT_INCARNATION_BLOCK.fetch_add(1, Ordering::Relaxed) * INCARNATION_BLOCK;
+            end = next + INCARNATION_BLOCK;
         }
         range.set((next + 1, end));
         next
     })
+}
+
+/// The first of `count` consecutive incarnations that no other call hands
+/// out (a `submit_many` batch's: a record finds its place in the batch's
+/// lists from its incarnation). Whole blocks of the same counter.
+pub(crate) fn next_incarnations(count: u64) -> u64 {
+    let blocks = count.div_ceil(INCARNATION_BLOCK).max(1);
+    NEXT_INCARNATION_BLOCK.fetch_add(blocks, Ordering::Relaxed) * INCARNATION_BLOCK
 }
 
 /// Loads the current value of a snapshot cell.
