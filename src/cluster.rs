@@ -75,13 +75,13 @@ pub(crate) struct Cluster {
     resources_generation: AtomicU64,
     /// Serialises configuration changes (never taken by claim or complete).
     config: Mutex<()>,
-    /// The runner types whose jobs use it (a lane group of each), noted as
-    /// groups are made, and their wake signals in the same order, so that
-    /// a freed slot wakes a waiter of each (one runner: just its own). The
-    /// signals are read without a lock (`AppendList`); the mutex serialises
+    /// The wake signals of the runner types whose jobs use it (a lane
+    /// group of each; a runner type has one signal), noted as groups are
+    /// made, so that a freed slot wakes a waiter of each (one runner: just
+    /// its own). Read without a lock (`AppendList`); `noting` serialises
     /// the notes.
-    runners: Mutex<Vec<crate::ids::RunnerType>>,
     wakes: AppendList<Arc<WakeSignal>>,
+    noting: Mutex<()>,
     /// Loom negative controls only (zero-sized otherwise).
     faults: Faults,
 }
@@ -94,18 +94,17 @@ impl Cluster {
             resources: AtomicU64::new(NO_RESOURCES),
             resources_generation: AtomicU64::new(0),
             config: Mutex::new(()),
-            runners: Mutex::new(Vec::new()),
             wakes: AppendList::new(),
+            noting: Mutex::new(()),
             faults,
         }
     }
 
-    /// Notes that jobs of `runner`, whose waiters `wake` wakes, use this
-    /// cluster (a new lane group; before the group is published).
-    pub(crate) fn note_runner(&self, runner: crate::ids::RunnerType, wake: &Arc<WakeSignal>) {
-        let mut runners = self.runners.lock();
-        if !runners.contains(&runner) {
-            runners.push(runner);
+    /// Notes that jobs of the runner type whose waiters `wake` wakes use
+    /// this cluster (a new lane group; before the group is published).
+    pub(crate) fn note_runner(&self, wake: &Arc<WakeSignal>) {
+        let _noting = self.noting.lock();
+        if !self.wakes.iter().any(|noted| Arc::ptr_eq(noted, wake)) {
             // Release (the list's push): published before the group's
             // first job.
             self.wakes.push(Arc::clone(wake));

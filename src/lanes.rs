@@ -232,7 +232,7 @@ impl<T> RunnerLanes<T> {
             return group;
         }
         if let Some(cluster) = cluster {
-            cluster.note_runner(self.runner, &self.wake);
+            cluster.note_runner(&self.wake);
         }
         // Relaxed: only uniqueness matters (readers get the group, and its
         // index, through the list's publication).

@@ -234,9 +234,7 @@ impl<T> JobQueue<T> {
         // whole batch before any edge is resolved, consecutive (a record
         // finds its slice of the batch's lists by its incarnation).
         let first = next_incarnations(specs.len() as u64);
-        let incarnations: Vec<u64> = (first..).take(specs.len()).collect();
-        let mut graph =
-            BatchGraph::resolve(&specs, &positions, &incarnations, |id| self.lookup(id).ok())?;
+        let mut graph = BatchGraph::resolve(&specs, &positions, first, |id| self.lookup(id).ok())?;
         let order = graph.topological_order(&specs, &positions)?;
 
         // Records, in batch order, reserved and waiting on every edge, each
@@ -246,7 +244,12 @@ impl<T> JobQueue<T> {
             .enumerate()
             .map(|(position, spec)| {
                 let waits = graph.lists.of(position).len();
-                self.stage(spec, graph.list_of(position), waits, incarnations[position])
+                self.stage(
+                    spec,
+                    graph.list_of(position),
+                    waits,
+                    first + position as u64,
+                )
             })
             .collect();
         // A dependency already in the queue that has already ended in a way
@@ -744,12 +747,12 @@ struct BatchGraph<T> {
 
 impl<T> BatchGraph<T> {
     /// Resolves every spec's dependencies against the batch (`positions`;
-    /// a batch job's record will have the incarnation at its position in
-    /// `incarnations`) and then the queue (`lookup`).
+    /// the record at position `p` will have incarnation `first + p`) and
+    /// then the queue (`lookup`).
     fn resolve(
         specs: &[JobSpec<T>],
         positions: &Positions,
-        incarnations: &[u64],
+        first: u64,
         lookup: impl Fn(JobId) -> Option<Arc<Job<T>>>,
     ) -> Result<BatchGraph<T>, Error> {
         let n = specs.len();
@@ -769,7 +772,7 @@ impl<T> BatchGraph<T> {
                     Some(at) => {
                         in_order &= at < position;
                         counts[at] += 1;
-                        lists.push(DependencyRef::to_parts(dependency, incarnations[at], kind));
+                        lists.push(DependencyRef::to_parts(dependency, first + at as u64, kind));
                     }
                     None => {
                         let job = lookup(dependency).ok_or(Error::UnknownDependency {
@@ -788,8 +791,6 @@ impl<T> BatchGraph<T> {
             }
         }
         list_starts.push(lists.len());
-        debug_assert!(incarnations.windows(2).all(|w| w[1] == w[0] + 1));
-        let first = incarnations.first().copied().unwrap_or(0);
         let lists = Arc::new(BatchLists::new(lists, list_starts, first));
         // The reverse edges, a counting sort: `ends[at]` starts at the end
         // of `at`'s row and counts down as the edges are placed, from the
