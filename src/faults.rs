@@ -6,8 +6,9 @@
 //! models and the shuttle scenarios reach [`Faults`] through
 //! `dagqueue::__loom`), so that they can show they catch the bugs each
 //! protocol step prevents. The queue hands its `Faults` to what it
-//! builds (each job's state word and dependents list, each cluster), so the
-//! protocol steps read their own copy and no hot-path signature carries it.
+//! builds (each job's state word and dependents list, each cluster, each
+//! batch), so the protocol steps read their own copy and no hot-path
+//! signature carries it.
 //! In every other build [`Faults`] has no fields (zero-sized: the records do
 //! not grow) and each check is the constant `false`, so the faulty branches
 //! compile away.
@@ -88,6 +89,10 @@ pub struct Faults {
     /// never one of the other runner types using the cluster.
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub own_runner_slot_wake: bool,
+    /// A `submit_many` batch lets its records go at the first seal of one
+    /// of its jobs with dependents in it, not at the last.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub early_batch_unlink: bool,
 }
 
 impl Faults {
@@ -239,6 +244,14 @@ impl Faults {
     pub(crate) fn own_runner_slot_wake(self) -> bool {
         #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.own_runner_slot_wake;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn early_batch_unlink(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.early_batch_unlink;
         #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
         false
     }

@@ -317,7 +317,7 @@ pub const MAX_DEPENDENCIES: usize = (1 << 20) - 2;
 /// ```
 /// assert_eq!(dagqueue::MAX_BATCH, 1 << 30);
 /// ```
-pub const MAX_BATCH: usize = crate::job::registration::MAX_LINKED_BATCH;
+pub const MAX_BATCH: usize = crate::job::batch::MAX_LINKED_BATCH;
 
 /// What a dependent waits for from one dependency (SLURM's `afterok`,
 /// `afterany`, `afternotok`).

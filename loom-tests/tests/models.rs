@@ -1894,3 +1894,52 @@ fn m41_negative_own_runner_slot_wake_is_caught() {
         }))
     });
 }
+
+// ---------------------------------------------------------------- model 42
+
+/// Model 42 (three threads): a `submit_many` batch in which jobs 1 and 2
+/// each have a dependent (3 after 1, 4 after 2: their lists marked, their
+/// dependents listed by the batch), and two workers complete 1 and 2 at
+/// once. Each seal reads its dependents from the batch's records, and the
+/// seal that counts the batch's last marked list down lets the records go:
+/// whichever seal comes first, both dependents are released, once each.
+fn batch_jobs_with_dependents_in_it_end_at_once(q: Arc<JobQueue>) {
+    q.submit_many([
+        JobSpec::new(JobId(1)),
+        JobSpec::new(JobId(2)),
+        JobSpec::new(JobId(3)).depends_on([JobId(1)]),
+        JobSpec::new(JobId(4)).depends_on([JobId(2)]),
+    ])
+    .unwrap();
+    let (first, second) = (claimed(&q, 1), claimed(&q, 2));
+    let (q1, q2) = (Arc::clone(&q), Arc::clone(&q));
+    let one = thread::spawn(move || q1.complete(first, Outcome::Success).unwrap());
+    let two = thread::spawn(move || q2.complete(second, Outcome::Success).unwrap());
+    assert_eq!(one.join().unwrap(), Completion::Completed);
+    assert_eq!(two.join().unwrap(), Completion::Completed);
+    let mut released: Vec<JobId> = std::iter::from_fn(|| q.claim(R).map(|c| c.job())).collect();
+    released.sort();
+    assert_eq!(
+        released,
+        [JobId(3), JobId(4)],
+        "each dependent released once"
+    );
+}
+
+#[test]
+fn m42_batch_jobs_with_dependents_in_it_end_at_once() {
+    model(3, || batch_jobs_with_dependents_in_it_end_at_once(queue()));
+}
+
+/// Negative control for model 42: a batch that lets its records go at the
+/// first seal leaves the second sealer nothing to read its dependent from.
+#[test]
+#[should_panic(expected = "each dependent released once")]
+fn m42_negative_early_batch_unlink_is_caught() {
+    model(3, || {
+        batch_jobs_with_dependents_in_it_end_at_once(faulty(Faults {
+            early_batch_unlink: true,
+            ..Faults::default()
+        }))
+    });
+}

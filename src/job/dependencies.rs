@@ -1,8 +1,9 @@
 //! A job's dependencies: its edges (`DependencyRef`, by id and
 //! incarnation) and its dependency list, a snapshot that `add_dependencies`
 //! replaces whole (`Dependencies`): the job's own list, or its slice of its
-//! `submit_many` batch's lists (`BatchLists`).
+//! `submit_many` batch's lists (`Batch`).
 
+use super::batch::Batch;
 use super::Job;
 use crate::ids::JobId;
 use crate::spec::DependencyKind;
@@ -72,7 +73,7 @@ pub(crate) struct Dependencies<T> {
     own: Snapshot<Vec<DependencyRef<T>>>,
     /// Set when the record is made, never changed: read only while `own`
     /// holds nothing.
-    batch: Option<Arc<BatchLists<T>>>,
+    batch: Option<Arc<Batch<T>>>,
 }
 
 /// A dependency list as a record is made with it: its own, or its slice of
@@ -81,59 +82,12 @@ pub(crate) struct Dependencies<T> {
 pub(crate) enum DependencyList<T> {
     Own(Vec<DependencyRef<T>>),
     /// The record's slice of these lists is the one at its incarnation.
-    Batch(Arc<BatchLists<T>>),
+    Batch(Arc<Batch<T>>),
 }
 
 impl<T> From<Vec<DependencyRef<T>>> for DependencyList<T> {
     fn from(edges: Vec<DependencyRef<T>>) -> Self {
         DependencyList::Own(edges)
-    }
-}
-
-/// The dependency lists of a batch's jobs, one after another:
-/// `edges[starts[p]..starts[p + 1]]` is position `p`'s, and the record at
-/// position `p` has incarnation `first_incarnation + p`.
-pub(crate) struct BatchLists<T> {
-    edges: Box<[DependencyRef<T>]>,
-    starts: Box<[usize]>,
-    first_incarnation: u64,
-}
-
-impl<T> BatchLists<T> {
-    /// The lists `edges[starts[p]..starts[p + 1]]` of the records with
-    /// incarnations `first_incarnation + p`.
-    pub(crate) fn new(
-        edges: Vec<DependencyRef<T>>,
-        starts: Vec<usize>,
-        first_incarnation: u64,
-    ) -> Self {
-        debug_assert_eq!(starts.last().copied(), Some(edges.len()));
-        BatchLists {
-            edges: edges.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
-            first_incarnation,
-        }
-    }
-
-    /// Position `position`'s list.
-    #[inline]
-    pub(crate) fn of(&self, position: usize) -> &[DependencyRef<T>] {
-        &self.edges[self.starts[position]..self.starts[position + 1]]
-    }
-
-    /// The list of the batch's record with `incarnation`.
-    #[inline]
-    fn of_incarnation(&self, incarnation: u64) -> &[DependencyRef<T>] {
-        self.of((incarnation - self.first_incarnation) as usize)
-    }
-
-    /// Position `position`'s list, for its record (nothing if empty).
-    pub(crate) fn list_of(self: &Arc<Self>, position: usize) -> DependencyList<T> {
-        if self.of(position).is_empty() {
-            DependencyList::Own(Vec::new())
-        } else {
-            DependencyList::Batch(Arc::clone(self))
-        }
     }
 }
 
@@ -144,9 +98,9 @@ impl<T> Dependencies<T> {
                 own: snapshot_new((!edges.is_empty()).then(|| Arc::new(edges))),
                 batch: None,
             },
-            DependencyList::Batch(lists) => Dependencies {
+            DependencyList::Batch(batch) => Dependencies {
                 own: snapshot_new(None),
-                batch: Some(lists),
+                batch: Some(batch),
             },
         }
     }
@@ -167,6 +121,12 @@ impl<T> Dependencies<T> {
                 None => Edges::Own(None),
             },
         }
+    }
+
+    /// The batch the record came in, if it holds it.
+    #[inline]
+    pub(crate) fn batch(&self) -> Option<&Arc<Batch<T>>> {
+        self.batch.as_ref()
     }
 
     /// Replaces the list. (Kept even when empty for a batch job, whose

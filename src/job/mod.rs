@@ -1,6 +1,7 @@
 //! The job record: what never changes about a job, plus its state word, its
 //! dependency snapshot and its dependents list.
 
+pub(crate) mod batch;
 pub(crate) mod dependencies;
 pub(crate) mod dependents;
 pub(crate) mod lease;
@@ -12,25 +13,26 @@ use crate::lanes::LaneGroup;
 use crate::set_once::SetOnce;
 use crate::spec::DependencyKind;
 use crate::spec::Resources;
+pub(crate) use batch::Batch;
 use dependencies::Dependencies;
-pub(crate) use dependencies::{BatchLists, DependencyList, DependencyRef};
+pub(crate) use dependencies::{DependencyList, DependencyRef};
 use dependents::DependentsList;
 use lease::Timestamp;
-pub(crate) use registration::{Held, Registration};
+pub(crate) use registration::Registration;
 use std::sync::Arc;
 use word::{StateWord, Word};
 
 impl<T> Drop for Job<T> {
-    /// A job's dependents list holds its dependents (`Arc`s) and batch
-    /// tables (which hold their batch's records): dropped as fields, the
+    /// A job's dependents list holds its dependents (`Arc`s), and a batch
+    /// job's batch may hold its batch's records: dropped as fields, the
     /// last reference to a job would drop its dependents' from inside its
     /// own drop, a stack frame a job down a chain of waiting jobs (a
     /// 300,000-job chain overflowed the stack when its queue was dropped).
-    /// Instead the registrations are taken out here and taken apart in a
-    /// loop; a job or table whose last reference this is gives up what it
-    /// holds to the loop first.
+    /// Instead the dependents are taken out here and let go in a loop; a
+    /// job whose last reference this is gives up what it holds to the loop
+    /// first.
     fn drop(&mut self) {
-        let mut dropping: Vec<Held<T>> = Vec::new();
+        let mut dropping: Vec<Arc<Job<T>>> = Vec::new();
         self.give_up_dependents(&mut dropping);
         dismantle(dropping);
     }
@@ -38,20 +40,11 @@ impl<T> Drop for Job<T> {
 
 /// Drops `held` and everything only it keeps alive, one record at a time
 /// (see `Job`'s drop).
-pub(crate) fn dismantle<T>(mut held: Vec<Held<T>>) {
-    while let Some(next) = held.pop() {
-        match next {
-            Held::Job(job) => {
-                if let Some(job) = Arc::into_inner(job) {
-                    job.give_up_dependents(&mut held);
-                    // `job` drops here with an empty list: no recursion.
-                }
-            }
-            Held::Table(table) => {
-                if let Some(table) = Arc::into_inner(table) {
-                    held.extend(table.into_jobs().into_iter().map(Held::Job));
-                }
-            }
+pub(crate) fn dismantle<T>(mut held: Vec<Arc<Job<T>>>) {
+    while let Some(job) = held.pop() {
+        if let Some(job) = Arc::into_inner(job) {
+            job.give_up_dependents(&mut held);
+            // `job` drops here with an empty list: no recursion.
         }
     }
 }
@@ -118,6 +111,10 @@ impl<T> Job<T> {
         faults: crate::faults::Faults,
         incarnation: u64,
     ) -> Job<T> {
+        // A batch job with dependents in its batch: they are registered by
+        // the mark on its list (`batch.rs`).
+        let marked = matches!(&dependencies,
+            DependencyList::Batch(batch) if batch.has_dependents_at(incarnation));
         Job {
             id: spec.id(),
             incarnation,
@@ -127,8 +124,8 @@ impl<T> Job<T> {
             resources: spec.get_resources(),
             group: SetOnce::new(),
             last_event: crate::sync::AtomicU32::new(0),
+            dependents: DependentsList::with_faults(faults, marked),
             dependencies: Dependencies::new(dependencies),
-            dependents: DependentsList::with_faults(faults),
             timestamp: Timestamp::new(),
             lease_millis,
             payload,
@@ -151,19 +148,32 @@ impl<T> Job<T> {
     }
 
     /// Seals its dependents list and hands each registered dependent, with
-    /// the kind of its edge, to `f`, in registration order, whichever kind
-    /// of node holds it.
+    /// the kind of its edge, to `f`, in registration order: first its
+    /// dependents in its batch (a marked list: `batch.rs`), then each node's.
     #[inline]
     pub(crate) fn seal_dependents(&self, mut f: impl FnMut(&Arc<Job<T>>, DependencyKind)) {
-        self.dependents
-            .seal_each(|registration| registration.for_each(&mut f));
+        let sealed = self.dependents.seal();
+        if sealed.marked() {
+            if let Some(batch) = self.dependencies.batch() {
+                batch.seal_dependents_of(self.incarnation, &mut f);
+            }
+        }
+        for registration in sealed {
+            f(&registration.job, registration.kind);
+        }
     }
 
-    /// Seals its dependents list and adds what its registrations hold to
-    /// `held`, without dropping a record (see `Job`'s drop).
-    pub(crate) fn give_up_dependents(&self, held: &mut Vec<Held<T>>) {
-        self.dependents
-            .seal_each(|registration| held.push(registration.into_held()));
+    /// Seals its dependents list and adds the dependents it held to `held`
+    /// (and, if it was its batch's last job with dependents in it, the
+    /// batch's records), without dropping a record (see `Job`'s drop).
+    pub(crate) fn give_up_dependents(&self, held: &mut Vec<Arc<Job<T>>>) {
+        let sealed = self.dependents.seal();
+        if sealed.marked() {
+            if let Some(batch) = self.dependencies.batch() {
+                batch.give_up_dependents(held);
+            }
+        }
+        held.extend(sealed.map(|registration| registration.job));
     }
 
     /// Its dependency list (see `Dependencies`).

@@ -142,10 +142,10 @@ pub struct JobQueue<T = ()> {
     /// Serialises `add_dependencies` (cycle check + edge insertion); never
     /// taken on the claim / complete path.
     graph: Mutex<()>,
-    /// The batch tables of dependents made by `submit_many`, to break
+    /// The batches made by `submit_many` that hold their records, to break
     /// their cycles at the queue's drop (see the drop); a dead one is
     /// dropped from the list when it would grow.
-    batch_tables: Mutex<Vec<std::sync::Weak<crate::job::registration::BatchDependents<T>>>>,
+    batch_tables: Mutex<Vec<std::sync::Weak<crate::job::Batch<T>>>>,
     clock: crate::clock::Clock,
     /// The clock of a loom build (loom has no time); unused otherwise.
     loom_time: AtomicU64,
@@ -488,23 +488,16 @@ impl<T> Drop for JobQueue<T> {
     /// design, while the queue lives. Dropping the queue empties all three
     /// in every group, which breaks the cycles and frees every job (one at
     /// a time, however long its chain of dependents: see `Job`'s drop).
-    /// A batch's table of dependents holds its batch's records, and each
-    /// batch job with dependents in it holds the table on its dependents
-    /// list until it ends (`job/registration.rs`): the drop also seals the
-    /// lists of the jobs of every table still alive, which breaks those
-    /// cycles.
+    /// A `submit_many` batch holds its records until its last job with
+    /// dependents in it ends, and its records hold it (`job/batch.rs`):
+    /// the drop also takes the records out of every batch still alive,
+    /// which breaks those cycles.
     fn drop(&mut self) {
         self.events.close();
-        // Only a table still alive has jobs whose lists hold it.
         let mut held = Vec::new();
-        let tables = std::mem::take(&mut *self.batch_tables.lock());
-        for table in tables {
-            if let Some(table) = table.upgrade() {
-                for job in table.jobs() {
-                    job.give_up_dependents(&mut held);
-                }
-                held.push(crate::job::Held::Table(table));
-            }
+        let batches = std::mem::take(&mut *self.batch_tables.lock());
+        for batch in batches.iter().filter_map(std::sync::Weak::upgrade) {
+            batch.unlink(&mut held);
         }
         crate::job::dismantle(held);
         for lanes in self.all_runner_lanes() {
@@ -564,9 +557,53 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_lets_its_records_go_when_its_last_job_with_dependents_in_it_ends() {
+        // 1 <- 2 <- 3, and 4 alone: jobs 1 and 2 have dependents in the
+        // batch, so the batch holds its records until both have ended.
+        let queue = JobQueue::new();
+        queue
+            .submit_many([
+                JobSpec::new(JobId(1)),
+                JobSpec::new(JobId(2)).depends_on([JobId(1)]),
+                JobSpec::new(JobId(3)).depends_on([JobId(2)]),
+                JobSpec::new(JobId(4)),
+            ])
+            .unwrap();
+        let third = queue.jobs.get_cloned(&JobId(3)).unwrap();
+        let batch = Arc::clone(third.dependencies.batch().unwrap());
+        assert!(queue
+            .jobs
+            .get_cloned(&JobId(4))
+            .unwrap()
+            .dependencies
+            .batch()
+            .is_none());
+        let records: Vec<_> = (1..=4)
+            .map(|id| Arc::downgrade(&queue.jobs.get_cloned(&JobId(id)).unwrap()))
+            .collect();
+        drop(third);
+        assert!(batch.holds_records());
+        let mut ended = Vec::new();
+        while let Some(claim) = queue.claim(RunnerType::DEFAULT) {
+            ended.push(claim.job().0);
+            queue.complete(claim, Outcome::Success).unwrap();
+            let both = ended.contains(&1) && ended.contains(&2);
+            assert_eq!(batch.holds_records(), !both, "ended: {ended:?}");
+        }
+        ended.sort();
+        assert_eq!(ended, [1, 2, 3, 4]);
+        // Pruned, the records nothing else names are freed at once.
+        drop(batch);
+        assert_eq!(queue.prune_finished().len(), 4);
+        for (id, record) in (1..=4).zip(records) {
+            assert!(record.upgrade().is_none(), "job {id} outlived its pruning");
+        }
+    }
+
+    #[test]
     fn dropping_a_queue_frees_a_batch_whose_table_is_alive() {
         // Jobs 1..=4: 2 and 3 depend on 1, 4 on 2 and 3; one more batch
-        // (5, 6) depends on 4. Only job 1 runs: the tables live on.
+        // (5, 6) depends on 4. Only job 1 runs: the batches keep their records.
         let queue = JobQueue::new();
         queue
             .submit_many((1..=4).map(|id| {

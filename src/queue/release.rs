@@ -140,14 +140,12 @@ impl<T> JobQueue<T> {
         T: 'a,
     {
         for (dependency, kind) in dependencies {
-            let registration = Registration::One {
+            let registration = Registration {
                 job: Arc::clone(job),
                 kind,
             };
             if let Err(registration) = dependency.dependents.push(registration) {
-                registration.for_each(|dependent, kind| {
-                    self.settle_registration(dependent, kind, dependency)
-                });
+                self.settle_registration(&registration.job, registration.kind, dependency);
             } else if self.faults.double_release()
                 && dependency
                     .word

@@ -5,9 +5,9 @@
 use super::{not_queued, JobQueue, Now};
 use crate::error::Error;
 use crate::ids::{ClusterId, IdMap, JobId, RunnerType, UserId};
-use crate::job::registration::{BatchDependents, DependentEdges, MAX_LINKED_BATCH};
+use crate::job::batch::{DependentEdges, MAX_LINKED_BATCH};
 use crate::job::word::{EndKind, Enqueue, Word};
-use crate::job::{BatchLists, DependencyList, DependencyRef, Job, Registration};
+use crate::job::{Batch, DependencyList, DependencyRef, Job};
 use crate::spec::{DependencyKind, JobSpec, RetryBackoff, MAX_DEPENDENCIES};
 use crate::sync::{next_incarnation, next_incarnations};
 use crate::view::JobState;
@@ -236,17 +236,20 @@ impl<T> JobQueue<T> {
         let first = next_incarnations(specs.len() as u64);
         let mut graph = BatchGraph::resolve(&specs, &positions, first, |id| self.lookup(id).ok())?;
         let order = graph.topological_order(&specs, &positions)?;
+        let batch = graph.make_batch(self.faults);
 
         // Records, in batch order, reserved and waiting on every edge, each
-        // with its dependency list (made by `resolve`).
+        // holding the batch if it has a list or dependents in it (a
+        // record with dependents in the batch is made with its list marked:
+        // they are registered by then, without a node).
         let staged: Vec<Staged<T>> = specs
             .into_iter()
             .enumerate()
             .map(|(position, spec)| {
-                let waits = graph.lists.of(position).len();
+                let waits = batch.of(position).len();
                 self.stage(
                     spec,
-                    graph.list_of(position),
+                    batch.list_of(position),
                     waits,
                     first + position as u64,
                 )
@@ -265,35 +268,22 @@ impl<T> JobQueue<T> {
             return Ok(staged);
         }
         self.reserve_all(&staged)?;
-        // Linked while nobody else can see them (reserved ids are unknown
-        // to every operation): each one's dependents in the batch, as one
-        // node on its list naming its place in the batch's table.
-        let table = Arc::new(BatchDependents::new(
+        // The batch holds its records before any is published (reserved ids
+        // are unknown to every other operation), if any has dependents in
+        // it; the queue then keeps it to break the cycle at its drop.
+        if batch.link(|| {
             staged
                 .iter()
                 .map(|staged| Arc::clone(&staged.job))
-                .collect(),
-            graph.take_dependents(),
-        ));
-        for (position, job) in staged.iter().enumerate() {
-            if table.has_dependents(position) {
-                let registration = Registration::Batch {
-                    table: Arc::clone(&table),
-                    position: position as u32,
-                };
-                // Reserved ids are unknown to every other operation: only
-                // this thread can reach the list until the job is published.
-                job.job.dependents.push_unpublished(registration);
+                .collect()
+        }) {
+            let mut batches = self.batch_tables.lock();
+            if batches.len() == batches.capacity() {
+                batches.retain(|batch| batch.strong_count() > 0);
             }
+            batches.push(Arc::downgrade(&batch));
         }
-        if let Some(weak) = table_to_keep(&table) {
-            let mut tables = self.batch_tables.lock();
-            if tables.len() == tables.capacity() {
-                tables.retain(|table| table.strong_count() > 0);
-            }
-            tables.push(weak);
-        }
-        drop(table);
+        drop(batch);
         // Clusters and lane groups are registered in the order single
         // submits would have registered them (the order claims scan groups
         // in).
@@ -652,15 +642,6 @@ impl<T> JobQueue<T> {
     }
 }
 
-/// What the queue keeps of a batch's table (to break its cycles at the
-/// queue's drop): nothing when no job of the batch has dependents in it
-/// (no list holds the table, which is freed with the batch's staging).
-fn table_to_keep<T>(
-    table: &Arc<BatchDependents<T>>,
-) -> Option<std::sync::Weak<BatchDependents<T>>> {
-    (Arc::strong_count(table) > 1).then(|| Arc::downgrade(table))
-}
-
 /// Where each id of a batch is in it. Ids drawn from a range no wider than
 /// the batch (the usual numbering of a workflow) index a flat array; other
 /// batches use a hash map.
@@ -726,11 +707,15 @@ impl Positions {
 /// record will hold it (all in one allocation, shared by the records),
 /// the edges to jobs already in the queue, and the reverse edges inside the
 /// batch (each job's dependents in it, with the kind of the edge) as one
-/// flat array, the table's (`BatchDependents`); no allocation a job.
+/// flat array; no allocation a job. The lists and the reverse edges are
+/// then moved into the batch (`Batch`).
 struct BatchGraph<T> {
     /// Every spec's dependency list, one after another, as its record
-    /// will hold it (one allocation for the batch).
-    lists: Arc<BatchLists<T>>,
+    /// will hold it: `edges[starts[p]..starts[p + 1]]` is position `p`'s.
+    edges: Vec<DependencyRef<T>>,
+    starts: Vec<usize>,
+    /// The incarnation of the record at position 0.
+    first: u64,
     /// The edges to jobs already in the queue, in batch order, each spec's
     /// in its order: its position, the job, the edge's kind.
     outside: Vec<(usize, Arc<Job<T>>, DependencyKind)>,
@@ -791,13 +776,14 @@ impl<T> BatchGraph<T> {
             }
         }
         list_starts.push(lists.len());
-        let lists = Arc::new(BatchLists::new(lists, list_starts, first));
         // The reverse edges, a counting sort: `ends[at]` starts at the end
         // of `at`'s row and counts down as the edges are placed, from the
         // last dependent to the first, so each row lists its dependents in
         // batch order and `ends` finishes as the rows' starts. The edges
-        // inside the batch are read back from the lists (those whose
-        // dependency is in the batch), not kept in a second array.
+        // inside the batch are read back from the lists, not kept in a
+        // second array: those whose incarnation is in the batch's range
+        // (drawn for this batch alone, so only its own records have one),
+        // at position `incarnation - first` (no second id lookup an edge).
         let mut ends = counts;
         for at in 1..n {
             ends[at] += ends[at - 1];
@@ -806,8 +792,13 @@ impl<T> BatchGraph<T> {
         ends[n] = inside_total;
         let mut dependents = vec![0; inside_total];
         for position in (0..n).rev() {
-            for edge in lists.of(position).iter().rev() {
-                if let Some(at) = positions.get(edge.id) {
+            for edge in lists[list_starts[position]..list_starts[position + 1]]
+                .iter()
+                .rev()
+            {
+                let offset = edge.incarnation().wrapping_sub(first);
+                if offset < n as u64 {
+                    let at = offset as usize;
                     ends[at] -= 1;
                     dependents[ends[at]] = DependentEdges::edge(position, edge.kind());
                 }
@@ -815,7 +806,9 @@ impl<T> BatchGraph<T> {
         }
         let dependents_starts = ends;
         Ok(BatchGraph {
-            lists,
+            edges: lists,
+            starts: list_starts,
+            first,
             outside,
             dependents: DependentEdges::new(dependents_starts, dependents),
             in_order,
@@ -823,9 +816,28 @@ impl<T> BatchGraph<T> {
         })
     }
 
-    /// Spec `position`'s dependency list, for its record.
-    fn list_of(&self, position: usize) -> DependencyList<T> {
-        self.lists.list_of(position)
+    /// Spec `position`'s dependency list.
+    fn list(&self, position: usize) -> &[DependencyRef<T>] {
+        &self.edges[self.starts[position]..self.starts[position + 1]]
+    }
+
+    /// Moves the lists and the reverse edges into the batch its records
+    /// will share. A batch that single submits' order publishes
+    /// (`ends_at_once`) registers its jobs' dependents with nodes, as they
+    /// would: its batch has no reverse edges, so no list is marked.
+    fn make_batch(&mut self, faults: crate::faults::Faults) -> Arc<Batch<T>> {
+        let dependents = std::mem::take(&mut self.dependents);
+        Arc::new(Batch::new(
+            std::mem::take(&mut self.edges),
+            std::mem::take(&mut self.starts),
+            self.first,
+            if self.ends_at_once {
+                DependentEdges::default()
+            } else {
+                dependents
+            },
+            faults,
+        ))
     }
 
     /// Whether any edge goes to a job already in the queue.
@@ -846,11 +858,6 @@ impl<T> BatchGraph<T> {
             .map(|(_, job, kind)| (job, *kind))
     }
 
-    /// Gives up the dependents in the batch, for the batch's table.
-    fn take_dependents(&mut self) -> DependentEdges {
-        std::mem::take(&mut self.dependents)
-    }
-
     /// The batch positions in an order where each job comes after its
     /// dependencies in the batch (the batch order itself when it is one;
     /// otherwise Kahn's algorithm, which keeps the batch order among jobs
@@ -869,8 +876,7 @@ impl<T> BatchGraph<T> {
         // unordered batch, rare, pays for counting them).
         let mut waiting: Vec<u32> = (0..n)
             .map(|p| {
-                self.lists
-                    .of(p)
+                self.list(p)
                     .iter()
                     .filter(|edge| positions.get(edge.id).is_some())
                     .count() as u32
@@ -899,8 +905,7 @@ impl<T> BatchGraph<T> {
         loop {
             walked[current] = true;
             let next = self
-                .lists
-                .of(current)
+                .list(current)
                 .iter()
                 .find_map(|edge| positions.get(edge.id).filter(|&at| waiting[at] > 0));
             let Some(next) = next else {

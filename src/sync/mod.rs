@@ -97,6 +97,15 @@ pub(crate) fn snapshot_store<T>(cell: &Snapshot<T>, value: Option<::std::sync::A
     cell.store(value);
 }
 
+/// Replaces the value of a snapshot cell and returns the one it had.
+#[inline]
+pub(crate) fn snapshot_swap<T>(
+    cell: &Snapshot<T>,
+    value: Option<::std::sync::Arc<T>>,
+) -> Option<::std::sync::Arc<T>> {
+    cell.swap(value)
+}
+
 /// A new snapshot cell.
 pub(crate) fn snapshot_new<T>(value: Option<::std::sync::Arc<T>>) -> Snapshot<T> {
     Snapshot::from(value)

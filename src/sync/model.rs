@@ -403,6 +403,9 @@ impl<T> LockedSnapshot<T> {
     pub(crate) fn store(&self, value: Option<std::sync::Arc<T>>) {
         *self.0.write().unwrap() = value;
     }
+    pub(crate) fn swap(&self, value: Option<std::sync::Arc<T>>) -> Option<std::sync::Arc<T>> {
+        std::mem::replace(&mut *self.0.write().unwrap(), value)
+    }
 }
 
 /// The writers' side of the asymmetric fences (`std.rs`): a model has no

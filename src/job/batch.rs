@@ -1,0 +1,277 @@
+//! What the records of one `submit_many` batch share (one `Arc<Batch>`):
+//!
+//! - its **dependency lists**, one after another, in one allocation: the
+//!   record at position `p` has incarnation `first_incarnation + p` (a
+//!   batch's incarnations are consecutive) and reads its list at `p`
+//!   (`Dependencies`), until `add_dependencies` gives it one of its own;
+//! - its **dependents inside itself**, by position: each position's
+//!   dependents' positions with their edges' kinds, packed into one `u32`
+//!   an edge (a compressed sparse row, [`DependentEdges`]);
+//! - its **records**, in batch order, while a job with dependents in the
+//!   batch has not ended.
+//!
+//! A batch job with dependents in the batch registers them without a node:
+//! its dependents list is made *marked* (`dependents.rs`), and whoever
+//! seals the list reads them here, at the job's position. Registering them
+//! costs no allocation (a node a job was a malloc at submit and a free at
+//! the seal, ~190 and ~80 instructions: BENCHMARKS.md, issue 12, ninth
+//! session) and releasing them no reference count.
+//!
+//! The batch holds its records, and every record with a list or dependents
+//! in the batch holds the batch: a cycle, which the batch breaks itself.
+//! It counts its jobs with dependents in it whose lists are not sealed yet
+//! (`unsealed`); the seal that brings the count to zero takes the records
+//! out, and `JobQueue`'s drop takes them from every batch still holding
+//! them. A batch's records are therefore freed together, once every one of
+//! its jobs with dependents in it has ended (or its queue is dropped),
+//! however early each was pruned from the job table.
+
+use super::{dismantle, DependencyList, DependencyRef, Job};
+use crate::faults::Faults;
+use crate::spec::DependencyKind;
+use crate::sync::{snapshot_load, snapshot_new, snapshot_store, snapshot_swap};
+use crate::sync::{AtomicUsize, Ordering, Snapshot};
+use std::sync::Arc;
+
+/// The most jobs a batch may have (`MAX_BATCH`, `Error::BatchTooLarge`
+/// beyond): a position and an edge's kind share a `u32`.
+pub(crate) const MAX_LINKED_BATCH: usize = 1 << 30;
+
+/// Each position's dependents in a batch, by position (a compressed
+/// sparse row): `edges[starts[p]..starts[p + 1]]` are position `p`'s, in
+/// batch order, each a dependent's position above the two bits of its
+/// edge's kind. Built by `submit_many`'s graph (which orders the batch by
+/// it) and then moved into the batch.
+#[derive(Default)]
+pub(crate) struct DependentEdges {
+    starts: Box<[usize]>,
+    edges: Box<[u32]>,
+}
+
+impl DependentEdges {
+    /// Packs a dependent's `position` and its edge's `kind` into one edge.
+    #[inline]
+    pub(crate) fn edge(position: usize, kind: DependencyKind) -> u32 {
+        debug_assert!(position < MAX_LINKED_BATCH);
+        (position as u32) << 2 | kind.bits()
+    }
+
+    /// A packed edge's dependent position and kind.
+    #[inline]
+    pub(crate) fn unpack(edge: u32) -> (usize, DependencyKind) {
+        ((edge >> 2) as usize, DependencyKind::from_bits(edge))
+    }
+
+    /// The rows `edges[starts[p]..starts[p + 1]]` (packed by
+    /// [`edge`](Self::edge)).
+    pub(crate) fn new(starts: Vec<usize>, edges: Vec<u32>) -> Self {
+        debug_assert_eq!(starts.last().copied(), Some(edges.len()));
+        DependentEdges {
+            starts: starts.into_boxed_slice(),
+            edges: edges.into_boxed_slice(),
+        }
+    }
+
+    /// Whether position `position` has dependents (none in an empty table:
+    /// a batch published as single submits would publish it).
+    #[inline]
+    pub(crate) fn has_dependents(&self, position: usize) -> bool {
+        self.starts
+            .get(position..position + 2)
+            .is_some_and(|row| row[0] != row[1])
+    }
+
+    /// Position `position`'s dependents, in batch order, each with the kind
+    /// of its edge.
+    #[inline]
+    pub(crate) fn of(&self, position: usize) -> impl Iterator<Item = (usize, DependencyKind)> + '_ {
+        let row = match self.starts.get(position..position + 2) {
+            Some(row) => &self.edges[row[0]..row[1]],
+            None => &[],
+        };
+        row.iter().map(|&edge| Self::unpack(edge))
+    }
+
+    /// How many positions have dependents.
+    fn positions_with_dependents(&self) -> usize {
+        self.starts
+            .windows(2)
+            .filter(|row| row[0] != row[1])
+            .count()
+    }
+}
+
+/// What a batch's records share; see the module docs.
+pub(crate) struct Batch<T> {
+    /// Every position's dependency list, one after another:
+    /// `edges[starts[p]..starts[p + 1]]` is position `p`'s.
+    edges: Box<[DependencyRef<T>]>,
+    starts: Box<[usize]>,
+    /// The incarnation of the record at position 0.
+    first_incarnation: u64,
+    dependents: DependentEdges,
+    /// The records, in batch order (set by [`link`](Self::link) before any
+    /// is published), until the last of its jobs with dependents in it
+    /// seals its list.
+    records: Snapshot<Box<[Arc<Job<T>>]>>,
+    /// Its jobs with dependents in it whose lists are not sealed yet.
+    unsealed: AtomicUsize,
+    /// Loom negative controls only (zero-sized otherwise).
+    faults: Faults,
+}
+
+impl<T> Batch<T> {
+    /// The batch whose records have incarnations `first_incarnation + p`,
+    /// with lists `edges[starts[p]..starts[p + 1]]` and `dependents` (an
+    /// empty table when none is registered through it), applying `faults`.
+    pub(crate) fn new(
+        edges: Vec<DependencyRef<T>>,
+        starts: Vec<usize>,
+        first_incarnation: u64,
+        dependents: DependentEdges,
+        faults: Faults,
+    ) -> Self {
+        debug_assert_eq!(starts.last().copied(), Some(edges.len()));
+        Batch {
+            edges: edges.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+            first_incarnation,
+            dependents,
+            records: snapshot_new(None),
+            unsealed: AtomicUsize::new(0),
+            faults,
+        }
+    }
+
+    /// Position `position`'s dependency list.
+    #[inline]
+    pub(crate) fn of(&self, position: usize) -> &[DependencyRef<T>] {
+        &self.edges[self.starts[position]..self.starts[position + 1]]
+    }
+
+    /// The position of the batch's record with `incarnation`.
+    #[inline]
+    fn position(&self, incarnation: u64) -> usize {
+        (incarnation - self.first_incarnation) as usize
+    }
+
+    /// The dependency list of the batch's record with `incarnation`.
+    #[inline]
+    pub(crate) fn of_incarnation(&self, incarnation: u64) -> &[DependencyRef<T>] {
+        self.of(self.position(incarnation))
+    }
+
+    /// Whether the batch's record with `incarnation` has dependents in the
+    /// batch (its dependents list is then made marked).
+    #[inline]
+    pub(crate) fn has_dependents_at(&self, incarnation: u64) -> bool {
+        self.dependents.has_dependents(self.position(incarnation))
+    }
+
+    /// What the record at `position` is made with: the batch, if it has a
+    /// list or dependents in it; otherwise an empty list of its own (it
+    /// then holds nothing of the batch).
+    pub(crate) fn list_of(self: &Arc<Self>, position: usize) -> DependencyList<T> {
+        if self.of(position).is_empty() && !self.dependents.has_dependents(position) {
+            DependencyList::Own(Vec::new())
+        } else {
+            DependencyList::Batch(Arc::clone(self))
+        }
+    }
+
+    /// Gives the batch its records (batch order), before any is published,
+    /// if any of its jobs has dependents in it; whether it took them (the
+    /// queue then keeps a `Weak` of the batch, to break the cycle at its
+    /// drop).
+    ///
+    /// Relaxed count: the records are published afterwards (each by a
+    /// Release store or CAS of its state word), and a list is sealed only
+    /// after its job's state was read with Acquire, so every sealer sees it.
+    pub(crate) fn link(&self, records: impl FnOnce() -> Box<[Arc<Job<T>>]>) -> bool {
+        let count = self.dependents.positions_with_dependents();
+        if count == 0 {
+            return false;
+        }
+        self.unsealed.store(count, Ordering::Relaxed);
+        snapshot_store(&self.records, Some(Arc::new(records())));
+        true
+    }
+
+    /// The marked list of the record with `incarnation` was sealed: hands
+    /// each of its dependents in the batch, with the kind of its edge, to
+    /// `f`, in batch order; frees the records if it was the last.
+    #[inline]
+    pub(crate) fn seal_dependents_of(
+        &self,
+        incarnation: u64,
+        mut f: impl FnMut(&Arc<Job<T>>, DependencyKind),
+    ) {
+        if let Some(records) = snapshot_load(&self.records) {
+            for (dependent, kind) in self.dependents.of(self.position(incarnation)) {
+                f(&records[dependent], kind);
+            }
+        }
+        if let Some(records) = self.sealed_one() {
+            dismantle(records);
+        }
+    }
+
+    /// The marked list of a record was sealed by its drop: if it was the
+    /// last, adds the records to `held` (see `Job`'s drop).
+    pub(crate) fn give_up_dependents(&self, held: &mut Vec<Arc<Job<T>>>) {
+        if let Some(records) = self.sealed_one() {
+            held.extend(records);
+        }
+    }
+
+    /// Takes the records out, if it still holds them, into `held`
+    /// (`JobQueue`'s drop).
+    pub(crate) fn unlink(&self, held: &mut Vec<Arc<Job<T>>>) {
+        if let Some(records) = self.take() {
+            held.extend(records);
+        }
+    }
+
+    /// One marked list sealed: the records, if that was the last.
+    ///
+    /// AcqRel, as a reference count: each sealer reads the records before
+    /// its decrement (Release), and the last one's take comes after every
+    /// decrement (Acquire). (The snapshot would keep the records alive for
+    /// a late reader in any case; the count only says when to let go.)
+    /// With the `early_batch_unlink` fault (loom negative control), the
+    /// first seal lets them go.
+    fn sealed_one(&self) -> Option<Vec<Arc<Job<T>>>> {
+        let last = self.unsealed.fetch_sub(1, Ordering::AcqRel) == 1;
+        if last || self.faults.early_batch_unlink() {
+            self.take()
+        } else {
+            None
+        }
+    }
+
+    /// The records, taken out (once).
+    fn take(&self) -> Option<Vec<Arc<Job<T>>>> {
+        let records = snapshot_swap(&self.records, None)?;
+        Some(match Arc::try_unwrap(records) {
+            Ok(records) => records.into_vec(),
+            // Still read by a sealer: its copy frees them.
+            Err(shared) => shared.to_vec(),
+        })
+    }
+
+    /// Whether it still holds its records.
+    #[cfg(test)]
+    pub(crate) fn holds_records(&self) -> bool {
+        snapshot_load(&self.records).is_some()
+    }
+}
+
+impl<T> Drop for Batch<T> {
+    /// Never holding records here in practice (a record that holds the
+    /// batch is among them): but were it to, they are let go one at a time.
+    fn drop(&mut self) {
+        if let Some(records) = self.take() {
+            dismantle(records);
+        }
+    }
+}
