@@ -77,13 +77,7 @@ impl<T> JobQueue<T> {
         // from 4 by doubling (two reallocations for ten dependencies).
         let mut dependencies = Vec::with_capacity(spec.dependencies().len());
         for (dependency, kind) in spec.dependencies_with_kinds() {
-            let found = self
-                .lookup(dependency)
-                .map_err(|_| Error::UnknownDependency {
-                    job: id,
-                    dependency,
-                })?;
-            dependencies.push((found, kind));
+            dependencies.push((self.lookup_dependency(id, dependency)?, kind));
         }
         let edges: Vec<DependencyRef<T>> = dependencies
             .iter()
@@ -367,6 +361,13 @@ impl<T> JobQueue<T> {
         Ok(())
     }
 
+    /// The record of `dependency`, which `job` names, or
+    /// `UnknownDependency`.
+    fn lookup_dependency(&self, job: JobId, dependency: JobId) -> Result<Arc<Job<T>>, Error> {
+        self.lookup(dependency)
+            .map_err(|_| Error::UnknownDependency { job, dependency })
+    }
+
     /// Builds the record of a job about to be submitted, reserved (unknown
     /// to every operation), with its dependency list `edges`, waiting for
     /// `waits` dependencies, a guard, and its timer if it has a delay.
@@ -543,12 +544,7 @@ impl<T> JobQueue<T> {
             if dependency == id {
                 return Err(Error::SelfDependency(id));
             }
-            let resolved = self
-                .lookup(dependency)
-                .map_err(|_| Error::UnknownDependency {
-                    job: id,
-                    dependency,
-                })?;
+            let resolved = self.lookup_dependency(id, dependency)?;
             if !known.insert(resolved.incarnation) {
                 continue;
             }
