@@ -145,7 +145,7 @@ pub struct JobQueue<T = ()> {
     /// The batches made by `submit_many` that hold their records, to break
     /// their cycles at the queue's drop (see the drop); a dead one is
     /// dropped from the list when it would grow.
-    batch_tables: Mutex<Vec<std::sync::Weak<crate::job::Batch<T>>>>,
+    batches: Mutex<Vec<std::sync::Weak<crate::job::Batch<T>>>>,
     clock: crate::clock::Clock,
     /// The clock of a loom build (loom has no time); unused otherwise.
     loom_time: AtomicU64,
@@ -255,7 +255,7 @@ impl<T> JobQueue<T> {
             idle: crate::wake::CountedSignal::new(),
             closed: AtomicBool::new(false),
             graph: Mutex::new(()),
-            batch_tables: Mutex::new(Vec::new()),
+            batches: Mutex::new(Vec::new()),
             clock: crate::clock::Clock::new(),
             loom_time: AtomicU64::new(0),
             aging: config.aging().map(Aging::new),
@@ -495,7 +495,7 @@ impl<T> Drop for JobQueue<T> {
     fn drop(&mut self) {
         self.events.close();
         let mut held = Vec::new();
-        let batches = std::mem::take(&mut *self.batch_tables.lock());
+        let batches = std::mem::take(&mut *self.batches.lock());
         for batch in batches.iter().filter_map(std::sync::Weak::upgrade) {
             batch.unlink(&mut held);
         }
@@ -624,7 +624,7 @@ mod tests {
         let claim = queue.claim(RunnerType::DEFAULT).unwrap();
         queue.complete(claim, Outcome::Success).unwrap();
         assert_eq!(queue.prune_finished().len(), 1);
-        assert_eq!(queue.batch_tables.lock().len(), 2);
+        assert_eq!(queue.batches.lock().len(), 2);
         let records: Vec<_> = (2..=6)
             .map(|id| Arc::downgrade(&queue.jobs.get_cloned(&JobId(id)).unwrap()))
             .collect();

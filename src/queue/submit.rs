@@ -274,7 +274,7 @@ impl<T> JobQueue<T> {
                 .map(|staged| Arc::clone(&staged.job))
                 .collect()
         }) {
-            let mut batches = self.batch_tables.lock();
+            let mut batches = self.batches.lock();
             if batches.len() == batches.capacity() {
                 batches.retain(|batch| batch.strong_count() > 0);
             }
