@@ -101,14 +101,64 @@ impl DependentEdges {
     }
 }
 
-/// What a batch's records share; see the module docs.
-pub(crate) struct Batch<T> {
-    /// Every position's dependency list, one after another:
-    /// `edges[starts[p]..starts[p + 1]]` is position `p`'s.
+/// A batch's dependency lists, one after another:
+/// `edges[starts[p]..starts[p + 1]]` is position `p`'s, and the record at
+/// position `p` has incarnation `first_incarnation + p`. Built by
+/// `submit_many`'s graph, which reads them to order the batch, then moved
+/// into the batch.
+pub(crate) struct BatchLists<T> {
     edges: Box<[DependencyRef<T>]>,
     starts: Box<[usize]>,
-    /// The incarnation of the record at position 0.
     first_incarnation: u64,
+}
+
+impl<T> BatchLists<T> {
+    /// The lists `edges[starts[p]..starts[p + 1]]` of the records with
+    /// incarnations `first_incarnation + p`.
+    pub(crate) fn new(
+        edges: Vec<DependencyRef<T>>,
+        starts: Vec<usize>,
+        first_incarnation: u64,
+    ) -> Self {
+        debug_assert_eq!(starts.last().copied(), Some(edges.len()));
+        BatchLists {
+            edges: edges.into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
+            first_incarnation,
+        }
+    }
+
+    /// How many positions it has.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// Position `position`'s dependency list.
+    #[inline]
+    pub(crate) fn of(&self, position: usize) -> &[DependencyRef<T>] {
+        &self.edges[self.starts[position]..self.starts[position + 1]]
+    }
+
+    /// The position of the batch's record with `incarnation`, or `None` for
+    /// a record of no position of it: the batch's incarnations were drawn
+    /// for it alone, so an edge whose incarnation is in their range is an
+    /// edge inside the batch.
+    #[inline]
+    pub(crate) fn position(&self, incarnation: u64) -> Option<usize> {
+        let offset = incarnation.wrapping_sub(self.first_incarnation);
+        (offset < self.len() as u64).then_some(offset as usize)
+    }
+}
+
+impl<T> Default for BatchLists<T> {
+    fn default() -> Self {
+        BatchLists::new(Vec::new(), vec![0], 0)
+    }
+}
+
+/// What a batch's records share; see the module docs.
+pub(crate) struct Batch<T> {
+    lists: BatchLists<T>,
     dependents: DependentEdges,
     /// The records, in batch order (set by [`link`](Self::link) before any
     /// is published), until the last of its jobs with dependents in it
@@ -121,21 +171,11 @@ pub(crate) struct Batch<T> {
 }
 
 impl<T> Batch<T> {
-    /// The batch whose records have incarnations `first_incarnation + p`,
-    /// with lists `edges[starts[p]..starts[p + 1]]` and `dependents` (an
+    /// The batch of `lists`, whose dependents in it are `dependents` (an
     /// empty table when none is registered through it), applying `faults`.
-    pub(crate) fn new(
-        edges: Vec<DependencyRef<T>>,
-        starts: Vec<usize>,
-        first_incarnation: u64,
-        dependents: DependentEdges,
-        faults: Faults,
-    ) -> Self {
-        debug_assert_eq!(starts.last().copied(), Some(edges.len()));
+    pub(crate) fn new(lists: BatchLists<T>, dependents: DependentEdges, faults: Faults) -> Self {
         Batch {
-            edges: edges.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
-            first_incarnation,
+            lists,
             dependents,
             records: snapshot_new(None),
             unsealed: AtomicUsize::new(0),
@@ -146,13 +186,15 @@ impl<T> Batch<T> {
     /// Position `position`'s dependency list.
     #[inline]
     pub(crate) fn of(&self, position: usize) -> &[DependencyRef<T>] {
-        &self.edges[self.starts[position]..self.starts[position + 1]]
+        self.lists.of(position)
     }
 
-    /// The position of the batch's record with `incarnation`.
+    /// The position of the batch's record with `incarnation` (one of its
+    /// records: a record holds its own batch only).
     #[inline]
     fn position(&self, incarnation: u64) -> usize {
-        (incarnation - self.first_incarnation) as usize
+        debug_assert!(self.lists.position(incarnation).is_some());
+        (incarnation - self.lists.first_incarnation) as usize
     }
 
     /// The dependency list of the batch's record with `incarnation`.

@@ -117,7 +117,7 @@ impl<T> Dependencies<T> {
         match snapshot_load(&self.own) {
             Some(own) => Edges::Own(Some(own)),
             None => match &self.batch {
-                Some(lists) => Edges::Batch(lists.of_incarnation(incarnation)),
+                Some(batch) => Edges::Batch(batch.of_incarnation(incarnation)),
                 None => Edges::Own(None),
             },
         }

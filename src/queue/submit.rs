@@ -5,7 +5,7 @@
 use super::{not_queued, JobQueue, Now};
 use crate::error::Error;
 use crate::ids::{ClusterId, IdMap, JobId, RunnerType, UserId};
-use crate::job::batch::{DependentEdges, MAX_LINKED_BATCH};
+use crate::job::batch::{BatchLists, DependentEdges, MAX_LINKED_BATCH};
 use crate::job::word::{EndKind, Enqueue, Word};
 use crate::job::{Batch, DependencyList, DependencyRef, Job};
 use crate::spec::{DependencyKind, JobSpec, RetryBackoff, MAX_DEPENDENCIES};
@@ -232,7 +232,7 @@ impl<T> JobQueue<T> {
         // finds its slice of the batch's lists by its incarnation).
         let first = next_incarnations(specs.len() as u64);
         let mut graph = BatchGraph::resolve(&specs, &positions, first, |id| self.lookup(id).ok())?;
-        let order = graph.topological_order(&specs, &positions)?;
+        let order = graph.topological_order(&specs)?;
         let batch = graph.make_batch(self.faults);
 
         // Records, in batch order, reserved and waiting on every edge, each
@@ -709,12 +709,8 @@ impl Positions {
 /// flat array; no allocation a job. The lists and the reverse edges are
 /// then moved into the batch (`Batch`).
 struct BatchGraph<T> {
-    /// Every spec's dependency list, one after another, as its record
-    /// will hold it: `edges[starts[p]..starts[p + 1]]` is position `p`'s.
-    edges: Vec<DependencyRef<T>>,
-    starts: Vec<usize>,
-    /// The incarnation of the record at position 0.
-    first: u64,
+    /// Every spec's dependency list, as its record will hold it.
+    lists: BatchLists<T>,
     /// The edges to jobs already in the queue, in batch order, each spec's
     /// in its order: its position, the job, the edge's kind.
     outside: Vec<(usize, Arc<Job<T>>, DependencyKind)>,
@@ -775,14 +771,14 @@ impl<T> BatchGraph<T> {
             }
         }
         list_starts.push(lists.len());
+        let lists = BatchLists::new(lists, list_starts, first);
         // The reverse edges, a counting sort: `ends[at]` starts at the end
         // of `at`'s row and counts down as the edges are placed, from the
         // last dependent to the first, so each row lists its dependents in
         // batch order and `ends` finishes as the rows' starts. The edges
         // inside the batch are read back from the lists, not kept in a
-        // second array: those whose incarnation is in the batch's range
-        // (drawn for this batch alone, so only its own records have one),
-        // at position `incarnation - first` (no second id lookup an edge).
+        // second array, and found by their incarnation (no second id
+        // lookup an edge).
         let mut ends = counts;
         for at in 1..n {
             ends[at] += ends[at - 1];
@@ -791,13 +787,8 @@ impl<T> BatchGraph<T> {
         ends[n] = inside_total;
         let mut dependents = vec![0; inside_total];
         for position in (0..n).rev() {
-            for edge in lists[list_starts[position]..list_starts[position + 1]]
-                .iter()
-                .rev()
-            {
-                let offset = edge.incarnation().wrapping_sub(first);
-                if offset < n as u64 {
-                    let at = offset as usize;
+            for edge in lists.of(position).iter().rev() {
+                if let Some(at) = lists.position(edge.incarnation()) {
                     ends[at] -= 1;
                     dependents[ends[at]] = DependentEdges::edge(position, edge.kind());
                 }
@@ -805,19 +796,12 @@ impl<T> BatchGraph<T> {
         }
         let dependents_starts = ends;
         Ok(BatchGraph {
-            edges: lists,
-            starts: list_starts,
-            first,
+            lists,
             outside,
             dependents: DependentEdges::new(dependents_starts, dependents),
             in_order,
             ends_at_once,
         })
-    }
-
-    /// Spec `position`'s dependency list.
-    fn list(&self, position: usize) -> &[DependencyRef<T>] {
-        &self.edges[self.starts[position]..self.starts[position + 1]]
     }
 
     /// Moves the lists and the reverse edges into the batch its records
@@ -827,9 +811,7 @@ impl<T> BatchGraph<T> {
     fn make_batch(&mut self, faults: crate::faults::Faults) -> Arc<Batch<T>> {
         let dependents = std::mem::take(&mut self.dependents);
         Arc::new(Batch::new(
-            std::mem::take(&mut self.edges),
-            std::mem::take(&mut self.starts),
-            self.first,
+            std::mem::take(&mut self.lists),
             if self.ends_at_once {
                 DependentEdges::default()
             } else {
@@ -862,11 +844,7 @@ impl<T> BatchGraph<T> {
     /// otherwise Kahn's algorithm, which keeps the batch order among jobs
     /// ready at the same time), or the cycle error naming one edge of a
     /// cycle.
-    fn topological_order(
-        &self,
-        specs: &[JobSpec<T>],
-        positions: &Positions,
-    ) -> Result<Vec<usize>, Error> {
+    fn topological_order(&self, specs: &[JobSpec<T>]) -> Result<Vec<usize>, Error> {
         let n = specs.len();
         if self.in_order {
             return Ok((0..n).collect());
@@ -875,9 +853,10 @@ impl<T> BatchGraph<T> {
         // unordered batch, rare, pays for counting them).
         let mut waiting: Vec<u32> = (0..n)
             .map(|p| {
-                self.list(p)
+                self.lists
+                    .of(p)
                     .iter()
-                    .filter(|edge| positions.get(edge.id).is_some())
+                    .filter(|edge| self.lists.position(edge.incarnation()).is_some())
                     .count() as u32
             })
             .collect();
@@ -903,10 +882,11 @@ impl<T> BatchGraph<T> {
         let mut current = (0..n).find(|&p| waiting[p] > 0).unwrap_or(0);
         loop {
             walked[current] = true;
-            let next = self
-                .list(current)
-                .iter()
-                .find_map(|edge| positions.get(edge.id).filter(|&at| waiting[at] > 0));
+            let next = self.lists.of(current).iter().find_map(|edge| {
+                self.lists
+                    .position(edge.incarnation())
+                    .filter(|&at| waiting[at] > 0)
+            });
             let Some(next) = next else {
                 unreachable!("a job left waiting has a dependency left waiting");
             };
