@@ -150,6 +150,18 @@ impl Word {
         self.0 & MARK_BIT != 0
     }
 
+    /// `new`, marked if `mark` and `old` → `new` is a transition an event
+    /// reports ([`is_event`](Self::is_event)): its thread then writes the
+    /// event before it clears the mark.
+    #[inline]
+    fn marked_if_event(old: Word, new: Word, mark: bool) -> Word {
+        if mark && Word::is_event(old, new) {
+            Word(new.0 | MARK_BIT)
+        } else {
+            new
+        }
+    }
+
     /// Whether `old` → `new` is a transition an event reports: the state,
     /// the declared priority or the cancel request changed (not a
     /// dependency counted down, nor a level served at).
@@ -346,10 +358,7 @@ impl StateWord {
                 current = self.0.load(Ordering::Acquire);
                 continue;
             }
-            let mut next = step(Word(current))?;
-            if mark && Word::is_event(Word(current), next) {
-                next = Word(next.0 | MARK_BIT);
-            }
+            let next = Word::marked_if_event(Word(current), step(Word(current))?, mark);
             match self
                 .0
                 .compare_exchange_weak(current, next.0, Ordering::AcqRel, Ordering::Acquire)
@@ -387,7 +396,7 @@ impl StateWord {
     pub(crate) fn publish(&self, ready: bool, mark: bool) -> (Word, Word) {
         let w = Word(self.0.load(Ordering::Relaxed));
         debug_assert_eq!(w.0 & STATE_MASK, RESERVED);
-        let mut next = if ready {
+        let next = if ready {
             debug_assert_eq!(w.remaining(), 1);
             w.set_remaining(0)
                 .set_state(JobState::Pending)
@@ -395,9 +404,7 @@ impl StateWord {
         } else {
             w.set_state(JobState::Waiting)
         };
-        if mark && Word::is_event(w, next) {
-            next = Word(next.0 | MARK_BIT);
-        }
+        let next = Word::marked_if_event(w, next, mark);
         self.0.store(next.0, Ordering::Release);
         (w, next)
     }
