@@ -152,11 +152,9 @@ impl<T> Job<T> {
     /// dependents in its batch (a marked list: `batch.rs`), then each node's.
     #[inline]
     pub(crate) fn seal_dependents(&self, mut f: impl FnMut(&Arc<Job<T>>, DependencyKind)) {
-        let sealed = self.dependents.seal();
-        if sealed.marked() {
-            if let Some(batch) = self.dependencies.batch() {
-                batch.seal_dependents_of(self.incarnation, &mut f);
-            }
+        let (sealed, batch) = self.seal_list();
+        if let Some(batch) = batch {
+            batch.seal_dependents_of(self.incarnation, &mut f);
         }
         for registration in sealed {
             f(&registration.job, registration.kind);
@@ -167,13 +165,19 @@ impl<T> Job<T> {
     /// (and, if it was its batch's last job with dependents in it, the
     /// batch's records), without dropping a record (see `Job`'s drop).
     pub(crate) fn give_up_dependents(&self, held: &mut Vec<Arc<Job<T>>>) {
-        let sealed = self.dependents.seal();
-        if sealed.marked() {
-            if let Some(batch) = self.dependencies.batch() {
-                batch.give_up_dependents(held);
-            }
+        let (sealed, batch) = self.seal_list();
+        if let Some(batch) = batch {
+            batch.give_up_dependents(held);
         }
         held.extend(sealed.map(|registration| registration.job));
+    }
+
+    /// Seals its dependents list: what the seal took, and the batch that
+    /// lists its other dependents if the list was marked.
+    fn seal_list(&self) -> (dependents::Sealed<Registration<T>>, Option<&Arc<Batch<T>>>) {
+        let sealed = self.dependents.seal();
+        let batch = sealed.marked().then(|| self.dependencies.batch()).flatten();
+        (sealed, batch)
     }
 
     /// Its dependency list (see `Dependencies`).
