@@ -1,35 +1,38 @@
 #!/usr/bin/env bash
-# Would a claimer that can see the next lane entry hide the 1M-jobs miss of
-# `scale` (issue 12, item 7)? Builds `benches/scale.rs` three ways, each an
-# export of HEAD in its own directory, and runs `scale/JobQueue` at 1k and
-# 1M jobs queued, the builds in turn, ROUNDS times:
+# Does the claimer's prefetch of the records behind its lane entry hide the
+# 1M-jobs miss of `scale` (issue 12, item 7)? Builds `benches/scale.rs`
+# three ways, each an export in its own directory, and runs
+# `scale/JobQueue` at 1k and 1M jobs queued, the builds in turn, ROUNDS
+# times:
 #
-#   main       the committed lanes (crossbeam's SegQueue, which shows no
-#              entry but the one popped)
-#   peek       docs/bench/experiments/peek-lanes.patch: each lane a
-#              VecDeque under a lock, popped the same way (the same
-#              lanes as `prefetch`, without the prefetch)
-#   prefetch   docs/bench/experiments/peek-lanes-prefetch.patch: as
-#              `peek`, and the claimer prefetches the next entry's record
-#              (its first line and its state word) while it claims this one
+#   segqueue     the lanes before `record_fifo.rs`: crossbeam's SegQueue,
+#                which shows no entry but the one popped (commit BASE,
+#                default 1b8c7dc)
+#   no-prefetch  HEAD with docs/bench/experiments/no-prefetch.patch: the
+#                lanes of `record_fifo.rs`, the claimer prefetching nothing
+#   main         HEAD: the claimer prefetches the records of the next
+#                entries (`record_fifo::LOOK_AHEAD`)
 #
-# `peek` against `prefetch` is the prefetch's effect; neither is a
-# configuration to run (a lock a lane is what the crate exists to avoid).
+# `no-prefetch` against `main` is the prefetch's effect; `segqueue` against
+# `no-prefetch` the lane's own.
 #
-# Usage: [ROUNDS=3] scripts/scale_prefetch.sh
+# Usage: [ROUNDS=3] [BASE=<commit>] scripts/scale_prefetch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+variants="segqueue no-prefetch main"
 
-for variant in main peek prefetch; do
+for variant in $variants; do
     dir="$work/$variant"
     mkdir -p "$dir"
-    git archive HEAD | tar -x -C "$dir"
     case $variant in
-        peek) (cd "$dir" && git apply "$root/docs/bench/experiments/peek-lanes.patch") ;;
-        prefetch) (cd "$dir" && git apply "$root/docs/bench/experiments/peek-lanes-prefetch.patch") ;;
+        segqueue) git archive "${BASE:-1b8c7dc}" | tar -x -C "$dir" ;;
+        *) git archive HEAD | tar -x -C "$dir" ;;
+    esac
+    case $variant in
+        no-prefetch) (cd "$dir" && git apply "$root/docs/bench/experiments/no-prefetch.patch") ;;
     esac
     (cd "$dir" && cargo bench --bench scale --no-run >/dev/null 2>&1)
     bin=$(ls -t "$dir"/target/release/deps/scale-* | grep -v '\.d$' | head -1)
@@ -37,7 +40,7 @@ for variant in main peek prefetch; do
 done
 
 for round in $(seq "${ROUNDS:-3}"); do
-    for variant in main peek prefetch; do
+    for variant in $variants; do
         echo "== $variant, round $round"
         "$work/scale-$variant" --bench --quick --warm-up-time 0.5 --measurement-time 2 \
             'scale/JobQueue/(1000|1000000)$' 2>&1 | grep -E '^scale|time:' | paste - - |

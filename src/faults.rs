@@ -93,6 +93,14 @@ pub struct Faults {
     /// of its jobs with dependents in it, not at the last.
     #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
     pub early_batch_unlink: bool,
+    /// A lane's popper takes its slot by load-then-store of the head
+    /// instead of compare-and-swap (`record_fifo.rs`).
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub racy_lane_pop: bool,
+    /// A lane's pusher publishes its entry's record pointer Relaxed, not
+    /// Release: a popper may see the pointer without the tag.
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub relaxed_lane_publish: bool,
 }
 
 impl Faults {
@@ -273,6 +281,22 @@ impl Faults {
     }
 
     #[inline(always)]
+    pub(crate) fn racy_lane_pop(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.racy_lane_pop;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn relaxed_lane_publish(self) -> bool {
+        #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+        return self.relaxed_lane_publish;
+        #[cfg(not(any(dagqueue_loom, dagqueue_shuttle)))]
+        false
+    }
+
+    #[inline(always)]
     pub(crate) fn unsealed_dependents(self) -> bool {
         #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
         return self.unsealed_dependents;
@@ -329,6 +353,55 @@ pub mod __loom {
             self.0
                 .read()
                 .map(|(e, millis)| [e.job.0, e.ticket, e.deadline, u64::from(millis)])
+        }
+    }
+
+    /// The ready lanes' lock-free FIFO on its own (`record_fifo.rs`), for
+    /// its models: each entry a record holding a number, tagged with the
+    /// same number. The models keep a clone of each record they push, so
+    /// that they can check its count at the end and read the records a
+    /// popper is shown.
+    pub struct RecordFifoProbe(crate::record_fifo::RecordFifo<u64>);
+
+    impl RecordFifoProbe {
+        /// An empty FIFO with `faults` (its two: `racy_lane_pop`,
+        /// `relaxed_lane_publish`).
+        pub fn new(faults: Faults) -> RecordFifoProbe {
+            RecordFifoProbe(crate::record_fifo::RecordFifo::with_faults(faults))
+        }
+
+        /// Pushes `record`, tagged with its number.
+        pub fn push(&self, record: std::sync::Arc<u64>) {
+            let tag = *record;
+            self.0.push(record, tag);
+        }
+
+        /// Pops an entry: its record, its tag (the record's number unless
+        /// the entry was read before it was written), and the numbers of
+        /// the records the popper was shown behind it.
+        ///
+        /// # Safety
+        ///
+        /// Every record pushed is still alive: the caller holds a clone of
+        /// each (the records shown are read, and another popper may have
+        /// taken and dropped the queue's reference to them).
+        pub unsafe fn pop(&self) -> Option<(std::sync::Arc<u64>, u64, Vec<u64>)> {
+            let mut behind = Vec::new();
+            let (record, tag) = self.0.pop_looking_ahead(|address| {
+                // SAFETY: the caller keeps every record pushed alive.
+                behind.push(unsafe { *address })
+            })?;
+            Some((record, tag, behind))
+        }
+
+        /// Whether it looks empty.
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        /// How many entries it holds.
+        pub fn len(&self) -> usize {
+            self.0.len()
         }
     }
 

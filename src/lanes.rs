@@ -12,7 +12,7 @@ use crate::cluster::Cluster;
 use crate::ids::{ClusterId, UserId};
 use crate::job::Job;
 use crate::spec::Priority;
-use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Fifo, Mutex};
+use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Fifo, Mutex, RecordQueue};
 use crate::wake::WakeSignal;
 use std::sync::Arc;
 
@@ -23,6 +23,69 @@ pub(crate) struct LaneEntry<T> {
     pub(crate) job: Arc<Job<T>>,
     pub(crate) version: u32,
     pub(crate) level: u8,
+}
+
+/// One level's lane of a group: its entries in FIFO order, in a queue
+/// whose claimer can prefetch the records of the entries behind the one it
+/// takes (`record_fifo.rs`). An entry's version and level travel as its
+/// tag.
+pub(crate) struct Lane<T>(RecordQueue<Job<T>>);
+
+impl<T> Lane<T> {
+    fn new() -> Lane<T> {
+        Lane(RecordQueue::new())
+    }
+
+    /// Appends an entry.
+    #[inline]
+    pub(crate) fn push(&self, entry: LaneEntry<T>) {
+        let tag = u64::from(entry.version) | u64::from(entry.level) << 32;
+        self.0.push(entry.job, tag);
+    }
+
+    /// Takes the oldest entry.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<LaneEntry<T>> {
+        self.0.pop().map(entry_of)
+    }
+
+    /// Takes the oldest entry and prefetches the records of the next ones
+    /// (`record_fifo::LOOK_AHEAD`), so that the claims that take them do
+    /// not wait for memory: at a million queued jobs, a claim's first touch
+    /// of its record was a miss to DRAM (BENCHMARKS.md, "Lanes that show
+    /// the next record").
+    #[inline]
+    pub(crate) fn pop_prefetching(&self) -> Option<LaneEntry<T>> {
+        self.0.pop_looking_ahead(Job::prefetch).map(entry_of)
+    }
+
+    /// Whether it holds no entry.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many entries it holds, stale ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// How many entries satisfy `matches` (the models' lane probe).
+    #[cfg(any(dagqueue_loom, dagqueue_shuttle))]
+    pub(crate) fn count(&self, matches: impl Fn(&LaneEntry<T>) -> bool) -> usize {
+        self.0
+            .count(|job, tag| matches(&entry_of((Arc::clone(job), tag))))
+    }
+}
+
+/// The entry a lane's `(record, tag)` stands for.
+#[inline]
+fn entry_of<T>((job, tag): (Arc<Job<T>>, u64)) -> LaneEntry<T> {
+    LaneEntry {
+        job,
+        version: tag as u32,
+        level: (tag >> 32) as u8,
+    }
 }
 
 /// The lanes of one (runner, cluster[, user]) group.
@@ -47,8 +110,8 @@ pub(crate) struct LaneGroup<T> {
     cluster_id: Option<ClusterId>,
     /// With fair share, the user whose jobs this group holds.
     pub(crate) user: Option<UserId>,
-    /// One FIFO per level, best first.
-    pub(crate) lanes: [Fifo<LaneEntry<T>>; Priority::LEVELS],
+    /// One lane per level, best first.
+    pub(crate) lanes: [Lane<T>; Priority::LEVELS],
     /// With aging: entries waiting to be promoted, per level (level 0 unused).
     pub(crate) aging: [Fifo<AgingEntry<T>>; Priority::LEVELS],
     /// The aging sweeper's looked-at-but-not-yet-due entry per level; only the
@@ -119,7 +182,7 @@ impl<T> LaneGroup<T> {
             cluster_id: cluster.as_ref().map(|cluster| cluster.id),
             cluster,
             user,
-            lanes: core::array::from_fn(|_| Fifo::new()),
+            lanes: core::array::from_fn(|_| Lane::new()),
             aging: core::array::from_fn(|_| Fifo::new()),
             aging_head: Mutex::new([None, None, None, None, None]),
             set_aside: Fifo::new(),
@@ -130,7 +193,7 @@ impl<T> LaneGroup<T> {
 
     /// The entries in its lanes and set aside, stale ones included.
     pub(crate) fn entries(&self) -> usize {
-        self.lanes.iter().map(Fifo::len).sum::<usize>() + self.set_aside.len()
+        self.lanes.iter().map(Lane::len).sum::<usize>() + self.set_aside.len()
     }
 
     /// Whether this group serves `cluster` (and `user`, with fair share).

@@ -47,6 +47,7 @@ mod lanes;
 mod local;
 mod metrics;
 mod queue;
+mod record_fifo;
 #[cfg(feature = "serde")]
 mod serde_impls;
 mod set_once;

@@ -17,7 +17,7 @@
 
 use dagqueue::__loom::{
     cluster_word, expire_leases_at, live_lane_entries, release_due_at, set_time, Faults,
-    LeaseSlotProbe,
+    LeaseSlotProbe, RecordFifoProbe,
 };
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, DependencyKind, Error, EventKind, JobEnd, JobId,
@@ -1941,5 +1941,192 @@ fn m42_negative_early_batch_unlink_is_caught() {
             early_batch_unlink: true,
             ..Faults::default()
         }))
+    });
+}
+
+// ------------------------------------------------------------ models 43, 44
+
+/// What the lane models saw: each pop's record, tag and the records it was
+/// shown behind its entry, in the order of one popper's pops.
+type Pops = Vec<(Arc<u64>, u64, Vec<u64>)>;
+
+/// Pops up to `at_most` entries from the lane (stops at the first `None`).
+fn pop_some(lane: &RecordFifoProbe, at_most: usize) -> Pops {
+    let mut pops = Vec::new();
+    for _ in 0..at_most {
+        // SAFETY: every model keeps a clone of each record it pushes until
+        // it has checked them all.
+        match unsafe { lane.pop() } {
+            Some(pop) => pops.push(pop),
+            None => break,
+        }
+    }
+    pops
+}
+
+/// The checks shared by the lane models, made after every join: every
+/// record pushed came out once, with its own tag; each popper got one
+/// pusher's entries in that pusher's order (`orders`) and was shown, behind
+/// an entry, only records it or another popper took later; and once the
+/// lane is dropped, each record's only reference is the model's.
+/// On a record popped twice, the popped references are forgotten before
+/// the panic (their counts are wrong) and so is the lane, whose blocks the
+/// extra release may have freed early.
+fn check_lane(
+    lane: Arc<RecordFifoProbe>,
+    records: &[Arc<u64>],
+    poppers: Vec<Pops>,
+    orders: &[&[u64]],
+) {
+    let mut taken: Vec<u64> = poppers
+        .iter()
+        .flatten()
+        .map(|(record, _, _)| **record)
+        .collect();
+    taken.sort();
+    let pushed: Vec<u64> = records.iter().map(|record| **record).collect();
+    if taken != pushed {
+        std::mem::forget(poppers);
+        std::mem::forget(lane);
+        panic!("each entry popped once: took {taken:?} of {pushed:?}");
+    }
+    for pops in &poppers {
+        let values: Vec<u64> = pops.iter().map(|(record, _, _)| **record).collect();
+        for order in orders {
+            let mine: Vec<u64> = values
+                .iter()
+                .copied()
+                .filter(|v| order.contains(v))
+                .collect();
+            let mut sorted = mine.clone();
+            sorted.sort_by_key(|v| order.iter().position(|o| o == v));
+            assert_eq!(mine, sorted, "one pusher's entries in its order");
+        }
+        for (index, (record, tag, shown)) in pops.iter().enumerate() {
+            assert_eq!(**record, *tag, "tag and record of one entry");
+            for value in shown {
+                let later_here = values[index + 1..].contains(value);
+                let elsewhere = poppers.iter().any(|other| {
+                    !std::ptr::eq(other, pops) && other.iter().any(|(r, _, _)| **r == *value)
+                });
+                assert!(
+                    later_here || elsewhere,
+                    "shown {value}, which was not behind"
+                );
+            }
+        }
+    }
+    drop(poppers);
+    assert!(lane.is_empty() && lane.len() == 0, "drained");
+    drop(lane);
+    for record in records {
+        assert_eq!(Arc::strong_count(record), 1, "record {record} dropped once");
+    }
+}
+
+// Models 43 and 44 are capped at two preemptions. At three, loom builds
+// schedules in which two threads spin at once (a popper waiting for the
+// next block, a pusher or popper waiting at a mark) on a third, preempted
+// between its CAS and its stores, and switches between the two spinners
+// forever: a yield is a free switch, so that unfair schedule costs no
+// preemption, and it exceeds loom's branch limit. The waits cannot form
+// a cycle (`record_fifo.rs`, "Progress"), so under a fair scheduler both
+// spinners get through; shuttle's scenario 7 runs the FIFO with more
+// threads and entries.
+
+/// Model 43: the ready lanes' lock-free FIFO (`record_fifo.rs`, two slots
+/// a block in a model build), two pushers and a popper at once: entry 1
+/// queued, one pusher adds 2 and 3, the other 4 (the tail crosses into a
+/// second block and a third), while the popper takes up to three. Every
+/// entry comes out once, with its tag, in its pusher's order, and the
+/// records shown behind an entry are ones still to be taken.
+fn lane_pushers_and_a_popper(faults: Faults) {
+    let records: Vec<Arc<u64>> = (1..=4).map(Arc::new).collect();
+    let lane = Arc::new(RecordFifoProbe::new(faults));
+    lane.push(Arc::clone(&records[0]));
+    let (lane_a, lane_b) = (Arc::clone(&lane), Arc::clone(&lane));
+    let (two, three, four) = (
+        Arc::clone(&records[1]),
+        Arc::clone(&records[2]),
+        Arc::clone(&records[3]),
+    );
+    let a = thread::spawn(move || {
+        lane_a.push(two);
+        lane_a.push(three);
+    });
+    let b = thread::spawn(move || lane_b.push(four));
+    let mut pops = pop_some(&lane, 3);
+    a.join().unwrap();
+    b.join().unwrap();
+    pops.extend(pop_some(&lane, 4));
+    check_lane(lane, &records, vec![pops], &[&[1, 2, 3], &[4]]);
+}
+
+#[test]
+fn m43_lane_pushers_and_a_popper() {
+    model_capped(2, 2, || lane_pushers_and_a_popper(Faults::default()));
+}
+
+/// Negative control for model 43: a pusher that publishes its record
+/// pointer Relaxed lets the popper read the slot's tag before it is
+/// written.
+#[test]
+#[should_panic(expected = "tag and record of one entry")]
+fn m43_negative_relaxed_lane_publish_is_caught() {
+    model_capped(2, 2, || {
+        lane_pushers_and_a_popper(Faults {
+            relaxed_lane_publish: true,
+            ..Faults::default()
+        })
+    });
+}
+
+/// Model 44: two poppers race over a block's last slot while a pusher
+/// fills it and moves the tail to the next block: entry 1 queued, the
+/// pusher adds 2 (the first block's last slot) and 3, each popper takes
+/// up to two. Every entry comes out once, each popper's in FIFO order, and
+/// the first block is freed by whichever popper releases it last.
+fn lane_poppers_across_a_block(faults: Faults) {
+    let records: Vec<Arc<u64>> = (1..=3).map(Arc::new).collect();
+    let lane = Arc::new(RecordFifoProbe::new(faults));
+    lane.push(Arc::clone(&records[0]));
+    let (pusher, popper) = (Arc::clone(&lane), Arc::clone(&lane));
+    let (two, three) = (Arc::clone(&records[1]), Arc::clone(&records[2]));
+    let push = thread::spawn(move || {
+        pusher.push(two);
+        pusher.push(three);
+    });
+    let pop = thread::spawn(move || pop_some(&popper, 2));
+    let mine = pop_some(&lane, 2);
+    push.join().unwrap();
+    let theirs = pop.join().unwrap();
+    // A record both took (the negative control): stop before the drain,
+    // which would walk a block the extra release freed.
+    if mine
+        .iter()
+        .any(|(a, _, _)| theirs.iter().any(|(b, _, _)| Arc::ptr_eq(a, b)))
+    {
+        std::mem::forget((mine, theirs, lane));
+        panic!("each entry popped once: a record popped by both");
+    }
+    let rest = pop_some(&lane, 3);
+    check_lane(lane, &records, vec![mine, theirs, rest], &[&[1, 2, 3]]);
+}
+
+#[test]
+fn m44_lane_poppers_across_a_block() {
+    model_capped(2, 2, || lane_poppers_across_a_block(Faults::default()));
+}
+
+/// Negative control for model 44: poppers that take the head by
+/// load-then-store can both take one slot.
+#[test]
+#[should_panic(expected = "each entry popped once")]
+fn m44_negative_racy_lane_pop_is_caught() {
+    model_capped(2, 2, || {
+        lane_poppers_across_a_block(Faults {
+            racy_lane_pop: true,
+            ..Faults::default()
+        })
     });
 }

@@ -22,7 +22,7 @@
 //! off (`Faults`) and must be caught.
 #![cfg(dagqueue_shuttle)]
 
-use dagqueue::__loom::{cluster_word, Faults};
+use dagqueue::__loom::{cluster_word, Faults, RecordFifoProbe};
 use dagqueue::{
     CancelOutcome, Claim, ClusterId, Completion, Error, JobEnd, JobId, JobQueue, JobSpec, JobState,
     Outcome, Priority, RunnerType, WaitError,
@@ -1045,4 +1045,147 @@ fn s6_negative_silent_close_is_caught() {
             ..Faults::default()
         }))
     });
+}
+
+// ------------------------------------------- scenario 7: the lanes' FIFO
+
+/// The ready lanes' lock-free FIFO on its own (`record_fifo.rs`, two slots
+/// a block in a model build): three pushers of eight entries each and three
+/// poppers at once, so that the ends cross a block every other entry and
+/// the waits at the marks and on unwritten slots meet. Every entry comes
+/// out once, with its tag; each popper gets each pusher's entries in that
+/// pusher's order, and is shown behind an entry only records still to be
+/// taken then (by anyone); at the end every record's only reference is
+/// the test's.
+fn lane_fifo_under_three_and_three(faults: Faults) -> BTreeSet<&'static str> {
+    const PUSHERS: u64 = 3;
+    const EACH: u64 = 8;
+    let records: Vec<Arc<u64>> = (0..PUSHERS * EACH).map(|i| Arc::new(i + 1)).collect();
+    let lane = Arc::new(RecordFifoProbe::new(faults));
+    let taken = Arc::new(AtomicUsize::new(0));
+    let total = records.len();
+    let pushers: Vec<_> = (0..PUSHERS)
+        .map(|pusher| {
+            let lane = Arc::clone(&lane);
+            let mine: Vec<Arc<u64>> = records
+                .iter()
+                .skip((pusher * EACH) as usize)
+                .take(EACH as usize)
+                .cloned()
+                .collect();
+            thread::spawn(move || mine.into_iter().for_each(|record| lane.push(record)))
+        })
+        .collect();
+    // The values taken so far (a std mutex: never held across a step
+    // shuttle schedules), so that a popper stops at the first entry taken
+    // twice, before a lost entry leaves another popper waiting for ever.
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let poppers: Vec<_> = (0..3)
+        .map(|_| {
+            let (lane, taken, seen) = (Arc::clone(&lane), Arc::clone(&taken), Arc::clone(&seen));
+            thread::spawn(move || {
+                let mut pops = Vec::new();
+                while taken.load(SeqCst) < total {
+                    // SAFETY: the test holds a clone of every record until
+                    // it has checked them all.
+                    match unsafe { lane.pop() } {
+                        Some(pop) => {
+                            let value = *pop.0;
+                            if !seen.lock().unwrap().insert(value) {
+                                // This popper's references are not all its
+                                // own: leave them.
+                                std::mem::forget((pops, pop));
+                                panic!("each entry popped once: {value} twice");
+                            }
+                            taken.fetch_add(1, SeqCst);
+                            pops.push(pop);
+                        }
+                        None => thread::yield_now(),
+                    }
+                }
+                pops
+            })
+        })
+        .collect();
+    pushers.into_iter().for_each(|p| p.join().unwrap());
+    let pops: Vec<Vec<(Arc<u64>, u64, Vec<u64>)>> =
+        poppers.into_iter().map(|p| p.join().unwrap()).collect();
+    let mut values: Vec<u64> = pops.iter().flatten().map(|(r, _, _)| **r).collect();
+    values.sort();
+    if values != (1..=total as u64).collect::<Vec<_>>() {
+        // Counts are wrong and blocks may be freed early: leave them.
+        std::mem::forget((pops, lane));
+        panic!("each entry popped once: took {values:?}");
+    }
+    let mut races = BTreeSet::new();
+    for mine in &pops {
+        let order: Vec<u64> = mine.iter().map(|(r, _, _)| **r).collect();
+        for pusher in 0..PUSHERS {
+            let theirs: Vec<u64> = order
+                .iter()
+                .copied()
+                .filter(|v| (v - 1) / EACH == pusher)
+                .collect();
+            assert!(
+                theirs.windows(2).all(|w| w[0] < w[1]),
+                "pusher {pusher}'s order: {theirs:?}"
+            );
+        }
+        for (record, tag, shown) in mine {
+            assert_eq!(**record, *tag, "tag and record of one entry");
+            if !shown.is_empty() {
+                races.insert("a popper shown records behind its entry");
+            }
+        }
+        if !mine.is_empty() && mine.len() < total {
+            races.insert("poppers shared the entries");
+        }
+    }
+    drop(pops);
+    assert!(lane.is_empty() && lane.len() == 0, "drained");
+    drop(lane);
+    for record in &records {
+        assert_eq!(Arc::strong_count(record), 1, "record {record} dropped once");
+    }
+    races
+}
+
+/// Scenario 7: the lanes' FIFO under three pushers and three poppers.
+#[test]
+fn s7_lane_fifo_under_three_pushers_and_three_poppers() {
+    scenario(
+        "s7_lane_fifo",
+        &[
+            "a popper shown records behind its entry",
+            "poppers shared the entries",
+        ],
+        || lane_fifo_under_three_and_three(Faults::default()),
+    );
+}
+
+/// Negative control for scenario 7: poppers that take the head by
+/// load-then-store take one slot twice, or move the head back past slots
+/// already taken, so that a popper waits for ever for a slot no pusher
+/// will write (shuttle stops the schedule at its step bound): either is
+/// the bug caught.
+#[test]
+fn s7_negative_racy_lane_pop_is_caught() {
+    let caught = std::panic::catch_unwind(|| {
+        negative("s7_negative_racy_lane_pop", || {
+            lane_fifo_under_three_and_three(Faults {
+                racy_lane_pop: true,
+                ..Faults::default()
+            })
+        })
+    })
+    .expect_err("the racy pop was not caught");
+    let message = caught
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| caught.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        message.contains("each entry popped once") || message.contains("exceeded max_steps"),
+        "caught by something else: {message}"
+    );
 }

@@ -169,7 +169,7 @@ impl<T> JobQueue<T> {
         let lane = &group.lanes[level];
         let cluster = group.cluster.as_deref();
         let generation = cluster.map(Cluster::resources_generation);
-        while let Some(entry) = lane.pop() {
+        while let Some(entry) = lane.pop_prefetching() {
             // Cheap filter before the CAS: skip entries that are stale.
             let word = entry.job.word.load();
             if word.state() != Some(JobState::Pending) || word.version() != entry.version {

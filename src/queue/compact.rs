@@ -38,8 +38,8 @@
 //! generation before it looks and, if it found nothing, again after: if
 //! it moved or is odd, it waits for the compaction's lock and looks again.
 //! Orderings: the first increment is sequenced before the compaction's
-//! pops, each a release on the lane (a `SegQueue` CAS, a mutex in the
-//! model builds); a claim that found the lane empty because of such a pop
+//! pops, each a release on the lane (the head's AcqRel CAS in
+//! `record_fifo.rs`, a mutex in the model builds); a claim that found the lane empty because of such a pop
 //! read that write with an acquire, so its second read of the generation
 //! (after, in program order) sees the increment. The last increment is a
 //! release after the last push; a claim whose second read returns it

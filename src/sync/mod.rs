@@ -33,6 +33,23 @@ pub(crate) use ::std::sync::atomic::Ordering;
 /// at a time, so it is sound there, but a step shuttle does not schedule.
 pub(crate) use ::std::sync::OnceLock;
 
+/// Asks the CPU to bring the cache line holding `address` into its
+/// caches. A hint: it reads nothing the program sees and never faults, so
+/// any address will do, a dangling one included. Nothing on a target
+/// other than x86-64.
+#[inline(always)]
+pub(crate) fn prefetch<A>(address: *const A) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` loads no value into the program and cannot
+    // fault, whatever the address (Intel SDM, PREFETCHh); SSE, which it
+    // needs, is part of x86-64's baseline.
+    unsafe {
+        ::core::arch::x86_64::_mm_prefetch::<{ ::core::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 /// Pads a value to its own cache line.
 pub(crate) use crossbeam_utils::CachePadded;
 

@@ -234,6 +234,11 @@ pub(crate) type ConcurrentMap<K, V> = LockedMap<K, V>;
 /// An unbounded FIFO: a locked `VecDeque` in a model build.
 pub(crate) type Fifo<T> = LockedFifo<T>;
 
+/// The ready lanes' FIFO: a locked `VecDeque` in a model build too, so that
+/// the queue's models stay the size they were; the lock-free
+/// `record_fifo.rs` has models of its own (`__loom::RecordFifoProbe`).
+pub(crate) type RecordQueue<R> = LockedRecordFifo<R>;
+
 /// A read-mostly snapshot cell: an `RwLock<Option<Arc<T>>>` in a model build.
 pub(crate) type Snapshot<T> = LockedSnapshot<T>;
 
@@ -386,6 +391,43 @@ impl<T> LockedFifo<T> {
 impl<T> Default for LockedFifo<T> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A `VecDeque` of `(Arc<R>, tag)` behind a model mutex, with
+/// `RecordFifo`'s method names.
+pub(crate) struct LockedRecordFifo<R>(LockedFifo<(std::sync::Arc<R>, u64)>);
+impl<R> LockedRecordFifo<R> {
+    pub(crate) fn new() -> Self {
+        LockedRecordFifo(LockedFifo::new())
+    }
+    pub(crate) fn push(&self, record: std::sync::Arc<R>, tag: u64) {
+        self.0.push((record, tag));
+    }
+    pub(crate) fn pop(&self) -> Option<(std::sync::Arc<R>, u64)> {
+        self.0.pop()
+    }
+    /// Pops, and hands `look` the next entry's record address.
+    pub(crate) fn pop_looking_ahead(
+        &self,
+        mut look: impl FnMut(*const R),
+    ) -> Option<(std::sync::Arc<R>, u64)> {
+        let mut entries = self.0 .0.lock().unwrap();
+        let front = entries.pop_front();
+        if let Some((next, _)) = entries.front() {
+            look(std::sync::Arc::as_ptr(next));
+        }
+        front
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// How many entries satisfy `matches`.
+    pub(crate) fn count(&self, matches: impl Fn(&std::sync::Arc<R>, u64) -> bool) -> usize {
+        self.0.count(|(record, tag)| matches(record, *tag))
     }
 }
 

@@ -156,6 +156,10 @@ pub(crate) type ConcurrentMap<K, V> = ShardedMap<K, V>;
 /// An unbounded lock-free FIFO: crossbeam's `SegQueue`.
 pub(crate) type Fifo<T> = crossbeam_queue::SegQueue<T>;
 
+/// The ready lanes' FIFO of `(Arc<R>, tag)` entries, whose popper sees the
+/// records behind its entry: the crate's own (`record_fifo.rs`).
+pub(crate) type RecordQueue<R> = crate::record_fifo::RecordFifo<R>;
+
 /// A read-mostly snapshot cell that may be empty: arc-swap's
 /// `ArcSwapOption`. Empty costs no allocation.
 pub(crate) type Snapshot<T> = arc_swap::ArcSwapOption<T>;
