@@ -24,9 +24,11 @@ export RUSTDOCFLAGS="-Zsanitizer=thread"
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}"
 # A bounded stress run: TSan slows threads down ~10x.
 export DAGQUEUE_STRESS_JOBS="${DAGQUEUE_STRESS_JOBS:-1000}"
-echo "tsan: stress test, event stream, counted status and dependents-list tests ($DAGQUEUE_STRESS_JOBS jobs)"
+echo "tsan: stress test, event stream, counted status, dependents-list and lane-FIFO tests ($DAGQUEUE_STRESS_JOBS jobs)"
 cargo +nightly test -Zbuild-std --target "$target" -p dagqueue --test stress
 # The event rings (single-writer sequence locks), the subscriber's merge,
 # the per-thread tallies and their cached thread-local pointer.
 cargo +nightly test -Zbuild-std --target "$target" -p dagqueue --test events --test counted_status
 cargo +nightly test -Zbuild-std --target "$target" -p dagqueue --lib dependents
+# The lanes' FIFO (record_fifo.rs): two pushers and two poppers across blocks.
+cargo +nightly test -Zbuild-std --target "$target" -p dagqueue --lib record_fifo
