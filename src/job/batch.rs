@@ -37,6 +37,10 @@ use std::sync::Arc;
 /// beyond): a position and an edge's kind share a `u32`.
 pub(crate) const MAX_LINKED_BATCH: usize = 1 << 30;
 
+/// How many dependents ahead a seal prefetches the state word of the one
+/// it will release (`Batch::seal_dependents_of`).
+const RELEASE_AHEAD: usize = 4;
+
 /// Each position's dependents in a batch, by position (a compressed
 /// sparse row): `edges[starts[p]..starts[p + 1]]` are position `p`'s, in
 /// batch order, each a dependent's position above the two bits of its
@@ -84,7 +88,10 @@ impl DependentEdges {
     /// Position `position`'s dependents, in batch order, each with the kind
     /// of its edge.
     #[inline]
-    pub(crate) fn of(&self, position: usize) -> impl Iterator<Item = (usize, DependencyKind)> + '_ {
+    pub(crate) fn of(
+        &self,
+        position: usize,
+    ) -> impl Iterator<Item = (usize, DependencyKind)> + Clone + '_ {
         let row = match self.starts.get(position..position + 2) {
             Some(row) => &self.edges[row[0]..row[1]],
             None => &[],
@@ -249,7 +256,18 @@ impl<T> Batch<T> {
         mut f: impl FnMut(&Arc<Job<T>>, DependencyKind),
     ) {
         if let Some(records) = snapshot_load(&self.records) {
-            for (dependent, kind) in self.dependents.of(self.position(incarnation)) {
+            let dependents = self.dependents.of(self.position(incarnation));
+            // Each dependent's state word is a miss to memory in a large
+            // batch (its records are scattered): their prefetches are
+            // issued a few dependents ahead, so the misses overlap.
+            let mut ahead = dependents.clone();
+            for (dependent, _) in ahead.by_ref().take(RELEASE_AHEAD) {
+                Job::prefetch_word(Arc::as_ptr(&records[dependent]));
+            }
+            for (dependent, kind) in dependents {
+                if let Some((later, _)) = ahead.next() {
+                    Job::prefetch_word(Arc::as_ptr(&records[later]));
+                }
                 f(&records[dependent], kind);
             }
         }

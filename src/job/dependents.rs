@@ -131,6 +131,14 @@ impl<T> DependentsList<T> {
     /// With the `unsealed_dependents` fault (loom negative control), a take
     /// that leaves the list open.
     pub(crate) fn seal(&self) -> Sealed<T> {
+        self.seal_visiting(|_| {})
+    }
+
+    /// [`seal`](Self::seal), handing each value taken to `visit` on the
+    /// way (the walk that puts the chain in registration order touches
+    /// every node anyway): the queue prefetches each dependent's state
+    /// word there, so that the releases that follow find them in cache.
+    pub(crate) fn seal_visiting(&self, mut visit: impl FnMut(&T)) -> Sealed<T> {
         let marker = if self.faults.unsealed_dependents() {
             ptr::null_mut()
         } else {
@@ -154,6 +162,7 @@ impl<T> DependentsList<T> {
             // box here and put back with `Box::into_raw` at once (relinked,
             // not freed).
             let mut node = unsafe { Box::from_raw(current) };
+            visit(&node.value);
             current = node.next;
             node.next = reversed;
             reversed = Box::into_raw(node);

@@ -102,6 +102,18 @@ pub(crate) struct Job<T = ()> {
 }
 
 impl<T> Job<T> {
+    /// Prefetches the cache line of the state word of the record at
+    /// `record` (a release's CAS, and its timestamp). A hint, as
+    /// [`prefetch`](Self::prefetch).
+    #[inline(always)]
+    pub(crate) fn prefetch_word(record: *const Job<T>) {
+        crate::sync::prefetch(
+            record
+                .cast::<u8>()
+                .wrapping_add(core::mem::offset_of!(Job<T>, word)),
+        );
+    }
+
     /// Prefetches the cache lines of the record at `record` that a claim
     /// and its completion touch: from its `Arc` header (the counts, 16
     /// bytes before the record) to the end of its fields, the payload
@@ -172,7 +184,12 @@ impl<T> Job<T> {
     /// dependents in its batch (a marked list: `batch.rs`), then each node's.
     #[inline]
     pub(crate) fn seal_dependents(&self, mut f: impl FnMut(&Arc<Job<T>>, DependencyKind)) {
-        let (sealed, batch) = self.seal_list();
+        // Each dependent's state word is likely a miss to memory in a large
+        // queue: prefetched as the seal walks the list, so that the misses
+        // overlap instead of following one another in `f`'s releases.
+        let (sealed, batch) = self.seal_list(|registration| {
+            Job::prefetch_word(Arc::as_ptr(&registration.job));
+        });
         if let Some(batch) = batch {
             batch.seal_dependents_of(self.incarnation, &mut f);
         }
@@ -185,17 +202,21 @@ impl<T> Job<T> {
     /// (and, if it was its batch's last job with dependents in it, the
     /// batch's records), without dropping a record (see `Job`'s drop).
     pub(crate) fn give_up_dependents(&self, held: &mut Vec<Arc<Job<T>>>) {
-        let (sealed, batch) = self.seal_list();
+        let (sealed, batch) = self.seal_list(|_| {});
         if let Some(batch) = batch {
             batch.give_up_dependents(held);
         }
         held.extend(sealed.map(|registration| registration.job));
     }
 
-    /// Seals its dependents list: what the seal took, and the batch that
-    /// lists its other dependents if the list was marked.
-    fn seal_list(&self) -> (dependents::Sealed<Registration<T>>, Option<&Arc<Batch<T>>>) {
-        let sealed = self.dependents.seal();
+    /// Seals its dependents list (each registration handed to `visit` on
+    /// the way): what the seal took, and the batch that lists its other
+    /// dependents if the list was marked.
+    fn seal_list(
+        &self,
+        visit: impl FnMut(&Registration<T>),
+    ) -> (dependents::Sealed<Registration<T>>, Option<&Arc<Batch<T>>>) {
+        let sealed = self.dependents.seal_visiting(visit);
         let batch = sealed.marked().then(|| self.dependencies.batch()).flatten();
         (sealed, batch)
     }
