@@ -300,16 +300,9 @@ impl<R> RecordFifo<R> {
             // is its block; our slot, not yet released, keeps it alive.
             if offset + 1 == BLOCK {
                 // SAFETY: `block` is alive (our slot is unreleased).
-                let next_link = unsafe { &(*block).next };
-                // Acquire: pairs with the pusher's Release store of the
-                // link: the next block's slots are initialised.
-                let next = loop {
-                    let next = next_link.load(Ordering::Acquire);
-                    if !next.is_null() {
-                        break next;
-                    }
-                    spin_wait(); // our slot's pusher is installing it
-                };
+                // The wait: our slot's pusher is installing the next block,
+                // whose slots its Release store of the link publishes.
+                let next = wait_until_set(unsafe { &(*block).next });
                 // Until the head moves into it, no popper can take a slot
                 // of the next block, so none can free it: this is the one
                 // time a popper may look into it, at the entries behind
@@ -326,27 +319,22 @@ impl<R> RecordFifo<R> {
         // SAFETY: we took this slot and have not released it, so the block
         // is alive.
         let slots = unsafe { &(*block).slots };
-        let record = loop {
-            // Acquire: pairs with the pusher's Release store; the tag and
-            // the record are visible.
-            let record = slots[offset].record.load(Ordering::Acquire);
-            if !record.is_null() {
-                break record;
-            }
-            spin_wait(); // its pusher reserved it and is writing it
-        };
+        // The wait: its pusher reserved it and is writing it; its Release
+        // store of the pointer publishes the tag and the record.
+        let record = wait_until_set(&slots[offset].record);
         let tag = slots[offset].tag.load(Ordering::Relaxed);
         look_at(
             &slots[offset + 1..BLOCK.min(offset + 1 + LOOK_AHEAD)],
             &mut look,
         );
+        // The negative control leaks its blocks: a slot taken twice would
+        // free one early, under the other poppers.
         if !self.faults.racy_lane_pop() {
             // SAFETY: our slot is taken and we are done with the block.
             unsafe { Block::release(block) };
-        } // (the negative control leaks its blocks: a slot taken twice
-          // would free one early, under the other poppers)
-          // SAFETY: the pointer came from `Arc::into_raw` in `push`, and the
-          // slot's strong reference is ours: we alone took the slot.
+        }
+        // SAFETY: the pointer came from `Arc::into_raw` in `push`, and the
+        // slot's strong reference is ours: we alone took the slot.
         Some((unsafe { Arc::from_raw(record) }, tag))
     }
 
@@ -369,6 +357,20 @@ impl<R> RecordFifo<R> {
                 return entries_before(tail).saturating_sub(entries_before(head));
             }
         }
+    }
+}
+
+/// The pointer `cell` holds once another thread, between its CAS and its
+/// stores, has set it. Acquire: pairs with that thread's Release store, so
+/// what it wrote before is visible.
+#[inline]
+fn wait_until_set<X>(cell: &AtomicPtr<X>) -> *mut X {
+    loop {
+        let value = cell.load(Ordering::Acquire);
+        if !value.is_null() {
+            return value;
+        }
+        spin_wait();
     }
 }
 

@@ -39,9 +39,10 @@
 //! it moved or is odd, it waits for the compaction's lock and looks again.
 //! Orderings: the first increment is sequenced before the compaction's
 //! pops, each a release on the lane (the head's AcqRel CAS in
-//! `record_fifo.rs`, a mutex in the model builds); a claim that found the lane empty because of such a pop
-//! read that write with an acquire, so its second read of the generation
-//! (after, in program order) sees the increment. The last increment is a
+//! `record_fifo.rs`, a mutex in the model builds); a claim that found the
+//! lane empty because of such a pop read that write with an acquire, so
+//! its second read of the generation (after, in program order) sees the
+//! increment. The last increment is a
 //! release after the last push; a claim whose second read returns it
 //! acquires the pushes, and its next look finds them.
 //!
