@@ -98,6 +98,8 @@ impl<T> JobQueue<T> {
 
     /// Releases every timer due at `now`: each job's timer unit is released
     /// like a dependency, which makes it pending if nothing else holds it.
+    /// Out of line: see `promote_aged`.
+    #[inline(never)]
     pub(crate) fn release_due(&self, now: u64) -> usize {
         let Some(mut heap) = self.timers.heap.try_lock() else {
             return 0; // another claimer is releasing them

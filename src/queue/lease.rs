@@ -232,7 +232,8 @@ impl<T> JobQueue<T> {
 
     /// Takes back every lease due at `now`, re-queues the extended ones,
     /// and sets when to look again. The caller holds `sweeping`. Returns how
-    /// many attempts it ended.
+    /// many attempts it ended. Out of line: see `promote_aged`.
+    #[inline(never)]
     fn sweep_leases(&self, now: u64) -> usize {
         let mut expired = 0;
         let mut earliest = u64::MAX;
