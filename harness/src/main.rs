@@ -8,13 +8,21 @@
 //! cargo run --release -- --jobs 20000 --threads 4 --seed 7 --only dagqueue
 //! ```
 //!
-//! Each implementation runs the same plan twice on a fresh queue: a *timed*
-//! run that records nothing (jobs/s, claim latency) and an *audited* run that
-//! records every event into [`harness::audit`] and replays it (every job
-//! finished exactly once, never before its dependencies, never over a
-//! cluster's capacity, never on a paused cluster, none lost). A failed
-//! verification exits with status 1. The last line, `VERDICT: PASS` or
-//! `VERDICT: FAIL`, sums it up.
+//! Each implementation runs the same plan on fresh queues: `--rounds`
+//! *timed* runs that record nothing (jobs/s, claim latency), the two
+//! implementations' alternating (JobQueue first in odd rounds, the
+//! baseline first in even ones), of which each reports its median run;
+//! then one *audited* run that records every event into [`harness::audit`]
+//! and replays it (every job finished exactly once, never before its
+//! dependencies, never over a cluster's capacity, never on a paused
+//! cluster, none lost). A failed verification exits with status 1. The
+//! last line, `VERDICT: PASS` or `VERDICT: FAIL`, sums it up.
+//!
+//! Several alternated rounds, not one run each: on a loaded machine one
+//! run's throughput depends on what else the scheduler gave its time
+//! slices to during it, and a single pair of runs put the ratio anywhere
+//! from 0.9x to 3.4x between invocations (docs/BENCHMARKS.md, "The main
+//! job under load"). Every round's figures are in the JSON.
 //!
 //! Progress goes to stderr: a bar per run on a terminal, otherwise (a CI
 //! log, a pipe) a plain line when each run starts and ends and at most one
@@ -62,6 +70,10 @@ struct Args {
     /// Run only one implementation.
     #[arg(long, value_enum)]
     only: Option<Only>,
+    /// Timed runs of each implementation, alternated; each reports its
+    /// median run (at least 1).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// Which implementation `--only` keeps.
@@ -73,10 +85,13 @@ enum Only {
     Baseline,
 }
 
-/// Both runs of one implementation.
+/// The runs of one implementation.
 struct Outcome {
     name: &'static str,
+    /// Its median timed run (by jobs/s).
     timed: RunStats,
+    /// Every timed run's jobs/s, in round order.
+    rounds: Vec<f64>,
     audit: Audit,
 }
 
@@ -180,22 +195,33 @@ impl Lines {
     }
 }
 
-fn run_one<S: Scheduler>(
+/// One timed run of `name` on a fresh queue from `make` (round `round`).
+fn timed_run<S: Scheduler>(
+    name: &str,
+    make: impl Fn() -> S,
+    plan: &Plan,
+    threads: usize,
+    round: usize,
+) -> RunStats {
+    let progress = RunProgress::start(format!("{name} timed run {round}"), plan.len(), threads);
+    let timed = workload::timed(&make(), plan, threads, &progress);
+    progress.finish(&format!(
+        " (timed span {:.2} s: {} jobs/s)",
+        timed.elapsed.as_secs_f64(),
+        thousands(timed.jobs_per_s)
+    ));
+    timed
+}
+
+/// The audited run of `name`, and the outcome with its timed runs `runs`.
+fn finish_one<S: Scheduler>(
     name: &'static str,
     make: impl Fn() -> S,
     plan: &Plan,
     threads: usize,
+    runs: Vec<RunStats>,
 ) -> Outcome {
-    let timed = {
-        let progress = RunProgress::start(format!("{name} timed run"), plan.len(), threads);
-        let timed = workload::timed(&make(), plan, threads, &progress);
-        progress.finish(&format!(
-            " (timed span {:.2} s: {} jobs/s)",
-            timed.elapsed.as_secs_f64(),
-            thousands(timed.jobs_per_s)
-        ));
-        timed
-    };
+    let rounds: Vec<f64> = runs.iter().map(|run| run.jobs_per_s).collect();
     let audit = {
         let progress = RunProgress::start(format!("{name} audited run"), plan.len(), threads);
         let audit = workload::audited(&make(), plan, threads, &progress);
@@ -206,7 +232,20 @@ fn run_one<S: Scheduler>(
         progress.finish(&note);
         audit
     };
-    Outcome { name, timed, audit }
+    Outcome {
+        name,
+        timed: median_run(runs),
+        rounds,
+        audit,
+    }
+}
+
+/// The run with the median throughput (of an even number, the lower of
+/// the middle two).
+fn median_run(mut runs: Vec<RunStats>) -> RunStats {
+    runs.sort_by(|a, b| a.jobs_per_s.total_cmp(&b.jobs_per_s));
+    let middle = (runs.len() - 1) / 2;
+    runs.swap_remove(middle)
 }
 
 fn main() -> ExitCode {
@@ -217,14 +256,49 @@ fn main() -> ExitCode {
         .max(1);
     let plan = Plan::new(args.jobs.max(1), args.layers, args.seed, args.work_ns);
 
-    let mut outcomes = Vec::new();
-    if args.only != Some(Only::Baseline) {
-        let make = JobQueue::new;
-        outcomes.push(run_one("JobQueue", make, &plan, threads));
+    let rounds = args.rounds.max(1);
+    let run_dagqueue = args.only != Some(Only::Baseline);
+    let run_baseline = args.only != Some(Only::Dagqueue);
+    let make_dagqueue = JobQueue::new;
+    let make_baseline = || ParkingLotQueue::new(QueueConfig::default());
+    let (mut dagqueue_runs, mut baseline_runs) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        // Each goes first in every other round: neither always runs
+        // right after the other's teardown, or always first.
+        let dagqueue_first = round % 2 == 1;
+        for side in [dagqueue_first, !dagqueue_first] {
+            if side && run_dagqueue {
+                dagqueue_runs.push(timed_run("JobQueue", make_dagqueue, &plan, threads, round));
+            }
+            if !side && run_baseline {
+                baseline_runs.push(timed_run(
+                    "ParkingLotQueue",
+                    make_baseline,
+                    &plan,
+                    threads,
+                    round,
+                ));
+            }
+        }
     }
-    if args.only != Some(Only::Dagqueue) {
-        let make = || ParkingLotQueue::new(QueueConfig::default());
-        outcomes.push(run_one("ParkingLotQueue", make, &plan, threads));
+    let mut outcomes = Vec::new();
+    if run_dagqueue {
+        outcomes.push(finish_one(
+            "JobQueue",
+            make_dagqueue,
+            &plan,
+            threads,
+            dagqueue_runs,
+        ));
+    }
+    if run_baseline {
+        outcomes.push(finish_one(
+            "ParkingLotQueue",
+            make_baseline,
+            &plan,
+            threads,
+            baseline_runs,
+        ));
     }
 
     let find = |name: &str| outcomes.iter().find(|o| o.name == name);
@@ -235,7 +309,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     let verified = outcomes.iter().all(|o| o.audit.passed());
-    let verdict = verdict_line(&outcomes, ratio, plan.len(), threads);
+    let verdict = verdict_line(&outcomes, ratio, plan.len(), threads, rounds);
 
     if args.json {
         println!(
@@ -306,15 +380,17 @@ fn print_table(args: &Args, threads: usize, plan: &Plan, outcomes: &[Outcome]) {
     let legend = [
         (
             "jobs/s",
-            "jobs settled per second in the timed run (wall clock, first submit to last settle)",
+            "jobs settled per second in its median timed run (wall clock, first submit to last \
+             settle; the runs alternate with the other queue's)",
         ),
         (
             "claim p50/p99/p99.9",
-            "latency of one claim call that handed out a job, measured in the timed run",
+            "latency of one claim call that handed out a job, measured in that run",
         ),
         (
             "vs base",
-            "this queue's jobs/s divided by ParkingLotQueue's (the mutex baseline): same run, same plan",
+            "this queue's jobs/s divided by ParkingLotQueue's (the mutex baseline): same \
+             invocation, same plan",
         ),
         (
             "verification",
@@ -336,10 +412,12 @@ fn print_table(args: &Args, threads: usize, plan: &Plan, outcomes: &[Outcome]) {
     println!();
     for o in outcomes {
         let t = &o.timed;
+        let rounds: Vec<String> = o.rounds.iter().map(|&r| thousands(r)).collect();
         println!(
-            "{:<16} timed run settled in {:.2} s: {} completed, {} failed, {} cancelled, \
-             {} retries, {} claims; audited run {} jobs/s",
+            "{:<16} timed runs {} jobs/s; the median settled in {:.2} s: {} completed, {} failed, \
+             {} cancelled, {} retries, {} claims; audited run {} jobs/s",
             o.name,
+            rounds.join(", "),
             t.elapsed.as_secs_f64(),
             t.completed,
             t.failed,
@@ -384,11 +462,18 @@ fn verification(audit: &Audit) -> String {
 
 /// The one-line summary: `VERDICT: PASS` when every queue run verified
 /// (with the throughput ratio when both ran), else `VERDICT: FAIL` and why.
-fn verdict_line(outcomes: &[Outcome], ratio: Option<f64>, jobs: usize, threads: usize) -> String {
+fn verdict_line(
+    outcomes: &[Outcome],
+    ratio: Option<f64>,
+    jobs: usize,
+    threads: usize,
+    rounds: usize,
+) -> String {
     let size = format!(
-        "{} jobs, {}",
+        "{} jobs, {}, median of {}",
         thousands(jobs as f64),
-        plural(threads, "thread")
+        plural(threads, "thread"),
+        plural(rounds, "timed run")
     );
     let failures: Vec<String> = outcomes
         .iter()
@@ -487,7 +572,7 @@ fn json_side(outcome: Option<&Outcome>) -> String {
             "\"claims\":{},\"audited_jobs_per_s\":{},\"verified\":{},\"violations\":{},",
             "\"metric_mismatches\":{},\"submit_s\":{:.4},\"empty_claims\":{},\"idle_waits\":{},",
             "\"waiting_s\":{:.4},\"submitter_voluntary_switches\":{},",
-            "\"submitter_involuntary_switches\":{}}}"
+            "\"submitter_involuntary_switches\":{},\"rounds_jobs_per_s\":[{}]}}"
         ),
         json_number(Some(t.jobs_per_s)),
         t.elapsed.as_secs_f64(),
@@ -508,7 +593,12 @@ fn json_side(outcome: Option<&Outcome>) -> String {
         t.idle_waits,
         t.waiting.as_secs_f64(),
         t.submitter_switches.0,
-        t.submitter_switches.1
+        t.submitter_switches.1,
+        o.rounds
+            .iter()
+            .map(|&jobs_per_s| json_number(Some(jobs_per_s)))
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 
@@ -525,7 +615,7 @@ fn json(
 ) -> String {
     format!(
         concat!(
-            "{{\"jobs\":{},\"layers\":{},\"threads\":{},\"seed\":{},\"work_ns\":{},",
+            "{{\"jobs\":{},\"layers\":{},\"threads\":{},\"seed\":{},\"work_ns\":{},\"rounds\":{},",
             "\"dagqueue_jobs_per_s\":{},\"baseline_jobs_per_s\":{},\"ratio\":{},\"verified\":{},",
             "\"dagqueue\":{},\"baseline\":{},\"verdict\":{}}}"
         ),
@@ -534,6 +624,7 @@ fn json(
         threads,
         args.seed,
         args.work_ns,
+        args.rounds.max(1),
         json_number(dagqueue.map(|o| o.timed.jobs_per_s)),
         json_number(baseline.map(|o| o.timed.jobs_per_s)),
         json_number(ratio),
