@@ -4,6 +4,8 @@
 //!   record at position `p` has incarnation `first_incarnation + p` (a
 //!   batch's incarnations are consecutive) and reads its list at `p`
 //!   (`Dependencies`), until `add_dependencies` gives it one of its own;
+//!   an edge to another job of the batch is that job's position and the
+//!   edge's kind in a `u32` ([`BatchLists`]);
 //! - its **dependents inside itself**, by position: each position's
 //!   dependents' positions with their edges' kinds, packed into one `u32`
 //!   an edge (a compressed sparse row, [`DependentEdges`]);
@@ -28,6 +30,7 @@
 
 use super::{dismantle, DependencyList, DependencyRef, Job};
 use crate::faults::Faults;
+use crate::ids::JobId;
 use crate::spec::DependencyKind;
 use crate::sync::{snapshot_load, snapshot_new, snapshot_store, snapshot_swap};
 use crate::sync::{AtomicUsize, Ordering, Snapshot};
@@ -108,31 +111,73 @@ impl DependentEdges {
     }
 }
 
-/// A batch's dependency lists, one after another:
+/// A batch's dependency lists, one after another, an edge in a `u32`:
 /// `edges[starts[p]..starts[p + 1]]` is position `p`'s, and the record at
-/// position `p` has incarnation `first_incarnation + p`. Built by
-/// `submit_many`'s graph, which reads them to order the batch, then moved
-/// into the batch.
+/// position `p` has incarnation `first_incarnation + p`. An edge to another
+/// job of the batch is that job's position above the two bits of its kind
+/// (the id is `ids[position]`, the incarnation follows from the position);
+/// an edge to a job already in the queue is the code [`OUTSIDE`], and the
+/// edge itself is the next of its row's in `outside` (the rows' slices of
+/// it start at `outside_starts`, which is empty when no edge leaves the
+/// batch). 4 bytes an edge and 8 a job, where a `DependencyRef` an edge
+/// was 16: a 100k-job workflow of ~10 edges a job holds 11 MB less, and
+/// `submit_many` writes and reads back that much less (BENCHMARKS.md,
+/// issue 12, eleventh session). Built by `submit_many`'s graph, which
+/// reads them to order the batch, then moved into the batch.
 pub(crate) struct BatchLists<T> {
-    edges: Box<[DependencyRef<T>]>,
+    edges: Box<[u32]>,
     starts: Box<[usize]>,
+    ids: Box<[JobId]>,
+    outside: Box<[DependencyRef<T>]>,
+    outside_starts: Box<[usize]>,
     first_incarnation: u64,
 }
 
+/// The code of an edge that leaves the batch (no kind's code is 3).
+pub(crate) const OUTSIDE: u32 = 3;
+
 impl<T> BatchLists<T> {
     /// The lists `edges[starts[p]..starts[p + 1]]` of the records with
-    /// incarnations `first_incarnation + p`.
+    /// incarnations `first_incarnation + p` and ids `ids[p]`; the edges
+    /// leaving the batch in batch order, `outside[outside_starts[p]..
+    /// outside_starts[p + 1]]` position `p`'s (no starts: none leaves).
     pub(crate) fn new(
-        edges: Vec<DependencyRef<T>>,
+        edges: Vec<u32>,
         starts: Vec<usize>,
+        ids: Vec<JobId>,
+        outside: Vec<DependencyRef<T>>,
+        outside_starts: Vec<usize>,
         first_incarnation: u64,
     ) -> Self {
         debug_assert_eq!(starts.last().copied(), Some(edges.len()));
+        debug_assert_eq!(starts.len(), ids.len() + 1);
+        debug_assert!(
+            outside_starts.is_empty() && outside.is_empty()
+                || outside_starts.len() == starts.len()
+                    && outside_starts.last().copied() == Some(outside.len())
+        );
         BatchLists {
             edges: edges.into_boxed_slice(),
             starts: starts.into_boxed_slice(),
+            ids: ids.into_boxed_slice(),
+            outside: outside.into_boxed_slice(),
+            outside_starts: outside_starts.into_boxed_slice(),
             first_incarnation,
         }
+    }
+
+    /// The code of an edge to the batch's job at `position`, of `kind`.
+    #[inline]
+    pub(crate) fn inside_edge(position: usize, kind: DependencyKind) -> u32 {
+        debug_assert!(position < MAX_LINKED_BATCH);
+        (position as u32) << 2 | kind.bits()
+    }
+
+    /// The position and kind of an edge inside the batch; `None` for an
+    /// edge that leaves it.
+    #[inline]
+    pub(crate) fn inside(code: u32) -> Option<(usize, DependencyKind)> {
+        (code & 3 != OUTSIDE).then(|| ((code >> 2) as usize, DependencyKind::from_bits(code)))
     }
 
     /// How many positions it has.
@@ -140,10 +185,24 @@ impl<T> BatchLists<T> {
         self.starts.len().saturating_sub(1)
     }
 
+    /// Position `position`'s edges, coded.
+    #[inline]
+    pub(crate) fn row(&self, position: usize) -> &[u32] {
+        &self.edges[self.starts[position]..self.starts[position + 1]]
+    }
+
     /// Position `position`'s dependency list.
     #[inline]
-    pub(crate) fn of(&self, position: usize) -> &[DependencyRef<T>] {
-        &self.edges[self.starts[position]..self.starts[position + 1]]
+    pub(crate) fn of(&self, position: usize) -> BatchEdges<'_, T> {
+        let outside = match self.outside_starts.get(position..position + 2) {
+            Some(row) => &self.outside[row[0]..row[1]],
+            None => &[],
+        };
+        BatchEdges {
+            lists: self,
+            codes: self.row(position),
+            outside,
+        }
     }
 
     /// The position of the batch's record with `incarnation`, or `None` for
@@ -159,7 +218,57 @@ impl<T> BatchLists<T> {
 
 impl<T> Default for BatchLists<T> {
     fn default() -> Self {
-        BatchLists::new(Vec::new(), vec![0], 0)
+        BatchLists::new(Vec::new(), vec![0], Vec::new(), Vec::new(), Vec::new(), 0)
+    }
+}
+
+/// One position's dependency list in its batch's lists (see
+/// [`BatchLists`]), in its spec's order.
+pub(crate) struct BatchEdges<'a, T> {
+    lists: &'a BatchLists<T>,
+    codes: &'a [u32],
+    /// The row's edges that leave the batch, in order.
+    outside: &'a [DependencyRef<T>],
+}
+
+impl<T> Clone for BatchEdges<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for BatchEdges<'_, T> {}
+
+impl<'a, T> BatchEdges<'a, T> {
+    /// How many edges.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Whether it has none.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// The edges, in order.
+    #[inline]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = DependencyRef<T>> + 'a {
+        let lists = self.lists;
+        let mut outside = self.outside.iter();
+        self.codes
+            .iter()
+            .map(move |&code| match BatchLists::<T>::inside(code) {
+                Some((position, kind)) => DependencyRef::to_parts(
+                    lists.ids[position],
+                    lists.first_incarnation + position as u64,
+                    kind,
+                ),
+                None => *outside
+                    .next()
+                    .expect("a row has an outside edge for each of its OUTSIDE codes"),
+            })
     }
 }
 
@@ -192,7 +301,7 @@ impl<T> Batch<T> {
 
     /// Position `position`'s dependency list.
     #[inline]
-    pub(crate) fn of(&self, position: usize) -> &[DependencyRef<T>] {
+    pub(crate) fn of(&self, position: usize) -> BatchEdges<'_, T> {
         self.lists.of(position)
     }
 
@@ -206,7 +315,7 @@ impl<T> Batch<T> {
 
     /// The dependency list of the batch's record with `incarnation`.
     #[inline]
-    pub(crate) fn of_incarnation(&self, incarnation: u64) -> &[DependencyRef<T>] {
+    pub(crate) fn of_incarnation(&self, incarnation: u64) -> BatchEdges<'_, T> {
         self.of(self.position(incarnation))
     }
 
@@ -333,5 +442,108 @@ impl<T> Drop for Batch<T> {
         if let Some(records) = self.take() {
             dismantle(records);
         }
+    }
+}
+
+#[cfg(all(test, not(any(dagqueue_loom, dagqueue_shuttle))))]
+mod tests {
+    use super::*;
+    use crate::{JobQueue, JobSpec};
+    use DependencyKind::{AfterAny, AfterFailure, AfterSuccess};
+
+    /// Each position's edges, decoded: (id, incarnation, kind).
+    fn decoded<T>(lists: &BatchLists<T>, position: usize) -> Vec<(JobId, u64, DependencyKind)> {
+        lists
+            .of(position)
+            .iter()
+            .map(|edge| (edge.id, edge.incarnation(), edge.kind()))
+            .collect()
+    }
+
+    #[test]
+    fn coded_lists_decode_to_their_edges_in_order() {
+        let out_x = DependencyRef::<()>::to_parts(JobId(77), 5, AfterSuccess);
+        let out_y = DependencyRef::<()>::to_parts(JobId(88), 6, AfterAny);
+        let lists = BatchLists::new(
+            vec![
+                BatchLists::<()>::inside_edge(0, AfterAny),
+                OUTSIDE,
+                BatchLists::<()>::inside_edge(2, AfterFailure),
+                OUTSIDE,
+            ],
+            vec![0, 0, 3, 4],
+            vec![JobId(10), JobId(11), JobId(12)],
+            vec![out_x, out_y],
+            vec![0, 0, 1, 2],
+            1_000,
+        );
+        assert_eq!(decoded(&lists, 0), vec![]);
+        assert_eq!(
+            decoded(&lists, 1),
+            vec![
+                (JobId(10), 1_000, AfterAny),
+                (JobId(77), 5, AfterSuccess),
+                (JobId(12), 1_002, AfterFailure)
+            ]
+        );
+        assert_eq!(decoded(&lists, 2), vec![(JobId(88), 6, AfterAny)]);
+        assert_eq!(lists.of(1).len(), 3);
+        assert_eq!(BatchLists::<()>::inside(OUTSIDE), None);
+        assert_eq!(
+            BatchLists::<()>::inside(BatchLists::<()>::inside_edge(2, AfterFailure)),
+            Some((2, AfterFailure))
+        );
+        assert_eq!(
+            (lists.position(1_002), lists.position(1_003)),
+            (Some(2), None)
+        );
+    }
+
+    #[test]
+    fn a_batch_records_lists_name_batch_and_queue_jobs_in_spec_order() {
+        let q = JobQueue::new();
+        q.submit(JobSpec::new(JobId(100))).unwrap();
+        q.submit(JobSpec::new(JobId(200))).unwrap();
+        // Job 1 has no edge leaving the batch, job 3 the first one (the
+        // rows' outside starts are made there), job 4 two, between edges
+        // inside the batch, named before some of them.
+        q.submit_many([
+            JobSpec::new(JobId(1)),
+            JobSpec::new(JobId(2)).depends_on([JobId(1)]),
+            JobSpec::new(JobId(3)).depends_on_kind(AfterAny, [JobId(200), JobId(2)]),
+            JobSpec::new(JobId(4))
+                .depends_on([JobId(5)])
+                .depends_on_kind(AfterFailure, [JobId(100)])
+                .depends_on([JobId(3), JobId(200)]),
+            JobSpec::new(JobId(5)),
+        ])
+        .unwrap();
+        let edges = |id: u64| -> Vec<(JobId, u64, DependencyKind)> {
+            let job = q.lookup(JobId(id)).unwrap();
+            let list = job.dependency_list();
+            list.iter()
+                .map(|edge| (edge.id, edge.incarnation(), edge.kind()))
+                .collect()
+        };
+        let incarnation = |id: u64| q.lookup(JobId(id)).unwrap().incarnation;
+        assert_eq!(edges(1), vec![]);
+        assert_eq!(edges(2), vec![(JobId(1), incarnation(1), AfterSuccess)]);
+        assert_eq!(
+            edges(3),
+            vec![
+                (JobId(200), incarnation(200), AfterAny),
+                (JobId(2), incarnation(2), AfterAny)
+            ]
+        );
+        assert_eq!(
+            edges(4),
+            vec![
+                (JobId(5), incarnation(5), AfterSuccess),
+                (JobId(100), incarnation(100), AfterFailure),
+                (JobId(3), incarnation(3), AfterSuccess),
+                (JobId(200), incarnation(200), AfterSuccess)
+            ]
+        );
+        assert_eq!(edges(5), vec![]);
     }
 }

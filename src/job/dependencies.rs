@@ -3,7 +3,7 @@
 //! replaces whole (`Dependencies`): the job's own list, or its slice of its
 //! `submit_many` batch's lists (`Batch`).
 
-use super::batch::Batch;
+use super::batch::{Batch, BatchEdges};
 use super::Job;
 use crate::ids::JobId;
 use crate::spec::DependencyKind;
@@ -137,18 +137,35 @@ impl<T> Dependencies<T> {
     }
 }
 
-/// One loaded dependency list (a slice; empty when there is none).
+/// One loaded dependency list (empty when there is none): the job's own,
+/// or its slice of its batch's lists.
 pub(crate) enum Edges<'a, T> {
     Own(Option<Arc<Vec<DependencyRef<T>>>>),
-    Batch(&'a [DependencyRef<T>]),
+    Batch(BatchEdges<'a, T>),
 }
 
-impl<T> core::ops::Deref for Edges<'_, T> {
-    type Target = [DependencyRef<T>];
-    fn deref(&self) -> &[DependencyRef<T>] {
+impl<T> Edges<'_, T> {
+    /// How many edges.
+    pub(crate) fn len(&self) -> usize {
         match self {
-            Edges::Own(own) => own.as_deref().map_or(&[], Vec::as_slice),
-            Edges::Batch(edges) => edges,
+            Edges::Own(own) => own.as_deref().map_or(0, Vec::len),
+            Edges::Batch(edges) => edges.len(),
         }
+    }
+
+    /// Whether it has none.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The edges, in order (by value: a batch's are decoded as they are
+    /// read).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = DependencyRef<T>> + '_ {
+        let (own, batch) = match self {
+            Edges::Own(own) => (own.as_deref().map_or(&[][..], Vec::as_slice), None),
+            Edges::Batch(edges) => (&[][..], Some(edges.iter())),
+        };
+        own.iter().copied().chain(batch.into_iter().flatten())
     }
 }

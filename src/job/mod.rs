@@ -57,7 +57,9 @@ pub(crate) fn dismantle<T>(mut held: Vec<Arc<Job<T>>>) {
 /// room for a batch job's lists); 104 with its `Arc` header (a 112-byte
 /// heap block with glibc's malloc, the most that block holds), plus its
 /// table slot (16) and, with dependencies of its own, one
-/// shared list (40 bytes + 16 a dependency edge: the dependency and its kind). A finished job's dependents
+/// shared list (40 bytes + 16 a dependency edge: the dependency and its kind;
+/// a `submit_many` job's edges are in its batch's lists, 4 bytes an edge
+/// inside the batch and 8 a job: `batch.rs`). A finished job's dependents
 /// list is empty (sealed) and it is in no lane, so that is all it keeps
 /// until pruned. Its cluster is its lane group's. Its state word lies
 /// on a different cache line from the `Arc` header (see `word`).

@@ -108,9 +108,9 @@ impl<T> JobQueue<T> {
     pub fn dependencies_satisfied(&self, id: JobId) -> Result<bool, Error> {
         let job = self.lookup(id)?;
         let dependencies = job.dependency_list();
-        Ok(dependencies
+        let satisfied = dependencies
             .iter()
-            .all(|edge| match self.resolve_edge(edge) {
+            .all(|edge| match self.resolve_edge(&edge) {
                 Some(dependency) => dependency
                     .word
                     .load()
@@ -120,7 +120,8 @@ impl<T> JobQueue<T> {
                 // edge does not accept, this job would have ended too and nobody
                 // would ask.
                 None => true,
-            }))
+            });
+        Ok(satisfied)
     }
 
     /// The pending jobs of this runner type that could be claimed now (their

@@ -5,7 +5,7 @@
 use super::{not_queued, JobQueue, Now};
 use crate::error::Error;
 use crate::ids::{ClusterId, IdMap, JobId, RunnerType, UserId};
-use crate::job::batch::{BatchLists, DependentEdges, MAX_LINKED_BATCH};
+use crate::job::batch::{BatchLists, DependentEdges, MAX_LINKED_BATCH, OUTSIDE};
 use crate::job::word::{EndKind, Enqueue, Word};
 use crate::job::{Batch, DependencyList, DependencyRef, Job};
 use crate::spec::{DependencyKind, JobSpec, RetryBackoff, MAX_DEPENDENCIES};
@@ -536,7 +536,7 @@ impl<T> JobQueue<T> {
         let existing = job.dependency_list();
         // Edges already recorded or named twice, by incarnation (not id: an
         // id may have been pruned and reused).
-        let mut known: HashSet<u64> = existing.iter().map(DependencyRef::incarnation).collect();
+        let mut known: HashSet<u64> = existing.iter().map(|edge| edge.incarnation()).collect();
         // Jobs a failed cycle search already explored cannot reach `job`.
         let mut explored = HashSet::new();
         let mut new = Vec::new();
@@ -562,7 +562,7 @@ impl<T> JobQueue<T> {
         if new.is_empty() {
             return Ok(());
         }
-        let mut all = existing.to_vec();
+        let mut all: Vec<DependencyRef<T>> = existing.iter().collect();
         all.extend(new.iter().map(|d| DependencyRef::to(d, kind)));
 
         let ended = new.iter().find_map(|d| match d.word.load().state() {
@@ -634,7 +634,7 @@ impl<T> JobQueue<T> {
             stack.extend(
                 job.dependency_list()
                     .iter()
-                    .filter_map(|edge| self.resolve_edge(edge)),
+                    .filter_map(|edge| self.resolve_edge(&edge)),
             );
         }
         false
@@ -737,9 +737,13 @@ impl<T> BatchGraph<T> {
     ) -> Result<BatchGraph<T>, Error> {
         let n = specs.len();
         let total = specs.iter().map(|s| s.dependencies().len()).sum();
-        let mut lists = Vec::with_capacity(total);
+        let mut lists: Vec<u32> = Vec::with_capacity(total);
         let mut list_starts = Vec::with_capacity(n + 1);
         let mut outside = Vec::new();
+        let mut outside_refs = Vec::new();
+        // Made only once an edge leaves the batch (then filled in for the
+        // positions before it).
+        let mut outside_starts: Vec<usize> = Vec::new();
         let mut in_order = true;
         let mut ends_at_once = false;
         // How many dependents each job has in the batch (`counts[at]`);
@@ -747,12 +751,15 @@ impl<T> BatchGraph<T> {
         let mut counts = vec![0usize; n + 1];
         for (position, spec) in specs.iter().enumerate() {
             list_starts.push(lists.len());
+            if !outside_starts.is_empty() {
+                outside_starts.push(outside_refs.len());
+            }
             for (dependency, kind) in spec.dependencies_with_kinds() {
                 match positions.get(dependency) {
                     Some(at) => {
                         in_order &= at < position;
                         counts[at] += 1;
-                        lists.push(DependencyRef::to_parts(dependency, first + at as u64, kind));
+                        lists.push(BatchLists::<T>::inside_edge(at, kind));
                     }
                     None => {
                         let job = lookup(dependency).ok_or(Error::UnknownDependency {
@@ -764,21 +771,30 @@ impl<T> BatchGraph<T> {
                             .load()
                             .state()
                             .is_some_and(|state| state.is_terminal() && !kind.releases(state));
-                        lists.push(DependencyRef::to(&job, kind));
+                        if outside_starts.is_empty() {
+                            // The first edge leaving the batch: every row
+                            // before this one has none.
+                            outside_starts = vec![0; position + 1];
+                        }
+                        lists.push(OUTSIDE);
+                        outside_refs.push(DependencyRef::to(&job, kind));
                         outside.push((position, job, kind));
                     }
                 }
             }
         }
         list_starts.push(lists.len());
-        let lists = BatchLists::new(lists, list_starts, first);
+        if !outside_starts.is_empty() {
+            outside_starts.push(outside_refs.len());
+        }
+        let ids = specs.iter().map(JobSpec::id).collect();
+        let lists = BatchLists::new(lists, list_starts, ids, outside_refs, outside_starts, first);
         // The reverse edges, a counting sort: `ends[at]` starts at the end
         // of `at`'s row and counts down as the edges are placed, from the
         // last dependent to the first, so each row lists its dependents in
         // batch order and `ends` finishes as the rows' starts. The edges
-        // inside the batch are read back from the lists, not kept in a
-        // second array, and found by their incarnation (no second id
-        // lookup an edge).
+        // inside the batch are read back from the lists (their codes hold
+        // the dependency's position), not kept in a second array.
         let mut ends = counts;
         for at in 1..n {
             ends[at] += ends[at - 1];
@@ -787,10 +803,10 @@ impl<T> BatchGraph<T> {
         ends[n] = inside_total;
         let mut dependents = vec![0; inside_total];
         for position in (0..n).rev() {
-            for edge in lists.of(position).iter().rev() {
-                if let Some(at) = lists.position(edge.incarnation()) {
+            for &code in lists.row(position).iter().rev() {
+                if let Some((at, kind)) = BatchLists::<T>::inside(code) {
                     ends[at] -= 1;
-                    dependents[ends[at]] = DependentEdges::edge(position, edge.kind());
+                    dependents[ends[at]] = DependentEdges::edge(position, kind);
                 }
             }
         }
@@ -882,9 +898,9 @@ impl<T> BatchGraph<T> {
         let mut current = (0..n).find(|&p| waiting[p] > 0).unwrap_or(0);
         loop {
             walked[current] = true;
-            let next = self.lists.of(current).iter().find_map(|edge| {
-                self.lists
-                    .position(edge.incarnation())
+            let next = self.lists.row(current).iter().find_map(|&code| {
+                BatchLists::<T>::inside(code)
+                    .map(|(at, _)| at)
                     .filter(|&at| waiting[at] > 0)
             });
             let Some(next) = next else {
