@@ -634,3 +634,27 @@ fn json(
         json_string(verdict)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(jobs_per_s: f64, completed: u64) -> RunStats {
+        RunStats {
+            jobs_per_s,
+            completed,
+            ..RunStats::default()
+        }
+    }
+
+    #[test]
+    fn the_median_run_is_the_middle_one_by_throughput_and_keeps_its_other_figures() {
+        let median = median_run(vec![run(300.0, 3), run(100.0, 1), run(200.0, 2)]);
+        assert_eq!((median.jobs_per_s, median.completed), (200.0, 2));
+        // Of an even number, the lower of the middle two.
+        let median = median_run(vec![run(4.0, 4), run(1.0, 1), run(3.0, 3), run(2.0, 2)]);
+        assert_eq!((median.jobs_per_s, median.completed), (2.0, 2));
+        let median = median_run(vec![run(7.0, 7)]);
+        assert_eq!(median.completed, 7);
+    }
+}
