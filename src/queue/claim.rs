@@ -119,7 +119,8 @@ impl<T> JobQueue<T> {
     /// The emptiness check is inlined into the caller's loop over the
     /// levels: a claim of a `Normal` job passes two empty levels first, and
     /// a call of the claim's body for each was a frame built and torn down
-    /// for nothing (~50 instructions each, a third of the claim's).
+    /// for nothing (inlining the check took a claim from 423 to 366
+    /// instructions: BENCHMARKS.md, issue 12, eleventh session).
     #[inline(always)]
     pub(super) fn claim_in(
         &self,

@@ -740,10 +740,6 @@ impl<T> BatchGraph<T> {
         let mut lists: Vec<u32> = Vec::with_capacity(total);
         let mut list_starts = Vec::with_capacity(n + 1);
         let mut outside = Vec::new();
-        let mut outside_refs = Vec::new();
-        // Made only once an edge leaves the batch (then filled in for the
-        // positions before it).
-        let mut outside_starts: Vec<usize> = Vec::new();
         let mut in_order = true;
         let mut ends_at_once = false;
         // How many dependents each job has in the batch (`counts[at]`);
@@ -751,9 +747,6 @@ impl<T> BatchGraph<T> {
         let mut counts = vec![0usize; n + 1];
         for (position, spec) in specs.iter().enumerate() {
             list_starts.push(lists.len());
-            if !outside_starts.is_empty() {
-                outside_starts.push(outside_refs.len());
-            }
             for (dependency, kind) in spec.dependencies_with_kinds() {
                 match positions.get(dependency) {
                     Some(at) => {
@@ -771,22 +764,28 @@ impl<T> BatchGraph<T> {
                             .load()
                             .state()
                             .is_some_and(|state| state.is_terminal() && !kind.releases(state));
-                        if outside_starts.is_empty() {
-                            // The first edge leaving the batch: every row
-                            // before this one has none.
-                            outside_starts = vec![0; position + 1];
-                        }
                         lists.push(OUTSIDE);
-                        outside_refs.push(DependencyRef::to(&job, kind));
                         outside.push((position, job, kind));
                     }
                 }
             }
         }
         list_starts.push(lists.len());
-        if !outside_starts.is_empty() {
-            outside_starts.push(outside_refs.len());
-        }
+        // The lists' side table of edges leaving the batch, from `outside`
+        // (in batch order): each row's slice starts where `outside_of`'s
+        // does. None at all when no edge leaves the batch.
+        let (outside_refs, outside_starts) = if outside.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let refs = outside
+                .iter()
+                .map(|(_, job, kind)| DependencyRef::to(job, *kind))
+                .collect();
+            let starts = (0..=n)
+                .map(|position| outside.partition_point(|(at, ..)| *at < position))
+                .collect();
+            (refs, starts)
+        };
         let ids = specs.iter().map(JobSpec::id).collect();
         let lists = BatchLists::new(lists, list_starts, ids, outside_refs, outside_starts, first);
         // The reverse edges, a counting sort: `ends[at]` starts at the end
